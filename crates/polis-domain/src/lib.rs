@@ -1,0 +1,17 @@
+//! The vocabulary of Polis as plain values: ids, positions, the registry (organisations, key
+//! sites, cameras, sensors), users and roles, audit records, and the geometry of what a camera
+//! sees. Values are parsed once at the edge into types that cannot hold nonsense
+//! ([`LatLon`], [`Heading`], [`FieldOfView`], ...). No I/O, no async.
+
+pub mod auth;
+pub mod geometry;
+pub mod registry;
+pub mod values;
+
+pub use auth::{Actor, AuditRecord, Role, User};
+pub use geometry::{bearing_deg, destination, distance_m, sees_point, view_sector, EARTH_RADIUS_M};
+pub use registry::{
+    AgencyKind, Camera, CameraKind, CameraStatus, OrgKind, Organisation, Sector, Sensor, SensorKind, Site,
+    SiteCategory, SiteGeometry, StreamUrl,
+};
+pub use values::{FieldOfView, Heading, Id, LatLon, Priority, RangeM};
