@@ -1,4 +1,95 @@
-//! Application services: the registry kept in memory and in step with the store, the spatial
-//! indexes, authentication and the audit trail.
+//! Application services of Polis. [`App`] owns the store and an in-memory copy of the registry
+//! with its spatial indexes, kept in step with the store: every registry write goes to the store
+//! first (with its audit record, in one transaction) and only then to memory, under one write
+//! lock, so memory never shows what the store does not have. Reads (listings and geo queries)
+//! are served from memory.
+//!
+//! Every operation takes the [`Actor`] making it; permission and municipality scoping are checked
+//! here, server-side, whatever the transport.
 
+pub mod auth;
 pub mod demo;
+pub mod registry;
+mod seed;
+
+use polis_base::{Clock, Error, Result};
+use polis_domain::{Actor, AuditRecord, Id};
+use polis_store::DynStore;
+use std::sync::Arc;
+
+pub use auth::{LoginLimiter, NewUser, Session};
+/// The length of a login session.
+pub type SessionTtl = time::Duration;
+pub use registry::{Entity, Registry};
+
+/// The application: the store, the registry in memory, the clock.
+pub struct App {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    registry: tokio::sync::RwLock<Registry>,
+    /// Serialises registry writes so that the order of writes in the store and in memory agree.
+    write_lock: tokio::sync::Mutex<()>,
+    limiter: LoginLimiter,
+    /// How long a login session lasts.
+    pub session_ttl: time::Duration,
+}
+
+impl App {
+    /// Loads the registry from the store and builds the indexes.
+    pub async fn open(store: DynStore, clock: Arc<dyn Clock>) -> Result<Arc<App>> {
+        let registry = Registry::load(&*store).await?;
+        Ok(Arc::new(App {
+            store,
+            clock,
+            registry: tokio::sync::RwLock::new(registry),
+            write_lock: tokio::sync::Mutex::new(()),
+            limiter: LoginLimiter::new(),
+            session_ttl: time::Duration::hours(12),
+        }))
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// Read access to the registry for queries.
+    pub async fn registry(&self) -> tokio::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().await
+    }
+
+    /// An audit record stamped now, with JSON snapshots of the state before and after.
+    pub(crate) fn audit<T: serde::Serialize>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        municipality: Option<&Id>,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> AuditRecord {
+        AuditRecord {
+            at: self.clock.now(),
+            actor: actor.username.clone(),
+            action: action.to_string(),
+            entity: entity.to_string(),
+            entity_id: entity_id.to_string(),
+            municipality: municipality.cloned(),
+            before: before.and_then(|v| serde_json::to_string(v).ok()),
+            after: after.and_then(|v| serde_json::to_string(v).ok()),
+        }
+    }
+
+    /// The audit log, newest first, scoped to the actor's municipality. Administrators and
+    /// supervisors only.
+    pub async fn audit_log(&self, actor: &Actor, limit: u32) -> Result<Vec<polis_store::AuditEntry>> {
+        if !matches!(actor.role, polis_domain::Role::Admin | polis_domain::Role::Supervisor) {
+            return Err(Error::permission_denied("only administrators and supervisors may read the audit log"));
+        }
+        self.store.list_audit(actor.scope(), limit.clamp(1, 10_000)).await
+    }
+}

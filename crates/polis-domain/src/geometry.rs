@@ -1,7 +1,7 @@
 //! The geometry of a camera's view on the WGS84 ellipsoid: geodesic distance and bearing
 //! (Karney's algorithm, through the `geo` crate), and whether a camera sees a point.
 
-use crate::registry::{Camera, CameraKind};
+use crate::registry::{Camera, CameraKind, SiteGeometry};
 use crate::values::LatLon;
 use geo::{Bearing, Destination, Distance, Geodesic, Point};
 
@@ -88,6 +88,152 @@ pub fn view_sector(camera: &Camera, steps: usize) -> Vec<LatLon> {
     }
     ring.push(camera.position);
     ring
+}
+
+/// A site ring seen from `center` in its azimuthal equidistant frame: each corner becomes
+/// `(x, y)` metres east and north of `center` with `hypot(x, y)` its geodesic distance and
+/// `atan2(x, y)` its geodesic bearing. Edges are taken as straight lines in this frame, which for
+/// rings of city size is the geodesic edge to well under a millimetre.
+fn ring_in_frame(center: LatLon, ring: &[LatLon]) -> Vec<(f64, f64)> {
+    ring.iter()
+        .map(|&v| {
+            let d = distance_m(center, v);
+            if d == 0.0 {
+                return (0.0, 0.0);
+            }
+            let b = bearing_deg(center, v).to_radians();
+            (d * b.sin(), d * b.cos())
+        })
+        .collect()
+}
+
+/// The ring's edges as pairs of corners, closing back to the first corner.
+fn edges(pts: &[(f64, f64)]) -> impl Iterator<Item = ((f64, f64), (f64, f64))> + '_ {
+    let n = pts.len();
+    (0..n).map(move |i| (pts[i], pts[(i + 1) % n]))
+}
+
+/// Whether the origin is inside the planar ring (even-odd rule, at least three corners).
+fn origin_inside(pts: &[(f64, f64)]) -> bool {
+    if pts.len() < 3 {
+        return false;
+    }
+    let mut inside = false;
+    for ((ax, ay), (bx, by)) in edges(pts) {
+        if (ay > 0.0) != (by > 0.0) {
+            let x = ax + (0.0 - ay) * (bx - ax) / (by - ay);
+            if x > 0.0 {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+/// The distance from the origin to the segment `a`-`b` in the plane.
+fn origin_to_segment(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 { (-(a.0 * dx + a.1 * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    (a.0 + t * dx).hypot(a.1 + t * dy)
+}
+
+/// The distance from the origin to the nearest point of a ring of planar points (closing back
+/// to the first, edges straight): 0 inside or on it (even-odd rule), infinite for no points.
+pub fn plane_distance_to_ring(pts: &[(f64, f64)]) -> f64 {
+    match pts {
+        [] => f64::INFINITY,
+        [p] => p.0.hypot(p.1),
+        _ if origin_inside(pts) => 0.0,
+        _ => edges(pts).map(|(a, b)| origin_to_segment(a, b)).fold(f64::INFINITY, f64::min),
+    }
+}
+
+/// Geodesic distance in metres from `p` to the nearest point of a polygon ring (first corner not
+/// repeated), 0 when `p` is inside or on it. An empty ring is infinitely far.
+pub fn distance_to_ring_m(p: LatLon, ring: &[LatLon]) -> f64 {
+    plane_distance_to_ring(&ring_in_frame(p, ring))
+}
+
+/// Geodesic distance in metres from `p` to the nearest point of a site.
+pub fn distance_to_site_m(p: LatLon, g: &SiteGeometry) -> f64 {
+    match g {
+        SiteGeometry::Point(q) => distance_m(p, *q),
+        SiteGeometry::Polygon(ring) => distance_to_ring_m(p, ring),
+    }
+}
+
+/// The compass bearing of a planar offset (x east, y north), in degrees [0, 360).
+fn azimuth(x: f64, y: f64) -> f64 {
+    x.atan2(y).to_degrees().rem_euclid(360.0)
+}
+
+/// Whether the segment `a`-`b` (which does not pass through the origin) meets the sector of
+/// radius `range` spanning `width` degrees clockwise from bearing `start`.
+fn segment_meets_sector(a: (f64, f64), b: (f64, f64), range: f64, start: f64, width: f64) -> bool {
+    // The part of the segment inside the disc: |a + t (b - a)| <= range, t in [0, 1].
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let qa = dx * dx + dy * dy;
+    let qb = 2.0 * (a.0 * dx + a.1 * dy);
+    let qc = a.0 * a.0 + a.1 * a.1 - range * range;
+    let (t0, t1) = if qa == 0.0 {
+        if qc > 0.0 {
+            return false;
+        }
+        (0.0, 0.0)
+    } else {
+        let disc = qb * qb - 4.0 * qa * qc;
+        if disc < 0.0 {
+            return false;
+        }
+        let root = disc.sqrt();
+        let lo = ((-qb - root) / (2.0 * qa)).max(0.0);
+        let hi = ((-qb + root) / (2.0 * qa)).min(1.0);
+        if lo > hi {
+            return false;
+        }
+        (lo, hi)
+    };
+    // Along a segment that misses the origin the bearing turns monotonically through less than
+    // 180 degrees, so the clipped part covers one arc of bearings.
+    let b0 = azimuth(a.0 + t0 * dx, a.1 + t0 * dy);
+    let b1 = azimuth(a.0 + t1 * dx, a.1 + t1 * dy);
+    let sweep = (b1 - b0 + 180.0).rem_euclid(360.0) - 180.0;
+    let (arc_start, arc_width) = if sweep < 0.0 { (b1, -sweep) } else { (b0, sweep) };
+    (arc_start - start).rem_euclid(360.0) <= width || (start - arc_start).rem_euclid(360.0) <= arc_width
+}
+
+/// Whether a camera (as plain numbers, like [`sees`]) sees any part of a polygon ring: the
+/// polygon is within range and meets the view sector (the whole range circle for PTZ or
+/// 360-degree cameras). A camera inside or on the polygon sees it. Returns the geodesic distance
+/// from the camera to the nearest point of the polygon (0 inside) when it does.
+pub fn sees_ring(pos: LatLon, heading: f64, fov: f64, range: f64, kind: CameraKind, ring: &[LatLon]) -> Option<f64> {
+    let pts = ring_in_frame(pos, ring);
+    let d = plane_distance_to_ring(&pts);
+    if d > range {
+        return None;
+    }
+    if kind == CameraKind::Ptz || fov >= 360.0 || d < 1e-6 {
+        return Some(d);
+    }
+    // The same tolerance as `sees` on the sector's edges.
+    let start = heading - fov / 2.0 - 1e-9;
+    let width = fov + 2e-9;
+    if pts.len() == 1 {
+        let (x, y) = pts[0];
+        let b = azimuth(x, y);
+        return ((b - start).rem_euclid(360.0) <= width).then_some(d);
+    }
+    let seen = edges(&pts).any(|(a, b)| segment_meets_sector(a, b, range, start, width));
+    seen.then_some(d)
+}
+
+/// Whether a camera sees any part of a site: [`sees`] for a point, [`sees_ring`] for a polygon.
+pub fn sees_site(pos: LatLon, heading: f64, fov: f64, range: f64, kind: CameraKind, g: &SiteGeometry) -> Option<f64> {
+    match g {
+        SiteGeometry::Point(p) => sees(pos, heading, fov, range, kind, *p),
+        SiteGeometry::Polygon(ring) => sees_ring(pos, heading, fov, range, kind, ring),
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,28 @@
 //! SQLite (the embedded default, one file, WAL, `synchronous=FULL` so an acknowledged write is
 //! on disk) and PostgreSQL (production, many municipalities). Both pass one shared test suite.
 //! This is the only crate that speaks SQL.
+//!
+//! Open a store with [`open`] (a URL) or [`open_sqlite`] (a path); the schema is migrated on
+//! open (see `migrations/`). Inside, both engines share one implementation and one SQL text
+//! (`sql.rs`); `db.rs` is the thin layer that runs it on SQLite or PostgreSQL.
+
+mod codec;
+mod db;
+mod error;
+mod migrate;
+mod sql;
+pub mod testing;
 
 use async_trait::async_trait;
-use polis_base::Result;
+use polis_base::{Error, Result};
 use polis_domain::{AuditRecord, Camera, Id, Organisation, Sensor, Site, User};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
+use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 /// An audit record as read back, with its sequence number.
@@ -66,13 +83,189 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first; `municipality` filters (records without a municipality are region-wide and
     /// only returned when the filter is `None`).
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Closes the store's connections, waiting for work in flight (on SQLite this also folds the
+    /// write-ahead log back into the database file). Call it at shutdown; the store must not be
+    /// used afterwards. Not needed for durability: every acknowledged write is already on disk.
+    async fn close(&self) {}
 }
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens a store from a URL: `sqlite://PATH` (created if missing) or `postgres://...`.
-/// Runs migrations.
+/// How long a SQLite connection waits for another process's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read connections of a SQLite store (reads run in parallel with the one writer, thanks to WAL).
+const SQLITE_READERS: u32 = 4;
+/// Connections of a PostgreSQL store.
+const PG_MAX_CONNECTIONS: u32 = 16;
+/// How long a caller waits for a free connection before the store reports `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a store URL points.
+#[derive(Debug, PartialEq)]
+enum Target<'a> {
+    SqliteMemory,
+    SqliteFile(&'a str),
+    Postgres,
+}
+
+fn parse_url(url: &str) -> Result<Target<'_>> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once(':').unwrap_or(("", url));
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => {
+            if rest == ":memory:" || rest == "//:memory:" {
+                return Ok(Target::SqliteMemory);
+            }
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(Error::invalid("store", "a SQLite URL needs a file path: sqlite://PATH or sqlite:PATH"));
+            }
+            Ok(Target::SqliteFile(path))
+        }
+        "postgres" | "postgresql" => Ok(Target::Postgres),
+        // Only the scheme is echoed: the rest of a URL may hold a password.
+        other => Err(Error::invalid(
+            "store",
+            format!("unsupported store URL scheme {other:?}: expected sqlite:PATH, sqlite::memory: or postgres://..."),
+        )),
+    }
+}
+
+/// Opens a store from a URL and migrates its schema:
+/// - `sqlite://PATH` or `sqlite:PATH`: a SQLite file, created if missing (`sqlite:///abs/path`
+///   for an absolute path);
+/// - `sqlite::memory:`: a private in-memory SQLite database, for tests;
+/// - `postgres://user:password@host:port/database` (or `postgresql://`).
 pub async fn open(url: &str) -> Result<DynStore> {
-    let _ = url;
-    Err(polis_base::Error::unavailable("store not implemented yet"))
+    match parse_url(url)? {
+        Target::SqliteMemory => open_sqlite_memory().await,
+        Target::SqliteFile(path) => open_sqlite(Path::new(path)).await,
+        Target::Postgres => open_postgres(url).await,
+    }
+}
+
+/// Opens (creating if missing) a SQLite store at `path` and migrates its schema.
+///
+/// Settings: WAL journal, `synchronous=FULL` (a commit returns once it is on disk), foreign keys
+/// on, a busy timeout; writes go through one connection, reads through a pool of `query_only`
+/// connections.
+pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
+    let cannot_open = |e: sqlx::Error| {
+        Error::unavailable(format!("cannot open the SQLite database at {}", path.display())).with_source(e)
+    };
+    let base = SqliteConnectOptions::new()
+        .filename(path)
+        .foreign_keys(true)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    // The writer stays open for the life of the store, so the WAL index is never torn down
+    // underneath the readers.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+        .await
+        .map_err(cannot_open)?;
+    let db = db::Db::Sqlite {
+        writer: writer.clone(),
+        reader: SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(base.pragma("query_only", "ON")),
+    };
+    let version = migrate::run(&db).await?;
+    tracing::info!(path = %path.display(), schema_version = version, "opened SQLite store");
+    Ok(Arc::new(sql::SqlStore::new(db)))
+}
+
+/// A private in-memory SQLite database: one connection, kept open as long as the store lives
+/// (the database disappears with it).
+async fn open_sqlite_memory() -> Result<DynStore> {
+    let options = SqliteConnectOptions::from_str("sqlite::memory:")
+        .map_err(|e| Error::internal("in-memory SQLite options").with_source(e))?
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| Error::unavailable("cannot open an in-memory SQLite database").with_source(e))?;
+    let db = db::Db::Sqlite { writer: pool.clone(), reader: pool };
+    migrate::run(&db).await?;
+    Ok(Arc::new(sql::SqlStore::new(db)))
+}
+
+async fn open_postgres(url: &str) -> Result<DynStore> {
+    // Neither message nor source may contain the URL: it can hold the password.
+    let options = PgConnectOptions::from_str(url).map_err(|_| Error::invalid("store", "not a valid PostgreSQL URL"))?;
+    let place =
+        format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or("(default)"));
+    let what = format!("connect to PostgreSQL at {place}");
+    // One direct attempt first: a refused connection or a bad password fails at once, where the
+    // pool would retry until its acquire timeout.
+    let probe = PgConnection::connect_with(&options).await.map_err(|e| error::db_error(&what, e))?;
+    let _ = probe.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(PG_MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| error::db_error(&what, e))?;
+    let db = db::Db::Postgres(pool);
+    let version = migrate::run(&db).await?;
+    tracing::info!(database = %place, schema_version = version, "opened PostgreSQL store");
+    Ok(Arc::new(sql::SqlStore::new(db)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polis_base::ErrorKind;
+
+    #[test]
+    fn store_urls_are_recognised() {
+        assert_eq!(parse_url("sqlite::memory:").ok(), Some(Target::SqliteMemory));
+        assert_eq!(parse_url("sqlite://data/polis.db").ok(), Some(Target::SqliteFile("data/polis.db")));
+        assert_eq!(parse_url("sqlite:///var/lib/polis.db").ok(), Some(Target::SqliteFile("/var/lib/polis.db")));
+        assert_eq!(parse_url("sqlite:polis.db").ok(), Some(Target::SqliteFile("polis.db")));
+        assert_eq!(parse_url("postgres://u:p@h/db").ok(), Some(Target::Postgres));
+        assert_eq!(parse_url("postgresql://h/db").ok(), Some(Target::Postgres));
+        assert_eq!(parse_url("sqlite://").map_err(|e| e.kind).err(), Some(ErrorKind::InvalidArgument));
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_without_echoing_the_url() {
+        let e = parse_url("mysql://root:hunter2@db/polis").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("mysql"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_wal_with_foreign_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_sqlite(&dir.path().join("p.db")).await.expect("open");
+        drop(store);
+        // The settings are per connection: check them on connections made like the store's.
+        let path = dir.path().join("p.db");
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(base).await.expect("connect");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.expect("pragma");
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await.expect("pragma");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&pool).await.expect("pragma");
+        assert_eq!(fk, 1);
+    }
 }

@@ -1,0 +1,34 @@
+//! The operator console: static files compiled into the binary, so it works air-gapped.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const FILES: &[(&str, &str, &str)] = &[
+    ("index.html", "text/html; charset=utf-8", include_str!("../../../web/index.html")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
+    ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
+    ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../web/i18n.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../web/style.css")),
+];
+
+/// Serves `/` and the console files.
+pub fn asset(path: &str) -> Response {
+    let name = path.trim_start_matches('/');
+    let name = if name.is_empty() { "index.html" } else { name };
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ct, body)) => (
+            [
+                (header::CONTENT_TYPE, *ct),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'",
+                ),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -1,0 +1,77 @@
+//! The HTTP face of Polis: JSON under `/api/v1`, GeoJSON for the registry, the OpenAPI
+//! document, `/healthz`, Prometheus `/metrics` and the embedded console. This is the only crate
+//! that knows the wire format; handlers parse input into domain values, call [`polis_core::App`]
+//! and render the result.
+
+mod auth;
+mod console;
+mod error;
+pub mod import;
+mod metrics;
+mod routes;
+pub mod wire;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use polis_core::App;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use error::{status_of, ApiError};
+
+/// What the console needs to draw the map.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// An XYZ tile URL template (`https://host/{z}/{x}/{y}.png`); `None` air-gapped.
+    pub tile_url: Option<String>,
+    pub tile_attribution: Option<String>,
+    pub center: (f64, f64),
+    pub zoom: u8,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { tile_url: None, tile_attribution: None, center: (42.619, 25.393), zoom: 14 }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub console: Arc<ConsoleConfig>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+/// The whole HTTP application.
+pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
+    let state = AppState { app, console: Arc::new(console), metrics: Arc::new(metrics::Metrics::default()) };
+    routes::routes()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.observe(resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// Serves the router on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The client address, when the server was started with connect info.
+pub(crate) fn client_addr(ci: Option<&ConnectInfo<SocketAddr>>) -> String {
+    ci.map(|ConnectInfo(a)| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}

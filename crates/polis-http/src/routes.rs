@@ -1,0 +1,503 @@
+//! Routes and handlers. Each handler: parse the request into domain values (every problem named
+//! by field), call the application, render the wire form.
+
+use crate::auth::{bearer, Authed};
+use crate::error::{ApiError, ApiResult};
+use crate::import::{self, Format};
+use crate::wire::{self, Defaults};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use polis_base::{Error, Result};
+use polis_core::{Entity, NewUser};
+use polis_domain::{Actor, Camera, Id, LatLon, Role, Sensor, Site};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Imports of 100,000 cameras are tens of megabytes.
+const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    let api = Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+        .route("/console/config", get(console_config))
+        .route("/cameras", get(list_cameras).post(create::<Camera>))
+        .route("/cameras/seeing", get(cameras_seeing))
+        .route("/cameras/near", get(cameras_near))
+        .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
+        .route("/sites", get(list_sites).post(create::<Site>))
+        .route("/sites/near", get(sites_near))
+        .route("/sites/within", post(sites_within))
+        .route("/sites/{id}", get(get_one::<Site>).patch(patch::<Site>).delete(delete::<Site>))
+        .route("/sites/{id}/cameras", get(site_cameras))
+        .route("/sensors", get(list_sensors).post(create::<Sensor>))
+        .route("/sensors/near", get(sensors_near))
+        .route("/sensors/{id}", get(get_one::<Sensor>).patch(patch::<Sensor>).delete(delete::<Sensor>))
+        .route("/export/cameras.csv", get(export_cameras_csv))
+        .route("/organisations", get(list_organisations).post(put_organisation))
+        .route("/users", get(list_users).post(create_user))
+        .route("/audit", get(audit))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route("/import/{kind}", post(import_items).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
+        .fallback(api_not_found);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api)
+        .fallback(get(console_asset))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing helpers
+
+/// A JSON object from a request body.
+fn object(body: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::invalid("body", "expected a JSON object")),
+        Err(e) => {
+            Err(Error::invalid("body", format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column())))
+        }
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn param_f64(q: &HashMap<String, String>, name: &str) -> Result<Option<f64>> {
+    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| Error::invalid(name, format!("{s:?} is not a number"))),
+    }
+}
+
+fn param_point(q: &HashMap<String, String>) -> Result<LatLon> {
+    let lat = param_f64(q, "lat")?.ok_or_else(|| Error::invalid("lat", "is required"))?;
+    let lon = param_f64(q, "lon")?.ok_or_else(|| Error::invalid("lon", "is required"))?;
+    LatLon::new(lat, lon)
+}
+
+fn param_limit(q: &HashMap<String, String>, default: usize) -> Result<usize> {
+    match param_f64(q, "limit")? {
+        None => Ok(default),
+        Some(v) if v >= 1.0 && v <= 10_000.0 && v.fract() == 0.0 => Ok(v as usize),
+        Some(_) => Err(Error::invalid("limit", "must be a whole number from 1 to 10000")),
+    }
+}
+
+fn param_radius(q: &HashMap<String, String>) -> Result<f64> {
+    match param_f64(q, "radius_m")? {
+        Some(r) if (0.0..=100_000.0).contains(&r) => Ok(r),
+        Some(_) => Err(Error::invalid("radius_m", "must be from 0 to 100000 metres")),
+        None => Err(Error::invalid("radius_m", "is required")),
+    }
+}
+
+fn parse_id(field: &str, s: &str) -> Result<Id> {
+    Id::parse(field, s)
+}
+
+fn geojson(v: Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/geo+json")], Json(v)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public endpoints
+
+async fn healthz(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"status": "ok", "store": s.app.store().backend()}))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let reg = s.app.registry().await;
+    let gauges = [
+        ("polis_registry_cameras", "Cameras in the registry.", reg.cameras.len() as f64),
+        ("polis_registry_sites", "Key sites in the registry.", reg.sites.len() as f64),
+        ("polis_registry_sensors", "Sensors in the registry.", reg.sensors.len() as f64),
+    ];
+    drop(reg);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&gauges)).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+}
+
+async fn console_asset(uri: Uri) -> Response {
+    crate::console::asset(uri.path())
+}
+
+async fn api_not_found(uri: Uri) -> ApiError {
+    Error::not_found(format!("no API endpoint {}", uri.path())).into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Bytes) -> ApiResult<Json<Value>> {
+    let obj = object(&body)?;
+    let mut f = wire::Fields::new(&obj);
+    let username = f.str("username");
+    let password = match obj.get("password") {
+        Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
+        _ => {
+            f.problem("password", "is required");
+            None
+        }
+    };
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(Error::invalid_fields("username and password are required", f.errors).into());
+    };
+    let session = s.app.login(&username, &password, &crate::client_addr(ext.get::<ConnectInfo<SocketAddr>>())).await?;
+    Ok(Json(json!({
+        "token": session.token,
+        "expires_at": session.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "user": user_json(&session.user),
+    })))
+}
+
+async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<StatusCode> {
+    let (parts, _) = req.into_parts();
+    let token = bearer(&parts).ok_or_else(|| Error::unauthenticated("send Authorization: Bearer <token>"))?;
+    s.app.authenticate(token).await?;
+    s.app.logout(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn user_json(u: &polis_domain::User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "username": u.username,
+        "role": u.role.as_str(),
+        "municipality": u.municipality.as_ref().map(|m| m.as_str()),
+        "agency": u.agency.as_ref().map(|a| a.as_str()),
+    })
+}
+
+async fn me(Authed(a): Authed) -> Json<Value> {
+    Json(json!({
+        "id": a.user_id.as_str(),
+        "username": a.username,
+        "role": a.role.as_str(),
+        "municipality": a.municipality.as_ref().map(|m| m.as_str()),
+        "agency": a.agency.as_ref().map(|m| m.as_str()),
+    }))
+}
+
+async fn console_config(State(s): State<AppState>, Authed(_): Authed) -> Json<Value> {
+    let c = &s.console;
+    Json(json!({
+        "tile_url": c.tile_url,
+        "attribution": c.tile_attribution,
+        "center": {"lat": c.center.0, "lon": c.center.1},
+        "zoom": c.zoom,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry items: one generic path per operation
+
+/// How a registry kind goes on the wire.
+trait Wire: Entity {
+    fn to_props(&self) -> Map<String, Value>;
+    fn to_feature(&self, distance_m: Option<f64>) -> Value;
+    fn from_props(map: &Map<String, Value>, d: &Defaults) -> std::result::Result<Self, Vec<polis_base::FieldError>>;
+    /// On PATCH: fields the wire form cannot carry (credentials, polygons) are kept from
+    /// `before` unless the body replaces them.
+    fn keep_unsent(&mut self, before: &Self, body: &Map<String, Value>);
+}
+
+impl Wire for Camera {
+    fn to_props(&self) -> Map<String, Value> {
+        wire::camera_props(self)
+    }
+    fn to_feature(&self, d: Option<f64>) -> Value {
+        wire::camera_feature(self, d)
+    }
+    fn from_props(map: &Map<String, Value>, d: &Defaults) -> std::result::Result<Self, Vec<polis_base::FieldError>> {
+        wire::camera_from(map, d, None)
+    }
+    fn keep_unsent(&mut self, before: &Self, body: &Map<String, Value>) {
+        if !body.contains_key("stream_url") {
+            self.stream = before.stream.clone();
+        }
+        if !body.contains_key("sub_stream_url") {
+            self.sub_stream = before.sub_stream.clone();
+        }
+    }
+}
+
+impl Wire for Site {
+    fn to_props(&self) -> Map<String, Value> {
+        let mut p = wire::site_props(self);
+        p.insert("geometry".into(), wire::site_geometry(&self.geometry));
+        p
+    }
+    fn to_feature(&self, d: Option<f64>) -> Value {
+        wire::site_feature(self, d)
+    }
+    fn from_props(map: &Map<String, Value>, d: &Defaults) -> std::result::Result<Self, Vec<polis_base::FieldError>> {
+        wire::site_from(map, None, d, None)
+    }
+    fn keep_unsent(&mut self, _before: &Self, _body: &Map<String, Value>) {}
+}
+
+impl Wire for Sensor {
+    fn to_props(&self) -> Map<String, Value> {
+        wire::sensor_props(self)
+    }
+    fn to_feature(&self, d: Option<f64>) -> Value {
+        wire::sensor_feature(self, d)
+    }
+    fn from_props(map: &Map<String, Value>, d: &Defaults) -> std::result::Result<Self, Vec<polis_base::FieldError>> {
+        wire::sensor_from(map, d, None)
+    }
+    fn keep_unsent(&mut self, _before: &Self, _body: &Map<String, Value>) {}
+}
+
+fn invalid(kind: &str, errs: Vec<polis_base::FieldError>) -> ApiError {
+    Error::invalid_fields(format!("invalid {kind}"), errs).into()
+}
+
+async fn list_features<T: Wire>(s: &AppState, a: &Actor) -> ApiResult<Response> {
+    let items: Vec<T> = s.app.list(a).await?;
+    Ok(geojson(wire::feature_collection(items.iter().map(|i| i.to_feature(None)).collect())))
+}
+
+async fn list_cameras(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Response> {
+    list_features::<Camera>(&s, &a).await
+}
+async fn list_sites(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Response> {
+    list_features::<Site>(&s, &a).await
+}
+async fn list_sensors(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Response> {
+    list_features::<Sensor>(&s, &a).await
+}
+
+async fn create<T: Wire>(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
+    let obj = object(&body)?;
+    let default = s.app.default_municipality(&a).await;
+    let d = Defaults { municipality: default.as_ref(), id: None };
+    let item = T::from_props(&obj, &d).map_err(|e| invalid(T::KIND, e))?;
+    let item = s.app.create(&a, item).await?;
+    Ok((StatusCode::CREATED, Json(Value::Object(item.to_props()))).into_response())
+}
+
+async fn get_one<T: Wire>(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let item: T = s.app.get(&a, &parse_id("id", &id)?).await?;
+    Ok(Json(Value::Object(item.to_props())))
+}
+
+async fn patch<T: Wire>(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id("id", &id)?;
+    let changes = object(&body)?;
+    if changes.get("id").and_then(Value::as_str).is_some_and(|v| v != id.as_str()) {
+        return Err(Error::invalid("id", "the id cannot be changed").into());
+    }
+    let before: T = s.app.get(&a, &id).await?;
+    let mut merged = before.to_props();
+    merged.extend(changes.clone());
+    let d = Defaults { municipality: Some(before.municipality()), id: Some(&id) };
+    let mut item = T::from_props(&merged, &d).map_err(|e| invalid(T::KIND, e))?;
+    item.keep_unsent(&before, &changes);
+    let item = s.app.update(&a, item).await?;
+    Ok(Json(Value::Object(item.to_props())))
+}
+
+async fn delete<T: Wire>(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.delete::<T>(&a, &parse_id("id", &id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn import_items(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(kind): Path<String>,
+    Query(q): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let municipality = match q.get("municipality") {
+        Some(m) => Some(parse_id("municipality", m)?),
+        None => s.app.default_municipality(&a).await,
+    };
+    let d = Defaults { municipality: municipality.as_ref(), id: None };
+    let n = match kind.as_str() {
+        "cameras" => import_parsed(&s, &a, import::parse_cameras(&body, format, &d)?).await?,
+        "sensors" => import_parsed(&s, &a, import::parse_sensors(&body, format, &d)?).await?,
+        "sites" => import_parsed(&s, &a, import::parse_sites(&body, format, &d)?).await?,
+        other => return Err(Error::not_found(format!("cannot import {other:?}; use cameras, sites or sensors")).into()),
+    };
+    Ok(Json(json!({"imported": n})))
+}
+
+async fn import_parsed<T: Entity>(s: &AppState, a: &Actor, parsed: import::Parsed<T>) -> Result<usize> {
+    s.app.import(a, parsed.items).await.map_err(|e| parsed.rows.locate(e))
+}
+
+async fn export_cameras_csv(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Response> {
+    let cams: Vec<Camera> = s.app.list(&a).await?;
+    let body = import::cameras_csv(&cams)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"cameras.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geo queries
+
+async fn cameras_seeing(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Response> {
+    let p = param_point(&q)?;
+    let limit = param_limit(&q, 10)?;
+    let hits = s.app.cameras_seeing(&a, p, limit).await?;
+    Ok(geojson(wire::feature_collection(hits.iter().map(|(c, d)| c.to_feature(Some(*d))).collect())))
+}
+
+async fn cameras_near(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Response> {
+    let (p, r, limit) = (param_point(&q)?, param_radius(&q)?, param_limit(&q, 100)?);
+    let hits = s.app.cameras_within(&a, p, r, limit).await?;
+    Ok(geojson(wire::feature_collection(hits.iter().map(|(c, d)| c.to_feature(Some(*d))).collect())))
+}
+
+async fn sites_near(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Response> {
+    let (p, r, limit) = (param_point(&q)?, param_radius(&q)?, param_limit(&q, 100)?);
+    let hits = s.app.sites_within_radius(&a, p, r, limit).await?;
+    Ok(geojson(wire::feature_collection(hits.iter().map(|(x, d)| x.to_feature(Some(*d))).collect())))
+}
+
+async fn sensors_near(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Response> {
+    let (p, r, limit) = (param_point(&q)?, param_radius(&q)?, param_limit(&q, 100)?);
+    let hits = s.app.sensors_within_radius(&a, p, r, limit).await?;
+    Ok(geojson(wire::feature_collection(hits.iter().map(|(x, d)| x.to_feature(Some(*d))).collect())))
+}
+
+/// Sites that intersect a polygon: the body is a GeoJSON Polygon geometry or a Feature with one.
+async fn sites_within(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Query(q): Params,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let obj = Value::Object(object(&body)?);
+    let g = if obj.get("type").and_then(Value::as_str) == Some("Feature") {
+        obj.get("geometry").cloned().unwrap_or(Value::Null)
+    } else {
+        obj
+    };
+    let ring = match wire::geometry_from(&g) {
+        Ok(polis_domain::SiteGeometry::Polygon(r)) => r,
+        Ok(_) => return Err(Error::invalid("geometry", "send a Polygon").into()),
+        Err(e) => return Err(Error::invalid_fields(e.to_string(), vec![e]).into()),
+    };
+    let limit = param_limit(&q, 1000)?;
+    let sites = s.app.sites_within_polygon(&a, &ring, limit).await?;
+    Ok(geojson(wire::feature_collection(sites.iter().map(|x| x.to_feature(None)).collect())))
+}
+
+async fn site_cameras(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Response> {
+    let limit = param_limit(&q, 100)?;
+    let hits = s.app.cameras_seeing_site(&a, &parse_id("id", &id)?, limit).await?;
+    Ok(geojson(wire::feature_collection(hits.iter().map(|(c, d)| c.to_feature(Some(*d))).collect())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organisations, users, audit
+
+async fn list_organisations(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+    let orgs = s.app.organisations(&a).await?;
+    Ok(Json(Value::Array(orgs.iter().map(wire::organisation_json).collect())))
+}
+
+async fn put_organisation(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
+    let org = wire::organisation_from(&object(&body)?)?;
+    let org = s.app.put_organisation(&a, org).await?;
+    Ok((StatusCode::CREATED, Json(wire::organisation_json(&org))).into_response())
+}
+
+async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+    let users = s.app.users(&a).await?;
+    Ok(Json(Value::Array(users.iter().map(user_json).collect())))
+}
+
+async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
+    let obj = object(&body)?;
+    let mut f = wire::Fields::new(&obj);
+    let username = f.str("username");
+    let password = f.str("password");
+    let role = f.str("role").and_then(|r| {
+        let r = Role::parse("role", &r);
+        f.absorb(r)
+    });
+    let municipality = f.opt_id("municipality").or_else(|| a.municipality.clone());
+    let agency = f.opt_id("agency");
+    let (Some(username), Some(password), Some(role)) = (username, password, role) else {
+        return Err(Error::invalid_fields("invalid user", f.errors).into());
+    };
+    if !f.errors.is_empty() {
+        return Err(Error::invalid_fields("invalid user", f.errors).into());
+    }
+    let user = s.app.create_user(&a, NewUser { username, password, role, municipality, agency }).await?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
+}
+
+async fn audit(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Json<Value>> {
+    let limit = param_limit(&q, 100)? as u32;
+    let entries = s.app.audit_log(&a, limit).await?;
+    let parse = |s: &Option<String>| s.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok());
+    Ok(Json(Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                let r = &e.record;
+                json!({
+                    "seq": e.seq,
+                    "at": r.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "entity": r.entity,
+                    "entity_id": r.entity_id,
+                    "municipality": r.municipality.as_ref().map(|m| m.as_str()),
+                    "before": parse(&r.before),
+                    "after": parse(&r.after),
+                })
+            })
+            .collect(),
+    )))
+}

@@ -1,0 +1,197 @@
+//! The two engines behind one small surface: run a statement with arguments, fetch rows, read a
+//! column, in a transaction or on the read pool. Everything above this module writes its SQL
+//! once; it is the same text for both engines (`$1` placeholders are understood by SQLx's SQLite
+//! driver as well as by PostgreSQL).
+//!
+//! Two concrete pools are used rather than SQLx's `Any` driver: no per-value conversion through
+//! an intermediate type on the hot path, and each engine keeps its own connection settings.
+
+use crate::error::db_error;
+use polis_base::Result;
+use sqlx::postgres::{PgPool, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
+use sqlx::{Row, Transaction};
+
+/// One bound argument. Strings are borrowed from the caller's values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+}
+
+/// Binds `args` in order to a `sqlx::query`, for either engine.
+macro_rules! bind_all {
+    ($sql:expr, $args:expr) => {{
+        let mut q = sqlx::query($sql);
+        for a in $args {
+            q = match *a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// The pools of one store.
+pub(crate) enum Db {
+    /// SQLite allows one writer at a time: all writes go through a pool of exactly one
+    /// connection (so they queue here instead of failing with `SQLITE_BUSY`), reads through a
+    /// pool of `query_only` connections that see the last committed state (WAL).
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+impl Db {
+    pub(crate) fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
+    /// once (waiting up to the busy timeout for another process), so a transaction that reads
+    /// before it writes cannot fail half-way on a lock upgrade.
+    pub(crate) async fn begin(&self, what: &str) -> Result<Tx> {
+        let tx = match self {
+            Db::Sqlite { writer, .. } => writer.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Db::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        };
+        tx.map_err(|e| db_error(what, e))
+    }
+
+    /// Runs a query on the read pool and returns all its rows.
+    pub(crate) async fn fetch_all(&self, what: &str, sql: &str, args: &[Arg<'_>]) -> Result<Vec<DbRow>> {
+        let rows = match self {
+            Db::Sqlite { reader, .. } => {
+                bind_all!(sql, args).fetch_all(reader).await.map(|v| v.into_iter().map(DbRow::Sqlite).collect())
+            }
+            Db::Postgres(pool) => {
+                bind_all!(sql, args).fetch_all(pool).await.map(|v| v.into_iter().map(DbRow::Postgres).collect())
+            }
+        };
+        rows.map_err(|e| db_error(what, e))
+    }
+
+    /// Closes every connection, waiting for them to finish.
+    pub(crate) async fn close(&self) {
+        match self {
+            Db::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// An open write transaction. Dropping it without [`Tx::finish`] rolls it back.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    /// Runs one statement; returns the number of rows it changed. The raw SQLx error is returned
+    /// so that callers can tell a unique violation from other failures.
+    pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => bind_all!(sql, args).execute(&mut **tx).await.map(|r| r.rows_affected()),
+            Tx::Postgres(tx) => bind_all!(sql, args).execute(&mut **tx).await.map(|r| r.rows_affected()),
+        }
+    }
+
+    pub(crate) async fn fetch_all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<DbRow>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => {
+                bind_all!(sql, args).fetch_all(&mut **tx).await.map(|v| v.into_iter().map(DbRow::Sqlite).collect())
+            }
+            Tx::Postgres(tx) => {
+                bind_all!(sql, args).fetch_all(&mut **tx).await.map(|v| v.into_iter().map(DbRow::Postgres).collect())
+            }
+        }
+    }
+
+    /// Runs a script of several statements without arguments (migrations).
+    pub(crate) async fn execute_script(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(|_| ()),
+            Tx::Postgres(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(|_| ()),
+        }
+    }
+
+    /// Commits when `result` is `Ok`, rolls back otherwise; returns `result` (or the commit's
+    /// failure).
+    pub(crate) async fn finish<T>(self, what: &str, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(v) => {
+                let committed = match self {
+                    Tx::Sqlite(tx) => tx.commit().await,
+                    Tx::Postgres(tx) => tx.commit().await,
+                };
+                committed.map_err(|e| db_error(what, e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back now (rather than when the connection is next used), so SQLite's write lock is
+    /// released at once. A failure here is logged: the connection is discarded by the pool and
+    /// the database rolls the transaction back itself.
+    pub(crate) async fn rollback(self) {
+        let r = match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "rollback failed");
+        }
+    }
+}
+
+/// A row of either engine.
+pub(crate) enum DbRow {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+macro_rules! get {
+    ($self:expr, $i:expr) => {
+        match $self {
+            DbRow::Sqlite(r) => r.try_get($i),
+            DbRow::Postgres(r) => r.try_get($i),
+        }
+    };
+}
+
+impl DbRow {
+    pub(crate) fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn real(&self, i: usize) -> Result<f64, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn boolean(&self, i: usize) -> Result<bool, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn text(&self, i: usize) -> Result<String, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+        get!(self, i)
+    }
+}

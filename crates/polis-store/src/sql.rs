@@ -1,0 +1,808 @@
+//! [`SqlStore`]: the [`Store`] of both engines. The SQL text is shared; [`crate::db`] runs it.
+//!
+//! Each table is described once ([`Table`]: its name and columns in order) next to the two
+//! functions that write an item as arguments in that order and read it back from a row in that
+//! order. Reads rebuild domain values through their validating constructors; a row that does not
+//! make a valid value is an `Internal` error naming the table, id and column.
+
+use crate::codec;
+use crate::db::{Arg, Db, DbRow, Tx};
+use crate::error::{constraint_text, corrupt, db_error, id_taken, is_foreign_key_violation, is_unique_violation};
+use crate::{AuditEntry, Store};
+use async_trait::async_trait;
+use polis_base::{Error, FieldError, Result};
+use polis_domain::registry::Secret;
+use polis_domain::{
+    AgencyKind, AuditRecord, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation,
+    Priority, RangeM, Role, Sensor, SensorKind, Site, SiteCategory, StreamUrl, User,
+};
+use std::collections::HashSet;
+use time::OffsetDateTime;
+
+/// The most arguments one multi-row INSERT binds: below SQLite's limit (32766) and PostgreSQL's
+/// (65535), large enough that per-statement costs vanish in a bulk insert.
+const MAX_ARGS_PER_STATEMENT: usize = 16_000;
+
+/// A table: its name, the entity it holds (for messages) and its columns, id first.
+pub(crate) struct Table {
+    name: &'static str,
+    entity: &'static str,
+    cols: &'static [&'static str],
+}
+
+const ORGANISATIONS: Table = Table {
+    name: "organisations",
+    entity: "organisation",
+    cols: &["id", "kind", "name_bg", "name_en", "municipality", "agency_kind", "demo"],
+};
+
+const USERS: Table = Table {
+    name: "users",
+    entity: "user",
+    cols: &["id", "username", "role", "municipality", "agency", "password_hash", "created_at_ms"],
+};
+
+const CAMERAS: Table = Table {
+    name: "cameras",
+    entity: "camera",
+    cols: &[
+        "id",
+        "municipality",
+        "name",
+        "lat",
+        "lon",
+        "mount_height_m",
+        "heading_deg",
+        "fov_deg",
+        "range_m",
+        "kind",
+        "stream_url",
+        "stream_username",
+        "stream_password",
+        "sub_stream_url",
+        "sub_stream_username",
+        "sub_stream_password",
+        "retention_days",
+        "owner",
+        "status",
+        "demo",
+    ],
+};
+
+const SITES: Table = Table {
+    name: "sites",
+    entity: "site",
+    cols: &["id", "municipality", "name_bg", "name_en", "category", "sectors", "priority", "geometry", "demo"],
+};
+
+const SENSORS: Table = Table {
+    name: "sensors",
+    entity: "sensor",
+    cols: &["id", "municipality", "name", "kind", "unit", "lat", "lon", "owner", "demo"],
+};
+
+/// The audit log as inserted (`seq` is assigned by the database).
+const AUDIT: Table = Table {
+    name: "audit_log",
+    entity: "audit record",
+    cols: &["at_ms", "actor", "\"action\"", "entity", "entity_id", "municipality", "\"before\"", "\"after\""],
+};
+
+impl Table {
+    fn select_sql(&self) -> String {
+        format!("SELECT {} FROM {}", self.cols.join(", "), self.name)
+    }
+
+    /// `INSERT INTO t (..) VALUES ($1, ..), (..)` for `rows` rows.
+    fn insert_sql(&self, rows: usize) -> String {
+        let n = self.cols.len();
+        let mut s = String::with_capacity(64 + rows * n * 8);
+        s.push_str("INSERT INTO ");
+        s.push_str(self.name);
+        s.push_str(" (");
+        s.push_str(&self.cols.join(", "));
+        s.push_str(") VALUES ");
+        let mut p = 1;
+        for r in 0..rows {
+            s.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..n {
+                if c > 0 {
+                    s.push_str(", ");
+                }
+                s.push('$');
+                s.push_str(&p.to_string());
+                p += 1;
+            }
+            s.push(')');
+        }
+        s
+    }
+
+    /// `UPDATE t SET c2 = $2, .. WHERE id = $1`: takes the same arguments as a one-row insert.
+    fn update_sql(&self) -> String {
+        let sets: Vec<String> =
+            self.cols.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+        format!("UPDATE {} SET {} WHERE id = $1", self.name, sets.join(", "))
+    }
+
+    /// An insert that replaces the row with the same id.
+    fn upsert_sql(&self) -> String {
+        let sets: Vec<String> = self.cols.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
+        format!("{} ON CONFLICT (id) DO UPDATE SET {}", self.insert_sql(1), sets.join(", "))
+    }
+}
+
+/// Reads the columns of a row in order, turning every failure into a "corrupt row" error that
+/// names the table, the id and the column.
+struct Cols<'r> {
+    row: &'r DbRow,
+    table: &'static Table,
+    /// The index in the row of the next column to read.
+    next: usize,
+    /// Row index of `table.cols[0]` (1 when the row starts with a column not in `cols`).
+    offset: usize,
+    id: String,
+}
+
+impl<'r> Cols<'r> {
+    /// Starts reading a row whose first column is `id`.
+    fn new(row: &'r DbRow, table: &'static Table) -> Result<Self> {
+        let id = row.text(0).map_err(|e| corrupt(table.name, "?", "id", e))?;
+        Ok(Cols { row, table, next: 1, offset: 0, id })
+    }
+
+    /// Starts reading a row that begins with a number (`seq`) followed by `table.cols`.
+    fn after_seq(row: &'r DbRow, table: &'static Table) -> Result<(i64, Self)> {
+        let seq = row.int(0).map_err(|e| corrupt(table.name, "?", "seq", e))?;
+        Ok((seq, Cols { row, table, next: 1, offset: 1, id: format!("seq {seq}") }))
+    }
+
+    fn id(&self) -> Id {
+        Id::from_trusted(self.id.clone())
+    }
+
+    fn take<T>(&mut self, get: impl FnOnce(&DbRow, usize) -> Result<T, sqlx::Error>) -> Result<T> {
+        let i = self.next;
+        self.next += 1;
+        get(self.row, i).map_err(|e| self.fail(i, e))
+    }
+
+    fn fail(&self, i: usize, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        let column = i.checked_sub(self.offset).and_then(|c| self.table.cols.get(c)).copied().unwrap_or("?");
+        corrupt(self.table.name, &self.id, column.trim_matches('"'), e)
+    }
+
+    /// Checks the value of the column read last.
+    fn check<T, E: std::error::Error + Send + Sync + 'static>(&self, r: Result<T, E>) -> Result<T> {
+        r.map_err(|e| self.fail(self.next.saturating_sub(1), e))
+    }
+
+    fn int(&mut self) -> Result<i64> {
+        self.take(DbRow::int)
+    }
+    fn real(&mut self) -> Result<f64> {
+        self.take(DbRow::real)
+    }
+    fn boolean(&mut self) -> Result<bool> {
+        self.take(DbRow::boolean)
+    }
+    fn text(&mut self) -> Result<String> {
+        self.take(DbRow::text)
+    }
+    fn opt_text(&mut self) -> Result<Option<String>> {
+        self.take(DbRow::opt_text)
+    }
+    fn ref_id(&mut self) -> Result<Id> {
+        self.text().map(Id::from_trusted)
+    }
+    fn opt_ref_id(&mut self) -> Result<Option<Id>> {
+        self.opt_text().map(|o| o.map(Id::from_trusted))
+    }
+    fn timestamp(&mut self) -> Result<OffsetDateTime> {
+        let ms = self.int()?;
+        self.check(codec::from_ms(ms))
+    }
+    /// Two columns, `lat` then `lon`.
+    fn position(&mut self) -> Result<LatLon> {
+        let lat = self.real()?;
+        let lon = self.real()?;
+        self.check(LatLon::new(lat, lon))
+    }
+    /// Three columns: the URL without credentials, the username, the password.
+    fn stream(&mut self) -> Result<Option<StreamUrl>> {
+        let url = self.opt_text()?;
+        let username = self.opt_text()?;
+        let password = self.opt_text()?;
+        Ok(url.map(|url| StreamUrl { url, username, password: password.map(Secret::new) }))
+    }
+}
+
+// ---- Organisations -------------------------------------------------------------------------
+
+fn organisation_args<'a>(o: &'a Organisation, out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Text(o.id.as_str()),
+        Arg::Text(o.kind.as_str()),
+        Arg::Text(&o.name_bg),
+        Arg::Text(&o.name_en),
+        Arg::Text(o.municipality.as_str()),
+        Arg::OptText(o.agency_kind.map(AgencyKind::as_str)),
+        Arg::Bool(o.demo),
+    ]);
+}
+
+fn organisation_from(row: &DbRow) -> Result<Organisation> {
+    let mut c = Cols::new(row, &ORGANISATIONS)?;
+    let kind = c.text()?;
+    let kind = c.check(OrgKind::parse("kind", &kind))?;
+    let name_bg = c.text()?;
+    let name_en = c.text()?;
+    let municipality = c.ref_id()?;
+    let agency_kind = c.opt_text()?;
+    let agency_kind = c.check(agency_kind.map(|a| AgencyKind::parse("agency_kind", &a)).transpose())?;
+    let demo = c.boolean()?;
+    Ok(Organisation { id: c.id(), kind, name_bg, name_en, municipality, agency_kind, demo })
+}
+
+// ---- Users ---------------------------------------------------------------------------------
+
+fn user_args<'a>(u: &'a User, out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Text(u.id.as_str()),
+        Arg::Text(&u.username),
+        Arg::Text(u.role.as_str()),
+        Arg::OptText(u.municipality.as_ref().map(Id::as_str)),
+        Arg::OptText(u.agency.as_ref().map(Id::as_str)),
+        Arg::Text(&u.password_hash),
+        Arg::Int(codec::to_ms(u.created_at)),
+    ]);
+}
+
+fn user_from(row: &DbRow) -> Result<User> {
+    let mut c = Cols::new(row, &USERS)?;
+    let username = c.text()?;
+    let role = c.text()?;
+    let role = c.check(Role::parse("role", &role))?;
+    let municipality = c.opt_ref_id()?;
+    let agency = c.opt_ref_id()?;
+    let password_hash = c.text()?;
+    let created_at = c.timestamp()?;
+    Ok(User { id: c.id(), username, role, municipality, agency, password_hash, created_at })
+}
+
+// ---- Cameras -------------------------------------------------------------------------------
+
+fn stream_args(s: Option<&StreamUrl>) -> [Arg<'_>; 3] {
+    [
+        Arg::OptText(s.map(|s| s.url.as_str())),
+        Arg::OptText(s.and_then(|s| s.username.as_deref())),
+        Arg::OptText(s.and_then(|s| s.password.as_ref()).map(Secret::expose)),
+    ]
+}
+
+fn camera_args<'a>(c: &'a Camera, out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Text(c.id.as_str()),
+        Arg::Text(c.municipality.as_str()),
+        Arg::Text(&c.name),
+        Arg::Real(c.position.lat()),
+        Arg::Real(c.position.lon()),
+        Arg::Real(c.mount_height_m),
+        Arg::Real(c.heading.deg()),
+        Arg::Real(c.fov.deg()),
+        Arg::Real(c.range.m()),
+        Arg::Text(c.kind.as_str()),
+    ]);
+    out.extend(stream_args(c.stream.as_ref()));
+    out.extend(stream_args(c.sub_stream.as_ref()));
+    out.extend([
+        Arg::Int(i64::from(c.retention_days)),
+        Arg::OptText(c.owner.as_ref().map(Id::as_str)),
+        Arg::Text(c.status.as_str()),
+        Arg::Bool(c.demo),
+    ]);
+}
+
+fn camera_from(row: &DbRow) -> Result<Camera> {
+    let mut c = Cols::new(row, &CAMERAS)?;
+    let municipality = c.ref_id()?;
+    let name = c.text()?;
+    let position = c.position()?;
+    let mount_height_m = c.real()?;
+    let heading = c.real()?;
+    let heading = c.check(Heading::new(heading))?;
+    let fov = c.real()?;
+    let fov = c.check(FieldOfView::new(fov))?;
+    let range = c.real()?;
+    let range = c.check(RangeM::new("range_m", range))?;
+    let kind = c.text()?;
+    let kind = c.check(CameraKind::parse("kind", &kind))?;
+    let stream = c.stream()?;
+    let sub_stream = c.stream()?;
+    let retention_days = c.int()?;
+    let retention_days = c.check(u32::try_from(retention_days))?;
+    let owner = c.opt_ref_id()?;
+    let status = c.text()?;
+    let status = c.check(CameraStatus::parse("status", &status))?;
+    let demo = c.boolean()?;
+    Ok(Camera {
+        id: c.id(),
+        municipality,
+        name,
+        position,
+        mount_height_m,
+        heading,
+        fov,
+        range,
+        kind,
+        stream,
+        sub_stream,
+        retention_days,
+        owner,
+        status,
+        demo,
+    })
+}
+
+// ---- Sites ---------------------------------------------------------------------------------
+
+/// A site as arguments; the two encoded columns are made first and borrowed from `enc`.
+struct SiteEnc {
+    sectors: String,
+    geometry: String,
+}
+
+fn site_enc(s: &Site) -> SiteEnc {
+    SiteEnc { sectors: codec::sectors_to_text(&s.sectors), geometry: codec::geometry_to_wkt(&s.geometry) }
+}
+
+fn site_args<'a>((s, enc): (&'a Site, &'a SiteEnc), out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Text(s.id.as_str()),
+        Arg::Text(s.municipality.as_str()),
+        Arg::Text(&s.name_bg),
+        Arg::Text(&s.name_en),
+        Arg::Text(s.category.as_str()),
+        Arg::Text(&enc.sectors),
+        Arg::Int(i64::from(s.priority.get())),
+        Arg::Text(&enc.geometry),
+        Arg::Bool(s.demo),
+    ]);
+}
+
+fn site_from(row: &DbRow) -> Result<Site> {
+    let mut c = Cols::new(row, &SITES)?;
+    let municipality = c.ref_id()?;
+    let name_bg = c.text()?;
+    let name_en = c.text()?;
+    let category = c.text()?;
+    let category = c.check(SiteCategory::parse("category", &category))?;
+    let sectors = c.text()?;
+    let sectors = c.check(codec::sectors_from_text(&sectors))?;
+    let priority = c.int()?;
+    let priority = c.check(Priority::new(priority))?;
+    let geometry = c.text()?;
+    let geometry = c.check(codec::geometry_from_wkt(&geometry))?;
+    let demo = c.boolean()?;
+    Ok(Site { id: c.id(), municipality, name_bg, name_en, category, sectors, priority, geometry, demo })
+}
+
+// ---- Sensors -------------------------------------------------------------------------------
+
+fn sensor_args<'a>(s: &'a Sensor, out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Text(s.id.as_str()),
+        Arg::Text(s.municipality.as_str()),
+        Arg::Text(&s.name),
+        Arg::Text(s.kind.as_str()),
+        Arg::Text(&s.unit),
+        Arg::Real(s.position.lat()),
+        Arg::Real(s.position.lon()),
+        Arg::OptText(s.owner.as_ref().map(Id::as_str)),
+        Arg::Bool(s.demo),
+    ]);
+}
+
+fn sensor_from(row: &DbRow) -> Result<Sensor> {
+    let mut c = Cols::new(row, &SENSORS)?;
+    let municipality = c.ref_id()?;
+    let name = c.text()?;
+    let kind = c.text()?;
+    let kind = c.check(SensorKind::parse("kind", &kind))?;
+    let unit = c.text()?;
+    let position = c.position()?;
+    let owner = c.opt_ref_id()?;
+    let demo = c.boolean()?;
+    Ok(Sensor { id: c.id(), municipality, name, kind, unit, position, owner, demo })
+}
+
+// ---- Audit log -----------------------------------------------------------------------------
+
+fn audit_args<'a>(a: &'a AuditRecord, out: &mut Vec<Arg<'a>>) {
+    out.extend([
+        Arg::Int(codec::to_ms(a.at)),
+        Arg::Text(&a.actor),
+        Arg::Text(&a.action),
+        Arg::Text(&a.entity),
+        Arg::Text(&a.entity_id),
+        Arg::OptText(a.municipality.as_ref().map(Id::as_str)),
+        Arg::OptText(a.before.as_deref()),
+        Arg::OptText(a.after.as_deref()),
+    ]);
+}
+
+/// Reads `seq` followed by the [`AUDIT`] columns.
+fn audit_from(row: &DbRow) -> Result<AuditEntry> {
+    let (seq, mut c) = Cols::after_seq(row, &AUDIT)?;
+    let at = c.timestamp()?;
+    let actor = c.text()?;
+    let action = c.text()?;
+    let entity = c.text()?;
+    let entity_id = c.text()?;
+    let municipality = c.opt_ref_id()?;
+    let before = c.opt_text()?;
+    let after = c.opt_text()?;
+    Ok(AuditEntry { seq, record: AuditRecord { at, actor, action, entity, entity_id, municipality, before, after } })
+}
+
+// ---- Writing in bulk -----------------------------------------------------------------------
+
+/// Why a bulk insert stopped: the chunk of items whose statement failed.
+struct ChunkFailure {
+    start: usize,
+    len: usize,
+    error: sqlx::Error,
+}
+
+/// Inserts `items` with multi-row INSERTs of as many rows as fit in [`MAX_ARGS_PER_STATEMENT`].
+/// All full chunks share one SQL text, so the engine prepares it once and reuses it.
+async fn bulk_insert<'a, T: Copy + 'a>(
+    tx: &mut Tx,
+    table: &Table,
+    items: impl ExactSizeIterator<Item = T>,
+    encode: impl Fn(T, &mut Vec<Arg<'a>>),
+) -> Result<(), ChunkFailure> {
+    let total = items.len();
+    if total == 0 {
+        return Ok(());
+    }
+    let per = (MAX_ARGS_PER_STATEMENT / table.cols.len()).clamp(1, total);
+    let full_sql = table.insert_sql(per);
+    let mut args: Vec<Arg<'a>> = Vec::with_capacity(per * table.cols.len());
+    let mut start = 0;
+    let mut len = 0;
+    let mut items = items.peekable();
+    while let Some(item) = items.next() {
+        encode(item, &mut args);
+        len += 1;
+        if len == per || items.peek().is_none() {
+            let short_sql;
+            let sql = if len == per {
+                &full_sql
+            } else {
+                short_sql = table.insert_sql(len);
+                &short_sql
+            };
+            if let Err(error) = tx.execute(sql, &args).await {
+                return Err(ChunkFailure { start, len, error });
+            }
+            args.clear();
+            start += len;
+            len = 0;
+        }
+    }
+    Ok(())
+}
+
+async fn write_audit(tx: &mut Tx, what: &str, audit: &[AuditRecord]) -> Result<()> {
+    bulk_insert(tx, &AUDIT, audit.iter(), audit_args).await.map_err(|f| db_error(what, f.error))
+}
+
+/// The index of the first id that occurs earlier in `ids`.
+fn first_repeat<'a>(ids: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let mut seen = HashSet::new();
+    ids.enumerate().find(|(_, id)| !seen.insert(*id)).map(|(i, _)| i)
+}
+
+fn one(audit: Option<&AuditRecord>) -> &[AuditRecord] {
+    audit.map(std::slice::from_ref).unwrap_or(&[])
+}
+
+// ---- The store -----------------------------------------------------------------------------
+
+pub(crate) struct SqlStore {
+    db: Db,
+}
+
+impl SqlStore {
+    pub(crate) fn new(db: Db) -> Self {
+        SqlStore { db }
+    }
+
+    async fn list<T>(&self, table: &Table, from: fn(&DbRow) -> Result<T>) -> Result<Vec<T>> {
+        let sql = format!("{} ORDER BY id", table.select_sql());
+        let rows = self.db.fetch_all(&format!("list {}", table.name), &sql, &[]).await?;
+        rows.iter().map(from).collect()
+    }
+
+    /// The index of the first of `ids` that is in `table` now.
+    async fn first_taken(&self, table: &Table, ids: &[&str]) -> Result<Option<usize>> {
+        let what = format!("look up {} ids", table.entity);
+        let mut taken = HashSet::new();
+        for chunk in ids.chunks(MAX_ARGS_PER_STATEMENT) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id FROM {} WHERE id IN ({})", table.name, marks.join(", "));
+            let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
+            for row in self.db.fetch_all(&what, &sql, &args).await? {
+                taken.insert(row.text(0).map_err(|e| db_error(&what, e))?);
+            }
+        }
+        Ok(ids.iter().position(|id| taken.contains(*id)))
+    }
+
+    /// Inserts all `items` and their audit records in one transaction, or nothing.
+    async fn insert_all<'a, T: Copy + 'a>(
+        &self,
+        table: &Table,
+        ids: Vec<&str>,
+        items: impl ExactSizeIterator<Item = T>,
+        encode: impl Fn(T, &mut Vec<Arg<'a>>),
+        audit: &[AuditRecord],
+    ) -> Result<()> {
+        let what = format!("insert {}", table.name);
+        if let Some(repeat) = first_repeat(ids.iter().copied()) {
+            // The first offender is an id taken before the repeat, or the repeat itself.
+            let row = self.first_taken(table, &ids[..repeat]).await?.unwrap_or(repeat);
+            return Err(id_taken(table.entity, ids[row], Some(row)));
+        }
+        let mut tx = self.db.begin(&what).await?;
+        if let Err(f) = bulk_insert(&mut tx, table, items, encode).await {
+            tx.rollback().await;
+            if !is_unique_violation(&f.error) {
+                return Err(db_error(&what, f.error));
+            }
+            // No id repeats within the batch, so an earlier item of this chunk was in the table.
+            let chunk = &ids[f.start..f.start + f.len];
+            return Err(match self.first_taken(table, chunk).await? {
+                Some(i) => id_taken(table.entity, chunk[i], Some(f.start + i)),
+                // It was deleted in the meantime: say so without naming an item.
+                None => id_taken(table.entity, "", None),
+            });
+        }
+        let r = write_audit(&mut tx, &what, audit).await;
+        tx.finish(&what, r).await
+    }
+
+    async fn update_one(&self, table: &Table, id: &Id, args: &[Arg<'_>], audit: &AuditRecord) -> Result<()> {
+        let what = format!("update {}", table.entity);
+        let mut tx = self.db.begin(&what).await?;
+        let r = async {
+            let n = tx.execute(&table.update_sql(), args).await.map_err(|e| db_error(&what, e))?;
+            if n == 0 {
+                return Err(Error::not_found(format!("no {} with id {id}", table.entity)));
+            }
+            write_audit(&mut tx, &what, std::slice::from_ref(audit)).await
+        }
+        .await;
+        tx.finish(&what, r).await
+    }
+
+    async fn delete_one(&self, table: &Table, id: &Id, audit: &AuditRecord) -> Result<()> {
+        let what = format!("delete {}", table.entity);
+        let mut tx = self.db.begin(&what).await?;
+        let r = async {
+            let sql = format!("DELETE FROM {} WHERE id = $1", table.name);
+            let n = tx.execute(&sql, &[Arg::Text(id.as_str())]).await.map_err(|e| db_error(&what, e))?;
+            if n == 0 {
+                return Err(Error::not_found(format!("no {} with id {id}", table.entity)));
+            }
+            write_audit(&mut tx, &what, std::slice::from_ref(audit)).await
+        }
+        .await;
+        tx.finish(&what, r).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.db.backend()
+    }
+
+    async fn put_organisation(&self, org: &Organisation, audit: Option<&AuditRecord>) -> Result<()> {
+        const WHAT: &str = "save organisation";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = async {
+            let mut args = Vec::with_capacity(ORGANISATIONS.cols.len());
+            organisation_args(org, &mut args);
+            tx.execute(&ORGANISATIONS.upsert_sql(), &args).await.map_err(|e| db_error(WHAT, e))?;
+            write_audit(&mut tx, WHAT, one(audit)).await
+        }
+        .await;
+        tx.finish(WHAT, r).await
+    }
+
+    async fn list_organisations(&self) -> Result<Vec<Organisation>> {
+        self.list(&ORGANISATIONS, organisation_from).await
+    }
+
+    async fn create_user(&self, user: &User, audit: Option<&AuditRecord>) -> Result<()> {
+        const WHAT: &str = "create user";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = async {
+            let mut args = Vec::with_capacity(USERS.cols.len());
+            user_args(user, &mut args);
+            if let Err(e) = tx.execute(&USERS.insert_sql(1), &args).await {
+                if !is_unique_violation(&e) {
+                    return Err(db_error(WHAT, e));
+                }
+                let (field, message) = if constraint_text(&e).contains("username") {
+                    ("username", format!("the username {:?} is taken", user.username))
+                } else {
+                    ("id", format!("a user with id {} exists", user.id))
+                };
+                return Err(Error::already_exists(message.clone()).with_details(vec![FieldError::new(field, message)]));
+            }
+            write_audit(&mut tx, WHAT, one(audit)).await
+        }
+        .await;
+        tx.finish(WHAT, r).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("{} WHERE username = $1", USERS.select_sql());
+        let rows = self.db.fetch_all("find user", &sql, &[Arg::Text(username)]).await?;
+        rows.first().map(user_from).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.list(&USERS, user_from).await
+    }
+
+    async fn create_session(&self, token_hash: &str, user: &Id, expires_at: OffsetDateTime) -> Result<()> {
+        const WHAT: &str = "create session";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = tx
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at_ms) VALUES ($1, $2, $3)",
+                &[Arg::Text(token_hash), Arg::Text(user.as_str()), Arg::Int(codec::to_ms(expires_at))],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    Error::not_found(format!("no user with id {user}"))
+                } else {
+                    db_error(WHAT, e)
+                }
+            });
+        tx.finish(WHAT, r).await
+    }
+
+    async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>> {
+        let cols: Vec<String> = USERS.cols.iter().map(|c| format!("u.{c}")).collect();
+        let sql = format!(
+            "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+            cols.join(", ")
+        );
+        let args = [Arg::Text(token_hash), Arg::Int(codec::to_ms(now))];
+        let rows = self.db.fetch_all("find session", &sql, &args).await?;
+        rows.first().map(user_from).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        const WHAT: &str = "delete session";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = tx
+            .execute("DELETE FROM sessions WHERE token_hash = $1", &[Arg::Text(token_hash)])
+            .await
+            .map(|_| ())
+            .map_err(|e| db_error(WHAT, e));
+        tx.finish(WHAT, r).await
+    }
+
+    async fn insert_cameras(&self, cameras: &[Camera], audit: &[AuditRecord]) -> Result<()> {
+        let ids = cameras.iter().map(|c| c.id.as_str()).collect();
+        self.insert_all(&CAMERAS, ids, cameras.iter(), camera_args, audit).await
+    }
+
+    async fn update_camera(&self, camera: &Camera, audit: &AuditRecord) -> Result<()> {
+        let mut args = Vec::with_capacity(CAMERAS.cols.len());
+        camera_args(camera, &mut args);
+        self.update_one(&CAMERAS, &camera.id, &args, audit).await
+    }
+
+    async fn delete_camera(&self, id: &Id, audit: &AuditRecord) -> Result<()> {
+        self.delete_one(&CAMERAS, id, audit).await
+    }
+
+    async fn list_cameras(&self) -> Result<Vec<Camera>> {
+        self.list(&CAMERAS, camera_from).await
+    }
+
+    async fn insert_sites(&self, sites: &[Site], audit: &[AuditRecord]) -> Result<()> {
+        let ids = sites.iter().map(|s| s.id.as_str()).collect();
+        let encs: Vec<SiteEnc> = sites.iter().map(site_enc).collect();
+        self.insert_all(&SITES, ids, sites.iter().zip(&encs), site_args, audit).await
+    }
+
+    async fn update_site(&self, site: &Site, audit: &AuditRecord) -> Result<()> {
+        let enc = site_enc(site);
+        let mut args = Vec::with_capacity(SITES.cols.len());
+        site_args((site, &enc), &mut args);
+        self.update_one(&SITES, &site.id, &args, audit).await
+    }
+
+    async fn delete_site(&self, id: &Id, audit: &AuditRecord) -> Result<()> {
+        self.delete_one(&SITES, id, audit).await
+    }
+
+    async fn list_sites(&self) -> Result<Vec<Site>> {
+        self.list(&SITES, site_from).await
+    }
+
+    async fn insert_sensors(&self, sensors: &[Sensor], audit: &[AuditRecord]) -> Result<()> {
+        let ids = sensors.iter().map(|s| s.id.as_str()).collect();
+        self.insert_all(&SENSORS, ids, sensors.iter(), sensor_args, audit).await
+    }
+
+    async fn update_sensor(&self, sensor: &Sensor, audit: &AuditRecord) -> Result<()> {
+        let mut args = Vec::with_capacity(SENSORS.cols.len());
+        sensor_args(sensor, &mut args);
+        self.update_one(&SENSORS, &sensor.id, &args, audit).await
+    }
+
+    async fn delete_sensor(&self, id: &Id, audit: &AuditRecord) -> Result<()> {
+        self.delete_one(&SENSORS, id, audit).await
+    }
+
+    async fn list_sensors(&self) -> Result<Vec<Sensor>> {
+        self.list(&SENSORS, sensor_from).await
+    }
+
+    async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut sql = format!("SELECT seq, {} FROM audit_log", AUDIT.cols.join(", "));
+        let mut args = vec![Arg::Int(i64::from(limit))];
+        if let Some(m) = municipality {
+            sql.push_str(" WHERE municipality = $2");
+            args.push(Arg::Text(m.as_str()));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT $1");
+        let rows = self.db.fetch_all("list audit log", &sql, &args).await?;
+        rows.iter().map(audit_from).collect()
+    }
+
+    async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_sql_numbers_every_placeholder() {
+        let t = Table { name: "t", entity: "thing", cols: &["id", "a"] };
+        assert_eq!(t.insert_sql(2), "INSERT INTO t (id, a) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(t.update_sql(), "UPDATE t SET a = $2 WHERE id = $1");
+        assert_eq!(
+            t.upsert_sql(),
+            "INSERT INTO t (id, a) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = excluded.a"
+        );
+    }
+
+    #[test]
+    fn first_repeat_finds_the_second_occurrence() {
+        assert_eq!(first_repeat(["a", "b", "c"].into_iter()), None);
+        assert_eq!(first_repeat(["a", "b", "c", "b", "a"].into_iter()), Some(3));
+    }
+
+    #[test]
+    fn a_full_chunk_of_cameras_stays_under_the_sqlite_argument_limit() {
+        let per = MAX_ARGS_PER_STATEMENT / CAMERAS.cols.len();
+        assert!(per * CAMERAS.cols.len() <= 32_766);
+        assert!(per >= 100);
+    }
+}

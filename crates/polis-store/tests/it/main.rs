@@ -1,0 +1,89 @@
+//! The shared store test suite. Every test in `suite!` runs twice: `sqlite::NAME` on a fresh
+//! SQLite file in a temporary directory, `postgres::NAME` on a fresh PostgreSQL database on the
+//! server of `POLIS_TEST_PG_URL` (skipped when it is unset; failing instead when
+//! `POLIS_REQUIRE_PG=1`). `scripts/test` starts a server and sets both.
+
+mod audit;
+mod fixtures;
+mod harness;
+mod registry;
+mod schema;
+mod users;
+
+/// Declares each test for both engines. `store:` tests take an opened [`polis_store::DynStore`];
+/// `fresh:` tests take a [`harness::Fresh`] database to open (and re-open) themselves.
+macro_rules! suite {
+    (store: [$($sm:ident :: $s:ident),* $(,)?], fresh: [$($fm:ident :: $f:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            use crate::harness::{on_sqlite, with_store};
+            $(#[tokio::test] async fn $s() { on_sqlite(|db| with_store(db, crate::$sm::$s)).await })*
+            $(#[tokio::test] async fn $f() { on_sqlite(crate::$fm::$f).await })*
+        }
+        mod postgres {
+            use crate::harness::{on_postgres, with_store};
+            $(#[tokio::test] async fn $s() { on_postgres(|db| with_store(db, crate::$sm::$s)).await })*
+            $(#[tokio::test] async fn $f() { on_postgres(crate::$fm::$f).await })*
+        }
+    };
+}
+
+suite! {
+    store: [
+        registry::organisations_round_trip_and_put_replaces,
+        registry::cameras_round_trip_with_every_field_and_their_credentials,
+        registry::sites_round_trip_points_polygons_and_sectors,
+        registry::sensors_round_trip,
+        registry::lists_are_ordered_by_id_byte_order,
+        registry::a_repeated_id_within_a_batch_writes_nothing,
+        registry::an_id_taken_by_an_existing_row_writes_nothing,
+        registry::sites_and_sensors_batches_are_all_or_nothing,
+        registry::a_large_batch_with_a_taken_id_far_in_writes_nothing,
+        registry::updates_replace_every_field_and_deletes_remove,
+        registry::update_or_delete_of_a_missing_id_is_not_found_and_audits_nothing,
+        registry::concurrent_writers_all_land,
+        users::users_round_trip_and_are_found_by_username,
+        users::usernames_and_user_ids_are_unique,
+        users::sessions_last_until_they_expire_or_are_deleted,
+        users::a_session_needs_an_existing_user,
+        audit::audit_records_round_trip_newest_first_and_filter_by_municipality,
+        audit::audit_sequence_numbers_grow,
+    ],
+    fresh: [
+        schema::reopening_migrates_nothing_and_keeps_the_data,
+        schema::a_database_newer_than_this_build_is_refused,
+        schema::an_acknowledged_write_survives_dropping_the_store,
+        schema::a_corrupt_row_is_an_internal_error_naming_it,
+    ],
+}
+
+// SQLite only.
+
+#[tokio::test]
+async fn sqlite_an_acknowledged_write_survives_a_crash() {
+    schema::an_acknowledged_sqlite_write_survives_a_crash().await;
+}
+
+/// Not a test by itself: the child process of the crash test (does nothing unless it is one).
+#[tokio::test]
+async fn crash_child() {
+    if let Ok(path) = std::env::var(schema::CRASH_CHILD_ENV) {
+        schema::crash_child(&path).await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_memory_stores_are_private_and_work() {
+    harness::on_sqlite(schema::sqlite_memory_stores_are_private_and_work).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_url_creates_the_file() {
+    harness::on_sqlite(schema::a_sqlite_url_creates_the_file).await;
+}
+
+// PostgreSQL, no server needed.
+
+#[tokio::test]
+async fn postgres_unreachable_is_unavailable_and_the_password_stays_secret() {
+    schema::an_unreachable_postgres_is_unavailable_and_the_password_stays_secret().await;
+}

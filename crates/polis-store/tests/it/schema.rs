@@ -1,0 +1,136 @@
+//! Opening, migrating, re-opening; durability; what a damaged database does.
+
+use crate::fixtures::*;
+use crate::harness::Fresh;
+use polis_base::ErrorKind;
+
+pub async fn reopening_migrates_nothing_and_keeps_the_data(db: Fresh) {
+    let store = db.open().await;
+    store
+        .insert_cameras(&[camera("c1")], &[audit("create", "camera", "c1", Some("kazanlak"), 1)])
+        .await
+        .expect("insert");
+    store.close().await;
+    for _ in 0..2 {
+        let store = db.open().await;
+        assert_eq!(store.list_cameras().await.expect("list"), vec![camera("c1")]);
+        assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
+        store.close().await;
+    }
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM schema_version").await, 1, "each migration recorded once");
+    assert_eq!(db.raw_i64("SELECT MAX(version) FROM schema_version").await, 1);
+}
+
+pub async fn a_database_newer_than_this_build_is_refused(db: Fresh) {
+    db.open().await.close().await;
+    db.raw_execute("INSERT INTO schema_version (version, name, applied_at_ms) VALUES (999, 'from_the_future', 0)")
+        .await;
+    let e = polis_store::open(&db.url).await.err().expect("a newer schema must be refused");
+    assert_eq!(e.kind, ErrorKind::FailedPrecondition);
+    assert!(e.message.contains("999") && e.message.contains("newer"), "{}", e.message);
+}
+
+/// Dropping the store without closing it loses nothing it acknowledged.
+pub async fn an_acknowledged_write_survives_dropping_the_store(db: Fresh) {
+    let store = db.open().await;
+    store
+        .insert_sites(&[polygon_site("dam")], &[audit("create", "site", "dam", Some("kazanlak"), 1)])
+        .await
+        .expect("write");
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.list_sites().await.expect("list"), vec![polygon_site("dam")]);
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
+}
+
+/// A row edited behind the store's back into something invalid is reported, not trusted.
+pub async fn a_corrupt_row_is_an_internal_error_naming_it(db: Fresh) {
+    let store = db.open().await;
+    store.insert_cameras(&[camera("c1")], &[]).await.expect("insert");
+    store.insert_sites(&[point_site("s1")], &[]).await.expect("insert");
+    db.raw_execute("UPDATE cameras SET fov_deg = 0").await;
+    db.raw_execute("UPDATE sites SET geometry = 'CIRCLE(25 42, 10)'").await;
+
+    let e = store.list_cameras().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Internal);
+    assert!(
+        e.message.contains("cameras") && e.message.contains("c1") && e.message.contains("fov_deg"),
+        "{}",
+        e.message
+    );
+    assert!(!format!("{e:?}").contains("p@ss"), "no password in the error: {e:?}");
+
+    let e = store.list_sites().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Internal);
+    assert!(e.message.contains("geometry"), "{}", e.message);
+    store.close().await;
+}
+
+pub const CRASH_CHILD_ENV: &str = "POLIS_STORE_TEST_CRASH_CHILD_DB";
+
+/// The child's half of [`an_acknowledged_sqlite_write_survives_a_crash`]: write, say so, abort.
+pub async fn crash_child(path: &str) {
+    let store = polis_store::open_sqlite(std::path::Path::new(path)).await.expect("open");
+    let cams = many_cameras("crash", 1_000);
+    store.insert_cameras(&cams, &[audit("import", "camera", "*", None, 1)]).await.expect("write");
+    println!("ACKNOWLEDGED");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    // No destructors, no pool shutdown, no checkpoint: as if the process were killed.
+    std::process::abort();
+}
+
+/// A process that dies right after `insert_cameras` returned has its write on disk.
+pub async fn an_acknowledged_sqlite_write_survives_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("crash.db");
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_ENV, &path)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ACKNOWLEDGED"), "child did not write: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the child must have died");
+
+    let store = polis_store::open_sqlite(&path).await.expect("reopen after the crash");
+    assert_eq!(store.list_cameras().await.expect("list"), many_cameras("crash", 1_000));
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
+}
+
+pub async fn sqlite_memory_stores_are_private_and_work(_db: Fresh) {
+    let a = polis_store::open("sqlite::memory:").await.expect("memory a");
+    let b = polis_store::open("sqlite::memory:").await.expect("memory b");
+    assert_eq!(a.backend(), "sqlite");
+    a.insert_cameras(&[camera("c1")], &[]).await.expect("insert");
+    assert_eq!(a.list_cameras().await.expect("list"), vec![camera("c1")]);
+    assert!(b.list_cameras().await.expect("list").is_empty());
+    // A failing batch on the single connection must not deadlock looking up the taken id.
+    let e = a.insert_cameras(&[camera("c2"), camera("c1")], &[]).await.unwrap_err();
+    assert_eq!(e.details[0].row, Some(1));
+}
+
+pub async fn a_sqlite_url_creates_the_file(db: Fresh) {
+    let path = db.url.trim_start_matches("sqlite://").to_string();
+    assert!(!std::path::Path::new(&path).exists());
+    let store = db.open().await;
+    assert_eq!(store.backend(), "sqlite");
+    assert!(std::path::Path::new(&path).exists());
+    let other = format!("sqlite:{path}");
+    polis_store::open(&other).await.expect("the sqlite:PATH form opens the same file");
+}
+
+pub async fn an_unreachable_postgres_is_unavailable_and_the_password_stays_secret() {
+    let url = "postgres://polis:Sup3r-Secret-pw@127.0.0.1:1/polis";
+    let e = polis_store::open(url).await.err().expect("nothing listens on port 1");
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{e:?}");
+    let mut text = format!("{e} {e:?}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    assert!(!text.contains("Sup3r-Secret-pw"), "{text}");
+    assert!(e.message.contains("127.0.0.1:1/polis"), "says where: {}", e.message);
+}

@@ -1,0 +1,61 @@
+//! Users and sessions.
+
+use crate::fixtures::*;
+use polis_base::ErrorKind;
+use polis_store::DynStore;
+use time::Duration;
+
+pub async fn users_round_trip_and_are_found_by_username(store: DynStore) {
+    let op = user("u-2", "ivana.petrova@kazanlak");
+    let root = admin("u-1", "admin");
+    store.create_user(&op, Some(&audit("create", "user", "u-2", Some("kazanlak"), 1))).await.expect("op");
+    store.create_user(&root, None).await.expect("admin");
+    assert_eq!(store.list_users().await.expect("list"), vec![root.clone(), op.clone()]);
+    assert_eq!(store.user_by_username("ivana.petrova@kazanlak").await.expect("find"), Some(op));
+    assert_eq!(store.user_by_username("admin").await.expect("find"), Some(root));
+    assert_eq!(store.user_by_username("Admin").await.expect("find"), None, "usernames match exactly");
+    assert_eq!(store.user_by_username("nobody").await.expect("find"), None);
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
+}
+
+pub async fn usernames_and_user_ids_are_unique(store: DynStore) {
+    store.create_user(&user("u-1", "georgi"), None).await.expect("first");
+
+    let e =
+        store.create_user(&user("u-2", "georgi"), Some(&audit("create", "user", "u-2", None, 1))).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists);
+    assert_eq!(e.details[0].field, "username", "{e:?}");
+
+    let e = store.create_user(&user("u-1", "someone-else"), None).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists);
+    assert_eq!(e.details[0].field, "id", "{e:?}");
+
+    assert_eq!(store.list_users().await.expect("list").len(), 1);
+    assert!(store.list_audit(None, 10).await.expect("audit").is_empty(), "no audit for a refused user");
+}
+
+pub async fn sessions_last_until_they_expire_or_are_deleted(store: DynStore) {
+    let u = user("u-1", "maria");
+    store.create_user(&u, None).await.expect("user");
+    let expires = at_ms(T0) + Duration::hours(8);
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    store.create_session(hash, &u.id, expires).await.expect("session");
+
+    let now = expires - Duration::milliseconds(1);
+    assert_eq!(store.session_user(hash, now).await.expect("lookup"), Some(u.clone()));
+    assert_eq!(store.session_user(hash, expires).await.expect("lookup"), None, "expired at expires_at");
+    assert_eq!(store.session_user(hash, expires + Duration::days(1)).await.expect("lookup"), None);
+    assert_eq!(store.session_user("unknown", now).await.expect("lookup"), None);
+
+    let e = store.create_session(hash, &u.id, expires).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists);
+
+    store.delete_session(hash).await.expect("logout");
+    assert_eq!(store.session_user(hash, now).await.expect("lookup"), None, "gone after logout");
+    store.delete_session(hash).await.expect("logging out twice is fine");
+}
+
+pub async fn a_session_needs_an_existing_user(store: DynStore) {
+    let e = store.create_session("abc", &id("ghost"), at_ms(T0)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
+}

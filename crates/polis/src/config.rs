@@ -1,0 +1,150 @@
+//! Configuration in two stages: the raw file (TOML, unknown keys refused) merged with flags and
+//! `POLIS_*` environment variables (flags win, then environment, then file, then defaults), then
+//! resolved into a checked [`Config`]. Every key is documented in `docs/ref/config.md`.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub tile_url: Option<String>,
+    pub tile_attribution: Option<String>,
+    pub log_format: Option<String>,
+    pub session_ttl_hours: Option<u32>,
+    #[serde(default)]
+    pub map: RawMap,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMap {
+    pub center_lat: Option<f64>,
+    pub center_lon: Option<f64>,
+    pub zoom: Option<u8>,
+}
+
+impl RawConfig {
+    pub fn load(path: &Path) -> anyhow::Result<RawConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+    }
+}
+
+/// Values given on the command line (or through their `POLIS_*` variables).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeFlags {
+    /// Address to listen on.
+    #[arg(long, env = "POLIS_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory of the embedded database (SQLite) and other data.
+    #[arg(long, env = "POLIS_DATA")]
+    pub data: Option<PathBuf>,
+    /// A PostgreSQL URL (postgres://...) instead of the embedded database.
+    #[arg(long, env = "POLIS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// XYZ basemap tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png. Without it
+    /// the console draws the city's layers on a plain background (air-gapped).
+    #[arg(long, env = "POLIS_TILE_URL")]
+    pub tile_url: Option<String>,
+    /// Attribution text shown with the tiles.
+    #[arg(long, env = "POLIS_TILE_ATTRIBUTION")]
+    pub tile_attribution: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "POLIS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The resolved, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data: PathBuf,
+    pub console: polis_http::ConsoleConfig,
+    pub log_json: bool,
+    pub session_ttl_hours: u32,
+}
+
+impl Config {
+    pub fn resolve(flags: ServeFlags, raw: RawConfig, default_data: &str) -> anyhow::Result<Config> {
+        let listen_s = flags.listen.or(raw.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr =
+            listen_s.parse().with_context(|| format!("listen: {listen_s:?} is not an address like 127.0.0.1:8080"))?;
+        let data = flags.data.or(raw.data).unwrap_or_else(|| PathBuf::from(default_data));
+        let database_url = match flags.database_url.or(raw.database_url) {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") || u.starts_with("sqlite:") => u,
+            Some(_) => bail!("database_url: use postgres://... or sqlite://PATH"),
+            None => format!("sqlite://{}", data.join("polis.db").display()),
+        };
+        let tile_url = flags.tile_url.or(raw.tile_url).filter(|u| !u.trim().is_empty());
+        if let Some(u) = &tile_url {
+            if !(u.contains("{z}") && u.contains("{x}") && u.contains("{y}")) {
+                bail!("tile_url: must contain {{z}}, {{x}} and {{y}}");
+            }
+        }
+        let log_json = match flags.log_format.or(raw.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("log_format: {other:?} is neither text nor json"),
+        };
+        let center = (raw.map.center_lat.unwrap_or(42.619), raw.map.center_lon.unwrap_or(25.393));
+        if polis_domain::LatLon::new(center.0, center.1).is_err() {
+            bail!("map.center_lat/center_lon: not a valid position");
+        }
+        let zoom = raw.map.zoom.unwrap_or(14);
+        if zoom > 20 {
+            bail!("map.zoom: must be at most 20");
+        }
+        let session_ttl_hours = raw.session_ttl_hours.unwrap_or(12);
+        if session_ttl_hours == 0 || session_ttl_hours > 24 * 30 {
+            bail!("session_ttl_hours: must be from 1 to 720");
+        }
+        Ok(Config {
+            listen,
+            database_url,
+            data,
+            console: polis_http::ConsoleConfig {
+                tile_url,
+                tile_attribution: flags.tile_attribution.or(raw.tile_attribution),
+                center,
+                zoom,
+            },
+            log_json,
+            session_ttl_hours,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = toml::from_str::<RawConfig>("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        assert!(e.to_string().contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let raw: RawConfig = toml::from_str("listen = \"127.0.0.1:1\"\n[map]\nzoom = 12\n").unwrap();
+        let flags = ServeFlags { listen: Some("127.0.0.1:2".into()), ..Default::default() };
+        let c = Config::resolve(flags, raw, "data").unwrap();
+        assert_eq!(c.listen.port(), 2);
+        assert_eq!(c.console.zoom, 12);
+        assert!(c.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn a_tile_url_without_placeholders_is_refused() {
+        let flags = ServeFlags { tile_url: Some("https://x/tiles.png".into()), ..Default::default() };
+        assert!(Config::resolve(flags, RawConfig::default(), "d").is_err());
+    }
+}

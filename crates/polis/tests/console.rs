@@ -1,0 +1,465 @@
+//! The operator console in a real browser: `polis demo` serves the console and the demo city of
+//! Kazanlak; headless Chromium, driven through chromedriver (WebDriver), signs in, waits for the
+//! map layers, clicks a point that a demo camera sees and checks the "cameras that see this
+//! point" panel against the API, switches to Bulgarian, and signs out.
+//!
+//! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
+//! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set `POLIS_CONSOLE_SCREENSHOT` to a
+//! file name to save a screenshot of the console (docs/guide/console.png is made this way).
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "console-test-Pa55word";
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+type TestResult<T = ()> = Result<T, String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Kills what the test started, even when it fails, and on failure prints the end of their logs.
+struct Processes {
+    children: Vec<(&'static str, Child, PathBuf)>,
+}
+
+impl Processes {
+    fn spawn(&mut self, name: &'static str, mut cmd: Command, log: PathBuf) -> TestResult<()> {
+        let out = File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        // A process group of its own, so that the browser chromedriver starts goes with it.
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = cmd.spawn().map_err(|e| format!("starting {name} ({cmd:?}): {e}"))?;
+        self.children.push((name, child, log));
+        Ok(())
+    }
+
+    /// Fails if `name` has exited.
+    fn check_alive(&mut self, name: &str) -> TestResult<()> {
+        for (n, child, log) in &mut self.children {
+            if *n == name {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("{name} exited early ({status}); its log:\n{}", tail(log, 60)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for (name, child, log) in self.children.iter_mut().rev() {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                eprintln!("---- end of the {name} log ({}) ----\n{}", log.display(), tail(log, 40));
+            }
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn tool(var: &str, default: &str, what: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_string()));
+    assert!(
+        path.is_file(),
+        "{what} not found at {}: install Chromium and its driver (Debian: apt-get install chromium chromium-driver) \
+         or set {var} to its path",
+        path.display()
+    );
+    path
+}
+
+/// The point `dist_m` metres from (lat, lon) along `bearing_deg`, on a sphere.
+fn destination(lat: f64, lon: f64, bearing_deg: f64, dist_m: f64) -> (f64, f64) {
+    let d = dist_m / EARTH_RADIUS_M;
+    let (p1, l1, th) = (lat.to_radians(), lon.to_radians(), bearing_deg.to_radians());
+    let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * th.cos()).asin();
+    let l2 = l1 + (th.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
+    (p2.to_degrees(), l2.to_degrees())
+}
+
+fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (p1, p2) = (a.0.to_radians(), b.0.to_radians());
+    let (dp, dl) = (p2 - p1, (b.1 - a.1).to_radians());
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> TestResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = TestResult<bool>>,
+{
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e,
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("timed out after {timeout:?} waiting for {what} {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The API, as the test sees it (for the expected answers).
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> TestResult<Value> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = res.status();
+        let body: Value = res.json().await.map_err(|e| format!("GET {path}: body: {e}"))?;
+        ensure!(status.is_success(), "GET {path}: {status} {body}");
+        Ok(body)
+    }
+}
+
+fn feature_ids(fc: &Value) -> Vec<String> {
+    fc["features"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["properties"]["id"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+async fn js(c: &Client, script: &str, args: Vec<Value>) -> TestResult<Value> {
+    c.execute(script, args).await.map_err(|e| format!("script failed: {e}\n{script}"))
+}
+
+async fn find(c: &Client, css: &str) -> TestResult<fantoccini::elements::Element> {
+    c.find(Locator::Css(css)).await.map_err(|e| format!("no element {css}: {e}"))
+}
+
+async fn count(c: &Client, css: &str) -> TestResult<usize> {
+    Ok(c.find_all(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?.len())
+}
+
+async fn text_of(c: &Client, css: &str) -> TestResult<String> {
+    find(c, css).await?.text().await.map_err(|e| format!("text of {css}: {e}"))
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> TestResult<()> {
+    let e = find(c, css).await?;
+    e.clear().await.map_err(|e| format!("clearing {css}: {e}"))?;
+    e.send_keys(text).await.map_err(|e| format!("typing into {css}: {e}"))
+}
+
+async fn click(c: &Client, css: &str) -> TestResult<()> {
+    find(c, css).await?.click().await.map_err(|e| format!("clicking {css}: {e}"))
+}
+
+async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
+    wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicked_point() {
+    // reqwest and fantoccini bring rustls with two crypto back-ends; name the process's one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
+    let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let mut procs = Processes { children: Vec::new() };
+
+    // The server: the demo city on a fresh embedded database.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut polis = Command::new(env!("CARGO_BIN_EXE_polis"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POLIS_") {
+            polis.env_remove(k);
+        }
+    }
+    polis
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(tmp.path().join("data"))
+        .env("POLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info");
+    procs.spawn("polis", polis, tmp.path().join("polis.log")).unwrap();
+
+    // The browser driver.
+    let driver_port = free_port();
+    let mut driver = Command::new(&chromedriver);
+    driver.arg(format!("--port={driver_port}"));
+    procs.spawn("chromedriver", driver, tmp.path().join("chromedriver.log")).unwrap();
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let health = format!("{base}/healthz");
+    let started = Instant::now();
+    loop {
+        procs.check_alive("polis").unwrap();
+        if let Ok(r) = http.get(&health).send().await {
+            if r.status() == reqwest::StatusCode::OK {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "polis did not answer {health} within 90 s; its log:\n{}",
+            tail(&tmp.path().join("polis.log"), 60)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let driver_url = format!("http://127.0.0.1:{driver_port}");
+    let started = Instant::now();
+    loop {
+        procs.check_alive("chromedriver").unwrap();
+        if let Ok(r) = http.get(format!("{driver_url}/status")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The admin's token, for the expected answers.
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login request")
+        .json()
+        .await
+        .expect("login body");
+    let token = login["token"].as_str().unwrap_or_else(|| panic!("no token in {login}")).to_string();
+    let api = Api { http: http.clone(), base: base.clone(), token };
+
+    let profile = tmp.path().join("chromium-profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1366,900", "--lang=en-US",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let client =
+        ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(&driver_url).await.unwrap_or_else(|e| {
+            panic!("connecting to chromedriver: {e}; its log:\n{}", tail(&tmp.path().join("chromedriver.log"), 40))
+        });
+
+    let outcome = tokio::time::timeout(Duration::from_secs(180), scenario(&client, &base, &api))
+        .await
+        .unwrap_or_else(|_| Err("the browser scenario took more than 180 s".into()));
+    if outcome.is_err() {
+        if let Ok(png) = client.screenshot().await {
+            let path = tmp.path().join("failure.png");
+            if std::fs::write(&path, png).is_ok() {
+                let keep = std::env::temp_dir().join("polis-console-failure.png");
+                let _ = std::fs::copy(&path, &keep);
+                eprintln!("screenshot of the failure: {}", keep.display());
+            }
+        }
+    }
+    let _ = client.close().await;
+    drop(procs);
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    ensure!(text_of(c, "#login-submit").await? == "Sign in", "the default language should be English");
+
+    // A wrong password: an error, and no map.
+    type_into(c, "#username", "admin").await?;
+    type_into(c, "#password", "not-the-password").await?;
+    click(c, "#login-submit").await?;
+    wait_until("the sign-in error", Duration::from_secs(10), move || async move {
+        let e = find(c, "#login-error").await?;
+        Ok(e.is_displayed().await.unwrap_or(false) && !e.text().await.unwrap_or_default().trim().is_empty())
+    })
+    .await?;
+    ensure!(!find(c, "#map").await?.is_displayed().await.unwrap_or(true), "the map shows after a wrong password");
+    ensure!(count(c, "body[data-ready]").await? == 0, "the console says ready after a wrong password");
+
+    // The right password: the map and its layers.
+    type_into(c, "#password", ADMIN_PASSWORD).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    ensure!(find(c, "#map").await?.is_displayed().await.unwrap_or(false), "the map is not shown after signing in");
+    let markers = count(c, ".camera-marker[data-camera-id]").await?;
+    ensure!(markers >= 60, "expected at least 60 camera markers, found {markers}");
+    ensure!(count(c, ".sensor-marker[data-sensor-id]").await? > 0, "no sensor markers");
+    ensure!(find(c, "#demo-badge").await?.is_displayed().await.unwrap_or(false), "no DEMO DATA badge");
+
+    // A point 20 m in front of a demo camera, clicked with the mouse.
+    let cameras = api.get("/api/v1/cameras").await?;
+    let candidates: Vec<&Value> = cameras["features"]
+        .as_array()
+        .ok_or("no camera features")?
+        .iter()
+        .filter(|f| {
+            let p = &f["properties"];
+            p["kind"] != "ptz"
+                && p["range_m"].as_f64().unwrap_or(0.0) >= 40.0
+                && p["fov_deg"].as_f64().unwrap_or(0.0) >= 20.0
+        })
+        .collect();
+    ensure!(!candidates.is_empty(), "no fixed camera with a range of 40 m or more in the demo");
+
+    let mut clicked = None;
+    for f in candidates.iter().take(25) {
+        let p = &f["properties"];
+        let id = p["id"].as_str().ok_or("camera without id")?.to_string();
+        let (lat, lon, heading) = (
+            p["lat"].as_f64().ok_or("lat")?,
+            p["lon"].as_f64().ok_or("lon")?,
+            p["heading_deg"].as_f64().ok_or("heading_deg")?,
+        );
+        let target = destination(lat, lon, heading, 20.0);
+        // Centre the target at street zoom, where 20 m are some 45 px, then find its pixel.
+        let at = js(
+            c,
+            r#"const [lat, lon] = arguments;
+               window.polisMap.setView(lat, lon, 18);
+               const p = window.polisMap.project(lat, lon);
+               const r = document.getElementById('map').getBoundingClientRect();
+               const x = Math.round(r.left + p.x), y = Math.round(r.top + p.y);
+               const hit = document.elementFromPoint(x, y);
+               const free = !!hit && document.getElementById('map').contains(hit)
+                 && !hit.closest('[data-feature], .map-ui');
+               return {x, y, free};"#,
+            vec![json!(target.0), json!(target.1)],
+        )
+        .await?;
+        if at["free"] == json!(true) {
+            clicked = Some((id, target, at["x"].as_i64().unwrap_or(0), at["y"].as_i64().unwrap_or(0)));
+            break;
+        }
+    }
+    let (camera_id, target) = match clicked {
+        Some((id, target, x, y)) => {
+            let mouse = MouseActions::new("mouse".into())
+                .then(PointerAction::MoveTo { duration: None, x, y })
+                .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+                .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+            c.perform_actions(mouse).await.map_err(|e| format!("clicking the map at ({x}, {y}): {e}"))?;
+            (id, target)
+        }
+        None => {
+            // Every candidate point lay under a marker: do what the click would.
+            let f = candidates[0];
+            let p = &f["properties"];
+            let id = p["id"].as_str().unwrap_or_default().to_string();
+            let target = destination(
+                p["lat"].as_f64().unwrap_or(0.0),
+                p["lon"].as_f64().unwrap_or(0.0),
+                p["heading_deg"].as_f64().unwrap_or(0.0),
+                20.0,
+            );
+            js(c, "window.polisMap.clickLatLon(arguments[0], arguments[1]);", vec![json!(target.0), json!(target.1)])
+                .await?;
+            (id, target)
+        }
+    };
+
+    wait_css(c, "#seeing-panel[data-state=\"done\"]", Duration::from_secs(10)).await?;
+    let panel = find(c, "#seeing-panel").await?;
+    let qlat = panel.attr("data-lat").await.map_err(|e| e.to_string())?.ok_or("no data-lat on the panel")?;
+    let qlon = panel.attr("data-lon").await.map_err(|e| e.to_string())?.ok_or("no data-lon on the panel")?;
+    let queried = (qlat.parse::<f64>().map_err(|e| e.to_string())?, qlon.parse::<f64>().map_err(|e| e.to_string())?);
+    let off = distance_m(queried, target);
+    ensure!(off < 2.0, "the click landed {off:.1} m from the point aimed at");
+
+    let mut shown = Vec::new();
+    for item in c.find_all(Locator::Css("#seeing-panel .seeing-item")).await.map_err(|e| e.to_string())? {
+        shown.push(item.attr("data-camera-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
+    }
+    ensure!(shown.contains(&camera_id), "camera {camera_id} sees the clicked point but the panel lists {shown:?}");
+    let expected = api.get(&format!("/api/v1/cameras/seeing?lat={qlat}&lon={qlon}&limit=10")).await?;
+    let expected = feature_ids(&expected);
+    ensure!(shown == expected, "the panel lists {shown:?}, the API answers {expected:?}");
+    let first_text = text_of(c, "#seeing-panel .seeing-item").await?;
+    ensure!(first_text.contains(" m"), "a seeing item shows no distance in metres: {first_text:?}");
+    let highlighted = count(c, ".camera-marker.is-seeing").await?;
+    ensure!(highlighted == shown.len(), "{highlighted} cameras highlighted for {} listed", shown.len());
+
+    // Clicking an item selects that camera.
+    click(c, &format!("#seeing-panel .seeing-item[data-camera-id=\"{camera_id}\"]")).await?;
+    wait_css(c, &format!("#details[data-id=\"{camera_id}\"]"), Duration::from_secs(5)).await?;
+    ensure!(find(c, "#details").await?.is_displayed().await.unwrap_or(false), "the details panel is hidden");
+
+    // Bulgarian.
+    click(c, "#lang-bg").await?;
+    wait_until("Bulgarian labels", Duration::from_secs(5), move || async move {
+        let legend = text_of(c, "#legend").await?;
+        Ok(legend.contains("Ключови обекти") && legend.contains("Камери"))
+    })
+    .await?;
+    ensure!(text_of(c, "#logout").await? == "Изход", "the sign-out button is not in Bulgarian");
+    ensure!(
+        text_of(c, "#seeing-panel").await?.contains("Камери, които виждат тази точка"),
+        "the seeing panel is not in Bulgarian"
+    );
+    let lang = js(c, "return document.documentElement.lang;", vec![]).await?;
+    ensure!(lang == json!("bg"), "<html lang> is {lang} after switching to Bulgarian");
+    click(c, "#lang-en").await?;
+    ensure!(text_of(c, "#logout").await? == "Sign out", "the sign-out button is not back in English");
+
+    if let Ok(path) = std::env::var("POLIS_CONSOLE_SCREENSHOT") {
+        js(c, "window.polisMap.setView(arguments[0], arguments[1], 16.5);", vec![json!(target.0), json!(target.1)])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+
+    // Signing out returns to the form.
+    click(c, "#logout").await?;
+    wait_until("the sign-in form after signing out", Duration::from_secs(10), move || async move {
+        Ok(find(c, "#login-form").await?.is_displayed().await.unwrap_or(false))
+    })
+    .await?;
+    ensure!(count(c, "body[data-ready]").await? == 0, "still ready after signing out");
+    Ok(())
+}
