@@ -68,7 +68,7 @@
       throw new ApiError(0, t("app.network_error"));
     }
     if (res.status === 401 && path !== "/api/v1/auth/login") {
-      if (session === state.session && state.token) endSession(t("login.session_ended"));
+      if (session === state.session && state.token) endSession("login.session_ended");
       throw new ApiError(401, t("login.session_ended"), [], true);
     }
     if (!res.ok) {
@@ -168,12 +168,19 @@
   // -----------------------------------------------------------------------------------------
   // Sign-in and sessions
 
-  function showLogin(message) {
+  /** Shows `key`'s message (or a server's `text`) under the sign-in form; re-translated when the
+   *  language changes. */
+  function setLoginError(key, text) {
+    const err = $("login-error");
+    state.loginError = key ? { key } : text ? { text } : null;
+    err.textContent = key ? t(key) : text || "";
+    err.hidden = !state.loginError;
+  }
+
+  function showLogin(messageKey) {
     $("app-view").hidden = true;
     $("login-view").hidden = false;
-    const err = $("login-error");
-    err.textContent = message || "";
-    err.hidden = !message;
+    setLoginError(messageKey, null);
     const submit = $("login-submit");
     submit.disabled = false;
     submit.textContent = t("login.submit");
@@ -184,16 +191,14 @@
     e.preventDefault();
     const username = $("username").value.trim();
     const password = $("password").value;
-    const err = $("login-error");
     if (!username || !password) {
-      err.textContent = t("login.required");
-      err.hidden = false;
+      setLoginError("login.required", null);
       return;
     }
     const submit = $("login-submit");
     submit.disabled = true;
     submit.textContent = t("login.busy");
-    err.hidden = true;
+    setLoginError(null, null);
     try {
       state.token = null;
       const res = await api("POST", "/api/v1/auth/login", { username, password });
@@ -208,11 +213,9 @@
       $("password").value = "";
       await startSession();
     } catch (ex) {
-      let message = ex.message;
-      if (ex.status === 401) message = t("login.bad_credentials");
-      else if (ex.status === 429) message = t("login.rate_limited");
-      err.textContent = message;
-      err.hidden = false;
+      if (ex.status === 401) setLoginError("login.bad_credentials", null);
+      else if (ex.status === 429) setLoginError("login.rate_limited", null);
+      else setLoginError(null, ex.message);
     } finally {
       submit.disabled = false;
       submit.textContent = t("login.submit");
@@ -232,7 +235,7 @@
   }
 
   /** Drops the session and everything loaded with it, then shows the sign-in form. */
-  function endSession(message) {
+  function endSession(messageKey) {
     state.session++;
     state.token = null;
     state.user = null;
@@ -259,7 +262,7 @@
     $("toast").hidden = true;
     $("demo-badge").hidden = true;
     renderSummary();
-    showLogin(message);
+    showLogin(messageKey);
   }
 
   async function startSession() {
@@ -780,6 +783,7 @@
   function renderSeeing() {
     const panel = $("seeing-panel");
     const sg = state.seeing;
+    $("map-hint").hidden = !!sg;
     if (!sg) {
       panel.hidden = true;
       panel.replaceChildren();
@@ -1098,6 +1102,7 @@
     if (state.g) updateTitles();
     if (!$("login-view").hidden) {
       $("login-submit").textContent = t("login.submit");
+      if (state.loginError && state.loginError.key) setLoginError(state.loginError.key, null);
     }
   }
 

@@ -558,7 +558,7 @@
     onWheel(e) {
       if (this.inUi(e.target)) return;
       e.preventDefault();
-      const unit = e.deltaMode === 1 ? 0.05 : e.deltaMode === 2 ? 1 : 0.0025;
+      const unit = e.deltaMode === 1 ? 0.05 : e.deltaMode === 2 ? 1 : 0.0035;
       const dz = clamp(-e.deltaY * unit, -1, 1);
       if (!dz) return;
       this.stopAnimation();

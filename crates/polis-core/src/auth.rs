@@ -175,7 +175,7 @@ impl App {
         {
             let reg = self.registry().await;
             if let Some(m) = &new.municipality {
-                if !reg.organisations.get(m).is_some_and(|o| o.kind == OrgKind::Municipality) {
+                if !reg.is_municipality(m) {
                     return Err(Error::invalid("municipality", format!("no municipality with id {m}")));
                 }
             }
@@ -209,7 +209,6 @@ impl App {
         let audit = self.audit(
             actor,
             "user.create",
-            "user",
             user.id.as_str(),
             user.municipality.as_ref(),
             None,

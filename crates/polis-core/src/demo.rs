@@ -838,23 +838,3 @@ mod tests {
         assert_eq!(a.sensors, b.sensors);
     }
 }
-#[cfg(test)]
-mod tmp_seed {
-    #[tokio::test]
-    async fn seeds() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = polis_store::open_sqlite(&dir.path().join("x.db")).await.unwrap();
-        let app = crate::App::open(store, std::sync::Arc::new(polis_base::SystemClock)).await.unwrap();
-        assert!(app.seed_demo().await.unwrap());
-        let reg = app.registry().await;
-        eprintln!(
-            "seeded {} orgs {} sites {} cams {} sensors",
-            reg.organisations.len(),
-            reg.sites.len(),
-            reg.cameras.len(),
-            reg.sensors.len()
-        );
-        drop(reg);
-        assert!(!app.seed_demo().await.unwrap());
-    }
-}

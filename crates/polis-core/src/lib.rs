@@ -61,12 +61,12 @@ impl App {
         self.registry.read().await
     }
 
-    /// An audit record stamped now, with JSON snapshots of the state before and after.
+    /// An audit record stamped now, with JSON snapshots of the state before and after. The
+    /// action is `<entity>.<verb>`, e.g. `camera.update`.
     pub(crate) fn audit<T: serde::Serialize>(
         &self,
         actor: &Actor,
         action: &str,
-        entity: &str,
         entity_id: &str,
         municipality: Option<&Id>,
         before: Option<&T>,
@@ -76,7 +76,7 @@ impl App {
             at: self.clock.now(),
             actor: actor.username.clone(),
             action: action.to_string(),
-            entity: entity.to_string(),
+            entity: action.split('.').next().unwrap_or(action).to_string(),
             entity_id: entity_id.to_string(),
             municipality: municipality.cloned(),
             before: before.and_then(|v| serde_json::to_string(v).ok()),

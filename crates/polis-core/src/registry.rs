@@ -25,6 +25,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Whether `id` names a municipality (not an agency, not unknown).
+    pub fn is_municipality(&self, id: &Id) -> bool {
+        self.organisations.get(id).is_some_and(|o| o.kind == OrgKind::Municipality)
+    }
+
     pub(crate) async fn load(store: &dyn Store) -> Result<Registry> {
         let organisations = store.list_organisations().await?.into_iter().map(|o| (o.id.clone(), o)).collect();
         let cameras: BTreeMap<Id, Camera> =
@@ -216,7 +221,7 @@ impl App {
         for m in &municipalities {
             actor.check_write_registry(m)?;
             let reg = self.registry.read().await;
-            if !reg.organisations.get(m).is_some_and(|o| o.kind == OrgKind::Municipality) {
+            if !reg.is_municipality(m) {
                 problems.push(FieldError::new("municipality", format!("no municipality with id {m}")));
             }
         }
@@ -246,7 +251,7 @@ impl App {
         let action = format!("{}.create", T::KIND);
         let audit: Vec<AuditRecord> = items
             .iter()
-            .map(|i| self.audit(actor, &action, T::KIND, i.id().as_str(), Some(i.municipality()), None, Some(i)))
+            .map(|i| self.audit(actor, &action, i.id().as_str(), Some(i.municipality()), None, Some(i)))
             .collect();
         T::store_insert(&*self.store, &items, &audit).await?;
         let n = items.len();
@@ -271,7 +276,6 @@ impl App {
         let audit = self.audit(
             actor,
             &format!("{}.update", T::KIND),
-            T::KIND,
             item.id().as_str(),
             Some(item.municipality()),
             Some(&before),
@@ -290,7 +294,6 @@ impl App {
         let audit = self.audit(
             actor,
             &format!("{}.delete", T::KIND),
-            T::KIND,
             id.as_str(),
             Some(before.municipality()),
             Some(&before),
@@ -405,7 +408,7 @@ impl App {
         {
             let reg = self.registry.read().await;
             if org.kind == OrgKind::Agency
-                && !reg.organisations.get(&org.municipality).is_some_and(|m| m.kind == OrgKind::Municipality)
+                && !reg.is_municipality(&org.municipality)
             {
                 return Err(Error::invalid("municipality", format!("no municipality with id {}", org.municipality)));
             }
@@ -418,7 +421,6 @@ impl App {
         let audit = self.audit(
             actor,
             action,
-            "organisation",
             org.id.as_str(),
             Some(&org.municipality),
             before.as_ref(),

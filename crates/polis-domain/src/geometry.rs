@@ -291,4 +291,107 @@ mod tests {
         assert!(sees_point(&c, destination(c.position, 5.0, 50.0)).is_some());
         assert!(sees_point(&c, destination(c.position, 20.0, 50.0)).is_none());
     }
+
+    /// A 100 m square whose west edge is 100 m east of the camera, from 50 m south to 50 m north.
+    fn square_east_of(c: LatLon) -> Vec<LatLon> {
+        let sw = destination(destination(c, 90.0, 100.0), 180.0, 50.0);
+        let se = destination(sw, 90.0, 100.0);
+        vec![sw, se, destination(se, 0.0, 100.0), destination(sw, 0.0, 100.0)]
+    }
+
+    #[test]
+    fn distance_to_a_polygon_is_to_its_nearest_edge_and_zero_inside() {
+        let c = LatLon::new(42.619, 25.393).unwrap();
+        let ring = square_east_of(c);
+        assert!((distance_to_ring_m(c, &ring) - 100.0).abs() < 0.01);
+        assert_eq!(distance_to_ring_m(destination(c, 90.0, 150.0), &ring), 0.0);
+        // Beyond a corner the nearest point is the corner.
+        let corner = ring[0];
+        let p = destination(corner, 225.0, 30.0);
+        assert!((distance_to_ring_m(p, &ring) - 30.0).abs() < 0.01);
+        assert_eq!(distance_to_site_m(p, &SiteGeometry::Point(corner)), distance_m(p, corner));
+        assert!(distance_to_ring_m(c, &[]).is_infinite());
+    }
+
+    #[test]
+    fn plane_distance_to_ring_handles_inside_outside_and_degenerate_rings() {
+        let sq = [(1.0, 1.0), (3.0, 1.0), (3.0, 3.0), (1.0, 3.0)];
+        assert!((plane_distance_to_ring(&sq) - 2f64.sqrt()).abs() < 1e-12);
+        let around = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)];
+        assert_eq!(plane_distance_to_ring(&around), 0.0);
+        assert_eq!(plane_distance_to_ring(&[(3.0, 4.0)]), 5.0);
+        assert_eq!(plane_distance_to_ring(&[(3.0, -4.0), (3.0, 4.0)]), 3.0);
+    }
+
+    #[test]
+    fn a_camera_sees_a_polygon_its_view_meets() {
+        let c = LatLon::new(42.619, 25.393).unwrap();
+        let ring = square_east_of(c);
+        let site = SiteGeometry::Polygon(ring.clone());
+        let see = |kind, heading, fov, range| sees_site(c, heading, fov, range, kind, &site);
+        let d = see(CameraKind::Fixed, 90.0, 40.0, 200.0).unwrap();
+        assert!((d - 100.0).abs() < 0.01);
+        assert!(see(CameraKind::Fixed, 270.0, 40.0, 200.0).is_none(), "looking away");
+        assert!(see(CameraKind::Fixed, 90.0, 40.0, 90.0).is_none(), "out of range");
+        assert!(see(CameraKind::Ptz, 270.0, 40.0, 150.0).is_some());
+        assert!(see(CameraKind::Fixed, 270.0, 360.0, 150.0).is_some());
+        // The square spans bearings of about 63 to 117 degrees from the camera (its west
+        // corners); a view of 0-60 misses it, 0-70 meets it near its north-west corner.
+        assert!(see(CameraKind::Fixed, 30.0, 60.0, 300.0).is_none());
+        assert!(see(CameraKind::Fixed, 35.0, 70.0, 300.0).is_some());
+        // A view of 110-120 meets the square only beyond about 106 m (along bearing 110), though
+        // its nearest point is 100 m away: a range of 105 m misses it, 110 m sees it.
+        assert!(see(CameraKind::Fixed, 115.0, 10.0, 105.0).is_none());
+        let d = see(CameraKind::Fixed, 115.0, 10.0, 110.0).unwrap();
+        assert!((d - 100.0).abs() < 0.01, "the distance is to the nearest point: {d}");
+        // A camera inside the square sees it whatever its heading, at distance 0.
+        let inside = destination(c, 90.0, 150.0);
+        assert_eq!(sees_ring(inside, 0.0, 10.0, 20.0, CameraKind::Fixed, &ring), Some(0.0));
+        // A point site is the same as `sees`.
+        let p = destination(c, 90.0, 50.0);
+        assert_eq!(
+            sees_site(c, 90.0, 40.0, 200.0, CameraKind::Fixed, &SiteGeometry::Point(p)),
+            sees(c, 90.0, 40.0, 200.0, CameraKind::Fixed, p)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever part of a polygon lies clearly inside a camera's view, `sees_ring` sees it:
+        /// points sampled along the edges (in the camera's frame) are checked with `sees`.
+        #[test]
+        fn sees_ring_misses_nothing_that_sees_finds(
+            lat in -70.0..70.0f64,
+            heading in 0.0..360.0f64,
+            fov in 1.0..360.0f64,
+            range in 10.0..500.0f64,
+            ptz in proptest::bool::ANY,
+            corners in proptest::collection::vec((0.0..360.0f64, 0.0..600.0f64), 3..6),
+        ) {
+            let pos = LatLon::new(lat, 25.0).unwrap();
+            let kind = if ptz { CameraKind::Ptz } else { CameraKind::Fixed };
+            let ring: Vec<LatLon> = corners.iter().map(|(b, d)| destination(pos, *b, *d)).collect();
+            let got = sees_ring(pos, heading, fov, range, kind, &ring);
+            let pts = ring_in_frame(pos, &ring);
+            for (a, b) in edges(&pts) {
+                for i in 0..=20 {
+                    let t = i as f64 / 20.0;
+                    let (x, y) = (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+                    let d = x.hypot(y);
+                    let clearly_in = d <= range - 1e-3
+                        && (ptz || fov >= 360.0 || angle_between(azimuth(x, y), heading) <= fov / 2.0 - 1e-6);
+                    if clearly_in {
+                        let p = destination(pos, azimuth(x, y), d);
+                        proptest::prop_assert!(sees(pos, heading, fov, range, kind, p).is_some());
+                        proptest::prop_assert!(got.is_some(), "missed a seen point {p:?} of {ring:?}");
+                    }
+                }
+            }
+            if let Some(d) = got {
+                proptest::prop_assert!(d <= range);
+                proptest::prop_assert_eq!(d, distance_to_ring_m(pos, &ring));
+            }
+        }
+    }
 }

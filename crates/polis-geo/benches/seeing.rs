@@ -18,6 +18,13 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// This thread's CPU time so far (Linux), to tell the query's own cost from time spent waiting
+/// for a core on a busy machine.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -40,6 +47,7 @@ fn main() {
     let mut samples = Vec::with_capacity(QUERIES);
     let mut hits = 0usize;
     let mut seen = 0usize;
+    let (wall, cpu) = (Instant::now(), thread_cpu());
     for p in &points {
         let t = Instant::now();
         let found = index.seeing(black_box(*p), None, 10);
@@ -48,6 +56,7 @@ fn main() {
         seen += usize::from(!found.is_empty());
         black_box(found);
     }
+    let (wall, cpu) = (wall.elapsed(), thread_cpu().zip(cpu).map(|(b, a)| b - a));
     samples.sort_unstable();
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
     println!(
@@ -57,6 +66,13 @@ fn main() {
         micros(percentile(&samples, 1.0)),
         micros(mean),
     );
+    if let Some(cpu) = cpu {
+        println!(
+            "  on-CPU share of the run: {:.0}% (mean CPU time per query {:.2} us)",
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
+            micros(cpu) / QUERIES as f64
+        );
+    }
     println!(
         "  {:.1}% of points seen by at least one camera, {:.2} hits per query on average",
         100.0 * seen as f64 / QUERIES as f64,

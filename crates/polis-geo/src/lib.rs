@@ -22,7 +22,6 @@
 //! - Ids are unique within an index: `upsert` replaces the item with the same id.
 //! - The index does not look at a camera's status: index the cameras that should be found.
 
-pub static STATS: [std::sync::atomic::AtomicUsize; 4] = [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
 mod camera;
 mod frame;
 mod points;

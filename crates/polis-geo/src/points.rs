@@ -148,7 +148,7 @@ impl PointIndex {
                 let lower = match &item.geometry {
                     SiteGeometry::Point(q) if fast => {
                         let (x, y) = frame.offset(*q);
-                        x.hypot(y) - err_m
+                        (x * x + y * y).sqrt() - err_m
                     }
                     _ => 0.0,
                 };

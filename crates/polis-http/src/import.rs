@@ -38,7 +38,10 @@ fn fail(kind: &str, problems: Vec<FieldError>) -> Error {
 
 /// One GeoJSON feature as a flat property map (id and point position folded in) plus its
 /// geometry.
-fn features(body: &[u8]) -> Result<Vec<(Map<String, Value>, Option<Value>)>> {
+/// A feature's properties (with `id`, `lat`, `lon` folded in) and its geometry.
+type FeatureParts = (Map<String, Value>, Option<Value>);
+
+fn features(body: &[u8]) -> Result<Vec<FeatureParts>> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         Error::invalid("body", format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()))
     })?;

@@ -93,7 +93,7 @@ fn param_point(q: &HashMap<String, String>) -> Result<LatLon> {
 fn param_limit(q: &HashMap<String, String>, default: usize) -> Result<usize> {
     match param_f64(q, "limit")? {
         None => Ok(default),
-        Some(v) if v >= 1.0 && v <= 10_000.0 && v.fract() == 0.0 => Ok(v as usize),
+        Some(v) if (1.0..=10_000.0).contains(&v) && v.fract() == 0.0 => Ok(v as usize),
         Some(_) => Err(Error::invalid("limit", "must be a whole number from 1 to 10000")),
     }
 }

@@ -1,7 +1,8 @@
 //! The two engines behind one small surface: run a statement with arguments, fetch rows, read a
 //! column, in a transaction or on the read pool. Everything above this module writes its SQL
 //! once; it is the same text for both engines (`$1` placeholders are understood by SQLx's SQLite
-//! driver as well as by PostgreSQL).
+//! driver as well as by PostgreSQL), except where a statement has thousands of parameters (see
+//! `Table::insert_sql_with`).
 //!
 //! Two concrete pools are used rather than SQLx's `Any` driver: no per-value conversion through
 //! an intermediate type on the hot path, and each engine keeps its own connection settings.
@@ -52,6 +53,10 @@ pub(crate) enum Db {
 }
 
 impl Db {
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self, Db::Sqlite { .. })
+    }
+
     pub(crate) fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite { .. } => "sqlite",
@@ -102,6 +107,10 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self, Tx::Sqlite(_))
+    }
+
     /// Runs one statement; returns the number of rows it changed. The raw SQLx error is returned
     /// so that callers can tell a unique violation from other failures.
     pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {

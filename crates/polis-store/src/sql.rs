@@ -93,8 +93,15 @@ impl Table {
         format!("SELECT {} FROM {}", self.cols.join(", "), self.name)
     }
 
-    /// `INSERT INTO t (..) VALUES ($1, ..), (..)` for `rows` rows.
-    fn insert_sql(&self, rows: usize) -> String {
+    /// `INSERT INTO t (..) VALUES ($1, ..), (..)` for `rows` rows; with `positional`,
+    /// `VALUES (?, ..), (..)` instead.
+    ///
+    /// SQLite resolves a *named* parameter such as `$7` by a linear search of the statement's
+    /// parameter names, and SQLx asks it for the name of every parameter when binding, so a bulk
+    /// INSERT with thousands of `$N` costs O(n^2) per statement (it made 100,000 cameras take a
+    /// minute). Anonymous `?` parameters skip that: SQLite statements use them where the count
+    /// is large. PostgreSQL only understands `$N`.
+    fn insert_sql_with(&self, rows: usize, positional: bool) -> String {
         let n = self.cols.len();
         let mut s = String::with_capacity(64 + rows * n * 8);
         s.push_str("INSERT INTO ");
@@ -109,13 +116,22 @@ impl Table {
                 if c > 0 {
                     s.push_str(", ");
                 }
-                s.push('$');
-                s.push_str(&p.to_string());
-                p += 1;
+                if positional {
+                    s.push('?');
+                } else {
+                    s.push('$');
+                    s.push_str(&p.to_string());
+                    p += 1;
+                }
             }
             s.push(')');
         }
         s
+    }
+
+    /// A one-row insert in the shared `$N` form.
+    fn insert_sql(&self, rows: usize) -> String {
+        self.insert_sql_with(rows, false)
     }
 
     /// `UPDATE t SET c2 = $2, .. WHERE id = $1`: takes the same arguments as a one-row insert.
@@ -467,7 +483,8 @@ async fn bulk_insert<'a, T: Copy + 'a>(
         return Ok(());
     }
     let per = (MAX_ARGS_PER_STATEMENT / table.cols.len()).clamp(1, total);
-    let full_sql = table.insert_sql(per);
+    let positional = tx.is_sqlite();
+    let full_sql = table.insert_sql_with(per, positional);
     let mut args: Vec<Arg<'a>> = Vec::with_capacity(per * table.cols.len());
     let mut start = 0;
     let mut len = 0;
@@ -480,7 +497,7 @@ async fn bulk_insert<'a, T: Copy + 'a>(
             let sql = if len == per {
                 &full_sql
             } else {
-                short_sql = table.insert_sql(len);
+                short_sql = table.insert_sql_with(len, positional);
                 &short_sql
             };
             if let Err(error) = tx.execute(sql, &args).await {
@@ -530,7 +547,9 @@ impl SqlStore {
         let what = format!("look up {} ids", table.entity);
         let mut taken = HashSet::new();
         for chunk in ids.chunks(MAX_ARGS_PER_STATEMENT) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            // Anonymous `?` on SQLite, for the reason given at `Table::insert_sql_with`.
+            let marks: Vec<String> =
+                (1..=chunk.len()).map(|i| if self.db.is_sqlite() { "?".to_string() } else { format!("${i}") }).collect();
             let sql = format!("SELECT id FROM {} WHERE id IN ({})", table.name, marks.join(", "));
             let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
             for row in self.db.fetch_all(&what, &sql, &args).await? {
@@ -786,6 +805,7 @@ mod tests {
     fn insert_sql_numbers_every_placeholder() {
         let t = Table { name: "t", entity: "thing", cols: &["id", "a"] };
         assert_eq!(t.insert_sql(2), "INSERT INTO t (id, a) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(t.insert_sql_with(2, true), "INSERT INTO t (id, a) VALUES (?, ?), (?, ?)");
         assert_eq!(t.update_sql(), "UPDATE t SET a = $2 WHERE id = $1");
         assert_eq!(
             t.upsert_sql(),

@@ -24,7 +24,8 @@ type TestResult<T = ()> = Result<T, String>;
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        if $cond {
+        } else {
             return Err(format!($($msg)+));
         }
     };
@@ -275,7 +276,7 @@ async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicke
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1366,900", "--lang=en-US",
+                "--disable-sync", "--window-size=1366,900", "--accept-lang=en-US",
                 format!("--user-data-dir={}", profile.display()),
             ],
         }),
@@ -290,10 +291,8 @@ async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicke
         .unwrap_or_else(|_| Err("the browser scenario took more than 180 s".into()));
     if outcome.is_err() {
         if let Ok(png) = client.screenshot().await {
-            let path = tmp.path().join("failure.png");
-            if std::fs::write(&path, png).is_ok() {
-                let keep = std::env::temp_dir().join("polis-console-failure.png");
-                let _ = std::fs::copy(&path, &keep);
+            let keep = std::env::temp_dir().join("polis-console-failure.png");
+            if std::fs::write(&keep, png).is_ok() {
                 eprintln!("screenshot of the failure: {}", keep.display());
             }
         }

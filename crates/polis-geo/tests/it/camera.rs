@@ -196,3 +196,19 @@ fn synthetic_cameras_are_deterministic_and_inside_their_disc() {
     assert_eq!(pts, polis_geo::synthetic::points(100, 1, kazanlak(), 2_000.0));
     assert!(pts.iter().all(|p| distance_m(kazanlak(), *p) <= 2_000.0 + 1e-6));
 }
+
+#[test]
+fn indexes_can_be_shared_between_request_handlers() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<CameraIndex>();
+    shareable::<polis_geo::PointIndex>();
+    let index = std::sync::Arc::new(CameraIndex::from_cameras(&[fixed("a", kazanlak(), 90.0)]));
+    let p = at(kazanlak(), 90.0, 20.0);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let index = index.clone();
+            std::thread::spawn(move || index.seeing(p, None, 10).len())
+        })
+        .collect();
+    assert!(handles.into_iter().all(|h| h.join().unwrap() == 1));
+}

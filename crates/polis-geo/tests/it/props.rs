@@ -157,8 +157,13 @@ fn planar(ring: &[LatLon]) -> Polygon<f64> {
     Polygon::new(LineString::new(ring.iter().map(|p| Coord { x: p.lon(), y: p.lat() }).collect()), vec![])
 }
 
+/// 96 cases per property by default (fast in a debug build); `PROPTEST_CASES` asks for more.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn seeing_equals_a_brute_force_scan(
