@@ -4,7 +4,7 @@
 
 use crate::App;
 use polis_base::{Error, ErrorKind, FieldError, Result};
-use polis_domain::{Actor, AuditRecord, Camera, Id, LatLon, OrgKind, Organisation, Sensor, Site, SiteGeometry};
+use polis_domain::{Actor, AuditRecord, Camera, CameraStatus, Id, LatLon, OrgKind, Organisation, Sensor, Site, SiteGeometry};
 use polis_geo::{CameraIndex, Hit, PointIndex};
 use polis_store::Store;
 use std::collections::{BTreeMap, HashSet};
@@ -37,7 +37,7 @@ impl Registry {
         let sites: BTreeMap<Id, Site> = store.list_sites().await?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let sensors: BTreeMap<Id, Sensor> =
             store.list_sensors().await?.into_iter().map(|s| (s.id.clone(), s)).collect();
-        let camera_index = CameraIndex::from_cameras(cameras.values());
+        let camera_index = CameraIndex::from_cameras(cameras.values().filter(|c| in_service(c)));
         let mut site_index = PointIndex::new();
         for s in sites.values() {
             site_index.upsert(&s.id, &s.municipality, &s.geometry);
@@ -62,6 +62,13 @@ pub trait Entity: Clone + serde::Serialize + Send + Sync + 'static {
     }
     fn map(reg: &Registry) -> &BTreeMap<Id, Self>;
     fn put_memory(reg: &mut Registry, item: Self);
+    /// Puts many items; kinds with an index may rebuild it in bulk, which is faster than
+    /// inserting one by one.
+    fn put_many(reg: &mut Registry, items: Vec<Self>) {
+        for item in items {
+            Self::put_memory(reg, item);
+        }
+    }
     fn remove_memory(reg: &mut Registry, id: &Id);
     fn store_insert<'a>(store: &'a dyn Store, items: &'a [Self], audit: &'a [AuditRecord]) -> StoreFuture<'a>;
     fn store_update<'a>(store: &'a dyn Store, item: &'a Self, audit: &'a AuditRecord) -> StoreFuture<'a>;
@@ -83,8 +90,24 @@ impl Entity for Camera {
         &reg.cameras
     }
     fn put_memory(reg: &mut Registry, item: Self) {
-        reg.camera_index.upsert(&item);
+        if in_service(&item) {
+            reg.camera_index.upsert(&item);
+        } else {
+            reg.camera_index.remove(&item.id);
+        }
         reg.cameras.insert(item.id.clone(), item);
+    }
+    fn put_many(reg: &mut Registry, items: Vec<Self>) {
+        if items.len() < 1000 {
+            for item in items {
+                Self::put_memory(reg, item);
+            }
+            return;
+        }
+        for item in items {
+            reg.cameras.insert(item.id.clone(), item);
+        }
+        reg.camera_index = CameraIndex::from_cameras(reg.cameras.values().filter(|c| in_service(c)));
     }
     fn remove_memory(reg: &mut Registry, id: &Id) {
         reg.camera_index.remove(id);
@@ -178,6 +201,13 @@ impl Entity for Sensor {
     }
 }
 
+/// Whether a camera is installed, so that geo queries should count it: planned and
+/// decommissioned cameras see nothing; an offline camera is listed (the operator needs to know
+/// that the camera that would see the spot is down).
+fn in_service(c: &Camera) -> bool {
+    matches!(c.status, CameraStatus::Active | CameraStatus::Offline)
+}
+
 /// A fresh id for an item created without one: `<prefix>-<12 hex digits>`.
 pub fn new_id(prefix: &str) -> Id {
     let n: u64 = rand::random();
@@ -255,10 +285,7 @@ impl App {
             .collect();
         T::store_insert(&*self.store, &items, &audit).await?;
         let n = items.len();
-        let mut reg = self.registry.write().await;
-        for item in items {
-            T::put_memory(&mut reg, item);
-        }
+        T::put_many(&mut *self.registry.write().await, items);
         Ok(n)
     }
 

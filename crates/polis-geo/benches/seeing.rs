@@ -79,6 +79,16 @@ fn main() {
         hits as f64 / QUERIES as f64
     );
 
+    // A yardstick for comparing runs on machines of different speed or load: one geodesic
+    // distance (Karney), of which each answer needs at least one per hit.
+    let t = Instant::now();
+    let mut total = 0.0;
+    for (p, cam) in points.iter().zip(&cams) {
+        total += polis_domain::geometry::distance_m(black_box(*p), cam.position);
+    }
+    black_box(total);
+    println!("yardstick: one geodesic distance_m call takes {:.3} us", micros(t.elapsed()) / QUERIES as f64);
+
     // Keeping the index in step with the store: move 10,000 cameras, one upsert each.
     let mut index = index;
     let moved = synthetic::cameras(10_000, 43, kazanlak, RADIUS_M, &municipality);

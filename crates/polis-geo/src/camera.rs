@@ -41,20 +41,18 @@ fn f32_down(x: f64) -> f32 {
     -f32_up(-x)
 }
 
-/// A camera as the tree holds it, kept small (64 bytes) because every query walks about a hundred
-/// of them: the position, its reach, and the flat-frame pre-filter, with every `f32` rounded
+/// A camera as the tree holds it, kept small (72 bytes) because every query walks a few hundred
+/// of them: the box of its reach, and the flat-frame pre-filter, with every `f32` rounded
 /// towards "undecided" so that the pre-filter never rejects a camera the exact test would keep.
 #[derive(Debug, Clone, Copy)]
 struct CamLeaf {
-    lon: f64,
-    lat: f64,
-    /// Half-sizes in degrees of the box holding everything within range.
-    half_lon: f32,
-    half_lat: f32,
+    /// The box in degrees holding everything within range. Unless it spans every longitude it is
+    /// centred on the camera, whose position the pre-filter takes from its centre.
+    reach: AABB<[f64; 2]>,
     /// Metres per degree of longitude and latitude at the camera.
     kx: f32,
     ky: f32,
-    /// A bound of the flat frame's distance error within range (`INFINITY`: frame not usable).
+    /// A bound of the flat frame's distance error within range (`INFINITY`: no pre-filter).
     err_m: f32,
     /// `range + err_m`: a flat distance beyond this is surely out of range.
     reach_m: f32,
@@ -80,38 +78,68 @@ impl RTreeObject for CamLeaf {
     type Envelope = AABB<[f64; 2]>;
     #[inline]
     fn envelope(&self) -> Self::Envelope {
-        let (hx, hy) = (self.half_lon as f64, self.half_lat as f64);
-        AABB::from_corners([self.lon - hx, self.lat - hy], [self.lon + hx, self.lat + hy])
+        self.reach
     }
 }
+
+/// Ids up to this many bytes are also kept inside [`CamData`], so that answering does not chase a
+/// pointer to the id's own allocation (a cache miss per hit on a large index).
+const SHORT_ID: usize = 22;
 
 /// Everything about a camera that the exact test and the answer need.
 #[derive(Debug, Clone)]
 struct CamData {
     id: Id,
+    short_id: [u8; SHORT_ID],
+    short_len: u8,
     pos: LatLon,
     heading: f64,
     fov: f64,
     range: f64,
     kind: CameraKind,
-    leaf: CamLeaf,
+    scope: u32,
 }
 
 impl CamData {
-    fn new(cam: &Camera, slot: u32, scope: u32) -> CamData {
-        let (heading, fov, range) = (cam.heading.deg(), cam.fov.deg(), cam.range.m());
-        let frame = LocalFrame::at(cam.position);
-        let reach = reach_box(cam.position, range);
-        let [lo_lon, lo_lat] = reach.lower();
-        let [hi_lon, hi_lat] = reach.upper();
-        let (lon, lat) = (cam.position.lon(), cam.position.lat());
-        let full_circle = cam.kind == CameraKind::Ptz || fov >= 360.0;
+    fn new(cam: &Camera, scope: u32) -> CamData {
+        let bytes = cam.id.as_str().as_bytes();
+        let mut short_id = [0u8; SHORT_ID];
+        let short_len = if bytes.len() <= SHORT_ID {
+            short_id[..bytes.len()].copy_from_slice(bytes);
+            bytes.len() as u8
+        } else {
+            0
+        };
+        CamData {
+            id: cam.id.clone(),
+            short_id,
+            short_len,
+            pos: cam.position,
+            heading: cam.heading.deg(),
+            fov: cam.fov.deg(),
+            range: cam.range.m(),
+            kind: cam.kind,
+            scope,
+        }
+    }
+
+    /// The id, from the inline copy when there is one.
+    #[inline]
+    fn id_str(&self) -> &str {
+        match self.short_len {
+            0 => self.id.as_str(),
+            n => std::str::from_utf8(&self.short_id[..n as usize]).unwrap_or(self.id.as_str()),
+        }
+    }
+
+    /// The camera as the tree holds it (the same every time, so that it can be found to remove).
+    fn leaf(&self, slot: u32) -> CamLeaf {
+        let (heading, fov, range) = (self.heading, self.fov, self.range);
+        let frame = LocalFrame::at(self.pos);
+        let reach = reach_box(self.pos, range);
+        let full_circle = self.kind == CameraKind::Ptz || fov >= 360.0;
         let mut leaf = CamLeaf {
-            lon,
-            lat,
-            // A box spanning every longitude becomes one that covers [-180, 180] from anywhere.
-            half_lon: if hi_lon - lo_lon >= 360.0 { 360.0 } else { f32_up((lon - lo_lon).max(hi_lon - lon)) },
-            half_lat: f32_up((lat - lo_lat).max(hi_lat - lat)),
+            reach,
             kx: frame.kx as f32,
             ky: frame.ky as f32,
             err_m: f32::INFINITY,
@@ -121,10 +149,12 @@ impl CamData {
             cos_in: f32::INFINITY,
             cos_out: f32::NEG_INFINITY,
             slot,
-            scope,
+            scope: self.scope,
         };
-        if frame.fast && range <= FAST_MAX_DIST_M {
-            // The f32 scales add up to 2^-24 relative error, well inside the bound's 1e-6 floor.
+        let centred = reach.upper()[0] - reach.lower()[0] < 360.0;
+        if frame.fast && range <= FAST_MAX_DIST_M && centred {
+            // The f32 scales add up to 2^-24 relative error, well inside the bound's 1e-6 floor;
+            // the box's centre is the position to within 1e-9 m, inside the 1e-6 m floor.
             let err_m = frame.abs_error(range) + 1e-7 * range;
             leaf.err_m = f32_up(err_m);
             leaf.reach_m = f32_up(range + leaf.err_m as f64);
@@ -150,7 +180,7 @@ impl CamData {
                 }
             }
         }
-        CamData { id: cam.id.clone(), pos: cam.position, heading, fov, range, kind: cam.kind, leaf }
+        leaf
     }
 
     /// The exact answer, equal to [`sees`]: with `Check::Range` the view angle is already known
@@ -170,7 +200,9 @@ impl CamLeaf {
     /// The flat offset of `p` from the camera in metres (east, north).
     #[inline]
     fn offset(&self, p: LatLon) -> (f64, f64) {
-        (wrap_deg(p.lon() - self.lon) * self.kx as f64, (p.lat() - self.lat) * self.ky as f64)
+        let (lo, hi) = (self.reach.lower(), self.reach.upper());
+        let (lon, lat) = (0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]));
+        (wrap_deg(p.lon() - lon) * self.kx as f64, (p.lat() - lat) * self.ky as f64)
     }
 
     /// The flat-frame verdict on whether this camera may see `p`: `None` if it surely does not,
@@ -218,8 +250,8 @@ fn z_order(p: LatLon) -> u64 {
 }
 
 /// Wider nodes than rstar's default (3 to 6 children): a point query over 100,000 overlapping
-/// reach boxes then visits fewer, shallower nodes (measured: about 2x faster tree walks with
-/// 8 to 24; 16 and 32 were no better).
+/// reach boxes then visits fewer, shallower nodes (measured on the `seeing` benchmark: tree
+/// walks about 2x faster with 8 to 24; maxima of 12, 16 and 32 were about the same).
 #[derive(Debug, Clone, Copy, Default)]
 struct Params;
 
@@ -266,9 +298,10 @@ impl CameraIndex {
         for (slot, cam) in unique.into_iter().enumerate() {
             let scope = index.scopes.code(&cam.municipality);
             index.by_id.insert(cam.id.clone(), slot as u32);
-            index.slots.push(Some(CamData::new(cam, slot as u32, scope)));
+            index.slots.push(Some(CamData::new(cam, scope)));
         }
-        index.tree = RTree::bulk_load_with_params(index.slots.iter().flatten().map(|c| c.leaf).collect());
+        let leaves = index.slots.iter().enumerate().flat_map(|(i, c)| c.as_ref().map(|c| c.leaf(i as u32)));
+        index.tree = RTree::bulk_load_with_params(leaves.collect());
         index
     }
 
@@ -278,7 +311,7 @@ impl CameraIndex {
         let slot = match self.by_id.get(&cam.id) {
             Some(&slot) => {
                 if let Some(old) = &self.slots[slot as usize] {
-                    self.tree.remove(&old.leaf);
+                    self.tree.remove(&old.leaf(slot));
                 }
                 slot
             }
@@ -294,8 +327,8 @@ impl CameraIndex {
                 slot
             }
         };
-        let data = CamData::new(cam, slot, scope);
-        self.tree.insert(data.leaf);
+        let data = CamData::new(cam, scope);
+        self.tree.insert(data.leaf(slot));
         self.slots[slot as usize] = Some(data);
     }
 
@@ -303,7 +336,7 @@ impl CameraIndex {
     pub fn remove(&mut self, id: &Id) -> bool {
         let Some(slot) = self.by_id.remove(id) else { return false };
         if let Some(old) = self.slots[slot as usize].take() {
-            self.tree.remove(&old.leaf);
+            self.tree.remove(&old.leaf(slot));
         }
         self.free.push(slot);
         true
@@ -341,7 +374,7 @@ impl CameraIndex {
             }
             ControlFlow::<()>::Continue(())
         });
-        best_hits(cands, limit, |(leaf, check)| self.data(leaf).exact(p, *check), |(leaf, _)| &self.data(leaf).id)
+        best_hits(cands, limit, |(leaf, check)| self.data(leaf).exact(p, *check), |(leaf, _)| self.data(leaf).id_str())
     }
 
     /// Cameras whose position is within `radius_m` of `p` (geodesic), ordered by distance, ties
@@ -358,8 +391,11 @@ impl CameraIndex {
         let area = reach_box(p, radius_m);
         let mut cands = Vec::new();
         let _ = self.tree.locate_in_envelope_intersecting_int(&area, |leaf| {
-            if scope.is_none_or(|s| s == leaf.scope) && area.contains_point(&[leaf.lon, leaf.lat]) {
-                let data = self.data(leaf);
+            if scope.is_some_and(|s| s != leaf.scope) {
+                return ControlFlow::<()>::Continue(());
+            }
+            let data = self.data(leaf);
+            if area.contains_point(&key(data.pos)) {
                 let lower = if fast {
                     let (x, y) = frame.offset(data.pos);
                     (x * x + y * y).sqrt() - err_m
@@ -370,13 +406,13 @@ impl CameraIndex {
                     cands.push(Candidate { lower: lower.max(0.0), item: data });
                 }
             }
-            ControlFlow::<()>::Continue(())
+            ControlFlow::Continue(())
         });
         let exact = |data: &&CamData| {
             let d = distance_m(p, data.pos);
             (d <= radius_m).then_some(d)
         };
-        best_hits(cands, limit, exact, |data| &data.id)
+        best_hits(cands, limit, exact, |data| data.id_str())
     }
 
     /// Cameras that see a site. For a point site, as [`CameraIndex::seeing`]. For a polygon,
@@ -406,7 +442,7 @@ impl CameraIndex {
             ControlFlow::<()>::Continue(())
         });
         let exact = |d: &&CamData| sees_ring(d.pos, d.heading, d.fov, d.range, d.kind, ring);
-        best_hits(cands, limit, exact, |data| &data.id)
+        best_hits(cands, limit, exact, |data| data.id_str())
     }
 }
 
@@ -425,9 +461,9 @@ mod tests {
         assert_eq!(f32_down(f64::NEG_INFINITY), f32::NEG_INFINITY);
     }
 
-    /// The leaf is what every query walks; it must stay one cache line.
+    /// The leaf is what every query walks; keep it small.
     #[test]
-    fn a_tree_leaf_is_64_bytes() {
-        assert_eq!(std::mem::size_of::<CamLeaf>(), 64);
+    fn a_tree_leaf_is_72_bytes() {
+        assert_eq!(std::mem::size_of::<CamLeaf>(), 72);
     }
 }

@@ -67,9 +67,12 @@ pub(crate) fn reach_box(p: LatLon, radius_m: f64) -> AABB<[f64; 2]> {
 ///
 /// For a point at true geodesic distance `d` and bearing `b` from the reference, the frame's
 /// distance and bearing differ from `d` and `b` by at most [`LocalFrame::error`]`(d)` (relative,
-/// and radians). The bound was fitted, with a wide margin, against Karney's algorithm over
-/// latitudes up to 80 degrees and distances up to 50 km; outside that the frame is not `fast`
-/// and callers must go to the geodesic directly.
+/// and radians). The error is first order in `q = d / R`, growing with `tan(lat)` as meridians
+/// converge: against Karney's algorithm over 2 million pairs (latitudes up to 80 degrees,
+/// distances 1 mm to 50 km) the worst cases were 0.17 (distance) and 0.46 (bearing) times
+/// `(1 + |tan lat|) q`; the bound takes 4 times that, plus a second-order term and a floor for
+/// rounding. Outside that domain the frame is not `fast` and callers go to the geodesic
+/// directly. A test sweeps the bound again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalFrame {
     pub lat: f64,

@@ -13,9 +13,11 @@
 //!   indexed item with the domain's functions ([`polis_domain::geometry::sees`],
 //!   [`polis_domain::geometry::sees_site`], [`polis_domain::geometry::distance_m`],
 //!   [`polis_domain::geometry::distance_to_site_m`]) would return: the same ids, in the same
-//!   order (distance, then id), with the same distances. The R-tree and the flat-frame
-//!   pre-filter only discard candidates that provably fail and rank the rest by a provable lower
-//!   bound; the property tests check this against a scan.
+//!   order (distance, then id), with the same distances. The R-tree boxes and the flat-frame
+//!   pre-filter only discard candidates that surely fail, and rank the rest by a lower bound of
+//!   their distance; "surely" rests on error bounds with a wide margin over the errors measured
+//!   against the geodesic (see `frame.rs`), and the property tests check the whole against a
+//!   scan, edges of views included.
 //! - **Distances are geodesic on WGS84** (Karney's algorithm through `geo`), in metres. Bounding
 //!   boxes are in degrees with a margin, and span every longitude across the antimeridian or
 //!   near a pole, so no item is ever missed there.
@@ -76,7 +78,7 @@ struct Candidate<T> {
 fn best_hits<T, E, I>(mut cands: Vec<Candidate<T>>, limit: usize, mut exact: E, id: I) -> Vec<Hit>
 where
     E: FnMut(&T) -> Option<f64>,
-    I: Fn(&T) -> &Id,
+    I: Fn(&T) -> &str,
 {
     if limit == 0 {
         return Vec::new();
@@ -95,5 +97,5 @@ where
             hits.truncate(limit);
         }
     }
-    hits.into_iter().map(|(d, item)| Hit { id: id(item).clone(), distance_m: d }).collect()
+    hits.into_iter().map(|(d, item)| Hit { id: Id::from_trusted(id(item)), distance_m: d }).collect()
 }

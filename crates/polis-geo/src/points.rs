@@ -165,7 +165,7 @@ impl PointIndex {
             };
             (d <= radius_m).then_some(d)
         };
-        best_hits(cands, limit, exact, |item| &item.id)
+        best_hits(cands, limit, exact, |item| item.id.as_str())
     }
 
     /// Items that meet `polygon` (a ring, first point not necessarily repeated), taken as flat

@@ -46,9 +46,12 @@ fn features(body: &[u8]) -> Result<Vec<FeatureParts>> {
         Error::invalid("body", format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()))
     })?;
     let list = match v.get("type").and_then(Value::as_str) {
-        Some("FeatureCollection") => match v.get("features").and_then(Value::as_array) {
-            Some(a) => a.clone(),
-            None => return Err(Error::invalid("features", "a FeatureCollection needs a features array")),
+        Some("FeatureCollection") => match v {
+            Value::Object(mut o) => match o.remove("features") {
+                Some(Value::Array(a)) => a,
+                _ => return Err(Error::invalid("features", "a FeatureCollection needs a features array")),
+            },
+            _ => Vec::new(),
         },
         Some("Feature") => vec![v],
         _ => return Err(Error::invalid("type", "expected a GeoJSON FeatureCollection")),
@@ -137,6 +140,20 @@ fn csv_rows(body: &[u8]) -> Result<Vec<(usize, Map<String, Value>)>> {
     Ok(rows)
 }
 
+/// `f` applied to every element, in order, spread over the machine's cores (scoped threads on
+/// contiguous chunks). Small inputs run on the calling thread.
+fn par_map<I: Sync, O: Send>(items: &[I], f: impl Fn(&I) -> O + Sync) -> Vec<O> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if threads < 2 || items.len() < 2000 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<O>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
 /// Parsed items with the row each came from (CSV line or feature index).
 #[derive(Debug)]
 pub struct Parsed<T> {
@@ -157,6 +174,10 @@ impl RowMap {
         }
         e
     }
+}
+
+fn numbered(features: Vec<FeatureParts>) -> Vec<(usize, FeatureParts)> {
+    features.into_iter().enumerate().collect()
 }
 
 fn collect<T>(kind: &str, results: Vec<(usize, Result<T, Vec<FieldError>>)>) -> Result<Parsed<T>> {
@@ -181,24 +202,20 @@ fn collect<T>(kind: &str, results: Vec<(usize, Result<T, Vec<FieldError>>)>) -> 
 
 pub fn parse_cameras(body: &[u8], format: Format, d: &Defaults) -> Result<Parsed<Camera>> {
     let results = match format {
-        Format::GeoJson => features(body)?
-            .iter()
-            .enumerate()
-            .map(|(row, (props, _))| (row, wire::camera_from(props, d, Some(row))))
-            .collect(),
-        Format::Csv => csv_rows(body)?.iter().map(|(line, m)| (*line, wire::camera_from(m, d, Some(*line)))).collect(),
+        Format::GeoJson => par_map(&numbered(features(body)?), |(row, (props, _))| {
+            (*row, wire::camera_from(props, d, Some(*row)))
+        }),
+        Format::Csv => par_map(&csv_rows(body)?, |(line, m)| (*line, wire::camera_from(m, d, Some(*line)))),
     };
     collect("camera", results)
 }
 
 pub fn parse_sensors(body: &[u8], format: Format, d: &Defaults) -> Result<Parsed<Sensor>> {
     let results = match format {
-        Format::GeoJson => features(body)?
-            .iter()
-            .enumerate()
-            .map(|(row, (props, _))| (row, wire::sensor_from(props, d, Some(row))))
-            .collect(),
-        Format::Csv => csv_rows(body)?.iter().map(|(line, m)| (*line, wire::sensor_from(m, d, Some(*line)))).collect(),
+        Format::GeoJson => par_map(&numbered(features(body)?), |(row, (props, _))| {
+            (*row, wire::sensor_from(props, d, Some(*row)))
+        }),
+        Format::Csv => par_map(&csv_rows(body)?, |(line, m)| (*line, wire::sensor_from(m, d, Some(*line)))),
     };
     collect("sensor", results)
 }

@@ -348,14 +348,26 @@ async fn import_items(
         Some(m) => Some(parse_id("municipality", m)?),
         None => s.app.default_municipality(&a).await,
     };
-    let d = Defaults { municipality: municipality.as_ref(), id: None };
+    let file = (body, format, municipality);
     let n = match kind.as_str() {
-        "cameras" => import_parsed(&s, &a, import::parse_cameras(&body, format, &d)?).await?,
-        "sensors" => import_parsed(&s, &a, import::parse_sensors(&body, format, &d)?).await?,
-        "sites" => import_parsed(&s, &a, import::parse_sites(&body, format, &d)?).await?,
+        "cameras" => import_parsed(&s, &a, parse_off_thread(import::parse_cameras, file).await?).await?,
+        "sensors" => import_parsed(&s, &a, parse_off_thread(import::parse_sensors, file).await?).await?,
+        "sites" => import_parsed(&s, &a, parse_off_thread(import::parse_sites, file).await?).await?,
         other => return Err(Error::not_found(format!("cannot import {other:?}; use cameras, sites or sensors")).into()),
     };
     Ok(Json(json!({"imported": n})))
+}
+
+type Parser<T> = fn(&[u8], Format, &Defaults) -> Result<import::Parsed<T>>;
+
+/// Parsing a large file is CPU work: it runs off the async workers.
+async fn parse_off_thread<T: Send + 'static>(
+    parse: Parser<T>,
+    (body, format, municipality): (Bytes, Format, Option<Id>),
+) -> Result<import::Parsed<T>> {
+    tokio::task::spawn_blocking(move || parse(&body, format, &Defaults { municipality: municipality.as_ref(), id: None }))
+        .await
+        .map_err(|e| Error::internal("parsing the import failed").with_source(e))?
 }
 
 async fn import_parsed<T: Entity>(s: &AppState, a: &Actor, parsed: import::Parsed<T>) -> Result<usize> {

@@ -186,7 +186,13 @@ fn id_or_new(f: &mut Fields, d: &Defaults, prefix: &str) -> Option<Id> {
         return Some(id.clone());
     }
     if f.has("id") {
-        f.opt_id("id")
+        let id = f.opt_id("id")?;
+        // These name query endpoints beside /{id}: an item with such an id could not be reached.
+        if ["seeing", "near", "within"].contains(&id.as_str()) {
+            f.problem("id", format!("{id:?} is reserved"));
+            return None;
+        }
+        Some(id)
     } else {
         Some(new_id(prefix))
     }

@@ -167,7 +167,13 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+        .connect_with(
+            base.clone()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .pragma("cache_size", std::env::var("TMP_CACHE").unwrap_or("-2000".into()))
+                .pragma("wal_autocheckpoint", std::env::var("TMP_CKPT").unwrap_or("1000".into())),
+        )
         .await
         .map_err(cannot_open)?;
     let db = db::Db::Sqlite {

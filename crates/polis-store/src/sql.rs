@@ -482,7 +482,8 @@ async fn bulk_insert<'a, T: Copy + 'a>(
     if total == 0 {
         return Ok(());
     }
-    let per = (MAX_ARGS_PER_STATEMENT / table.cols.len()).clamp(1, total);
+    let max_args = std::env::var("TMP_ARGS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_ARGS_PER_STATEMENT);
+    let per = (max_args / table.cols.len()).clamp(1, total);
     let positional = tx.is_sqlite();
     let full_sql = table.insert_sql_with(per, positional);
     let mut args: Vec<Arg<'a>> = Vec::with_capacity(per * table.cols.len());

@@ -63,7 +63,7 @@ async fn who_sees_this_point_is_ordered_by_distance(t: TestApp) {
     // Three cameras west of a point, looking east at it, at 30, 60 and 90 m; one looking away;
     // one PTZ 100 m east (sees all around).
     let dlon = 1.0 / (111_320.0 * (LAT.to_radians()).cos());
-    for (id, metres, heading) in [("near", 30.0, 90.0), ("mid", 60.0, 90.0), ("far", 90.0, 90.0), ("away", 20.0, 270.0)]
+    for (id, metres, heading) in [("c-near", 30.0, 90.0), ("c-mid", 60.0, 90.0), ("c-far", 90.0, 90.0), ("c-away", 20.0, 270.0)]
     {
         let (s, b) = t.post("/api/v1/cameras", camera(id, LAT, LON - metres * dlon, heading)).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -77,10 +77,17 @@ async fn who_sees_this_point_is_ordered_by_distance(t: TestApp) {
     assert_eq!(s, StatusCode::OK, "{b}");
     let ids: Vec<&str> =
         b["features"].as_array().unwrap().iter().map(|f| f["properties"]["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["near", "mid", "far", "ptz"]);
+    assert_eq!(ids, vec!["c-near", "c-mid", "c-far", "ptz"]);
     let d: Vec<f64> =
         b["features"].as_array().unwrap().iter().map(|f| f["properties"]["distance_m"].as_f64().unwrap()).collect();
     assert!((d[0] - 30.0).abs() < 1.0 && (d[3] - 100.0).abs() < 1.0, "{d:?}");
+
+    // A planned camera sees nothing yet; set back to active, it does.
+    let (s, _) = t.call(t.req(Method::PATCH, "/api/v1/cameras/c-near").json(&json!({"status": "planned"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, b) = t.get(&format!("/api/v1/cameras/seeing?lat={LAT}&lon={LON}")).await;
+    assert_eq!(b["features"][0]["properties"]["id"], "c-mid");
+    t.call(t.req(Method::PATCH, "/api/v1/cameras/c-near").json(&json!({"status": "active"}))).await;
 
     let (_, b) = t.get(&format!("/api/v1/cameras/seeing?lat={LAT}&lon={LON}&limit=2")).await;
     assert_eq!(b["features"].as_array().unwrap().len(), 2);
@@ -88,7 +95,7 @@ async fn who_sees_this_point_is_ordered_by_distance(t: TestApp) {
     let (_, b) = t.get(&format!("/api/v1/cameras/near?lat={LAT}&lon={LON}&radius_m=50")).await;
     let ids: Vec<&str> =
         b["features"].as_array().unwrap().iter().map(|f| f["properties"]["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["away", "near"]);
+    assert_eq!(ids, vec!["c-away", "c-near"]);
 
     let (s, b) = t.get("/api/v1/cameras/seeing?lat=91&lon=25").await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "lat", None);
