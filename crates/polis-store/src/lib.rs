@@ -167,13 +167,7 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(
-            base.clone()
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .pragma("cache_size", std::env::var("TMP_CACHE").unwrap_or("-2000".into()))
-                .pragma("wal_autocheckpoint", std::env::var("TMP_CKPT").unwrap_or("1000".into())),
-        )
+        .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
         .await
         .map_err(cannot_open)?;
     let db = db::Db::Sqlite {
@@ -181,7 +175,9 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         reader: SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(base.pragma("query_only", "ON")),
+            .connect_lazy_with(base.pragma("query_only", "ON").row_buffer_size(
+                std::env::var("TMP_ROWBUF").ok().and_then(|v| v.parse().ok()).unwrap_or(50),
+            )),
     };
     let version = migrate::run(&db).await?;
     tracing::info!(path = %path.display(), schema_version = version, "opened SQLite store");

@@ -19,9 +19,10 @@ use polis_domain::{
 use std::collections::HashSet;
 use time::OffsetDateTime;
 
-/// The most arguments one multi-row INSERT binds: below SQLite's limit (32766) and PostgreSQL's
-/// (65535), large enough that per-statement costs vanish in a bulk insert.
-const MAX_ARGS_PER_STATEMENT: usize = 16_000;
+/// The most arguments one multi-row INSERT binds (400 cameras): below SQLite's limit (32766) and
+/// PostgreSQL's (65535), large enough that per-statement costs vanish in a bulk insert. Sizes
+/// from 1,000 to 16,000 measured the same within noise (docs/benchmarks.md).
+const MAX_ARGS_PER_STATEMENT: usize = 8_000;
 
 /// A table: its name, the entity it holds (for messages) and its columns, id first.
 pub(crate) struct Table {
@@ -482,8 +483,7 @@ async fn bulk_insert<'a, T: Copy + 'a>(
     if total == 0 {
         return Ok(());
     }
-    let max_args = std::env::var("TMP_ARGS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_ARGS_PER_STATEMENT);
-    let per = (max_args / table.cols.len()).clamp(1, total);
+    let per = (MAX_ARGS_PER_STATEMENT / table.cols.len()).clamp(1, total);
     let positional = tx.is_sqlite();
     let full_sql = table.insert_sql_with(per, positional);
     let mut args: Vec<Arg<'a>> = Vec::with_capacity(per * table.cols.len());
