@@ -8,6 +8,7 @@
 //! here, server-side, whatever the transport.
 
 pub mod auth;
+pub mod bus;
 pub mod demo;
 pub mod registry;
 mod seed;

@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn geometry_round_trips_bit_for_bit() {
-        let awkward = ll(42.619_123_456_789_01, 25.393_000_000_000_002);
+        // One ulp above 25.393: its shortest decimal form has 17 significant digits.
+        let awkward = ll(42.619_123_456_789_01, f64::from_bits(25.393f64.to_bits() + 1));
         for g in [
             SiteGeometry::Point(awkward),
             SiteGeometry::Point(ll(-0.0, -180.0)),

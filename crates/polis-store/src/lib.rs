@@ -175,9 +175,7 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         reader: SqlitePoolOptions::new()
             .max_connections(SQLITE_READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(base.pragma("query_only", "ON").row_buffer_size(
-                std::env::var("TMP_ROWBUF").ok().and_then(|v| v.parse().ok()).unwrap_or(50),
-            )),
+            .connect_lazy_with(base.pragma("query_only", "ON")),
     };
     let version = migrate::run(&db).await?;
     tracing::info!(path = %path.display(), schema_version = version, "opened SQLite store");

@@ -549,8 +549,9 @@ impl SqlStore {
         let mut taken = HashSet::new();
         for chunk in ids.chunks(MAX_ARGS_PER_STATEMENT) {
             // Anonymous `?` on SQLite, for the reason given at `Table::insert_sql_with`.
-            let marks: Vec<String> =
-                (1..=chunk.len()).map(|i| if self.db.is_sqlite() { "?".to_string() } else { format!("${i}") }).collect();
+            let marks: Vec<String> = (1..=chunk.len())
+                .map(|i| if self.db.is_sqlite() { "?".to_string() } else { format!("${i}") })
+                .collect();
             let sql = format!("SELECT id FROM {} WHERE id IN ({})", table.name, marks.join(", "));
             let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
             for row in self.db.fetch_all(&what, &sql, &args).await? {

@@ -53,7 +53,8 @@ pub fn camera(code: &str) -> Camera {
         id: id(code),
         municipality: id("kazanlak"),
         name: format!("Камера {code} — пл. Севтополис"),
-        position: ll(42.619_123_456_789_01, 25.393_000_000_000_002),
+        // One ulp above 25.393: its shortest decimal form has 17 significant digits.
+        position: ll(42.619_123_456_789_01, f64::from_bits(25.393f64.to_bits() + 1)),
         mount_height_m: 6.35,
         heading: Heading::new(359.999_999_9).expect("heading"),
         fov: FieldOfView::new(62.5).expect("fov"),
