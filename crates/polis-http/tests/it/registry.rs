@@ -181,6 +181,10 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_row(t: TestApp) {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["imported"], 2);
+    let (_, audit) = t.get("/api/v1/audit?limit=1").await;
+    assert_eq!(audit[0]["action"], "camera.import");
+    assert_eq!(audit[0]["actor"], "admin");
+    assert_eq!(audit[0]["after"], json!({"count": 2, "ids": ["c1", "c2"]}));
 
     // Export: CSV without credentials, importable again.
     let r = t.req(Method::GET, "/api/v1/export/cameras.csv").send().await.unwrap();
