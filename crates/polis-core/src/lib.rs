@@ -10,11 +10,14 @@
 pub mod auth;
 pub mod bus;
 pub mod demo;
+pub mod live;
 pub mod registry;
 mod seed;
 
 use polis_base::{Clock, Error, Result};
 use polis_domain::{Actor, AuditRecord, Id};
+use bus::{EventBus, LocalBus};
+use live::LiveEvent;
 use polis_store::DynStore;
 use std::sync::Arc;
 
@@ -31,6 +34,7 @@ pub struct App {
     /// Serialises registry writes so that the order of writes in the store and in memory agree.
     write_lock: tokio::sync::Mutex<()>,
     limiter: LoginLimiter,
+    bus: Arc<dyn EventBus<LiveEvent>>,
     /// How long a login session lasts.
     pub session_ttl: time::Duration,
 }
@@ -45,12 +49,18 @@ impl App {
             registry: tokio::sync::RwLock::new(registry),
             write_lock: tokio::sync::Mutex::new(()),
             limiter: LoginLimiter::new(),
+            bus: Arc::new(LocalBus::new(100_000, 4096)),
             session_ttl: time::Duration::hours(12),
         }))
     }
 
     pub fn store(&self) -> &DynStore {
         &self.store
+    }
+
+    /// The live event bus.
+    pub fn bus(&self) -> &dyn EventBus<LiveEvent> {
+        &*self.bus
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -2,6 +2,7 @@
 //! the operations on it. One generic path ([`Entity`]) serves the three kinds of registry item,
 //! so create, import, update and delete behave the same for all of them.
 
+use crate::live::{Change, LiveEvent};
 use crate::App;
 use polis_base::{Error, ErrorKind, FieldError, Result};
 use polis_domain::{Actor, AuditRecord, Camera, CameraStatus, Id, LatLon, OrgKind, Organisation, Sensor, Site, SiteGeometry};
@@ -296,7 +297,9 @@ impl App {
         };
         T::store_insert(&*self.store, &items, &audit).await?;
         let n = items.len();
+        let event = LiveEvent::registry(T::KIND, Change::Created, items.iter().map(|i| i.id()));
         T::put_many(&mut *self.registry.write().await, items);
+        self.bus.publish(municipality_of(&municipalities), event);
         Ok(n)
     }
 
@@ -321,6 +324,8 @@ impl App {
         );
         T::store_update(&*self.store, &item, &audit).await?;
         T::put_memory(&mut *self.registry.write().await, item.clone());
+        let event = LiveEvent::registry(T::KIND, Change::Updated, std::iter::once(item.id()));
+        self.bus.publish(Some(item.municipality().clone()), event);
         Ok(item)
     }
 
@@ -339,6 +344,7 @@ impl App {
         );
         T::store_delete(&*self.store, id, &audit).await?;
         T::remove_memory(&mut *self.registry.write().await, id);
+        self.bus.publish(Some(before.municipality().clone()), LiveEvent::registry(T::KIND, Change::Deleted, std::iter::once(id)));
         Ok(())
     }
 
@@ -467,6 +473,14 @@ impl App {
         self.store.put_organisation(&org, Some(&audit)).await?;
         self.registry.write().await.organisations.insert(org.id.clone(), org.clone());
         Ok(org)
+    }
+}
+
+/// The municipality of a set of items, when they all share one.
+fn municipality_of(set: &HashSet<Id>) -> Option<Id> {
+    match set.len() {
+        1 => set.iter().next().cloned(),
+        _ => None,
     }
 }
 

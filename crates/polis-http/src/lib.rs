@@ -6,6 +6,7 @@
 mod auth;
 mod console;
 mod error;
+mod events;
 pub mod import;
 mod metrics;
 mod routes;

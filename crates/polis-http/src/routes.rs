@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/organisations", get(list_organisations).post(put_organisation))
         .route("/users", get(list_users).post(create_user))
         .route("/audit", get(audit))
+        .route("/events", get(crate::events::events))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/import/{kind}", post(import_items).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))

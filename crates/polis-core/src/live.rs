@@ -1,0 +1,51 @@
+//! The closed set of live events that travel on the bus to consoles and integrations.
+
+use polis_domain::Id;
+
+/// What changed in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Deleted => "deleted",
+        }
+    }
+}
+
+/// At most this many ids travel in one registry event; a bigger import sends the count only
+/// and consumers reload.
+pub const MAX_IDS_PER_EVENT: usize = 1000;
+
+/// A live event. Consumers match on it; adding a kind is a compile error for every consumer that
+/// must handle it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// Registry items were created, updated or deleted.
+    Registry { entity: &'static str, change: Change, count: usize, ids: Vec<Id> },
+}
+
+impl LiveEvent {
+    /// The event's type name on the wire and in subscription filters.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            LiveEvent::Registry { .. } => "registry",
+        }
+    }
+
+    /// Every type name, for validating filters.
+    pub const TYPES: &'static [&'static str] = &["registry"];
+
+    pub(crate) fn registry<'a>(entity: &'static str, change: Change, ids: impl ExactSizeIterator<Item = &'a Id>) -> Self {
+        let count = ids.len();
+        let ids = if count <= MAX_IDS_PER_EVENT { ids.cloned().collect() } else { Vec::new() };
+        LiveEvent::Registry { entity, change, count, ids }
+    }
+}

@@ -1,0 +1,152 @@
+//! `GET /api/v1/events`: the live event stream as Server-Sent Events (`Accept:
+//! text/event-stream`) or as a WebSocket (an upgrade request). Both carry the same JSON objects
+//! `{"id", "type", "municipality", "data"}`, filtered by the caller's municipality and by
+//! `?types=a,b`. A client resumes with `Last-Event-ID` (SSE) or `?after=ID` and gets every
+//! retained event after that id, then the live stream, nothing twice. When events were lost to
+//! it (it fell too far behind, or asked for an id older than the retention window) it receives a
+//! `gap` event with the last id it got, and should reload its state.
+
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use polis_base::Error;
+use polis_core::bus::{Delivery, Envelope, Subscription};
+use polis_core::live::LiveEvent;
+use polis_domain::Actor;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+
+/// What a subscriber asked for.
+struct Filter {
+    types: Option<HashSet<String>>,
+    actor: Actor,
+}
+
+impl Filter {
+    fn wants(&self, e: &Envelope<LiveEvent>) -> bool {
+        let visible = match &e.municipality {
+            Some(m) => self.actor.sees(m),
+            None => self.actor.municipality.is_none(),
+        };
+        visible && self.types.as_ref().is_none_or(|t| t.contains(e.event.type_name()))
+    }
+}
+
+fn event_json(e: &Envelope<LiveEvent>) -> Value {
+    let data = match &e.event {
+        LiveEvent::Registry { entity, change, count, ids } => json!({
+            "entity": entity, "change": change.as_str(), "count": count,
+            "ids": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
+        }),
+    };
+    json!({
+        "id": e.id,
+        "type": e.event.type_name(),
+        "municipality": e.municipality.as_ref().map(|m| m.as_str()),
+        "data": data,
+    })
+}
+
+fn gap_json(last_id: u64) -> Value {
+    json!({"id": last_id, "type": "gap", "municipality": null, "data": {"last_id": last_id}})
+}
+
+/// The next event for this subscriber as JSON, skipping what it does not want.
+async fn next_json(sub: &mut Subscription<LiveEvent>, filter: &Filter) -> Option<(u64, String, Value)> {
+    loop {
+        match sub.next().await? {
+            Delivery::Event(e) if filter.wants(&e) => {
+                return Some((e.id, e.event.type_name().to_string(), event_json(&e)));
+            }
+            Delivery::Event(_) => continue,
+            Delivery::Gap { last_id } => return Some((last_id, "gap".into(), gap_json(last_id))),
+        }
+    }
+}
+
+pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
+    let (mut parts, _) = req.into_parts();
+    let Authed(actor) = Authed::from_request_parts(&mut parts, &s).await?;
+    if actor.role == polis_domain::Role::Agency {
+        return Err(Error::permission_denied("agency users receive what is shared with them").into());
+    }
+    let q: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                .map(|(k, v)| (k.to_string(), v.replace("%2C", ",").replace("%2c", ",")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let types = match q.get("types").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(list) => {
+            let mut set = HashSet::new();
+            for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if !LiveEvent::TYPES.contains(&t) {
+                    return Err(Error::invalid(
+                        "types",
+                        format!("unknown event type {t:?}; expected some of: {}", LiveEvent::TYPES.join(", ")),
+                    )
+                    .into());
+                }
+                set.insert(t.to_string());
+            }
+            Some(set)
+        }
+    };
+    let last_event_id = parts.headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let after = match last_event_id.or_else(|| q.get("after").cloned()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| Error::invalid("after", "must be an event id"))?),
+    };
+    let filter = Filter { types, actor };
+    let wants_ws = parts.headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if wants_ws {
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s).await.map_err(|e| {
+            ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}")))
+        })?;
+        let sub = s.app.bus().subscribe(after);
+        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter)));
+    }
+    let accepts_sse = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !accepts_sse {
+        return Err(Error::invalid("accept", "ask for text/event-stream, or open a WebSocket").into());
+    }
+    let sub = s.app.bus().subscribe(after);
+    let stream = futures::stream::unfold((sub, filter), |(mut sub, filter)| async move {
+        let (id, ty, json) = next_json(&mut sub, &filter).await?;
+        let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.to_string());
+        Some((Ok::<_, Infallible>(ev), (sub, filter)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+async fn websocket(mut socket: WebSocket, mut sub: Subscription<LiveEvent>, filter: Filter) {
+    loop {
+        tokio::select! {
+            next = next_json(&mut sub, &filter) => {
+                let Some((_, _, json)) = next else { break };
+                if socket.send(Message::Text(json.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,692 @@
+//! MQTT intake: subscribes to `<prefix>/+/sensors/+/obs` on a broker and delivers to a [`Sink`].
+//!
+//! Nothing is lost on the way: the subscription is QoS 1 in a persistent session
+//! (`clean_session = false`, a fixed client id) with manual acknowledgements. A PUBACK goes back
+//! to the broker only after [`Sink::ingest`] returned `Ok`, i.e. once the data is durable; until
+//! then the broker keeps the message and sends it again after a reconnect or a restart of Polis.
+//! The price is duplicates after such events (delivery is at least once).
+//!
+//! Two tasks share the work. The connection task polls the `rumqttc` event loop, which must
+//! never block: it reconnects with backoff (0.5 s doubling to 10 s), re-subscribes when the
+//! broker lost the session, and passes each PUBLISH on. The delivery task takes every message
+//! waiting (up to [`MAX_BATCH_MESSAGES`]), parses them, hands them to the sink grouped by
+//! municipality, and then acknowledges them in the order they came. A message that cannot be
+//! parsed is logged and acknowledged at once so that it cannot come back forever. If the
+//! delivery task panics, the connection is dropped and opened again, so the broker redelivers
+//! what it had in hand.
+//!
+//! Throughput: the broker caps the messages in flight to one client (Mosquitto's
+//! `max_inflight_messages`, 20 by default); with acknowledgements after a durable write this
+//! bounds messages per second to about `inflight / sink latency`. Send arrays of observations
+//! in one message, or raise that setting, for high rates. A persistent session also queues
+//! messages while Polis is away only up to the broker's `max_queued_messages` (1000 by default).
+
+use crate::{excerpt, is_transient, Backoff, RawObservation, Sink};
+use polis_base::{Error, Result};
+use polis_domain::registry::Secret;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeReasonCode};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// At most this many messages go to the sink in one round.
+pub const MAX_BATCH_MESSAGES: usize = 1000;
+/// Largest accepted MQTT packet (an array payload of a few thousand observations).
+pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
+/// How much of a malformed payload may appear in a log line.
+const LOG_PAYLOAD_BYTES: usize = 200;
+
+const RECONNECT_MIN: Duration = Duration::from_millis(500);
+const RECONNECT_MAX: Duration = Duration::from_secs(10);
+const SINK_RETRY_MIN: Duration = Duration::from_millis(200);
+const SINK_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Where and how to subscribe. Build it with [`MqttConfig::from_url`].
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    /// The broker URL without credentials, for logs: `mqtt://HOST:PORT`.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Names the persistent session at the broker: keep it stable across restarts, and give
+    /// each Polis process its own.
+    pub client_id: String,
+    /// The first topic level, `polis` by default.
+    pub topic_prefix: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub keep_alive: Duration,
+}
+
+impl MqttConfig {
+    /// Parses `mqtt://[USER[:PASSWORD]@]HOST[:PORT][?client_id=ID&topic_prefix=PREFIX]`.
+    /// The port defaults to 1883, the client id to `polis`, the prefix to `polis`.
+    /// `tcp://` is accepted as a synonym; TLS (`mqtts://`) is not supported yet.
+    pub fn from_url(url: &str) -> Result<MqttConfig> {
+        const FIELD: &str = "mqtt_url";
+        let url = url.trim();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| Error::invalid(FIELD, "must be a URL like mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => {}
+            "mqtts" | "ssl" | "tls" | "wss" => {
+                return Err(Error::invalid(FIELD, "TLS brokers are not supported yet: use mqtt://HOST:PORT"))
+            }
+            _ => return Err(Error::invalid(FIELD, format!("unknown scheme {scheme:?}: use mqtt://HOST:PORT"))),
+        }
+        let (authority_path, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let authority = match authority_path.split_once('/') {
+            Some((a, "")) => a,
+            Some(_) => return Err(Error::invalid(FIELD, "must not have a path: use mqtt://HOST:PORT")),
+            None => authority_path,
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(hostport)?;
+
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(ui) => {
+                let (u, p) = match ui.split_once(':') {
+                    Some((u, p)) => (u, Some(Secret::new(p))),
+                    None => (ui, None),
+                };
+                if u.is_empty() {
+                    return Err(Error::invalid(FIELD, "the user name before '@' is empty"));
+                }
+                (Some(u.to_string()), p)
+            }
+        };
+
+        let mut client_id = "polis".to_string();
+        let mut topic_prefix = "polis".to_string();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "client_id" => client_id = v.to_string(),
+                "topic_prefix" => topic_prefix = v.to_string(),
+                _ => {
+                    return Err(Error::invalid(
+                        FIELD,
+                        format!("unknown parameter {k:?}; expected client_id or topic_prefix"),
+                    ))
+                }
+            }
+        }
+        let config = MqttConfig {
+            url: format!("mqtt://{hostport}"),
+            host,
+            port,
+            client_id,
+            topic_prefix,
+            username,
+            password,
+            keep_alive: Duration::from_secs(15),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Replaces the client id (e.g. from a config file), checking it.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Result<MqttConfig> {
+        self.client_id = client_id.into();
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Replaces the topic prefix, checking it.
+    pub fn with_topic_prefix(mut self, prefix: impl Into<String>) -> Result<MqttConfig> {
+        self.topic_prefix = prefix.into();
+        self.check()?;
+        Ok(self)
+    }
+
+    fn check(&self) -> Result<()> {
+        let id_ok = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !id_ok(&self.client_id) {
+            return Err(Error::invalid("client_id", "must be 1 to 64 characters of letters, digits, '.', '_' and '-'"));
+        }
+        let p = &self.topic_prefix;
+        if p.is_empty() || p.starts_with('/') || p.ends_with('/') || p.contains(['+', '#', '\0']) || p.contains("//") {
+            return Err(Error::invalid(
+                "topic_prefix",
+                "must be one or more non-empty topic levels without wildcards, e.g. polis",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The subscription: `<prefix>/+/sensors/+/obs`.
+    pub fn topic_filter(&self) -> String {
+        format!("{}/+/sensors/+/obs", self.topic_prefix)
+    }
+
+    fn options(&self) -> MqttOptions {
+        let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        o.set_keep_alive(self.keep_alive)
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+        if let Some(u) = &self.username {
+            let p = self.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            o.set_credentials(u.clone(), p);
+        }
+        o
+    }
+}
+
+fn split_host_port(hostport: &str) -> Result<(String, u16)> {
+    const FIELD: &str = "mqtt_url";
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        // [IPv6]:port
+        let (h, after) =
+            rest.split_once(']').ok_or_else(|| Error::invalid(FIELD, "an IPv6 address must be closed with ']'"))?;
+        match after {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':').ok_or_else(|| Error::invalid(FIELD, "expected ':' after ']'"))?)),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || matches!(c, '/' | '@' | '[' | ']')) {
+        return Err(Error::invalid(FIELD, "the URL has no valid host: use mqtt://HOST:PORT"));
+    }
+    let port = match port {
+        None => 1883,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(Error::invalid(FIELD, format!("port {p:?} is not a number from 1 to 65535"))),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+/// Health of the MQTT intake, for a status page and the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MqttStatus {
+    /// Whether the broker accepted the connection and it has not failed since.
+    pub connected: bool,
+    /// Successful connections after the first one.
+    pub reconnects: u64,
+    /// PUBLISH messages received (redeliveries included).
+    pub received: u64,
+    /// Observations handed to the sink and accepted by it.
+    pub delivered: u64,
+    /// Messages (or array items) dropped because they could not be read.
+    pub malformed: u64,
+    /// Messages acknowledged to the broker.
+    pub acked: u64,
+    /// The last connection or sink error, kept after recovery for the record.
+    pub last_error: Option<String>,
+}
+
+/// A running MQTT intake, from [`spawn`].
+#[derive(Debug)]
+pub struct MqttHandle {
+    /// The current health; `changed()` wakes on every update.
+    pub status: watch::Receiver<MqttStatus>,
+    /// Ends once the shutdown future passed to [`spawn`] has completed and the intake stopped.
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the intake as a task; see [`run`].
+pub fn spawn(
+    config: MqttConfig,
+    sink: Arc<dyn Sink>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> MqttHandle {
+    let (tx, rx) = watch::channel(MqttStatus::default());
+    let task = tokio::spawn(run_with_status(config, sink, Arc::new(tx), shutdown));
+    MqttHandle { status: rx, task }
+}
+
+/// Subscribes and delivers until `shutdown` completes. Never gives up on the broker: connection
+/// failures are logged and retried with backoff.
+pub async fn run(config: MqttConfig, sink: Arc<dyn Sink>, shutdown: impl Future<Output = ()>) {
+    let (tx, _rx) = watch::channel(MqttStatus::default());
+    run_with_status(config, sink, Arc::new(tx), shutdown).await
+}
+
+type StatusTx = Arc<watch::Sender<MqttStatus>>;
+
+/// The connection to the broker and the delivery task working for it.
+struct Session {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    to_worker: mpsc::UnboundedSender<Publish>,
+    worker: JoinHandle<()>,
+    stop_worker: watch::Sender<bool>,
+}
+
+impl Session {
+    fn open(config: &MqttConfig, sink: &Arc<dyn Sink>, status: &StatusTx) -> Session {
+        let (client, eventloop) = AsyncClient::new(config.options(), 1024);
+        let (to_worker, from_poller) = mpsc::unbounded_channel();
+        let (stop_worker, stop) = watch::channel(false);
+        let worker = Worker {
+            client: client.clone(),
+            sink: sink.clone(),
+            prefix: config.topic_prefix.clone(),
+            status: status.clone(),
+            stop,
+        };
+        let worker = tokio::spawn(worker.run(from_poller));
+        Session { client, eventloop, to_worker, worker, stop_worker }
+    }
+}
+
+async fn run_with_status(
+    config: MqttConfig,
+    sink: Arc<dyn Sink>,
+    status: StatusTx,
+    shutdown: impl Future<Output = ()>,
+) {
+    let filter = config.topic_filter();
+    tracing::info!(url = %config.url, client_id = %config.client_id, topic = %filter, "mqtt intake starting");
+    let mut session = Session::open(&config, &sink, &status);
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+    let mut ever_connected = false;
+    let mut subscribe_pending = false;
+    tokio::pin!(shutdown);
+
+    loop {
+        if subscribe_pending {
+            match session.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                Ok(()) => subscribe_pending = false,
+                Err(e) => tracing::warn!(error = %e, "mqtt: could not queue the subscription yet"),
+            }
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            joined = &mut session.worker => {
+                let why = match joined {
+                    Err(e) if e.is_panic() => "the delivery task panicked",
+                    _ => "the delivery task stopped",
+                };
+                tracing::error!("mqtt: {why}; reconnecting so that the broker redelivers its messages");
+                status.send_modify(|s| {
+                    s.connected = false;
+                    s.last_error = Some(why.to_string());
+                });
+                session = Session::open(&config, &sink, &status);
+                subscribe_pending = false;
+                if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    break;
+                }
+            }
+            event = session.eventloop.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    // Mosquitto keeps the subscription in a persistent session; subscribe anew
+                    // when it does not have one (first start, or a broker that lost its state).
+                    if !ever_connected || !ack.session_present {
+                        subscribe_pending = true;
+                    }
+                    tracing::info!(url = %config.url, session_present = ack.session_present, "mqtt connected");
+                    let reconnect = ever_connected;
+                    ever_connected = true;
+                    backoff.reset();
+                    status.send_modify(|s| {
+                        s.connected = true;
+                        if reconnect {
+                            s.reconnects += 1;
+                        }
+                    });
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    status.send_modify(|s| s.received += 1);
+                    if let Err(e) = session.to_worker.send(p) {
+                        // Only if the worker is gone; the join branch reopens the session and
+                        // the broker redelivers.
+                        tracing::warn!(topic = %e.0.topic, "mqtt: delivery task gone; message left to the broker");
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                        tracing::error!(topic = %filter, "mqtt: the broker refused the subscription");
+                        status.send_modify(|s| s.last_error = Some(format!("subscription to {filter} refused")));
+                    } else {
+                        tracing::info!(topic = %filter, "mqtt subscribed");
+                    }
+                }
+                Ok(Event::Outgoing(Outgoing::PubAck(_))) => status.send_modify(|s| s.acked += 1),
+                Ok(_) => {}
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(url = %config.url, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt connection failed");
+                    status.send_modify(|s| {
+                        s.connected = false;
+                        s.last_error = Some(format!("connection: {e}"));
+                    });
+                    if sleep_or_shutdown(delay, &mut shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    // Shutting down: let the delivery task finish the round it is in (its acks still go out),
+    // then say goodbye to the broker. Whatever is not acknowledged is redelivered next time.
+    let _ = session.stop_worker.send(true);
+    drop(session.to_worker);
+    let connected = status.borrow().connected;
+    if connected {
+        let deadline = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(deadline);
+        let mut worker_done = false;
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                _ = &mut session.worker, if !worker_done => {
+                    worker_done = true;
+                    if session.client.try_disconnect().is_err() {
+                        break;
+                    }
+                }
+                event = session.eventloop.poll() => match event {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(Event::Outgoing(Outgoing::PubAck(_))) => status.send_modify(|s| s.acked += 1),
+                    Ok(_) => {}
+                },
+            }
+        }
+    }
+    session.worker.abort();
+    status.send_modify(|s| s.connected = false);
+    tracing::info!("mqtt intake stopped");
+}
+
+/// Sleeps, or returns true early if `shutdown` completes.
+async fn sleep_or_shutdown<F: Future<Output = ()>>(d: Duration, shutdown: &mut std::pin::Pin<&mut F>) -> bool {
+    tokio::select! {
+        () = shutdown.as_mut() => true,
+        () = tokio::time::sleep(d) => false,
+    }
+}
+
+/// Takes messages from the connection task, delivers them, acknowledges them.
+struct Worker {
+    client: AsyncClient,
+    sink: Arc<dyn Sink>,
+    prefix: String,
+    status: StatusTx,
+    stop: watch::Receiver<bool>,
+}
+
+/// One received message, read.
+struct Message {
+    municipality: String,
+    observations: Vec<RawObservation>,
+}
+
+/// The delivery task was told to stop in the middle of a round.
+struct Stopped;
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Publish>) {
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let first = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => return,
+                },
+                _ = self.stop.changed() => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_MESSAGES {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            if self.deliver(&batch).await.is_err() {
+                return;
+            }
+            // Acknowledge in the order received, as MQTT asks. If the connection dropped
+            // meanwhile, rumqttc sends these on the new one, where the broker has redelivered
+            // the same packet ids: the ack then settles the copy (which is processed again).
+            for p in &batch {
+                if self.client.ack(p).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn deliver(&mut self, batch: &[Publish]) -> Result<(), Stopped> {
+        let mut malformed = 0u64;
+        let messages: Vec<Option<Message>> = batch
+            .iter()
+            .map(|p| {
+                let (m, bad) = read_message(&self.prefix, p);
+                malformed += bad;
+                m
+            })
+            .collect();
+        if malformed > 0 {
+            self.status.send_modify(|s| s.malformed += malformed);
+        }
+        // Group by municipality, keeping message order within each group.
+        let mut groups: BTreeMap<&str, Vec<&Message>> = BTreeMap::new();
+        for m in messages.iter().flatten() {
+            groups.entry(m.municipality.as_str()).or_default().push(m);
+        }
+        for (municipality, msgs) in groups {
+            match self.offer(municipality, &msgs).await? {
+                Ok(n) => self.status.send_modify(|s| s.delivered += n),
+                Err(e) if msgs.len() > 1 => {
+                    tracing::warn!(municipality, error = %e, "mqtt: sink refused a batch; offering its messages one by one");
+                    for m in msgs {
+                        match self.offer(municipality, &[m]).await? {
+                            Ok(n) => self.status.send_modify(|s| s.delivered += n),
+                            Err(e) => self.refused(municipality, &e),
+                        }
+                    }
+                }
+                Err(e) => self.refused(municipality, &e),
+            }
+        }
+        Ok(())
+    }
+
+    fn refused(&self, municipality: &str, e: &Error) {
+        tracing::warn!(municipality, error = %e, kind = e.kind.code(), "mqtt: sink refused a message; dropping it");
+        self.status.send_modify(|s| s.last_error = Some(format!("sink refused: {e}")));
+    }
+
+    /// Offers the messages' observations to the sink until it takes them or refuses them for
+    /// good (`Ok(Err(..))`). Transient failures are retried with backoff.
+    async fn offer(&mut self, municipality: &str, msgs: &[&Message]) -> Result<Result<u64, Error>, Stopped> {
+        let observations: Vec<RawObservation> = msgs.iter().flat_map(|m| m.observations.iter().cloned()).collect();
+        if observations.is_empty() {
+            return Ok(Ok(0));
+        }
+        let n = observations.len() as u64;
+        let mut backoff = Backoff::new(SINK_RETRY_MIN, SINK_RETRY_MAX);
+        loop {
+            match self.sink.ingest(municipality, observations.clone()).await {
+                Ok(()) => return Ok(Ok(n)),
+                Err(e) if is_transient(e.kind) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(municipality, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt: sink failed; will retry");
+                    self.status.send_modify(|s| s.last_error = Some(format!("sink: {e}")));
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = self.stop.changed() => return Err(Stopped),
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+}
+
+/// Reads one PUBLISH: the topic gives municipality and sensor, the payload one observation or
+/// an array of them. Returns the message (None if nothing in it can be used) and how many
+/// pieces were malformed.
+fn read_message(prefix: &str, p: &Publish) -> (Option<Message>, u64) {
+    let Some((municipality, sensor)) = parse_topic(prefix, &p.topic) else {
+        tracing::warn!(topic = %excerpt(p.topic.as_bytes(), LOG_PAYLOAD_BYTES), "mqtt: unexpected topic; message dropped");
+        return (None, 1);
+    };
+    match parse_payload(sensor, &p.payload) {
+        Ok((observations, errors)) => {
+            for (i, e) in &errors {
+                tracing::warn!(topic = %p.topic, item = i, error = %e, "mqtt: malformed array item dropped");
+            }
+            (Some(Message { municipality: municipality.to_string(), observations }), errors.len() as u64)
+        }
+        Err(e) => {
+            tracing::warn!(
+                topic = %p.topic,
+                error = %e,
+                payload = %excerpt(&p.payload, LOG_PAYLOAD_BYTES),
+                "mqtt: malformed payload dropped"
+            );
+            (None, 1)
+        }
+    }
+}
+
+/// `<prefix>/<municipality>/sensors/<sensor>/obs` → (municipality, sensor).
+pub fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let mut levels = rest.split('/');
+    match (levels.next(), levels.next(), levels.next(), levels.next(), levels.next()) {
+        (Some(m), Some("sensors"), Some(s), Some("obs"), None) if !m.is_empty() && !s.is_empty() => Some((m, s)),
+        _ => None,
+    }
+}
+
+/// Reads a payload: one observation object or an array of them. The topic's `sensor` replaces
+/// whatever the payload says. Array items that cannot be read are returned as (index, reason)
+/// beside the good ones; a payload that is not JSON, or not an object or array, is an error.
+pub fn parse_payload(
+    sensor: &str,
+    payload: &[u8],
+) -> std::result::Result<(Vec<RawObservation>, Vec<(usize, String)>), String> {
+    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let read = |v: serde_json::Value| -> std::result::Result<RawObservation, String> {
+        let serde_json::Value::Object(mut map) = v else {
+            return Err("not a JSON object".to_string());
+        };
+        map.insert("sensor".into(), serde_json::Value::String(sensor.to_string()));
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| e.to_string())
+    };
+    match v {
+        serde_json::Value::Array(items) => {
+            let mut good = Vec::with_capacity(items.len());
+            let mut bad = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
+                match read(item) {
+                    Ok(o) => good.push(o),
+                    Err(e) => bad.push((i, e)),
+                }
+            }
+            if good.is_empty() && !bad.is_empty() {
+                return Err(format!("no readable item in the array; item {}: {}", bad[0].0, bad[0].1));
+            }
+            Ok((good, bad))
+        }
+        obj @ serde_json::Value::Object(_) => Ok((vec![read(obj)?], Vec::new())),
+        _ => Err("expected an observation object or an array of them".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_defaults_and_parts() {
+        let c = MqttConfig::from_url("mqtt://127.0.0.1:1884").unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1884));
+        assert_eq!(c.client_id, "polis");
+        assert_eq!(c.topic_filter(), "polis/+/sensors/+/obs");
+        let c = MqttConfig::from_url("mqtt://broker.local").unwrap();
+        assert_eq!(c.port, 1883);
+        let c = MqttConfig::from_url("tcp://[::1]:1999/?client_id=polis-a&topic_prefix=city/x").unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.client_id.as_str()), ("::1", 1999, "polis-a"));
+        assert_eq!(c.topic_filter(), "city/x/+/sensors/+/obs");
+    }
+
+    #[test]
+    fn url_credentials_stay_out_of_the_printable_parts() {
+        let c = MqttConfig::from_url("mqtt://ingest:s3cret@10.0.0.9:1883").unwrap();
+        assert_eq!(c.username.as_deref(), Some("ingest"));
+        assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("s3cret"));
+        assert_eq!(c.url, "mqtt://10.0.0.9:1883");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong() {
+        let msg = |u: &str| MqttConfig::from_url(u).unwrap_err().message;
+        assert!(msg("127.0.0.1:1883").contains("mqtt://HOST:PORT"));
+        assert!(msg("mqtts://h:8883").contains("TLS"));
+        assert!(msg("http://h:1883").contains("unknown scheme"));
+        assert!(msg("mqtt://h:99999").contains("port"));
+        assert!(msg("mqtt://h:x").contains("port"));
+        assert!(msg("mqtt://:1883").contains("host"));
+        assert!(msg("mqtt://h:1883/topic").contains("path"));
+        assert!(msg("mqtt://h?qos=2").contains("unknown parameter"));
+        assert!(msg("mqtt://h?client_id=a b").contains("client_id"));
+        assert!(msg("mqtt://h?topic_prefix=a/+").contains("topic_prefix"));
+    }
+
+    #[test]
+    fn topics_name_municipality_and_sensor() {
+        assert_eq!(parse_topic("polis", "polis/kz/sensors/s-1/obs"), Some(("kz", "s-1")));
+        assert_eq!(parse_topic("a/b", "a/b/kz/sensors/s/obs"), Some(("kz", "s")));
+        assert_eq!(parse_topic("polis", "polis/kz/sensors/s/obs/x"), None);
+        assert_eq!(parse_topic("polis", "polis//sensors/s/obs"), None);
+        assert_eq!(parse_topic("polis", "polisx/kz/sensors/s/obs"), None);
+        assert_eq!(parse_topic("polis", "polis/kz/cameras/s/obs"), None);
+    }
+
+    #[test]
+    fn payload_sensor_comes_from_the_topic() {
+        let (obs, bad) = parse_payload("s-topic", br#"{"sensor":"other","time":"2025-01-01T00:00:00Z","value":3}"#)
+            .unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(obs[0].sensor, "s-topic");
+        let (obs, _) = parse_payload("s", br#"{"time":"2025-01-01T00:00:00Z","values":{"pm25":1}}"#).unwrap();
+        assert_eq!(obs[0].sensor, "s");
+    }
+
+    #[test]
+    fn array_items_are_read_one_by_one() {
+        let (obs, bad) =
+            parse_payload("s", br#"[{"time":"t1","value":1}, 7, {"value":2}, {"time":"t3","value":"x"}]"#).unwrap();
+        assert_eq!(obs.iter().map(|o| o.time.as_str()).collect::<Vec<_>>(), ["t1", "t3"]);
+        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), [1, 2]);
+        assert!(bad[1].1.contains("time"), "{}", bad[1].1);
+        assert!(parse_payload("s", b"[1, 2]").is_err());
+        assert_eq!(parse_payload("s", b"[]").unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn garbage_payloads_are_errors() {
+        assert!(parse_payload("s", b"\xff\xfe").unwrap_err().contains("not JSON"));
+        assert!(parse_payload("s", b"42").is_err());
+        assert!(parse_payload("s", b"{\"value\":1}").unwrap_err().contains("time"));
+    }
+}
