@@ -3,15 +3,21 @@
 //! sees. Values are parsed once at the edge into types that cannot hold nonsense
 //! ([`LatLon`], [`Heading`], [`FieldOfView`], ...). No I/O, no async.
 
+pub mod alarm;
 pub mod auth;
 pub mod geometry;
+pub mod observation;
 pub mod registry;
+pub mod rules;
 pub mod values;
 
+pub use alarm::{Alarm, AlarmComment, AlarmKey, AlarmState};
 pub use auth::{Actor, AuditRecord, Role, User};
 pub use geometry::{bearing_deg, destination, distance_m, sees_point, view_sector, EARTH_RADIUS_M};
+pub use observation::{Observation, TimeWindow};
 pub use registry::{
     AgencyKind, Camera, CameraKind, CameraStatus, OrgKind, Organisation, Sector, Sensor, SensorKind, Site,
     SiteCategory, SiteGeometry, StreamUrl,
 };
+pub use rules::{Condition, Engine, GeofenceTrigger, Rule, RuleScope, Severity, Signal, SignalKind};
 pub use values::{FieldOfView, Heading, Id, LatLon, Priority, RangeM};

@@ -130,10 +130,9 @@ mod tests {
             serde_json::from_str(r#"{"sensor":"s1","time":"2025-01-01T00:00:00Z","value":1.5}"#).unwrap();
         assert_eq!(o.value, Some(serde_json::json!(1.5)));
         assert_eq!(o.values, None);
-        let o: RawObservation = serde_json::from_str(
-            r#"{"sensor":"aq","time":"2025-01-01T00:00:00Z","values":{"pm25":12.1,"pm10":30}}"#,
-        )
-        .unwrap();
+        let o: RawObservation =
+            serde_json::from_str(r#"{"sensor":"aq","time":"2025-01-01T00:00:00Z","values":{"pm25":12.1,"pm10":30}}"#)
+                .unwrap();
         assert_eq!(o.value, None);
         assert_eq!(o.values.unwrap()["pm10"], serde_json::json!(30));
         // Absent fields are not written back out.

@@ -152,7 +152,9 @@ impl MqttConfig {
 
     fn check(&self) -> Result<()> {
         let id_ok = |s: &str| {
-            !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         };
         if !id_ok(&self.client_id) {
             return Err(Error::invalid("client_id", "must be 1 to 64 characters of letters, digits, '.', '_' and '-'"));
@@ -220,6 +222,8 @@ fn split_host_port(hostport: &str) -> Result<(String, u16)> {
 pub struct MqttStatus {
     /// Whether the broker accepted the connection and it has not failed since.
     pub connected: bool,
+    /// Whether the broker holds our subscription (confirmed, or kept in the resumed session).
+    pub subscribed: bool,
     /// Successful connections after the first one.
     pub reconnects: u64,
     /// PUBLISH messages received (redeliveries included).
@@ -301,6 +305,7 @@ async fn run_with_status(
     let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     let mut ever_connected = false;
     let mut subscribe_pending = false;
+    let mut had_subscription = false;
     tokio::pin!(shutdown);
 
     loop {
@@ -321,6 +326,7 @@ async fn run_with_status(
                 tracing::error!("mqtt: {why}; reconnecting so that the broker redelivers its messages");
                 status.send_modify(|s| {
                     s.connected = false;
+                    s.subscribed = false;
                     s.last_error = Some(why.to_string());
                 });
                 session = Session::open(&config, &sink, &status);
@@ -340,8 +346,10 @@ async fn run_with_status(
                     let reconnect = ever_connected;
                     ever_connected = true;
                     backoff.reset();
+                    let resubscribing = subscribe_pending;
                     status.send_modify(|s| {
                         s.connected = true;
+                        s.subscribed = had_subscription && !resubscribing;
                         if reconnect {
                             s.reconnects += 1;
                         }
@@ -361,6 +369,8 @@ async fn run_with_status(
                         status.send_modify(|s| s.last_error = Some(format!("subscription to {filter} refused")));
                     } else {
                         tracing::info!(topic = %filter, "mqtt subscribed");
+                        had_subscription = true;
+                        status.send_modify(|s| s.subscribed = true);
                     }
                 }
                 Ok(Event::Outgoing(Outgoing::PubAck(_))) => status.send_modify(|s| s.acked += 1),
@@ -548,11 +558,11 @@ fn read_message(prefix: &str, p: &Publish) -> (Option<Message>, u64) {
         return (None, 1);
     };
     match parse_payload(sensor, &p.payload) {
-        Ok((observations, errors)) => {
-            for (i, e) in &errors {
+        Ok(Payload { observations, bad_items }) => {
+            for (i, e) in &bad_items {
                 tracing::warn!(topic = %p.topic, item = i, error = %e, "mqtt: malformed array item dropped");
             }
-            (Some(Message { municipality: municipality.to_string(), observations }), errors.len() as u64)
+            (Some(Message { municipality: municipality.to_string(), observations }), bad_items.len() as u64)
         }
         Err(e) => {
             tracing::warn!(
@@ -576,13 +586,18 @@ pub fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str
     }
 }
 
+/// A payload, read: the observations, and the array items that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    pub observations: Vec<RawObservation>,
+    /// (index in the array, reason).
+    pub bad_items: Vec<(usize, String)>,
+}
+
 /// Reads a payload: one observation object or an array of them. The topic's `sensor` replaces
-/// whatever the payload says. Array items that cannot be read are returned as (index, reason)
-/// beside the good ones; a payload that is not JSON, or not an object or array, is an error.
-pub fn parse_payload(
-    sensor: &str,
-    payload: &[u8],
-) -> std::result::Result<(Vec<RawObservation>, Vec<(usize, String)>), String> {
+/// whatever the payload says. Array items that cannot be read are listed beside the good ones;
+/// a payload that is not JSON, or not an object or array, or has no readable item, is an error.
+pub fn parse_payload(sensor: &str, payload: &[u8]) -> std::result::Result<Payload, String> {
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
     let read = |v: serde_json::Value| -> std::result::Result<RawObservation, String> {
         let serde_json::Value::Object(mut map) = v else {
@@ -604,9 +619,9 @@ pub fn parse_payload(
             if good.is_empty() && !bad.is_empty() {
                 return Err(format!("no readable item in the array; item {}: {}", bad[0].0, bad[0].1));
             }
-            Ok((good, bad))
+            Ok(Payload { observations: good, bad_items: bad })
         }
-        obj @ serde_json::Value::Object(_) => Ok((vec![read(obj)?], Vec::new())),
+        obj @ serde_json::Value::Object(_) => Ok(Payload { observations: vec![read(obj)?], bad_items: Vec::new() }),
         _ => Err("expected an observation object or an array of them".to_string()),
     }
 }
@@ -664,23 +679,21 @@ mod tests {
 
     #[test]
     fn payload_sensor_comes_from_the_topic() {
-        let (obs, bad) = parse_payload("s-topic", br#"{"sensor":"other","time":"2025-01-01T00:00:00Z","value":3}"#)
-            .unwrap();
-        assert!(bad.is_empty());
-        assert_eq!(obs[0].sensor, "s-topic");
-        let (obs, _) = parse_payload("s", br#"{"time":"2025-01-01T00:00:00Z","values":{"pm25":1}}"#).unwrap();
-        assert_eq!(obs[0].sensor, "s");
+        let p = parse_payload("s-topic", br#"{"sensor":"other","time":"2025-01-01T00:00:00Z","value":3}"#).unwrap();
+        assert!(p.bad_items.is_empty());
+        assert_eq!(p.observations[0].sensor, "s-topic");
+        let p = parse_payload("s", br#"{"time":"2025-01-01T00:00:00Z","values":{"pm25":1}}"#).unwrap();
+        assert_eq!(p.observations[0].sensor, "s");
     }
 
     #[test]
     fn array_items_are_read_one_by_one() {
-        let (obs, bad) =
-            parse_payload("s", br#"[{"time":"t1","value":1}, 7, {"value":2}, {"time":"t3","value":"x"}]"#).unwrap();
-        assert_eq!(obs.iter().map(|o| o.time.as_str()).collect::<Vec<_>>(), ["t1", "t3"]);
-        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), [1, 2]);
-        assert!(bad[1].1.contains("time"), "{}", bad[1].1);
+        let p = parse_payload("s", br#"[{"time":"t1","value":1}, 7, {"value":2}, {"time":"t3","value":"x"}]"#).unwrap();
+        assert_eq!(p.observations.iter().map(|o| o.time.as_str()).collect::<Vec<_>>(), ["t1", "t3"]);
+        assert_eq!(p.bad_items.iter().map(|b| b.0).collect::<Vec<_>>(), [1, 2]);
+        assert!(p.bad_items[1].1.contains("time"), "{}", p.bad_items[1].1);
         assert!(parse_payload("s", b"[1, 2]").is_err());
-        assert_eq!(parse_payload("s", b"[]").unwrap().0.len(), 0);
+        assert_eq!(parse_payload("s", b"[]").unwrap().observations.len(), 0);
     }
 
     #[test]

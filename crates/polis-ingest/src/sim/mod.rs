@@ -322,7 +322,14 @@ impl Simulator {
                     (None, Some(map))
                 }
             };
-            out.push(RawObservation { sensor: id.to_string(), time: time.clone(), value, values, lat: None, lon: None });
+            out.push(RawObservation {
+                sensor: id.to_string(),
+                time: time.clone(),
+                value,
+                values,
+                lat: None,
+                lon: None,
+            });
         }
         out
     }
@@ -397,9 +404,8 @@ impl Model {
             Profile::River => {
                 // A daily wave peaking in the evening (snowmelt and releases upstream).
                 let level = self.base + self.factor * daily(h, 18.0) + 1.0 * n;
-                let flood = ep(EpisodeKind::Flood).map_or(0.0, |t| {
-                    (self.episode_peak - self.base) * envelope(t, 10.0, 3.0, 22.0)
-                });
+                let flood = ep(EpisodeKind::Flood)
+                    .map_or(0.0, |t| (self.episode_peak - self.base) * envelope(t, 10.0, 3.0, 22.0));
                 Reading::One(round((level + flood).max(0.0), 1))
             }
             Profile::Reservoir => Reading::One(round(self.base + self.factor * daily(h, 16.0) + 0.005 * n, 2)),

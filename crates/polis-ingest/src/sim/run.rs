@@ -44,7 +44,10 @@ pub async fn run_http(
     let lower = base.to_ascii_lowercase();
     let host_part = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"));
     if host_part.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
-        return Err(Error::invalid("target", "must be an http:// or https:// URL of a Polis, e.g. http://127.0.0.1:8080"));
+        return Err(Error::invalid(
+            "target",
+            "must be an http:// or https:// URL of a Polis, e.g. http://127.0.0.1:8080",
+        ));
     }
     let url = format!("{base}/api/v1/observations");
     // reqwest's rustls needs a process-wide crypto provider; another part may have installed
@@ -106,7 +109,8 @@ async fn post(
     token: &Secret,
     batch: &[RawObservation],
 ) -> std::result::Result<(), (bool, String)> {
-    let resp = client.post(url).bearer_auth(token.expose()).json(batch).send().await.map_err(|e| (true, e.to_string()))?;
+    let resp =
+        client.post(url).bearer_auth(token.expose()).json(batch).send().await.map_err(|e| (true, e.to_string()))?;
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
     if status.is_success() {
