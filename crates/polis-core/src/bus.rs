@@ -25,7 +25,9 @@ pub enum Delivery<E> {
     Event(Arc<Envelope<E>>),
     /// The subscriber fell behind or asked for events older than the retention window: events
     /// after `last_id` may be missing. It should resume from its last id (or reload state).
-    Gap { last_id: u64 },
+    Gap {
+        last_id: u64,
+    },
 }
 
 /// The bus interface.

@@ -10,14 +10,15 @@
 pub mod auth;
 pub mod bus;
 pub mod demo;
+pub mod intake;
 pub mod live;
 pub mod registry;
 mod seed;
 
-use polis_base::{Clock, Error, Result};
-use polis_domain::{Actor, AuditRecord, Id};
 use bus::{EventBus, LocalBus};
 use live::LiveEvent;
+use polis_base::{Clock, Error, Result};
+use polis_domain::{Actor, AuditRecord, Id};
 use polis_store::DynStore;
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub struct App {
     write_lock: tokio::sync::Mutex<()>,
     limiter: LoginLimiter,
     bus: Arc<dyn EventBus<LiveEvent>>,
+    live: intake::Live,
     /// How long a login session lasts.
     pub session_ttl: time::Duration,
 }
@@ -43,6 +45,7 @@ impl App {
     /// Loads the registry from the store and builds the indexes.
     pub async fn open(store: DynStore, clock: Arc<dyn Clock>) -> Result<Arc<App>> {
         let registry = Registry::load(&*store).await?;
+        let live = intake::Live::load(&*store, clock.now()).await?;
         Ok(Arc::new(App {
             store,
             clock,
@@ -50,6 +53,7 @@ impl App {
             write_lock: tokio::sync::Mutex::new(()),
             limiter: LoginLimiter::new(),
             bus: Arc::new(LocalBus::new(100_000, 4096)),
+            live,
             session_ttl: time::Duration::hours(12),
         }))
     }

@@ -1,6 +1,6 @@
 //! The closed set of live events that travel on the bus to consoles and integrations.
 
-use polis_domain::Id;
+use polis_domain::{Alarm, Id, Observation};
 
 /// What changed in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub const MAX_IDS_PER_EVENT: usize = 1000;
 pub enum LiveEvent {
     /// Registry items were created, updated or deleted.
     Registry { entity: &'static str, change: Change, count: usize, ids: Vec<Id> },
+    /// An alarm was opened or changed: its whole current state.
+    Alarm(Box<Alarm>),
+    /// The newest reading of a sensor (one per sensor and quantity per intake batch).
+    Observation(Observation),
 }
 
 impl LiveEvent {
@@ -37,13 +41,19 @@ impl LiveEvent {
     pub fn type_name(&self) -> &'static str {
         match self {
             LiveEvent::Registry { .. } => "registry",
+            LiveEvent::Alarm(_) => "alarm",
+            LiveEvent::Observation(_) => "observation",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry"];
+    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation"];
 
-    pub(crate) fn registry<'a>(entity: &'static str, change: Change, ids: impl ExactSizeIterator<Item = &'a Id>) -> Self {
+    pub(crate) fn registry<'a>(
+        entity: &'static str,
+        change: Change,
+        ids: impl ExactSizeIterator<Item = &'a Id>,
+    ) -> Self {
         let count = ids.len();
         let ids = if count <= MAX_IDS_PER_EVENT { ids.cloned().collect() } else { Vec::new() };
         LiveEvent::Registry { entity, change, count, ids }

@@ -5,7 +5,9 @@
 use crate::live::{Change, LiveEvent};
 use crate::App;
 use polis_base::{Error, ErrorKind, FieldError, Result};
-use polis_domain::{Actor, AuditRecord, Camera, CameraStatus, Id, LatLon, OrgKind, Organisation, Sensor, Site, SiteGeometry};
+use polis_domain::{
+    Actor, AuditRecord, Camera, CameraStatus, Id, LatLon, OrgKind, Organisation, Sensor, Site, SiteGeometry,
+};
 use polis_geo::{CameraIndex, Hit, PointIndex};
 use polis_store::Store;
 use std::collections::{BTreeMap, HashSet};
@@ -344,7 +346,10 @@ impl App {
         );
         T::store_delete(&*self.store, id, &audit).await?;
         T::remove_memory(&mut *self.registry.write().await, id);
-        self.bus.publish(Some(before.municipality().clone()), LiveEvent::registry(T::KIND, Change::Deleted, std::iter::once(id)));
+        self.bus.publish(
+            Some(before.municipality().clone()),
+            LiveEvent::registry(T::KIND, Change::Deleted, std::iter::once(id)),
+        );
         Ok(())
     }
 
@@ -451,9 +456,7 @@ impl App {
         let _write = self.write_lock.lock().await;
         {
             let reg = self.registry.read().await;
-            if org.kind == OrgKind::Agency
-                && !reg.is_municipality(&org.municipality)
-            {
+            if org.kind == OrgKind::Agency && !reg.is_municipality(&org.municipality) {
                 return Err(Error::invalid("municipality", format!("no municipality with id {}", org.municipality)));
             }
         }
@@ -462,14 +465,7 @@ impl App {
             actor.check_admin(Some(&b.municipality))?;
         }
         let action = if before.is_some() { "organisation.update" } else { "organisation.create" };
-        let audit = self.audit(
-            actor,
-            action,
-            org.id.as_str(),
-            Some(&org.municipality),
-            before.as_ref(),
-            Some(&org),
-        );
+        let audit = self.audit(actor, action, org.id.as_str(), Some(&org.municipality), before.as_ref(), Some(&org));
         self.store.put_organisation(&org, Some(&audit)).await?;
         self.registry.write().await.organisations.insert(org.id.clone(), org.clone());
         Ok(org)

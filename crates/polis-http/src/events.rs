@@ -44,6 +44,8 @@ fn event_json(e: &Envelope<LiveEvent>) -> Value {
             "entity": entity, "change": change.as_str(), "count": count,
             "ids": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
         }),
+        LiveEvent::Alarm(a) => crate::live::alarm_json_plain(a),
+        LiveEvent::Observation(o) => crate::live::observation_json(o),
     };
     json!({
         "id": e.id,
@@ -109,11 +111,15 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
         Some(v) => Some(v.trim().parse::<u64>().map_err(|_| Error::invalid("after", "must be an event id"))?),
     };
     let filter = Filter { types, actor };
-    let wants_ws = parts.headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let wants_ws = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_ws {
-        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s).await.map_err(|e| {
-            ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}")))
-        })?;
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s)
+            .await
+            .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
         let sub = s.app.bus().subscribe(after);
         return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter)));
     }

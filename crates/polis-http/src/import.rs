@@ -149,7 +149,8 @@ fn par_map<I: Sync, O: Send>(items: &[I], f: impl Fn(&I) -> O + Sync) -> Vec<O> 
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<O>>())).collect();
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<O>>())).collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
 }
@@ -202,9 +203,9 @@ fn collect<T>(kind: &str, results: Vec<(usize, Result<T, Vec<FieldError>>)>) -> 
 
 pub fn parse_cameras(body: &[u8], format: Format, d: &Defaults) -> Result<Parsed<Camera>> {
     let results = match format {
-        Format::GeoJson => par_map(&numbered(features(body)?), |(row, (props, _))| {
-            (*row, wire::camera_from(props, d, Some(*row)))
-        }),
+        Format::GeoJson => {
+            par_map(&numbered(features(body)?), |(row, (props, _))| (*row, wire::camera_from(props, d, Some(*row))))
+        }
         Format::Csv => par_map(&csv_rows(body)?, |(line, m)| (*line, wire::camera_from(m, d, Some(*line)))),
     };
     collect("camera", results)
@@ -212,9 +213,9 @@ pub fn parse_cameras(body: &[u8], format: Format, d: &Defaults) -> Result<Parsed
 
 pub fn parse_sensors(body: &[u8], format: Format, d: &Defaults) -> Result<Parsed<Sensor>> {
     let results = match format {
-        Format::GeoJson => par_map(&numbered(features(body)?), |(row, (props, _))| {
-            (*row, wire::sensor_from(props, d, Some(*row)))
-        }),
+        Format::GeoJson => {
+            par_map(&numbered(features(body)?), |(row, (props, _))| (*row, wire::sensor_from(props, d, Some(*row))))
+        }
         Format::Csv => par_map(&csv_rows(body)?, |(line, m)| (*line, wire::sensor_from(m, d, Some(*line)))),
     };
     collect("sensor", results)

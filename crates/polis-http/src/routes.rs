@@ -46,6 +46,18 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/audit", get(audit))
         .route("/events", get(crate::events::events))
+        .route("/observations", post(crate::live::post_observations))
+        .route("/sensors/{id}/observations", get(crate::live::sensor_observations))
+        .route("/rules", get(crate::live::list_rules).post(crate::live::create_rule))
+        .route(
+            "/rules/{id}",
+            get(crate::live::get_rule).patch(crate::live::patch_rule).delete(crate::live::delete_rule),
+        )
+        .route("/alarms", get(crate::live::list_alarms))
+        .route("/alarms/{id}", get(crate::live::get_alarm))
+        .route("/alarms/{id}/ack", post(crate::live::ack_alarm))
+        .route("/alarms/{id}/comment", post(crate::live::comment_alarm))
+        .route("/alarms/{id}/clear", post(crate::live::clear_alarm))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route("/import/{kind}", post(import_items).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
@@ -366,9 +378,11 @@ async fn parse_off_thread<T: Send + 'static>(
     parse: Parser<T>,
     (body, format, municipality): (Bytes, Format, Option<Id>),
 ) -> Result<import::Parsed<T>> {
-    tokio::task::spawn_blocking(move || parse(&body, format, &Defaults { municipality: municipality.as_ref(), id: None }))
-        .await
-        .map_err(|e| Error::internal("parsing the import failed").with_source(e))?
+    tokio::task::spawn_blocking(move || {
+        parse(&body, format, &Defaults { municipality: municipality.as_ref(), id: None })
+    })
+    .await
+    .map_err(|e| Error::internal("parsing the import failed").with_source(e))?
 }
 
 async fn import_parsed<T: Entity>(s: &AppState, a: &Actor, parsed: import::Parsed<T>) -> Result<usize> {

@@ -34,8 +34,15 @@ use tokio::task::JoinHandle;
 
 /// At most this many messages go to the sink in one round.
 pub const MAX_BATCH_MESSAGES: usize = 1000;
-/// Largest accepted MQTT packet (an array payload of a few thousand observations).
-pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
+/// Largest accepted MQTT packet: the protocol's own maximum. rumqttc drops the connection on a
+/// larger packet, and the broker would send the same message again on every reconnect, so a
+/// lower limit here would turn one big message into an endless loop. Cap sizes at the broker
+/// instead (Mosquitto's `message_size_limit`).
+pub const MAX_PACKET_BYTES: usize = 268_435_455 + 5;
+/// A connection that lived this long starts the reconnect backoff afresh when it drops; one
+/// that drops sooner (e.g. a second Polis with the same client id taking the session over)
+/// keeps doubling the delay.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How much of a malformed payload may appear in a log line.
 const LOG_PAYLOAD_BYTES: usize = 200;
 
@@ -306,6 +313,7 @@ async fn run_with_status(
     let mut ever_connected = false;
     let mut subscribe_pending = false;
     let mut had_subscription = false;
+    let mut connected_at: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
 
     loop {
@@ -331,6 +339,7 @@ async fn run_with_status(
                 });
                 session = Session::open(&config, &sink, &status);
                 subscribe_pending = false;
+                connected_at = None;
                 if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
                     break;
                 }
@@ -345,7 +354,7 @@ async fn run_with_status(
                     tracing::info!(url = %config.url, session_present = ack.session_present, "mqtt connected");
                     let reconnect = ever_connected;
                     ever_connected = true;
-                    backoff.reset();
+                    connected_at = Some(tokio::time::Instant::now());
                     let resubscribing = subscribe_pending;
                     status.send_modify(|s| {
                         s.connected = true;
@@ -360,7 +369,8 @@ async fn run_with_status(
                     if let Err(e) = session.to_worker.send(p) {
                         // Only if the worker is gone; the join branch reopens the session and
                         // the broker redelivers.
-                        tracing::warn!(topic = %e.0.topic, "mqtt: delivery task gone; message left to the broker");
+                        let topic = excerpt(e.0.topic.as_bytes(), LOG_PAYLOAD_BYTES);
+                        tracing::warn!(%topic, "mqtt: delivery task gone; message left to the broker");
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -376,6 +386,9 @@ async fn run_with_status(
                 Ok(Event::Outgoing(Outgoing::PubAck(_))) => status.send_modify(|s| s.acked += 1),
                 Ok(_) => {}
                 Err(e) => {
+                    if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE_CONNECTION) {
+                        backoff.reset();
+                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(url = %config.url, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt connection failed");
                     status.send_modify(|s| {
@@ -553,20 +566,21 @@ impl Worker {
 /// an array of them. Returns the message (None if nothing in it can be used) and how many
 /// pieces were malformed.
 fn read_message(prefix: &str, p: &Publish) -> (Option<Message>, u64) {
+    let topic = excerpt(p.topic.as_bytes(), LOG_PAYLOAD_BYTES);
     let Some((municipality, sensor)) = parse_topic(prefix, &p.topic) else {
-        tracing::warn!(topic = %excerpt(p.topic.as_bytes(), LOG_PAYLOAD_BYTES), "mqtt: unexpected topic; message dropped");
+        tracing::warn!(%topic, "mqtt: unexpected topic; message dropped");
         return (None, 1);
     };
     match parse_payload(sensor, &p.payload) {
         Ok(Payload { observations, bad_items }) => {
             for (i, e) in &bad_items {
-                tracing::warn!(topic = %p.topic, item = i, error = %e, "mqtt: malformed array item dropped");
+                tracing::warn!(%topic, item = i, error = %e, "mqtt: malformed array item dropped");
             }
             (Some(Message { municipality: municipality.to_string(), observations }), bad_items.len() as u64)
         }
         Err(e) => {
             tracing::warn!(
-                topic = %p.topic,
+                %topic,
                 error = %e,
                 payload = %excerpt(&p.payload, LOG_PAYLOAD_BYTES),
                 "mqtt: malformed payload dropped"

@@ -18,6 +18,7 @@ use sqlx::{Row, Transaction};
 pub(crate) enum Arg<'a> {
     Int(i64),
     Real(f64),
+    OptReal(Option<f64>),
     Bool(bool),
     Text(&'a str),
     OptText(Option<&'a str>),
@@ -31,6 +32,7 @@ macro_rules! bind_all {
             q = match *a {
                 Arg::Int(v) => q.bind(v),
                 Arg::Real(v) => q.bind(v),
+                Arg::OptReal(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
                 Arg::OptText(v) => q.bind(v),
@@ -192,6 +194,9 @@ impl DbRow {
         get!(self, i)
     }
     pub(crate) fn real(&self, i: usize) -> Result<f64, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn opt_real(&self, i: usize) -> Result<Option<f64>, sqlx::Error> {
         get!(self, i)
     }
     pub(crate) fn boolean(&self, i: usize) -> Result<bool, sqlx::Error> {

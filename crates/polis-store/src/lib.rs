@@ -10,13 +10,14 @@
 mod codec;
 mod db;
 mod error;
+mod live;
 mod migrate;
 mod sql;
 pub mod testing;
 
 use async_trait::async_trait;
 use polis_base::{Error, Result};
-use polis_domain::{AuditRecord, Camera, Id, Organisation, Sensor, Site, User};
+use polis_domain::{Alarm, AuditRecord, Camera, Id, Observation, Organisation, Rule, Sensor, Site, User};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection;
@@ -31,6 +32,20 @@ use time::OffsetDateTime;
 pub struct AuditEntry {
     pub seq: i64,
     pub record: AuditRecord,
+}
+
+/// Observations of one sensor and quantity aggregated over one step of time (see
+/// [`Store::observation_buckets`]): `count` of at least 1, and the smallest, largest and mean
+/// value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationBucket {
+    /// The bucket holds the observations from `start` (a multiple of the step since the unix
+    /// epoch) to `start + step`, excluded.
+    pub start: OffsetDateTime,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
 }
 
 /// The storage interface. Every method is atomic: it either fully happens or changes nothing.
@@ -83,6 +98,66 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first; `municipality` filters (records without a municipality are region-wide and
     /// only returned when the filter is `None`).
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    // Observations: one time series per (sensor, quantity); `quantity` `None` is the sensor's
+    // main value. Times are kept to the millisecond (finer digits are dropped on write).
+    /// Stores a batch in one transaction, durable when this returns. A reading already stored
+    /// for the same sensor, quantity and time (millisecond) is kept and the new one dropped, so
+    /// that a batch delivered again (intake is at-least-once) is stored once.
+    async fn insert_observations(&self, obs: &[Observation]) -> Result<()>;
+    /// Observations with `from <= time < to`, oldest first, at most `limit`. `InvalidArgument`
+    /// (field `quantity`) for a malformed quantity name.
+    async fn observations(
+        &self,
+        sensor: &Id,
+        quantity: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Observation>>;
+    /// Observations with `from <= time < to` aggregated per `step`, in buckets aligned to the
+    /// unix epoch (a bucket starts at a multiple of `step`), oldest first, only the non-empty
+    /// ones. `InvalidArgument` (field `step`) unless `step` is a whole number of milliseconds
+    /// from 1 ms to 1,000 years.
+    async fn observation_buckets(
+        &self,
+        sensor: &Id,
+        quantity: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        step: time::Duration,
+    ) -> Result<Vec<ObservationBucket>>;
+    /// The newest observation of every (sensor, quantity) stored, ordered by sensor then
+    /// quantity (the main value first): a warm start after a restart.
+    async fn latest_observations(&self) -> Result<Vec<Observation>>;
+    /// Retention: deletes the observations of `sensors` older than `before`; returns how many.
+    async fn purge_observations(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64>;
+
+    // Rules, versioned: the caller bumps `version` on each change, and every version saved is
+    // kept, also after the rule is deleted, so that an alarm's `rule_version` can be looked up.
+    /// Inserts or replaces the rule by id, and records its version. `InvalidArgument` for a rule
+    /// that fails `Rule::check`; `FailedPrecondition` when a newer version is stored;
+    /// `AlreadyExists` when this version was saved before with other contents (two editors
+    /// saving the same version: the second must reload). Saving the same version with the same
+    /// contents again changes nothing but the audit log.
+    async fn put_rule(&self, rule: &Rule, audit: &AuditRecord) -> Result<()>;
+    /// `NotFound` when missing. The rule's versions are kept.
+    async fn delete_rule(&self, id: &Id, audit: &AuditRecord) -> Result<()>;
+    /// The current version of every rule, ordered by id.
+    async fn list_rules(&self) -> Result<Vec<Rule>>;
+    /// A version of a rule as it was saved, also of a rule since deleted.
+    async fn rule_version(&self, id: &Id, version: u32) -> Result<Option<Rule>>;
+
+    // Alarms.
+    /// Inserts or replaces the alarm by id, in one transaction with its audit record. The
+    /// database refuses a second open alarm (state other than cleared and acknowledged) for the
+    /// same rule and source, also under concurrent writers: `AlreadyExists`.
+    async fn put_alarm(&self, alarm: &Alarm, audit: Option<&AuditRecord>) -> Result<()>;
+    /// Every open alarm (state other than cleared and acknowledged), newest `last_seen` first.
+    async fn open_alarms(&self) -> Result<Vec<Alarm>>;
+    /// Newest `last_seen` first (then by id), at most `limit`; `municipality` filters, and
+    /// `open_only` leaves out the closed ones.
+    async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>>;
 
     /// Closes the store's connections, waiting for work in flight (on SQLite this also folds the
     /// write-ahead log back into the database file). Call it at shutdown; the store must not be

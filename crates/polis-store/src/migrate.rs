@@ -20,11 +20,15 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") }];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
+    Migration { version: 2, name: "live", sql: include_str!("../migrations/sqlite/0002_live.sql") },
+];
 
-pub(crate) const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") }];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
+    Migration { version: 2, name: "live", sql: include_str!("../migrations/postgres/0002_live.sql") },
+];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).
 const PG_MIGRATION_LOCK: i64 = 0x706f_6c69_735f_6d69; // "polis_mi"

@@ -8,13 +8,13 @@
 use crate::codec;
 use crate::db::{Arg, Db, DbRow, Tx};
 use crate::error::{constraint_text, corrupt, db_error, id_taken, is_foreign_key_violation, is_unique_violation};
-use crate::{AuditEntry, Store};
+use crate::{live, AuditEntry, ObservationBucket, Store};
 use async_trait::async_trait;
 use polis_base::{Error, FieldError, Result};
 use polis_domain::registry::Secret;
 use polis_domain::{
-    AgencyKind, AuditRecord, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation,
-    Priority, RangeM, Role, Sensor, SensorKind, Site, SiteCategory, StreamUrl, User,
+    AgencyKind, Alarm, AuditRecord, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, Observation,
+    OrgKind, Organisation, Priority, RangeM, Role, Rule, Sensor, SensorKind, Site, SiteCategory, StreamUrl, User,
 };
 use std::collections::HashSet;
 use time::OffsetDateTime;
@@ -26,9 +26,9 @@ const MAX_ARGS_PER_STATEMENT: usize = 8_000;
 
 /// A table: its name, the entity it holds (for messages) and its columns, id first.
 pub(crate) struct Table {
-    name: &'static str,
-    entity: &'static str,
-    cols: &'static [&'static str],
+    pub(crate) name: &'static str,
+    pub(crate) entity: &'static str,
+    pub(crate) cols: &'static [&'static str],
 }
 
 const ORGANISATIONS: Table = Table {
@@ -90,7 +90,7 @@ const AUDIT: Table = Table {
 };
 
 impl Table {
-    fn select_sql(&self) -> String {
+    pub(crate) fn select_sql(&self) -> String {
         format!("SELECT {} FROM {}", self.cols.join(", "), self.name)
     }
 
@@ -102,7 +102,7 @@ impl Table {
     /// INSERT with thousands of `$N` costs O(n^2) per statement (it made 100,000 cameras take a
     /// minute). Anonymous `?` parameters skip that: SQLite statements use them where the count
     /// is large. PostgreSQL only understands `$N`.
-    fn insert_sql_with(&self, rows: usize, positional: bool) -> String {
+    pub(crate) fn insert_sql_with(&self, rows: usize, positional: bool) -> String {
         let n = self.cols.len();
         let mut s = String::with_capacity(64 + rows * n * 8);
         s.push_str("INSERT INTO ");
@@ -131,7 +131,7 @@ impl Table {
     }
 
     /// A one-row insert in the shared `$N` form.
-    fn insert_sql(&self, rows: usize) -> String {
+    pub(crate) fn insert_sql(&self, rows: usize) -> String {
         self.insert_sql_with(rows, false)
     }
 
@@ -143,7 +143,7 @@ impl Table {
     }
 
     /// An insert that replaces the row with the same id.
-    fn upsert_sql(&self) -> String {
+    pub(crate) fn upsert_sql(&self) -> String {
         let sets: Vec<String> = self.cols.iter().skip(1).map(|c| format!("{c} = excluded.{c}")).collect();
         format!("{} ON CONFLICT (id) DO UPDATE SET {}", self.insert_sql(1), sets.join(", "))
     }
@@ -151,7 +151,7 @@ impl Table {
 
 /// Reads the columns of a row in order, turning every failure into a "corrupt row" error that
 /// names the table, the id and the column.
-struct Cols<'r> {
+pub(crate) struct Cols<'r> {
     row: &'r DbRow,
     table: &'static Table,
     /// The index in the row of the next column to read.
@@ -163,7 +163,7 @@ struct Cols<'r> {
 
 impl<'r> Cols<'r> {
     /// Starts reading a row whose first column is `id`.
-    fn new(row: &'r DbRow, table: &'static Table) -> Result<Self> {
+    pub(crate) fn new(row: &'r DbRow, table: &'static Table) -> Result<Self> {
         let id = row.text(0).map_err(|e| corrupt(table.name, "?", "id", e))?;
         Ok(Cols { row, table, next: 1, offset: 0, id })
     }
@@ -174,7 +174,7 @@ impl<'r> Cols<'r> {
         Ok((seq, Cols { row, table, next: 1, offset: 1, id: format!("seq {seq}") }))
     }
 
-    fn id(&self) -> Id {
+    pub(crate) fn id(&self) -> Id {
         Id::from_trusted(self.id.clone())
     }
 
@@ -190,32 +190,40 @@ impl<'r> Cols<'r> {
     }
 
     /// Checks the value of the column read last.
-    fn check<T, E: std::error::Error + Send + Sync + 'static>(&self, r: Result<T, E>) -> Result<T> {
+    pub(crate) fn check<T, E: std::error::Error + Send + Sync + 'static>(&self, r: Result<T, E>) -> Result<T> {
         r.map_err(|e| self.fail(self.next.saturating_sub(1), e))
     }
 
-    fn int(&mut self) -> Result<i64> {
+    /// A value of the row that is not valid, naming its column.
+    pub(crate) fn bad(&self, column: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        corrupt(self.table.name, &self.id, column, e)
+    }
+
+    pub(crate) fn int(&mut self) -> Result<i64> {
         self.take(DbRow::int)
     }
-    fn real(&mut self) -> Result<f64> {
+    pub(crate) fn real(&mut self) -> Result<f64> {
         self.take(DbRow::real)
     }
-    fn boolean(&mut self) -> Result<bool> {
+    pub(crate) fn boolean(&mut self) -> Result<bool> {
         self.take(DbRow::boolean)
     }
-    fn text(&mut self) -> Result<String> {
+    pub(crate) fn text(&mut self) -> Result<String> {
         self.take(DbRow::text)
     }
-    fn opt_text(&mut self) -> Result<Option<String>> {
+    pub(crate) fn opt_text(&mut self) -> Result<Option<String>> {
         self.take(DbRow::opt_text)
     }
-    fn ref_id(&mut self) -> Result<Id> {
+    pub(crate) fn opt_real(&mut self) -> Result<Option<f64>> {
+        self.take(DbRow::opt_real)
+    }
+    pub(crate) fn ref_id(&mut self) -> Result<Id> {
         self.text().map(Id::from_trusted)
     }
-    fn opt_ref_id(&mut self) -> Result<Option<Id>> {
+    pub(crate) fn opt_ref_id(&mut self) -> Result<Option<Id>> {
         self.opt_text().map(|o| o.map(Id::from_trusted))
     }
-    fn timestamp(&mut self) -> Result<OffsetDateTime> {
+    pub(crate) fn timestamp(&mut self) -> Result<OffsetDateTime> {
         let ms = self.int()?;
         self.check(codec::from_ms(ms))
     }
@@ -465,10 +473,10 @@ fn audit_from(row: &DbRow) -> Result<AuditEntry> {
 // ---- Writing in bulk -----------------------------------------------------------------------
 
 /// Why a bulk insert stopped: the chunk of items whose statement failed.
-struct ChunkFailure {
+pub(crate) struct ChunkFailure {
     start: usize,
     len: usize,
-    error: sqlx::Error,
+    pub(crate) error: sqlx::Error,
 }
 
 /// Inserts `items` with multi-row INSERTs of as many rows as fit in [`MAX_ARGS_PER_STATEMENT`].
@@ -479,13 +487,24 @@ async fn bulk_insert<'a, T: Copy + 'a>(
     items: impl ExactSizeIterator<Item = T>,
     encode: impl Fn(T, &mut Vec<Arg<'a>>),
 ) -> Result<(), ChunkFailure> {
+    bulk_insert_with(tx, table, "", items, encode).await
+}
+
+/// [`bulk_insert`] with `suffix` (such as an `ON CONFLICT` clause) after each statement.
+pub(crate) async fn bulk_insert_with<'a, T: Copy + 'a>(
+    tx: &mut Tx,
+    table: &Table,
+    suffix: &str,
+    items: impl ExactSizeIterator<Item = T>,
+    encode: impl Fn(T, &mut Vec<Arg<'a>>),
+) -> Result<(), ChunkFailure> {
     let total = items.len();
     if total == 0 {
         return Ok(());
     }
     let per = (MAX_ARGS_PER_STATEMENT / table.cols.len()).clamp(1, total);
     let positional = tx.is_sqlite();
-    let full_sql = table.insert_sql_with(per, positional);
+    let full_sql = table.insert_sql_with(per, positional) + suffix;
     let mut args: Vec<Arg<'a>> = Vec::with_capacity(per * table.cols.len());
     let mut start = 0;
     let mut len = 0;
@@ -498,7 +517,7 @@ async fn bulk_insert<'a, T: Copy + 'a>(
             let sql = if len == per {
                 &full_sql
             } else {
-                short_sql = table.insert_sql_with(len, positional);
+                short_sql = table.insert_sql_with(len, positional) + suffix;
                 &short_sql
             };
             if let Err(error) = tx.execute(sql, &args).await {
@@ -512,7 +531,7 @@ async fn bulk_insert<'a, T: Copy + 'a>(
     Ok(())
 }
 
-async fn write_audit(tx: &mut Tx, what: &str, audit: &[AuditRecord]) -> Result<()> {
+pub(crate) async fn write_audit(tx: &mut Tx, what: &str, audit: &[AuditRecord]) -> Result<()> {
     bulk_insert(tx, &AUDIT, audit.iter(), audit_args).await.map_err(|f| db_error(what, f.error))
 }
 
@@ -522,7 +541,7 @@ fn first_repeat<'a>(ids: impl Iterator<Item = &'a str>) -> Option<usize> {
     ids.enumerate().find(|(_, id)| !seen.insert(*id)).map(|(i, _)| i)
 }
 
-fn one(audit: Option<&AuditRecord>) -> &[AuditRecord] {
+pub(crate) fn one(audit: Option<&AuditRecord>) -> &[AuditRecord] {
     audit.map(std::slice::from_ref).unwrap_or(&[])
 }
 
@@ -792,6 +811,68 @@ impl Store for SqlStore {
         sql.push_str(" ORDER BY seq DESC LIMIT $1");
         let rows = self.db.fetch_all("list audit log", &sql, &args).await?;
         rows.iter().map(audit_from).collect()
+    }
+
+    async fn insert_observations(&self, obs: &[Observation]) -> Result<()> {
+        live::insert_observations(&self.db, obs).await
+    }
+
+    async fn observations(
+        &self,
+        sensor: &Id,
+        quantity: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Observation>> {
+        live::observations(&self.db, sensor, quantity, from, to, limit).await
+    }
+
+    async fn observation_buckets(
+        &self,
+        sensor: &Id,
+        quantity: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        step: time::Duration,
+    ) -> Result<Vec<ObservationBucket>> {
+        live::observation_buckets(&self.db, sensor, quantity, from, to, step).await
+    }
+
+    async fn latest_observations(&self) -> Result<Vec<Observation>> {
+        live::latest_observations(&self.db).await
+    }
+
+    async fn purge_observations(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
+        live::purge_observations(&self.db, sensors, before).await
+    }
+
+    async fn put_rule(&self, rule: &Rule, audit: &AuditRecord) -> Result<()> {
+        live::put_rule(&self.db, rule, audit).await
+    }
+
+    async fn delete_rule(&self, id: &Id, audit: &AuditRecord) -> Result<()> {
+        live::delete_rule(&self.db, id, audit).await
+    }
+
+    async fn list_rules(&self) -> Result<Vec<Rule>> {
+        live::list_rules(&self.db).await
+    }
+
+    async fn rule_version(&self, id: &Id, version: u32) -> Result<Option<Rule>> {
+        live::rule_version(&self.db, id, version).await
+    }
+
+    async fn put_alarm(&self, alarm: &Alarm, audit: Option<&AuditRecord>) -> Result<()> {
+        live::put_alarm(&self.db, alarm, audit).await
+    }
+
+    async fn open_alarms(&self) -> Result<Vec<Alarm>> {
+        live::open_alarms(&self.db).await
+    }
+
+    async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
+        live::list_alarms(&self.db, municipality, open_only, limit).await
     }
 
     async fn close(&self) {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Reads SSE events from a streaming response until `n` events (ignoring comments/keep-alives).
-async fn read_events(resp: &mut reqwest::Response, n: usize) -> Vec<(String, String, Value)> {
+pub async fn read_events(resp: &mut reqwest::Response, n: usize) -> Vec<(String, String, Value)> {
     let mut buf = String::new();
     let mut out = Vec::new();
     while out.len() < n {
@@ -72,7 +72,9 @@ async fn a_reconnecting_client_gets_what_it_missed_and_nothing_twice(t: TestApp)
     let got = read_events(&mut again, 3).await;
     let summary: Vec<(String, String)> = got
         .iter()
-        .map(|(_, _, d)| (d["data"]["change"].as_str().unwrap().to_string(), d["data"]["ids"][0].as_str().unwrap().to_string()))
+        .map(|(_, _, d)| {
+            (d["data"]["change"].as_str().unwrap().to_string(), d["data"]["ids"][0].as_str().unwrap().to_string())
+        })
         .collect();
     assert_eq!(
         summary,
@@ -100,6 +102,8 @@ async fn the_event_stream_needs_a_token_and_valid_filters(t: TestApp) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (s, b) = t.call(t.req(Method::GET, "/api/v1/events?types=weather").header("accept", "text/event-stream")).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "types", None);
-    let (s, b) = t.call(t.req(Method::GET, "/api/v1/events").header("accept", "text/event-stream").header("last-event-id", "x")).await;
+    let (s, b) = t
+        .call(t.req(Method::GET, "/api/v1/events").header("accept", "text/event-stream").header("last-event-id", "x"))
+        .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "after", None);
 }

@@ -3,5 +3,6 @@
 
 mod events;
 mod harness;
+mod live;
 mod registry;
 mod security;

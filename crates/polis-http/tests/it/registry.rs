@@ -63,7 +63,8 @@ async fn who_sees_this_point_is_ordered_by_distance(t: TestApp) {
     // Three cameras west of a point, looking east at it, at 30, 60 and 90 m; one looking away;
     // one PTZ 100 m east (sees all around).
     let dlon = 1.0 / (111_320.0 * (LAT.to_radians()).cos());
-    for (id, metres, heading) in [("c-near", 30.0, 90.0), ("c-mid", 60.0, 90.0), ("c-far", 90.0, 90.0), ("c-away", 20.0, 270.0)]
+    for (id, metres, heading) in
+        [("c-near", 30.0, 90.0), ("c-mid", 60.0, 90.0), ("c-far", 90.0, 90.0), ("c-away", 20.0, 270.0)]
     {
         let (s, b) = t.post("/api/v1/cameras", camera(id, LAT, LON - metres * dlon, heading)).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");

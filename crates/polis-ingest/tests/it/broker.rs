@@ -14,13 +14,12 @@ pub struct Broker {
 }
 
 fn mosquitto_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("POLIS_TEST_MOSQUITTO") {
+    let candidates = match std::env::var("POLIS_TEST_MOSQUITTO") {
+        Ok(p) => vec![p],
+        Err(_) => ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"].map(String::from).to_vec(),
+    };
+    if let Some(p) = candidates.iter().find(|p| Path::new(p).is_file()) {
         return PathBuf::from(p);
-    }
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
     }
     panic!(
         "the MQTT tests need the Mosquitto broker, which is not installed: scripts/test installs it \

@@ -18,11 +18,17 @@ pub struct RecordingSink {
     calls: AtomicU64,
     /// Calls still to fail with `Unavailable` (u64::MAX: always).
     failures_left: AtomicU64,
+    /// Calls still to panic (a bug in the application).
+    panics_left: AtomicU64,
 }
 
 impl RecordingSink {
     pub fn failing(times: u64) -> RecordingSink {
         RecordingSink { failures_left: AtomicU64::new(times), ..Default::default() }
+    }
+
+    pub fn panicking(times: u64) -> RecordingSink {
+        RecordingSink { panics_left: AtomicU64::new(times), ..Default::default() }
     }
 
     pub fn stored(&self) -> Vec<(String, RawObservation)> {
@@ -38,6 +44,10 @@ impl RecordingSink {
 impl Sink for RecordingSink {
     async fn ingest(&self, municipality: &str, batch: Vec<RawObservation>) -> Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.panics_left.load(Ordering::SeqCst) > 0 {
+            self.panics_left.fetch_sub(1, Ordering::SeqCst);
+            panic!("a bug in the sink (test)");
+        }
         let left = self.failures_left.load(Ordering::SeqCst);
         if left > 0 {
             if left != u64::MAX {

@@ -220,6 +220,24 @@ async fn a_sink_that_fails_gets_the_message_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_sink_does_not_stop_the_intake_or_lose_the_message() {
+    let broker = Broker::start();
+    let sink = Arc::new(RecordingSink::panicking(1));
+    let intake = Intake::start(&broker.url(), "polis-panic", sink.clone()).await;
+    let mut p = Publisher::connect(broker.port, "gw-panic");
+
+    p.publish_confirmed("polis/kazanlak/sensors/kz-sens-sp-batenberg/obs", obs(9)).await;
+    wait_until("the observation stored after the panic", SECS_10, || !sink.stored().is_empty()).await;
+    assert_eq!(values_of(&sink), [9]);
+    let status = intake.status();
+    assert!(status.last_error.as_deref().is_some_and(|e| e.contains("panicked")), "{status:?}");
+    assert!(status.reconnects >= 1, "{status:?}");
+    p.publish_confirmed("polis/kazanlak/sensors/kz-sens-sp-batenberg/obs", obs(10)).await;
+    wait_until("the next observation", SECS_10, || sink.stored().len() >= 2).await;
+    intake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_not_yet_stored_come_back_after_polis_restarts() {
     let broker = Broker::start();
     let down = Arc::new(RecordingSink::failing(u64::MAX));

@@ -3,10 +3,13 @@
 //! server of `POLIS_TEST_PG_URL` (skipped when it is unset; failing instead when
 //! `POLIS_REQUIRE_PG=1`). `scripts/test` starts a server and sets both.
 
+mod alarms;
 mod audit;
 mod fixtures;
 mod harness;
+mod observations;
 mod registry;
+mod rules;
 mod schema;
 mod users;
 
@@ -47,12 +50,30 @@ suite! {
         users::a_session_needs_an_existing_user,
         audit::audit_records_round_trip_newest_first_and_filter_by_municipality,
         audit::audit_sequence_numbers_grow,
+        observations::observations_round_trip_exactly,
+        observations::observation_ranges_are_half_open_ordered_and_limited,
+        observations::a_redelivered_batch_is_stored_once,
+        observations::a_large_batch_lands_whole,
+        observations::buckets_aggregate_per_step_aligned_to_the_epoch,
+        observations::buckets_before_1970_are_aligned,
+        observations::latest_is_the_newest_per_sensor_and_quantity,
+        observations::purge_deletes_older_observations_of_the_given_sensors,
+        rules::every_kind_of_rule_round_trips,
+        rules::rules_put_replace_list_and_delete_keeping_every_version,
+        rules::a_saved_rule_version_never_changes,
+        rules::concurrent_saves_of_one_version_keep_one,
+        alarms::alarms_round_trip_update_and_list,
+        alarms::alarms_list_newest_first_with_filters,
+        alarms::one_open_alarm_per_rule_and_source_even_under_concurrency,
+        alarms::many_racing_writers_open_one_alarm,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,
         schema::a_database_newer_than_this_build_is_refused,
         schema::an_acknowledged_write_survives_dropping_the_store,
         schema::a_corrupt_row_is_an_internal_error_naming_it,
+        schema::corrupt_live_rows_are_internal_errors_naming_them,
+        schema::live_data_survives_reopening,
     ],
 }
 

@@ -17,8 +17,8 @@ pub async fn reopening_migrates_nothing_and_keeps_the_data(db: Fresh) {
         assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
         store.close().await;
     }
-    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM schema_version").await, 1, "each migration recorded once");
-    assert_eq!(db.raw_i64("SELECT MAX(version) FROM schema_version").await, 1);
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM schema_version").await, 2, "each migration recorded once");
+    assert_eq!(db.raw_i64("SELECT MAX(version) FROM schema_version").await, 2);
 }
 
 pub async fn a_database_newer_than_this_build_is_refused(db: Fresh) {
@@ -63,6 +63,58 @@ pub async fn a_corrupt_row_is_an_internal_error_naming_it(db: Fresh) {
     let e = store.list_sites().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Internal);
     assert!(e.message.contains("geometry"), "{}", e.message);
+    store.close().await;
+}
+
+/// Rows of the live tables edited behind the store's back are reported, not trusted.
+pub async fn corrupt_live_rows_are_internal_errors_naming_them(db: Fresh) {
+    let store = db.open().await;
+    let internal = |e: polis_base::Error, words: &[&str]| {
+        assert_eq!(e.kind, ErrorKind::Internal, "{e:?}");
+        for w in words {
+            assert!(e.message.contains(w), "{w:?} in {}", e.message);
+        }
+    };
+
+    store.insert_observations(&[crate::observations::obs("g1", Some("pm10"), 0, 1.0)]).await.expect("insert");
+    db.raw_execute("UPDATE observations SET quantity = 'PM 10'").await;
+    internal(store.latest_observations().await.unwrap_err(), &["observations", "g1", "quantity"]);
+    db.raw_execute("UPDATE observations SET quantity = 'pm10', lat = 42.0").await;
+    internal(store.latest_observations().await.unwrap_err(), &["observations", "lat"]);
+    db.raw_execute("UPDATE observations SET lat = 95.0, lon = 25.0").await;
+    internal(store.latest_observations().await.unwrap_err(), &["observations", "lat"]);
+
+    let r = crate::rules::rule("r1", 1);
+    store.put_rule(&r, &audit("create", "rule", "r1", None, 1)).await.expect("rule");
+    db.raw_execute("UPDATE rules SET body = '{\"name\": \"half a rule\"'").await;
+    internal(store.list_rules().await.unwrap_err(), &["rules", "r1", "body"]);
+    // Well-formed JSON, but not a valid rule: hysteresis below zero.
+    let bad = r#"{"name":"x","enabled":true,"scope":{"type":"sensor","sensor":"g1"},"quantity":null,"condition":{"type":"threshold","above":"1","below":null,"hysteresis":"-1"},"severity":"major"}"#;
+    db.raw_execute(&format!("UPDATE rule_versions SET body = '{bad}'")).await;
+    internal(store.rule_version(&id("r1"), 1).await.unwrap_err(), &["rule_versions", "r1", "hysteresis"]);
+    db.raw_execute("UPDATE rules SET version = -1").await;
+    internal(store.list_rules().await.unwrap_err(), &["rules", "version"]);
+
+    store.put_alarm(&crate::alarms::alarm("a1", "r1", "g1", 0), None).await.expect("alarm");
+    db.raw_execute("UPDATE alarms SET state = 'snoozed'").await;
+    internal(store.open_alarms().await.unwrap_err(), &["alarms", "a1", "state"]);
+    db.raw_execute("UPDATE alarms SET state = 'active_unacknowledged', body = '[]'").await;
+    internal(store.list_alarms(None, false, 10).await.unwrap_err(), &["alarms", "body"]);
+    store.close().await;
+}
+
+/// Observations, rules and alarms are there after a re-open (migration 0002 is not re-run).
+pub async fn live_data_survives_reopening(db: Fresh) {
+    let store = db.open().await;
+    let o = crate::observations::obs("g1", None, 0, 1.5);
+    store.insert_observations(std::slice::from_ref(&o)).await.expect("insert");
+    store.put_rule(&crate::rules::rule("r1", 1), &audit("create", "rule", "r1", None, 1)).await.expect("rule");
+    store.put_alarm(&crate::alarms::alarm("a1", "r1", "g1", 0), None).await.expect("alarm");
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.latest_observations().await.expect("latest"), vec![o]);
+    assert_eq!(store.list_rules().await.expect("rules"), vec![crate::rules::rule("r1", 1)]);
+    assert_eq!(store.open_alarms().await.expect("alarms"), vec![crate::alarms::alarm("a1", "r1", "g1", 0)]);
     store.close().await;
 }
 

@@ -1,0 +1,383 @@
+//! Live city data: observations in (HTTP, MQTT, the simulator), stored durably, evaluated by the
+//! rules engine in memory, turned into alarms with exactly one open alarm per (rule, source),
+//! and published on the live bus.
+//!
+//! Order of a batch: validate each observation (rejecting bad ones with a reason, keeping the
+//! rest) -> store the batch (acknowledged only once durable) -> evaluate rules -> apply signals to
+//! alarms under one lock (so concurrent intake of one source cannot open two alarms; the store's
+//! partial unique index is the second guard) -> publish.
+
+use crate::live::LiveEvent;
+use crate::registry::new_id;
+use crate::App;
+use polis_base::{Error, ErrorKind, FieldError, Result};
+use polis_domain::{
+    Actor, Alarm, AlarmKey, Id, LatLon, Observation, Role, Rule, Sensor, Signal, SignalKind, TimeWindow,
+};
+use polis_ingest::RawObservation;
+use std::collections::{BTreeMap, HashMap};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// How old an observation may be when it arrives.
+pub const MAX_OBSERVATION_AGE: time::Duration = time::Duration::days(7);
+
+/// The live state: the rules engine and the open alarms.
+pub struct Live {
+    engine: std::sync::Mutex<polis_domain::Engine>,
+    alarms: tokio::sync::Mutex<HashMap<AlarmKey, Alarm>>,
+}
+
+impl Live {
+    /// Loads rules and open alarms; marks active alarms in the engine so that it clears them
+    /// when their condition ends instead of raising them again.
+    pub(crate) async fn load(store: &dyn polis_store::Store, now: OffsetDateTime) -> Result<Live> {
+        let mut engine = polis_domain::Engine::new();
+        for rule in store.list_rules().await? {
+            engine.set_rule(rule, now)?;
+        }
+        let mut alarms = HashMap::new();
+        for alarm in store.open_alarms().await? {
+            if alarm.is_active() {
+                engine.restore_active(&alarm.rule, &alarm.source);
+            }
+            alarms.insert(alarm.key(), alarm);
+        }
+        Ok(Live { engine: std::sync::Mutex::new(engine), alarms: tokio::sync::Mutex::new(alarms) })
+    }
+
+    fn engine(&self) -> std::sync::MutexGuard<'_, polis_domain::Engine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One observation refused, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// Its index in the batch.
+    pub index: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+/// What happened to a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntakeReport {
+    /// Observations stored (a multi-value item counts once per value).
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+    /// Alarms opened or changed by this batch.
+    pub alarms_changed: usize,
+}
+
+fn number(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64().filter(|x| x.is_finite())
+}
+
+impl App {
+    /// Takes a batch of observations. `actor` is the person or device posting (HTTP), `None`
+    /// for MQTT and the in-process simulator, which name their `municipality` instead.
+    /// Returns once the accepted observations are durable.
+    pub async fn ingest(
+        &self,
+        actor: Option<&Actor>,
+        municipality: Option<&str>,
+        batch: Vec<RawObservation>,
+    ) -> Result<IntakeReport> {
+        if let Some(a) = actor {
+            if matches!(a.role, Role::Viewer | Role::Agency) {
+                return Err(Error::permission_denied("this role may not send observations"));
+            }
+        }
+        let now = self.clock().now();
+        let window = TimeWindow::new(now, MAX_OBSERVATION_AGE);
+        let mut report = IntakeReport::default();
+        let mut accepted: Vec<Observation> = Vec::with_capacity(batch.len());
+        let mut sensors: HashMap<Id, Sensor> = HashMap::new();
+        {
+            let reg = self.registry().await;
+            for (index, raw) in batch.into_iter().enumerate() {
+                let mut reject = |field: &str, reason: String| {
+                    report.rejected.push(Rejection { index, field: field.to_string(), reason })
+                };
+                let sensor = Id::parse("sensor", &raw.sensor).ok().and_then(|id| reg.sensors.get(&id));
+                let sensor = match sensor {
+                    Some(s)
+                        if actor.is_none_or(|a| a.sees(&s.municipality))
+                            && municipality.is_none_or(|m| m == s.municipality.as_str()) =>
+                    {
+                        s
+                    }
+                    _ => {
+                        reject("sensor", format!("unknown sensor {:?}", raw.sensor));
+                        continue;
+                    }
+                };
+                let time = match OffsetDateTime::parse(&raw.time, &Rfc3339) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        reject("time", format!("{:?} is not an RFC 3339 time", raw.time));
+                        continue;
+                    }
+                };
+                let position = match (raw.lat, raw.lon) {
+                    (Some(lat), Some(lon)) => match LatLon::new(lat, lon) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            reject("lat", e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                };
+                let mut values: Vec<(Option<String>, f64)> = Vec::new();
+                match (&raw.value, &raw.values) {
+                    (Some(v), _) => match number(v) {
+                        Some(x) => values.push((None, x)),
+                        None => {
+                            reject("value", format!("{v} is not a number"));
+                            continue;
+                        }
+                    },
+                    (None, Some(map)) if !map.is_empty() => {
+                        let mut bad = None;
+                        for (q, v) in map {
+                            match number(v) {
+                                Some(x) => values.push((Some(q.clone()), x)),
+                                None => bad = Some(format!("values.{q}: {v} is not a number")),
+                            }
+                        }
+                        if let Some(b) = bad {
+                            reject("values", b);
+                            continue;
+                        }
+                    }
+                    _ => {
+                        reject("value", "a value (or named values) is required".into());
+                        continue;
+                    }
+                }
+                let mut parsed = Vec::with_capacity(values.len());
+                let mut failed = None;
+                for (q, x) in values {
+                    match Observation::new(sensor.id.clone(), time, q, x, position, &window) {
+                        Ok(o) => parsed.push(o),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = failed {
+                    let field = e.details.first().map(|d| d.field.clone()).unwrap_or_else(|| "value".into());
+                    reject(&field, e.message);
+                    continue;
+                }
+                sensors.entry(sensor.id.clone()).or_insert_with(|| sensor.clone());
+                accepted.extend(parsed);
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(report);
+        }
+        self.store().insert_observations(&accepted).await?;
+        report.accepted = accepted.len();
+        let signals: Vec<Signal> = {
+            let mut engine = self.live.engine();
+            accepted
+                .iter()
+                .filter_map(|o| sensors.get(o.sensor()).map(|s| (s, o)))
+                .flat_map(|(s, o)| engine.on_observation(s, o))
+                .collect()
+        };
+        report.alarms_changed = self.apply_signals(signals, &sensors).await?;
+        // The newest reading of each sensor (and quantity) of the batch, for live maps and charts.
+        let mut latest: BTreeMap<(&Id, Option<&str>), &Observation> = BTreeMap::new();
+        for o in &accepted {
+            let e = latest.entry((o.sensor(), o.quantity())).or_insert(o);
+            if o.time() >= e.time() {
+                *e = o;
+            }
+        }
+        for o in latest.into_values() {
+            let m = sensors.get(o.sensor()).map(|s| s.municipality.clone());
+            self.bus().publish(m, LiveEvent::Observation(o.clone()));
+        }
+        Ok(report)
+    }
+
+    /// Raises silence alarms: call it periodically (the server does every 15 seconds).
+    pub async fn tick(&self) -> Result<usize> {
+        let now = self.clock().now();
+        let sensors: HashMap<Id, Sensor> = self.registry().await.sensors.clone().into_iter().collect();
+        let signals = self.live.engine().on_tick(now, sensors.values());
+        self.apply_signals(signals, &sensors).await
+    }
+
+    /// Turns rule signals into alarm changes, under the alarm lock.
+    async fn apply_signals(&self, signals: Vec<Signal>, sensors: &HashMap<Id, Sensor>) -> Result<usize> {
+        if signals.is_empty() {
+            return Ok(0);
+        }
+        let mut alarms = self.live.alarms.lock().await;
+        let mut changed = 0;
+        for signal in signals {
+            let key = AlarmKey::of(&signal);
+            let sensor = sensors.get(&signal.source);
+            let alarm = match alarms.get(&key) {
+                Some(open) => {
+                    let mut a = open.clone();
+                    if let Err(e) = a.apply(&signal) {
+                        tracing::warn!(error = %e, "signal not applied");
+                        continue;
+                    }
+                    a
+                }
+                None if signal.kind == SignalKind::Clear => continue,
+                None => {
+                    let Some(sensor) = sensor else { continue };
+                    Alarm::open(new_id("alarm"), sensor.municipality.clone(), &signal, Some(sensor.position))?
+                }
+            };
+            self.store().put_alarm(&alarm, None).await?;
+            if alarm.is_open() {
+                alarms.insert(key, alarm.clone());
+            } else {
+                alarms.remove(&key);
+            }
+            changed += 1;
+            self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
+        }
+        Ok(changed)
+    }
+
+    // ---- Rules --------------------------------------------------------------------------
+
+    /// The rules the actor may see.
+    pub async fn rules(&self, actor: &Actor) -> Result<Vec<Rule>> {
+        actor.check_read_registry()?;
+        Ok(self.live.engine().rules().filter(|r| actor.sees(&r.municipality)).cloned().collect())
+    }
+
+    pub async fn rule(&self, actor: &Actor, id: &Id) -> Result<Rule> {
+        actor.check_read_registry()?;
+        self.live
+            .engine()
+            .rule(id)
+            .filter(|r| actor.sees(&r.municipality))
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("no rule with id {id}")))
+    }
+
+    /// Creates a rule (version 1) or replaces one (the next version). Administrators and
+    /// supervisors of its municipality.
+    pub async fn put_rule(&self, actor: &Actor, mut rule: Rule) -> Result<Rule> {
+        actor.check_write_registry(&rule.municipality)?;
+        if !self.registry().await.is_municipality(&rule.municipality) {
+            return Err(Error::invalid("municipality", format!("no municipality with id {}", rule.municipality)));
+        }
+        if let polis_domain::RuleScope::Sensor(s) = &rule.scope {
+            let reg = self.registry().await;
+            if reg.sensors.get(s).is_none_or(|x| x.municipality != rule.municipality) {
+                return Err(Error::invalid("sensor", format!("no sensor with id {s} in {}", rule.municipality)));
+            }
+        }
+        let _write = self.write_lock.lock().await;
+        let before = self.live.engine().rule(&rule.id).cloned();
+        if let Some(b) = &before {
+            actor.check_write_registry(&b.municipality)?;
+        }
+        rule.version = before.as_ref().map(|b| b.version + 1).unwrap_or(1);
+        let problems: Vec<FieldError> = rule.check();
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields("invalid rule", problems));
+        }
+        let action = if before.is_some() { "rule.update" } else { "rule.create" };
+        let audit = self.audit(actor, action, rule.id.as_str(), Some(&rule.municipality), before.as_ref(), Some(&rule));
+        self.store().put_rule(&rule, &audit).await?;
+        self.live.engine().set_rule(rule.clone(), self.clock().now())?;
+        Ok(rule)
+    }
+
+    pub async fn delete_rule(&self, actor: &Actor, id: &Id) -> Result<()> {
+        let _write = self.write_lock.lock().await;
+        let before = self.rule(actor, id).await?;
+        actor.check_write_registry(&before.municipality)?;
+        let audit = self.audit(actor, "rule.delete", id.as_str(), Some(&before.municipality), Some(&before), None);
+        self.store().delete_rule(id, &audit).await?;
+        self.live.engine().remove_rule(id);
+        Ok(())
+    }
+
+    // ---- Alarms -------------------------------------------------------------------------
+
+    /// Alarms the actor may see, newest first; `open_only` leaves out cleared and acknowledged.
+    pub async fn alarms(&self, actor: &Actor, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
+        actor.check_read_registry()?;
+        self.store().list_alarms(actor.scope(), open_only, limit.clamp(1, 10_000)).await
+    }
+
+    async fn find_alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {
+        actor.check_read_registry()?;
+        let alarms = self.store().list_alarms(actor.scope(), false, 10_000).await?;
+        alarms.into_iter().find(|a| &a.id == id).ok_or_else(|| Error::not_found(format!("no alarm with id {id}")))
+    }
+
+    pub async fn alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {
+        self.find_alarm(actor, id).await
+    }
+
+    /// Acknowledges, comments or clears an alarm by hand: operators, supervisors and
+    /// administrators of its municipality. Every step is audited and published.
+    pub async fn alarm_action(&self, actor: &Actor, id: &Id, action: AlarmAction) -> Result<Alarm> {
+        if !matches!(actor.role, Role::Admin | Role::Supervisor | Role::Operator) {
+            return Err(Error::permission_denied(format!("role {} may not handle alarms", actor.role)));
+        }
+        let mut alarms = self.live.alarms.lock().await;
+        let before = match alarms.values().find(|a| &a.id == id) {
+            Some(a) if actor.sees(&a.municipality) => a.clone(),
+            Some(_) => return Err(Error::not_found(format!("no alarm with id {id}"))),
+            None => self.find_alarm(actor, id).await?,
+        };
+        let now = self.clock().now();
+        let mut alarm = before.clone();
+        let verb = match &action {
+            AlarmAction::Acknowledge => {
+                alarm.acknowledge(&actor.username, now)?;
+                "alarm.acknowledge"
+            }
+            AlarmAction::Comment(text) => {
+                alarm.comment(&actor.username, text, now)?;
+                "alarm.comment"
+            }
+            AlarmAction::Clear(reason) => {
+                alarm.clear_by_hand(&actor.username, reason, now)?;
+                "alarm.clear"
+            }
+        };
+        let audit = self.audit(actor, verb, id.as_str(), Some(&alarm.municipality), Some(&before), Some(&alarm));
+        self.store().put_alarm(&alarm, Some(&audit)).await?;
+        if alarm.is_open() {
+            alarms.insert(alarm.key(), alarm.clone());
+        } else {
+            alarms.remove(&alarm.key());
+            self.live.engine().reset(&alarm.rule, &alarm.source);
+        }
+        self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm.clone())));
+        Ok(alarm)
+    }
+}
+
+/// What a person does to an alarm.
+#[derive(Debug, Clone)]
+pub enum AlarmAction {
+    Acknowledge,
+    Comment(String),
+    /// Clear by hand, with a reason.
+    Clear(String),
+}
+
+/// Whether an intake error should be retried by the sender.
+pub fn is_retryable(e: &Error) -> bool {
+    matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal)
+}
