@@ -10,7 +10,7 @@
 use crate::live::LiveEvent;
 use crate::registry::new_id;
 use crate::App;
-use polis_base::{Error, ErrorKind, FieldError, Result};
+use polis_base::{Error, FieldError, Result};
 use polis_domain::{
     Actor, Alarm, AlarmKey, Id, LatLon, Observation, Role, Rule, Sensor, Signal, SignalKind, TimeWindow,
 };
@@ -377,7 +377,22 @@ pub enum AlarmAction {
     Clear(String),
 }
 
-/// Whether an intake error should be retried by the sender.
-pub fn is_retryable(e: &Error) -> bool {
-    matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal)
+/// MQTT and the in-process simulator deliver here: the municipality comes from the topic (or
+/// the sensor's registry entry); observations the registry does not know are rejected and
+/// logged, the rest stored before this returns, so the broker is acknowledged only then.
+#[async_trait::async_trait]
+impl polis_ingest::Sink for App {
+    async fn ingest(&self, municipality: &str, batch: Vec<RawObservation>) -> Result<()> {
+        let report = App::ingest(self, None, Some(municipality), batch).await?;
+        if let Some(first) = report.rejected.first() {
+            tracing::warn!(
+                municipality,
+                rejected = report.rejected.len(),
+                field = %first.field,
+                reason = %first.reason,
+                "observations rejected"
+            );
+        }
+        Ok(())
+    }
 }

@@ -11,7 +11,8 @@
 //! broker lost the session, and passes each PUBLISH on. The delivery task takes every message
 //! waiting (up to [`MAX_BATCH_MESSAGES`]), parses them, hands them to the sink grouped by
 //! municipality, and then acknowledges them in the order they came. A message that cannot be
-//! parsed is logged and acknowledged at once so that it cannot come back forever. If the
+//! parsed is logged (200 bytes of it at most) and acknowledged with its round, so that it
+//! cannot come back forever; so is one the sink refuses for good. If the
 //! delivery task panics, the connection is dropped and opened again, so the broker redelivers
 //! what it had in hand.
 //!

@@ -47,16 +47,31 @@ const OBSERVATIONS_ON_CONFLICT: &str = " ON CONFLICT (sensor, quantity, time_ms)
 /// the bucket arithmetic cannot overflow.
 const MAX_STEP_MS: i64 = 1_000 * 366 * 86_400_000;
 
+/// -0 as 0: SQLite stores a REAL without a fraction as an integer and reads -0 back as 0, so
+/// PostgreSQL is given 0 too and both engines return the same values.
+fn positive_zero(v: f64) -> f64 {
+    if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
 fn observation_args<'a>(o: &'a Observation, out: &mut Vec<Arg<'a>>) {
     let position = o.position();
     out.extend([
         Arg::Text(o.sensor().as_str()),
         Arg::Text(o.quantity().unwrap_or(MAIN)),
         Arg::Int(codec::to_ms(o.time())),
-        Arg::Real(o.value()),
-        Arg::OptReal(position.map(LatLon::lat)),
-        Arg::OptReal(position.map(LatLon::lon)),
+        Arg::Real(positive_zero(o.value())),
+        Arg::OptReal(position.map(|p| positive_zero(p.lat()))),
+        Arg::OptReal(position.map(|p| positive_zero(p.lon()))),
     ]);
+}
+
+/// The column a domain error names in its details (`lat`, `value`, ...), else `fallback`.
+fn named_column(e: &Error, fallback: &str) -> String {
+    e.details.first().map_or_else(|| fallback.to_string(), |d| d.field.clone())
 }
 
 fn observation_from(row: &DbRow) -> Result<Observation> {
@@ -76,14 +91,11 @@ fn observation_from(row: &DbRow) -> Result<Observation> {
     let lat = c.opt_real()?;
     let lon = c.opt_real()?;
     let position = match (lat, lon) {
-        (Some(lat), Some(lon)) => Some(c.check(LatLon::new(lat, lon))?),
+        (Some(lat), Some(lon)) => Some(LatLon::new(lat, lon).map_err(|e| c.bad(&named_column(&e, "lat"), e))?),
         (None, None) => None,
         _ => return Err(c.bad("lat", BadValue("lat and lon must both be set or both be empty".into()))),
     };
-    Observation::stored(c.id(), time, quantity, value, position).map_err(|e| {
-        let column = e.details.first().map_or_else(|| "value".to_string(), |d| d.field.clone());
-        c.bad(&column, e)
-    })
+    Observation::stored(c.id(), time, quantity, value, position).map_err(|e| c.bad(&named_column(&e, "value"), e))
 }
 
 /// The column value of an optional quantity, checked (it may come from a URL).

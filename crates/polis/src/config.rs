@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub tile_attribution: Option<String>,
     pub log_format: Option<String>,
     pub session_ttl_hours: Option<u32>,
+    pub mqtt_url: Option<String>,
     #[serde(default)]
     pub map: RawMap,
 }
@@ -59,6 +60,9 @@ pub struct ServeFlags {
     /// Log format: text or json.
     #[arg(long, env = "POLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// An MQTT broker to take sensor observations from (topic polis/<municipality>/sensors/<sensor>/obs).
+    #[arg(long, env = "POLIS_MQTT_URL")]
+    pub mqtt_url: Option<String>,
 }
 
 /// The resolved, checked configuration.
@@ -70,6 +74,7 @@ pub struct Config {
     pub console: polis_http::ConsoleConfig,
     pub log_json: bool,
     pub session_ttl_hours: u32,
+    pub mqtt: Option<polis_ingest::mqtt::MqttConfig>,
 }
 
 impl Config {
@@ -106,7 +111,14 @@ impl Config {
         if session_ttl_hours == 0 || session_ttl_hours > 24 * 30 {
             bail!("session_ttl_hours: must be from 1 to 720");
         }
+        let mqtt = match flags.mqtt_url.or(raw.mqtt_url).filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(u) => {
+                Some(polis_ingest::mqtt::MqttConfig::from_url(&u).map_err(|e| anyhow::anyhow!("mqtt_url: {e}"))?)
+            }
+        };
         Ok(Config {
+            mqtt,
             listen,
             database_url,
             data,

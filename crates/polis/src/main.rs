@@ -40,6 +40,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Feed plausible sensor values (with floods, smog, jams and silent gauges now and then) to a
+    /// running Polis over HTTP. The password is read from POLIS_PASSWORD.
+    Simulate {
+        /// The Polis to feed, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// Seconds between batches.
+        #[arg(long, default_value_t = 5)]
+        interval_secs: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Import cameras, sites or sensors from a GeoJSON or CSV file (all or nothing).
     Import {
         /// cameras, sites or sensors.
@@ -117,6 +131,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(Config::resolve(flags, RawConfig::default(), "polis-demo-data")?, true).await
         }
+        Command::Simulate { target, username, interval_secs, seed } => {
+            polis_base::init_tracing(false);
+            simulate(&target, &username, std::time::Duration::from_secs(interval_secs.max(1)), seed).await
+        }
         Command::User { command: UserCommand::Add { username, role, municipality, agency, store } } => {
             polis_base::init_tracing(false);
             let role = Role::parse("role", &role)?;
@@ -177,6 +195,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `polis simulate`: logs in, reads the target's sensors, and feeds them.
+async fn simulate(target: &str, username: &str, interval: std::time::Duration, seed: u64) -> anyhow::Result<()> {
+    let password =
+        std::env::var("POLIS_PASSWORD").context("set POLIS_PASSWORD to the password of the simulating user")?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let base = target.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {base}"))?
+        .error_for_status()
+        .context("login refused")?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("no token in the login answer")?.to_string();
+    let fc: serde_json::Value = client
+        .get(format!("{base}/api/v1/sensors"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut sensors = Vec::new();
+    for f in fc["features"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let Some(props) = f["properties"].as_object() else { continue };
+        let d = polis_http::wire::Defaults { municipality: None, id: None };
+        match polis_http::wire::sensor_from(props, &d, None) {
+            Ok(s) => sensors.push(s),
+            Err(e) => tracing::warn!(?e, "skipping a sensor the simulator cannot read"),
+        }
+    }
+    if sensors.is_empty() {
+        bail!("{base} has no sensors to simulate");
+    }
+    println!("simulating {} sensors of {base} every {} s (Ctrl-C to stop)", sensors.len(), interval.as_secs());
+    let sim = polis_ingest::sim::Simulator::new(sensors, seed);
+    let report =
+        polis_ingest::sim::run_http(base, polis_domain::registry::Secret::new(token), sim, interval, shutdown_signal())
+            .await?;
+    println!("delivered {} observations in {} steps ({} failures)", report.delivered, report.steps, report.failures);
+    Ok(())
+}
+
 async fn open_app(url: &str) -> anyhow::Result<Arc<App>> {
     let store = polis_store::open(url).await?;
     Ok(App::open(store, Arc::new(SystemClock)).await?)
@@ -202,6 +267,43 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         // Shown once, on the terminal only, never in the log.
         eprintln!("\n  Created the administrator: username admin, password {generated}\n  (set POLIS_ADMIN_PASSWORD to choose it)\n");
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    // Silence rules need a clock that ticks even when no data comes.
+    let ticking = app.clone();
+    let tick_stop = stopped();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+        tokio::pin!(tick_stop);
+        loop {
+            tokio::select! {
+                _ = &mut tick_stop => break,
+                _ = every.tick() => {
+                    if let Err(e) = ticking.tick().await {
+                        tracing::warn!(error = %e, "rule tick failed");
+                    }
+                }
+            }
+        }
+    });
+    if let Some(mqtt) = config.mqtt.clone() {
+        tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
+        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
+        polis_ingest::mqtt::spawn(mqtt, sink, stopped());
+    }
+    if demo {
+        let sensors: Vec<polis_domain::Sensor> = app.list(&Actor::system()).await?;
+        let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
+        tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
+        let sim = polis_ingest::sim::Simulator::new(sensors, 1);
+        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
+        tokio::spawn(polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stopped()));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -209,6 +311,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
     let router = polis_http::router(app, config.console.clone());
     polis_http::serve(listener, router, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
     tracing::info!("stopped");
     Ok(())
 }

@@ -93,7 +93,7 @@ fn the_same_seed_gives_the_same_city() {
 
 #[test]
 fn values_are_plausible_for_each_kind() {
-    for seed in 0..60 {
+    for seed in 0..8 {
         values_are_plausible(seed);
     }
 }
@@ -134,7 +134,7 @@ fn values_are_plausible(seed: u64) {
             (SensorKind::Temperature, _) => (-30.0..=45.0).contains(&v),
             _ => true,
         };
-        assert!(ok, "implausible {kind} value {v} {unit}: {o:?}");
+        assert!(ok, "seed {seed}: implausible {kind} value {v} {unit}: {o:?}");
     }
     assert!(rained > 0.0, "two days without a drop of rain");
 
@@ -162,7 +162,7 @@ fn values_are_plausible(seed: u64) {
 
 #[test]
 fn a_flood_episode_takes_a_river_gauge_past_400_cm_and_back() {
-    for seed in 0..60 {
+    for seed in 0..8 {
         flood_passes_400_cm(seed);
     }
 }
@@ -171,25 +171,34 @@ fn flood_passes_400_cm(seed: u64) {
     let mut sim = Simulator::new(city(), seed);
     let obs = run(&mut sim, START, 8, Duration::seconds(30));
     let floods: Vec<_> = sim.episodes().into_iter().filter(|e| e.kind == EpisodeKind::Flood).collect();
-    assert!(!floods.is_empty(), "no flood in 8 hours");
-    for flood in floods.iter().filter(|f| f.ends_at < START + Duration::hours(8)) {
+    assert!(!floods.is_empty(), "seed {seed}: no flood in 8 hours");
+    for flood in floods.iter().filter(|f| f.ends_at + Duration::minutes(10) < START + Duration::hours(8)) {
         let s = flood.sensor.as_str();
         assert!(s.starts_with("wl-") && s != "wl-koprinka-wall", "a flood at {s}");
         let before = series(&obs, s).filter(|(t, _)| *t < flood.started_at).last().expect("readings before");
-        assert!(before.1 < 200.0, "{before:?}");
+        assert!(before.1 < 200.0, "seed {seed}: {before:?}");
         let first_over = series(&obs, s)
             .find(|(t, v)| *t >= flood.started_at && *v > 400.0)
-            .unwrap_or_else(|| panic!("{s} never passed 400 cm during {flood:?}"));
+            .unwrap_or_else(|| panic!("seed {seed}: {s} never passed 400 cm during {flood:?}"));
         let rise = first_over.0 - flood.started_at;
-        assert!(rise >= Duration::minutes(4) && rise <= Duration::minutes(12), "rose past 400 cm in {rise}");
+        assert!(
+            rise >= Duration::minutes(4) && rise <= Duration::minutes(12),
+            "seed {seed}: rose past 400 cm in {rise}"
+        );
         let after = series(&obs, s).find(|(t, _)| *t >= flood.ends_at + Duration::minutes(5)).expect("after");
-        assert!(after.1 < 200.0, "still {} cm after the flood", after.1);
+        assert!(after.1 < 200.0, "seed {seed}: still {} cm after the flood", after.1);
     }
 }
 
 #[test]
 fn smog_and_traffic_jams_show_in_the_values() {
-    let mut sim = Simulator::new(city(), 5);
+    for seed in 0..8 {
+        smog_and_jam(seed);
+    }
+}
+
+fn smog_and_jam(seed: u64) {
+    let mut sim = Simulator::new(city(), seed);
     let obs = run(&mut sim, START, 6, Duration::minutes(1));
     let episodes = sim.episodes();
     let smog = episodes.iter().find(|e| e.kind == EpisodeKind::Smog).expect("a smog episode");
@@ -198,23 +207,29 @@ fn smog_and_traffic_jams_show_in_the_values() {
         .filter(|(t, o)| o.sensor == smog.sensor.as_str() && smog.is_active(*t))
         .filter_map(|(_, o)| o.values.as_ref().and_then(|v| v["pm25"].as_f64()))
         .fold(0.0, f64::max);
-    assert!(peak > 80.0, "smog peaked at {peak} µg/m³");
+    assert!(peak > 80.0, "seed {seed}: smog peaked at {peak} µg/m³");
     let jam = episodes.iter().find(|e| e.kind == EpisodeKind::TrafficJam).expect("a jam");
     let slowest =
         series(&obs, jam.sensor.as_str()).filter(|(t, _)| jam.is_active(*t)).map(|(_, v)| v).fold(999.0, f64::min);
-    assert!(slowest < 15.0, "the jam never got slower than {slowest} km/h");
+    assert!(slowest < 15.0, "seed {seed}: the jam never got slower than {slowest} km/h");
 }
 
 #[test]
 fn a_silent_gauge_reports_nothing_for_its_window() {
-    let mut sim = Simulator::new(city(), 11);
+    for seed in 0..8 {
+        silent_gauge(seed);
+    }
+}
+
+fn silent_gauge(seed: u64) {
+    let mut sim = Simulator::new(city(), seed);
     let obs = run(&mut sim, START, 4, Duration::seconds(20));
     let silent = sim.episodes().into_iter().find(|e| e.kind == EpisodeKind::SilentGauge).expect("a silent gauge");
     assert_eq!(silent.ends_at - silent.started_at, Duration::minutes(15));
     let s = silent.sensor.as_str();
     assert!(s.starts_with("wl-") || s.starts_with("rain-"), "{s} is no gauge");
     let times: Vec<OffsetDateTime> = obs.iter().filter(|(_, o)| o.sensor == s).map(|(t, _)| *t).collect();
-    assert!(!times.iter().any(|t| silent.is_active(*t)), "{s} reported while silent");
+    assert!(!times.iter().any(|t| silent.is_active(*t)), "seed {seed}: {s} reported while silent");
     assert!(times.iter().any(|t| *t < silent.started_at), "{s} never reported before");
     assert!(times.iter().any(|t| *t >= silent.ends_at), "{s} never came back");
     // The other sensors went on reporting.

@@ -91,7 +91,9 @@ pub async fn corrupt_live_rows_are_internal_errors_naming_them(db: Fresh) {
     // Well-formed JSON, but not a valid rule: hysteresis below zero.
     let bad = r#"{"name":"x","enabled":true,"scope":{"type":"sensor","sensor":"g1"},"quantity":null,"condition":{"type":"threshold","above":"1","below":null,"hysteresis":"-1"},"severity":"major"}"#;
     db.raw_execute(&format!("UPDATE rule_versions SET body = '{bad}'")).await;
-    internal(store.rule_version(&id("r1"), 1).await.unwrap_err(), &["rule_versions", "r1", "hysteresis"]);
+    let e = store.rule_version(&id("r1"), 1).await.unwrap_err();
+    assert!(format!("{e:?}").contains("condition.hysteresis"), "the source says why: {e:?}");
+    internal(e, &["rule_versions", "r1", "body"]);
     db.raw_execute("UPDATE rules SET version = -1").await;
     internal(store.list_rules().await.unwrap_err(), &["rules", "version"]);
 
