@@ -39,6 +39,22 @@
     g: null, // SVG layer groups
     session: 0, // bumped at sign-in and sign-out, so late answers of an old session are dropped
     seeingSeq: 0,
+    alarms: new Map(), // open alarms by id
+    alarmEls: new Map(), // their queue elements
+    alarmsLoaded: false,
+    alarmLoadSeq: 0,
+    alarmTouched: null, // alarms from the stream while the list loads
+    alarmFrame: 0,
+    selectedAlarm: null,
+    alarmClearing: false,
+    rules: new Map(), // rule id -> condition type
+    live: null, // the event stream connection
+    liveSince: 0,
+    muted: false,
+    audio: null,
+    chart: null, // {sensor, state, series: [{quantity, points: [{t, v}]}], unit, from, to, step}
+    chartSeq: 0,
+    chartFrame: 0,
   };
 
   // -----------------------------------------------------------------------------------------
@@ -246,6 +262,15 @@
       // Nothing stored.
     }
     delete document.body.dataset.ready;
+    stopLive();
+    state.alarms = new Map();
+    state.alarmsLoaded = false;
+    state.alarmLoadSeq++;
+    state.selectedAlarm = null;
+    state.rules = new Map();
+    state.chart = null;
+    renderAlarmQueue();
+    renderAlarmBadge();
     if (state.map) state.map.destroy();
     state.map = null;
     state.g = null;
@@ -293,6 +318,8 @@
         sensors.status === "fulfilled" ? sensors.value : null
       );
       loadMunicipalities(session);
+      loadRules(session);
+      startLive(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -375,6 +402,7 @@
     $("count-sensors").textContent = String(state.sensors.length);
     renderSummary();
     buildOverlay();
+    updateSensorStates();
     state.map.render();
   }
 
@@ -587,6 +615,7 @@
     for (const s of state.sensors) {
       const m = svg("g", { class: "sensor-marker kind-" + s.p.kind, "data-feature": "sensor", "data-id": s.id, "data-sensor-id": s.id }, g.sensors);
       svg("rect", { class: "hit", x: -10, y: -10, width: 20, height: 20 }, m);
+      svg("circle", { class: "alarm-ring", r: 10 }, m);
       svg("rect", { class: "sensor-shape", x: -5, y: -5, width: 10, height: 10, rx: 2.5 }, m);
       svg("circle", { class: "glyph", r: 1.8 }, m);
       s.title = svg("title", null, m);
@@ -601,7 +630,7 @@
     for (const c of state.cameras) {
       c.title.textContent = (shortName(c.p.name) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
     }
-    for (const s of state.sensors) s.title.textContent = (shortName(s.p.name) || s.id) + " · " + term("sensorkind", s.p.kind);
+    for (const s of state.sensors) s.title.textContent = sensorTitle(s);
   }
 
   function setShown(e, shown) {
@@ -730,8 +759,9 @@
       s.el.classList.toggle("is-selected", selected);
       if (s.area) s.area.classList.toggle("is-selected", selected);
     }
+    const alarmSource = sel && sel.kind === "alarm" && state.selectedAlarm ? state.selectedAlarm.source : null;
     for (const s of state.sensors) {
-      s.el.classList.toggle("is-selected", !!sel && sel.kind === "sensor" && sel.id === s.id);
+      s.el.classList.toggle("is-selected", !!sel && ((sel.kind === "sensor" && sel.id === s.id) || alarmSource === s.id));
     }
     $("map").classList.toggle("has-seeing", seeingIds.size > 0);
   }
@@ -748,6 +778,7 @@
     state.seeing = { lat: qlat, lon: qlon, state: "loading", items: null };
     renderDetails();
     renderSeeing();
+    renderAlarmQueue();
     updateHighlights();
     state.map.requestRender();
     try {
@@ -859,8 +890,10 @@
       kind === "camera" && state.seeing && state.seeing.items ? state.seeing.items.find((x) => x.id === id) : null;
     if (!item && !fromSeeing) return;
     state.selection = { kind, id };
+    if (kind === "sensor") loadChart(id);
     renderDetails();
     renderSeeing();
+    renderAlarmQueue();
     updateHighlights();
     if (kind === "site" && !state.covering.has(id)) loadCovering(id);
     if (opts && opts.reveal && state.map) {
@@ -877,6 +910,7 @@
     state.selection = null;
     renderDetails();
     renderSeeing();
+    renderAlarmQueue();
     updateHighlights();
   }
 
@@ -920,6 +954,14 @@
   function renderDetails() {
     const panel = $("details");
     const sel = state.selection;
+    if (sel && sel.kind === "alarm") {
+      const alarm = state.alarms.get(sel.id) || (state.selectedAlarm && state.selectedAlarm.id === sel.id ? state.selectedAlarm : null);
+      if (alarm) {
+        renderAlarmDetails(panel, alarm);
+        return;
+      }
+    }
+    delete panel.dataset.state;
     const item = sel && state.byId[sel.kind] ? state.byId[sel.kind].get(sel.id) : null;
     let p = item ? item.p : null;
     if (!p && sel && sel.kind === "camera" && state.seeing && state.seeing.items) {
@@ -990,9 +1032,12 @@
       typeLabel = t("details.sensor");
       title = shortName(p.name) || p.id;
       subtitle = term("sensorkind", p.kind);
-      colour = "var(--sensor)";
+      const st = item.alarmState || "ok";
+      colour = st === "silent" ? SENSOR_COLOURS.silent : st === "alarm" ? SEVERITY_COLOURS[item.el.dataset.severity] || "var(--sensor)" : "var(--sensor)";
       rows.push(
         shortName(p.name) !== p.name ? row("field.name", p.name) : [],
+        row("field.latest", el("span", { id: "sensor-latest", class: "latest-value", text: latestText(item) })),
+        row("field.state", chip(term("sensorstate", st), colour)),
         row("field.kind", term("sensorkind", p.kind)),
         row("field.unit", orNone(p.unit)),
         row("field.owner", orNone(p.owner)),
@@ -1001,6 +1046,34 @@
         row("field.id", el("span", { class: "mono", text: p.id }))
       );
       if (p.demo) rows.push(row("field.demo", yesNo(true)));
+      const alarms = [...state.alarms.values()].filter((a) => a.source === p.id).sort(alarmOrder);
+      if (alarms.length) {
+        const list = el("ol", { class: "item-list" });
+        for (const a of alarms) {
+          list.appendChild(
+            el(
+              "li",
+              { class: "cam-item sensor-alarm", "data-alarm-id": a.id, tabindex: "0", role: "button", onclick: () => selectAlarm(a.id) },
+              el("span", { class: "status-dot", style: "background:" + (SEVERITY_COLOURS[a.severity] || DEFAULT_COLOUR) }),
+              el(
+                "span",
+                { class: "cam-item-main" },
+                el("span", { class: "cam-item-name", text: a.message || term("severity", a.severity) }),
+                el("span", { class: "cam-item-meta", text: term("severity", a.severity) + " · " + term("alarmstate", a.state) })
+              )
+            )
+          );
+        }
+        extra.push(el("section", { class: "covering" }, el("h3", { text: t("alarms.title") }), list));
+      }
+      extra.push(
+        el(
+          "section",
+          { class: "covering chart-section" },
+          el("h3", { text: t("chart.title") }),
+          el("div", { id: "sensor-chart", class: "sensor-chart", "data-sensor-id": p.id })
+        )
+      );
     }
 
     const head = el(
@@ -1023,6 +1096,7 @@
       el("button", { type: "button", class: "btn btn-small", text: t("details.show_on_map"), onclick: () => reveal(sel) })
     );
     panel.replaceChildren(head, body, foot);
+    if (sel.kind === "sensor") renderChart();
   }
 
   function coveringSection(siteId) {
@@ -1054,6 +1128,914 @@
   }
 
   // -----------------------------------------------------------------------------------------
+  // Alarms and the live event stream
+
+  const SEVERITIES = ["critical", "major", "minor", "warning"];
+  const SEVERITY_COLOURS = { critical: "#f85149", major: "#ff8b3d", minor: "#e3c341", warning: "#4ea1ff" };
+  const SENSOR_COLOURS = { ok: "#2dd4bf", silent: "#7d8590" };
+  const SILENCE_MS = 15 * 60 * 1000;
+  const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
+  const MUTE_KEY = "polis.alarm_muted";
+  const LIVE_TYPES = "alarm,observation,registry";
+  const LIVE_RETRY_MAX_MS = 30000;
+
+  const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
+  const isOpenAlarm = (a) => a.state !== "cleared_acknowledged";
+  const isActiveAlarm = (a) => a.state === "active_unacknowledged" || a.state === "active_acknowledged";
+  const isUnacked = (a) => typeof a.state === "string" && a.state.endsWith("_unacknowledged");
+  const timeOf = (s) => {
+    const v = Date.parse(s);
+    return Number.isFinite(v) ? v : 0;
+  };
+
+  function fmtTime(ms, withDate) {
+    if (!ms) return t("value.none");
+    const opts = { hour: "2-digit", minute: "2-digit" };
+    if (withDate) Object.assign(opts, { second: "2-digit", day: "2-digit", month: "2-digit" });
+    return new Intl.DateTimeFormat(I.lang === "bg" ? "bg-BG" : "en-GB", opts).format(new Date(ms));
+  }
+
+  /** Queue order: severity, then the newest first. */
+  function alarmOrder(a, b) {
+    return sevRank(a.severity) - sevRank(b.severity) || timeOf(b.first_seen) - timeOf(a.first_seen) || (a.id < b.id ? -1 : 1);
+  }
+
+  function sensorLabel(id) {
+    const s = state.byId.sensor.get(id);
+    return s ? shortName(s.p.name) || id : id;
+  }
+
+  function fmtValue(v, unit) {
+    if (v === null || v === undefined || !Number.isFinite(+v)) return t("value.none");
+    const n = +v;
+    const digits = Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
+    return I.number(n, digits) + (unit ? " " + unit : "");
+  }
+
+  /** The open alarms, loaded once per connection and then kept up to date by the stream. */
+  async function loadAlarms(session) {
+    const seq = ++state.alarmLoadSeq;
+    // Alarms that arrive on the stream while the list loads are newer than the list.
+    state.alarmTouched = new Map();
+    try {
+      const list = await api("GET", "/api/v1/alarms?state=open");
+      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      const touched = state.alarmTouched || new Map();
+      const next = new Map();
+      for (const a of Array.isArray(list) ? list : []) {
+        if (!a || !a.id) continue;
+        const newer = touched.get(a.id);
+        if (newer && !isOpenAlarm(newer)) continue;
+        next.set(a.id, newer ? Object.assign({}, newer, { cameras: a.cameras }) : a);
+      }
+      for (const [id, a] of touched) if (!next.has(id) && isOpenAlarm(a)) next.set(id, a);
+      state.alarms = next;
+      state.alarmTouched = null;
+      state.alarmsLoaded = true;
+      alarmsChanged();
+    } catch (ex) {
+      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      state.alarmTouched = null;
+      showToast(ex);
+    }
+  }
+
+  /** Rule ids to their condition type (to know silence rules); optional. */
+  async function loadRules(session) {
+    try {
+      const rules = await api("GET", "/api/v1/rules");
+      if (session !== state.session) return;
+      const list = Array.isArray(rules) ? rules : (rules && rules.items) || [];
+      state.rules = new Map(list.filter((r) => r && r.id).map((r) => [r.id, (r.condition && r.condition.type) || ""]));
+      updateSensorStates();
+    } catch (_) {
+      // Not every role may list rules: silence is then recognised by the alarm's message.
+    }
+  }
+
+  /** A new or changed alarm (from the stream or an answer of the API). */
+  function applyAlarm(a, announce) {
+    if (!a || !a.id) return;
+    if (state.alarmTouched) state.alarmTouched.set(a.id, a);
+    const prev = state.alarms.get(a.id);
+    const merged = Object.assign({}, a, { cameras: a.cameras || (prev && prev.cameras) || null });
+    if (isOpenAlarm(a)) state.alarms.set(a.id, merged);
+    else state.alarms.delete(a.id);
+    if (state.selectedAlarm && state.selectedAlarm.id === a.id) state.selectedAlarm = merged;
+    if (announce && !prev && state.alarmsLoaded && isActiveAlarm(a) && isUnacked(a)) {
+      if (a.severity === "critical" || a.severity === "major") beep(a.severity);
+    }
+    alarmsChanged();
+  }
+
+  /** Re-renders what depends on the alarms, at most once a frame. */
+  function alarmsChanged() {
+    if (state.alarmFrame) return;
+    state.alarmFrame = requestAnimationFrame(() => {
+      state.alarmFrame = 0;
+      renderAlarmQueue();
+      renderAlarmBadge();
+      updateSensorStates();
+      if (state.selection && state.selection.kind === "alarm") renderDetails();
+    });
+  }
+
+  function renderAlarmBadge() {
+    const open = [...state.alarms.values()];
+    const unacked = open.filter(isUnacked);
+    const worst = unacked.slice().sort(alarmOrder)[0];
+    const badge = $("alarm-badge");
+    badge.dataset.count = String(open.length);
+    if (worst) badge.dataset.severity = worst.severity;
+    else delete badge.dataset.severity;
+    badge.classList.toggle("has-unacked", unacked.length > 0);
+    $("alarm-count").textContent = I.number(open.length);
+    $("alarm-queue-count").textContent = open.length ? t("alarms.count", { n: I.number(open.length) }) : "";
+  }
+
+  /** The queue: one element per alarm, kept (not rebuilt) while the alarm changes. */
+  function renderAlarmQueue() {
+    const list = $("alarm-list");
+    const alarms = [...state.alarms.values()].sort(alarmOrder);
+    const keep = new Set(alarms.map((a) => a.id));
+    for (const [id, li] of state.alarmEls) {
+      if (!keep.has(id)) {
+        li.remove();
+        state.alarmEls.delete(id);
+      }
+    }
+    const sel = state.selection && state.selection.kind === "alarm" ? state.selection.id : null;
+    alarms.forEach((a, i) => {
+      let li = state.alarmEls.get(a.id);
+      if (!li) {
+        li = el("li", {
+          class: "alarm-item",
+          "data-alarm-id": a.id,
+          tabindex: "0",
+          role: "button",
+          onclick: () => selectAlarm(a.id),
+          onkeydown: (e) => {
+            if (e.key === "Enter" || e.key === " ") {
+              e.preventDefault();
+              selectAlarm(a.id);
+            }
+          },
+        });
+        state.alarmEls.set(a.id, li);
+      }
+      fillAlarmItem(li, a, a.id === sel);
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    });
+    $("alarm-empty").hidden = alarms.length > 0 || !state.alarmsLoaded;
+  }
+
+  function fillAlarmItem(li, a, selected) {
+    li.dataset.severity = a.severity;
+    li.dataset.state = a.state;
+    li.dataset.source = a.source || "";
+    li.classList.toggle("is-unacked", isUnacked(a));
+    li.classList.toggle("is-cleared", !isActiveAlarm(a));
+    li.classList.toggle("is-selected", selected);
+    const sensor = state.byId.sensor.get(a.source);
+    li.replaceChildren(
+      el("span", { class: "alarm-bar", "aria-hidden": "true" }),
+      el(
+        "span",
+        { class: "alarm-main" },
+        el(
+          "span",
+          { class: "alarm-top" },
+          el("span", { class: "alarm-sev", text: term("severity", a.severity) }),
+          el("span", { class: "alarm-source", text: sensorLabel(a.source), title: a.source }),
+          el("span", { class: "alarm-time", text: fmtTime(timeOf(a.first_seen)), title: fmtTime(timeOf(a.first_seen), true) })
+        ),
+        el("span", { class: "alarm-msg", text: a.message || "", title: a.message || "" }),
+        el(
+          "span",
+          { class: "alarm-meta" },
+          el("span", { class: "alarm-state", text: term("alarmstate", a.state) }),
+          Number.isFinite(+a.value) ? el("span", { class: "alarm-value", text: fmtValue(a.value, sensor && sensor.p.unit) }) : null,
+          +a.count > 1 ? el("span", { class: "alarm-repeats", text: t("alarm.repeats", { n: a.count }) }) : null
+        )
+      )
+    );
+  }
+
+  function selectAlarm(id) {
+    const a = state.alarms.get(id);
+    if (!a) return;
+    state.selection = { kind: "alarm", id };
+    state.selectedAlarm = a;
+    state.alarmClearing = false;
+    renderDetails();
+    renderSeeing();
+    renderAlarmQueue();
+    updateHighlights();
+    const sensor = state.byId.sensor.get(a.source);
+    const pos = Number.isFinite(a.lat) && Number.isFinite(a.lon) ? a : sensor;
+    if (pos && state.map) state.map.animateTo(pos.lat, pos.lon, Math.max(state.map.getZoom(), 16));
+    refreshAlarm(id);
+  }
+
+  /** The alarm with the cameras that see its source (the stream does not carry them). */
+  async function refreshAlarm(id) {
+    const session = state.session;
+    try {
+      const a = await api("GET", "/api/v1/alarms/" + encodeURIComponent(id));
+      if (session !== state.session) return;
+      if (!a.cameras) a.cameras = [];
+      if (!state.alarms.has(id) && !(state.selectedAlarm && state.selectedAlarm.id === id)) return;
+      applyAlarm(a, false);
+    } catch (ex) {
+      if (session === state.session && ex.status !== 404) showToast(ex);
+    }
+  }
+
+  async function alarmAction(id, step, body) {
+    const session = state.session;
+    try {
+      const a = await api("POST", "/api/v1/alarms/" + encodeURIComponent(id) + "/" + step, body);
+      if (session !== state.session) return false;
+      applyAlarm(a, false);
+      return true;
+    } catch (ex) {
+      if (session !== state.session) return false;
+      if (ex.status === 409) {
+        showToast(new ApiError(409, t("alarm.conflict")));
+        refreshAlarm(id);
+      } else if (ex.status === 403) showToast(new ApiError(403, t("alarm.forbidden")));
+      else showToast(ex);
+      if (state.selection && state.selection.kind === "alarm") renderDetails();
+      return false;
+    }
+  }
+
+  function renderAlarmDetails(panel, a) {
+    panel.hidden = false;
+    panel.dataset.kind = "alarm";
+    panel.dataset.id = a.id;
+    panel.dataset.state = a.state;
+    // Keep what the operator is typing across live updates.
+    const typed = panel.querySelector(".alarm-comment-text");
+    const typedReason = panel.querySelector(".alarm-clear-reason");
+    const draft = typed ? typed.value : "";
+    const reasonDraft = typedReason ? typedReason.value : "";
+    const focused = document.activeElement && panel.contains(document.activeElement) ? document.activeElement.className : null;
+
+    const sensor = state.byId.sensor.get(a.source);
+    const unit = sensor ? sensor.p.unit : null;
+    const colour = SEVERITY_COLOURS[a.severity] || DEFAULT_COLOUR;
+    const readOnly = state.user && state.user.role === "viewer";
+    const who = (by, at) => (by || at ? t("alarm.by", { when: fmtTime(timeOf(at), true), who: by || t("value.none") }) : null);
+    const rows = [
+      row("field.severity", chip(term("severity", a.severity), colour)),
+      row("field.state", term("alarmstate", a.state)),
+      row("field.value", el("span", { class: "alarm-detail-value", text: fmtValue(a.value, unit) })),
+      row("field.first_seen", fmtTime(timeOf(a.first_seen), true)),
+      row("field.last_seen", fmtTime(timeOf(a.last_seen), true)),
+      row("field.count", I.number(+a.count || 1)),
+      a.acknowledged_at || a.acknowledged_by ? row("field.acknowledged", who(a.acknowledged_by, a.acknowledged_at)) : [],
+      a.cleared_at || a.cleared_by ? row("field.cleared", who(a.cleared_by, a.cleared_at)) : [],
+      a.clear_reason ? row("field.clear_reason", a.clear_reason) : [],
+      row(
+        "field.source",
+        sensor
+          ? el("a", { href: "#", class: "mono alarm-source-link", text: a.source, onclick: (e) => (e.preventDefault(), select("sensor", a.source, { reveal: true })) })
+          : el("span", { class: "mono", text: a.source || "" })
+      ),
+      row("field.coordinates", Number.isFinite(a.lat) && Number.isFinite(a.lon) ? el("span", { class: "mono", text: fmtCoords(a.lat, a.lon) }) : null),
+    ];
+
+    const comments = el("section", { class: "covering alarm-comments" }, el("h3", { text: t("alarm.comments") }));
+    if (!(a.comments || []).length) comments.appendChild(el("p", { class: "empty muted", text: t("alarm.no_comments") }));
+    else {
+      const ol = el("ol", { class: "comment-list" });
+      for (const c of a.comments) {
+        ol.appendChild(
+          el("li", { class: "comment" }, el("div", { class: "comment-meta", text: who(c.by, c.at) }), el("div", { class: "comment-text", text: c.text }))
+        );
+      }
+      comments.appendChild(ol);
+    }
+    if (!readOnly) {
+      const input = el("input", {
+        type: "text",
+        class: "text-input alarm-comment-text",
+        maxlength: "2000",
+        placeholder: t("alarm.comment_placeholder"),
+        "aria-label": t("alarm.comment"),
+      });
+      input.value = draft;
+      const send = async (e) => {
+        e.preventDefault();
+        const text = input.value.trim();
+        if (!text) return;
+        const ok = await alarmAction(a.id, "comment", { text });
+        const now = $("details").querySelector(".alarm-comment-text");
+        if (ok && now) now.value = "";
+      };
+      comments.appendChild(
+        el("form", { class: "inline-form", onsubmit: send }, input, el("button", { type: "submit", class: "btn btn-small alarm-comment", text: t("alarm.comment") }))
+      );
+    }
+
+    const cams = el("section", { class: "covering alarm-cameras" }, el("h3", { text: t("alarm.cameras") }));
+    if (!a.cameras) cams.appendChild(el("p", { class: "muted" }, el("span", { class: "spinner small" }), " ", t("seeing.searching")));
+    else if (!a.cameras.length) cams.appendChild(el("p", { class: "empty", text: t("alarm.no_cameras") }));
+    else {
+      const list = el("ol", { class: "item-list" });
+      for (const c of a.cameras) {
+        const known = state.byId.camera.get(c.id);
+        list.appendChild(cameraItem(Object.assign({}, known ? known.p : {}, c), "alarm-camera"));
+      }
+      cams.appendChild(list);
+    }
+
+    const extra = [];
+    if (state.alarmClearing && isActiveAlarm(a) && !readOnly) {
+      const reason = el("input", {
+        type: "text",
+        class: "text-input alarm-clear-reason",
+        maxlength: "500",
+        placeholder: t("alarm.clear_reason"),
+        "aria-label": t("alarm.clear_reason"),
+      });
+      reason.value = reasonDraft;
+      const error = el("div", { class: "form-error", hidden: true });
+      const confirm = async (e) => {
+        e.preventDefault();
+        const text = reason.value.trim();
+        if (!text) {
+          error.textContent = t("alarm.reason_required");
+          error.hidden = false;
+          reason.focus();
+          return;
+        }
+        if (await alarmAction(a.id, "clear", { reason: text })) {
+          state.alarmClearing = false;
+          renderDetails();
+        }
+      };
+      extra.push(
+        el(
+          "form",
+          { class: "clear-form", onsubmit: confirm },
+          el("label", { class: "clear-prompt", text: t("alarm.clear_prompt") }),
+          el("div", { class: "inline-form" }, reason, el("button", { type: "submit", class: "btn btn-small btn-danger alarm-clear-confirm", text: t("alarm.clear_confirm") })),
+          error,
+          el("button", {
+            type: "button",
+            class: "btn btn-small btn-ghost alarm-clear-cancel",
+            text: t("alarm.cancel"),
+            onclick: () => {
+              state.alarmClearing = false;
+              renderDetails();
+            },
+          })
+        )
+      );
+    }
+
+    const head = el(
+      "header",
+      { class: "panel-head" },
+      el("span", { class: "type-bar", style: "background:" + colour }),
+      el(
+        "div",
+        { class: "panel-titles" },
+        el("div", { class: "panel-kicker", text: t("details.alarm") + " · " + term("severity", a.severity) }),
+        el("h2", { id: "details-title", text: sensorLabel(a.source) }),
+        el("div", { class: "panel-sub", text: sensor ? term("sensorkind", sensor.p.kind) : "" })
+      ),
+      el("button", { type: "button", class: "icon-btn", title: t("details.close"), "aria-label": t("details.close"), onclick: clearSelection }, "×")
+    );
+    const body = el(
+      "div",
+      { class: "panel-body" },
+      el("p", { class: "alarm-message", text: a.message || "" }),
+      extra,
+      el("dl", { class: "fields" }, rows.flat()),
+      cams,
+      comments
+    );
+    const foot = el(
+      "div",
+      { class: "panel-actions" },
+      !readOnly && isUnacked(a)
+        ? el("button", { type: "button", class: "btn btn-small btn-primary alarm-ack", text: t("alarm.acknowledge"), onclick: (e) => ((e.currentTarget.disabled = true), alarmAction(a.id, "ack")) })
+        : null,
+      !readOnly && isActiveAlarm(a)
+        ? el("button", {
+            type: "button",
+            class: "btn btn-small alarm-clear",
+            text: t("alarm.clear"),
+            "aria-expanded": String(!!state.alarmClearing),
+            onclick: () => {
+              state.alarmClearing = !state.alarmClearing;
+              renderDetails();
+              const r = $("details").querySelector(".alarm-clear-reason");
+              if (r) r.focus();
+            },
+          })
+        : null,
+      el("button", {
+        type: "button",
+        class: "btn btn-small",
+        text: t("details.show_on_map"),
+        onclick: () => {
+          const pos = Number.isFinite(a.lat) && Number.isFinite(a.lon) ? a : sensor;
+          if (pos && state.map) state.map.animateTo(pos.lat, pos.lon, Math.max(state.map.getZoom(), 17));
+        },
+      })
+    );
+    panel.replaceChildren(head, body, foot);
+    if (focused) {
+      const again = panel.querySelector("." + focused.split(" ").filter((c) => c.startsWith("alarm-"))[0]);
+      if (again && again.focus) again.focus();
+    }
+  }
+
+  // ---- Sound
+
+  function loadMuted() {
+    try {
+      return localStorage.getItem(MUTE_KEY) === "1";
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function renderMute() {
+    const b = $("alarm-mute");
+    b.setAttribute("aria-pressed", String(state.muted));
+    b.classList.toggle("is-muted", state.muted);
+    const label = t(state.muted ? "alarms.unmute" : "alarms.mute");
+    b.title = label;
+    b.setAttribute("aria-label", label);
+  }
+
+  function toggleMute() {
+    state.muted = !state.muted;
+    try {
+      localStorage.setItem(MUTE_KEY, state.muted ? "1" : "0");
+    } catch (_) {
+      // Not remembered.
+    }
+    renderMute();
+    if (!state.muted) unlockAudio();
+  }
+
+  /** Browsers start audio only after a user gesture: make the context on the first one. */
+  function unlockAudio() {
+    if (state.muted) return;
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      if (!state.audio) state.audio = new Ctx();
+      if (state.audio.state === "suspended") state.audio.resume();
+    } catch (_) {
+      // No audio.
+    }
+  }
+
+  /** A short tone pattern: three high beeps for critical, two lower ones for major. */
+  function beep(severity) {
+    if (state.muted) return;
+    unlockAudio();
+    const ctx = state.audio;
+    if (!ctx) return;
+    try {
+      const tones = severity === "critical" ? [988, 740, 988] : [660, 523];
+      let at = ctx.currentTime + 0.02;
+      for (const f of tones) {
+        const osc = ctx.createOscillator();
+        const gain = ctx.createGain();
+        osc.type = "triangle";
+        osc.frequency.value = f;
+        gain.gain.setValueAtTime(0.0001, at);
+        gain.gain.exponentialRampToValueAtTime(0.25, at + 0.015);
+        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
+        osc.connect(gain).connect(ctx.destination);
+        osc.start(at);
+        osc.stop(at + 0.18);
+        at += 0.2;
+      }
+    } catch (_) {
+      // No audio.
+    }
+  }
+
+  // ---- The stream: fetch() (EventSource cannot send the token), SSE parsed by hand
+
+  function startLive(session) {
+    stopLive();
+    const live = { session, ctrl: null, lastId: null, retries: 0, timer: 0, stopped: false };
+    state.live = live;
+    state.liveSince = Date.now();
+    connectLive(live);
+  }
+
+  function stopLive() {
+    const live = state.live;
+    state.live = null;
+    if (live) {
+      live.stopped = true;
+      clearTimeout(live.timer);
+      if (live.ctrl) live.ctrl.abort();
+    }
+    setLiveStatus(false);
+  }
+
+  function setLiveStatus(on) {
+    const e = $("live-state");
+    e.dataset.live = on ? "on" : "off";
+    e.textContent = state.live || on ? t(on ? "alarms.live_on" : "alarms.live_off") : "";
+    e.title = t(on ? "alarms.live_title_on" : "alarms.live_title_off");
+  }
+
+  async function connectLive(live) {
+    if (live.stopped || live.session !== state.session || !state.token) return;
+    const ctrl = new AbortController();
+    live.ctrl = ctrl;
+    const headers = { Accept: "text/event-stream", Authorization: "Bearer " + state.token };
+    if (live.lastId !== null) headers["Last-Event-ID"] = live.lastId;
+    let res;
+    try {
+      res = await fetch("/api/v1/events?types=" + LIVE_TYPES, { headers, signal: ctrl.signal, cache: "no-store" });
+    } catch (_) {
+      retryLive(live);
+      return;
+    }
+    if (live.stopped) return;
+    if (res.status === 401) {
+      if (live.session === state.session && state.token) endSession("login.session_ended");
+      return;
+    }
+    if (!res.ok || !res.body) {
+      retryLive(live);
+      return;
+    }
+    setLiveStatus(true);
+    // Connected without a resume point: (re)load the list now, so nothing falls in between.
+    if (live.lastId === null) loadAlarms(live.session);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    let id = null;
+    let data = [];
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || live.stopped) break;
+        buf += decoder.decode(value, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          let line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.endsWith("\r")) line = line.slice(0, -1);
+          if (line === "") {
+            if (id !== null) live.lastId = id;
+            if (data.length) {
+              live.retries = 0;
+              let ev = null;
+              try {
+                ev = JSON.parse(data.join("\n"));
+              } catch (_) {
+                ev = null;
+              }
+              if (ev) onLiveEvent(ev);
+            }
+            id = null;
+            data = [];
+            continue;
+          }
+          if (line.startsWith(":")) continue; // keep-alive
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let val = colon < 0 ? "" : line.slice(colon + 1);
+          if (val.startsWith(" ")) val = val.slice(1);
+          if (field === "data") data.push(val);
+          else if (field === "id" && !val.includes("\0")) id = val;
+        }
+      }
+    } catch (_) {
+      // Aborted, or the connection broke: reconnect below.
+    }
+    if (live.stopped) return;
+    retryLive(live);
+  }
+
+  function retryLive(live) {
+    if (live.stopped || live.session !== state.session) return;
+    setLiveStatus(false);
+    if (!state.alarmsLoaded) loadAlarms(live.session);
+    const delay = Math.min(LIVE_RETRY_MAX_MS, 1000 * Math.pow(2, live.retries)) * (0.75 + Math.random() * 0.5);
+    live.retries++;
+    clearTimeout(live.timer);
+    live.timer = setTimeout(() => connectLive(live), delay);
+  }
+
+  function onLiveEvent(ev) {
+    if (!state.live) return;
+    if (ev.type === "alarm") applyAlarm(ev.data, true);
+    else if (ev.type === "observation") onObservation(ev.data);
+    else if (ev.type === "gap") loadAlarms(state.session);
+    else if (ev.type === "registry") onRegistryChange(ev.data || {});
+  }
+
+  /** Sites, cameras or sensors changed elsewhere: reload them (at most every two seconds); a
+   *  changed rule: reload the rules. */
+  function onRegistryChange(d) {
+    const entity = String(d.entity || "").replace(/s$/, "");
+    if (entity === "rule") {
+      clearTimeout(state.rulesTimer);
+      state.rulesTimer = setTimeout(() => loadRules(state.session), 1000);
+      return;
+    }
+    if (!["site", "camera", "sensor"].includes(entity)) return;
+    clearTimeout(state.registryTimer);
+    state.registryTimer = setTimeout(() => reloadRegistry(state.session), 2000);
+  }
+
+  async function reloadRegistry(session) {
+    try {
+      const [sites, cameras, sensors] = await Promise.all([
+        api("GET", "/api/v1/sites"),
+        api("GET", "/api/v1/cameras"),
+        api("GET", "/api/v1/sensors"),
+      ]);
+      if (session !== state.session || !state.map) return;
+      const live = new Map(state.sensors.map((s) => [s.id, { latest: s.latest, seenAt: s.seenAt }]));
+      setData(sites, cameras, sensors);
+      for (const s of state.sensors) Object.assign(s, live.get(s.id) || {});
+      updateTitles();
+      renderDetails();
+    } catch (_) {
+      // The next change tries again.
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Sensors: live values, state colours and the chart
+
+  function onObservation(o) {
+    if (!o || !o.sensor) return;
+    const s = state.byId.sensor.get(o.sensor);
+    if (!s || !Number.isFinite(+o.value)) return;
+    const at = timeOf(o.time) || Date.now();
+    const q = o.quantity || "value";
+    s.latest = s.latest || {};
+    if (!s.latest[q] || s.latest[q].at <= at) s.latest[q] = { value: +o.value, at };
+    const wasQuiet = s.seenAt === undefined;
+    s.seenAt = Date.now();
+    if (s.title) s.title.textContent = sensorTitle(s);
+    if (wasQuiet && s.el && s.el.dataset.state === "silent") updateSensorStates();
+    const sel = state.selection;
+    if (sel && sel.kind === "sensor" && sel.id === s.id) {
+      const latest = document.getElementById("sensor-latest");
+      if (latest) latest.textContent = latestText(s);
+      chartAdd(s, o.quantity, at, +o.value);
+    }
+  }
+
+  function quantityName(q) {
+    return q && q !== "value" ? term("quantity", q) : "";
+  }
+
+  function latestText(s) {
+    const entries = Object.entries(s.latest || {});
+    if (!entries.length) return t("value.none");
+    entries.sort((a, b) => (a[0] < b[0] ? 1 : -1));
+    const values = entries.map(([q, v]) => [quantityName(q), fmtValue(v.value, s.p.unit)].filter(Boolean).join(" "));
+    const at = Math.max(...entries.map(([, v]) => v.at));
+    return values.join(" · ") + " (" + fmtTime(at) + ")";
+  }
+
+  function sensorTitle(s) {
+    const parts = [shortName(s.p.name) || s.id, term("sensorkind", s.p.kind)];
+    if (s.latest && Object.keys(s.latest).length) parts.push(latestText(s));
+    if (s.alarmState && s.alarmState !== "ok") parts.push(term("sensorstate", s.alarmState === "alarm" ? "alarm" : s.alarmState));
+    return parts.join(" · ");
+  }
+
+  /** Colours the sensor markers: by the worst active alarm, grey when silent, else teal. */
+  function updateSensorStates() {
+    const bySource = new Map();
+    for (const a of state.alarms.values()) {
+      if (!bySource.has(a.source)) bySource.set(a.source, []);
+      bySource.get(a.source).push(a);
+    }
+    const now = Date.now();
+    for (const s of state.sensors) {
+      let silent = false;
+      let worst = null;
+      let unacked = false;
+      for (const a of bySource.get(s.id) || []) {
+        const quiet = now - (s.seenAt || state.liveSince || now) >= SILENCE_MS;
+        if (SILENCE_TEXT.test(a.message || "") || (state.rules.get(a.rule) === "silence" && quiet)) silent = true;
+        else if (isActiveAlarm(a) && (!worst || sevRank(a.severity) < sevRank(worst))) worst = a.severity;
+        if (isUnacked(a)) unacked = true;
+      }
+      const st = silent ? "silent" : worst ? "alarm" : "ok";
+      s.alarmState = st;
+      if (!s.el) continue;
+      s.el.dataset.state = st;
+      if (st === "alarm") s.el.dataset.severity = worst;
+      else delete s.el.dataset.severity;
+      s.el.classList.toggle("is-unacked", unacked && st !== "ok");
+      if (s.title) s.title.textContent = sensorTitle(s);
+      if (st !== "ok" && state.g) state.g.sensors.appendChild(s.el);
+    }
+  }
+
+  const CHART = { w: 330, h: 176, left: 46, right: 12, top: 22, bottom: 30 };
+  const SERIES_COLOURS = ["#2dd4bf", "#d2a8ff", "#ffd33d"];
+
+  async function loadChart(sensorId) {
+    const s = state.byId.sensor.get(sensorId);
+    if (!s) return;
+    const session = state.session;
+    const seq = ++state.chartSeq;
+    const to = Date.now() + 60000;
+    const from = to - 6 * 3600 * 1000 - 60000;
+    state.chart = { sensor: sensorId, state: "loading", series: [], unit: s.p.unit, from, to, step: "raw" };
+    renderChart();
+    const fetchSeries = async (quantity) => {
+      const params = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: "raw" };
+      if (quantity) params.quantity = quantity;
+      const path = "/api/v1/sensors/" + encodeURIComponent(sensorId) + "/observations?";
+      let r = await api("GET", path + query(params));
+      if ((r.points || []).length >= 500) r = await api("GET", path + query(Object.assign(params, { step: "1m" })));
+      const points = (r.points || [])
+        .map((p) => ({ t: timeOf(p.time), v: p.value !== undefined ? p.value : p.avg }))
+        .filter((p) => p.t && Number.isFinite(p.v))
+        .sort((a, b) => a.t - b.t);
+      return { quantity: quantity || null, step: r.step, unit: r.unit, points };
+    };
+    try {
+      let series;
+      if (s.p.kind === "air_quality") {
+        series = await Promise.all(["pm25", "pm10"].map(fetchSeries));
+        if (series.every((x) => !x.points.length)) series = [await fetchSeries(null)];
+      } else {
+        series = [await fetchSeries(null)];
+      }
+      if (seq !== state.chartSeq || session !== state.session) return;
+      state.chart.state = "done";
+      state.chart.series = series;
+      state.chart.step = series.some((x) => x.step !== "raw") ? "1m" : "raw";
+      if (!state.chart.unit) state.chart.unit = (series.find((x) => x.unit) || {}).unit || "";
+      // The newest reading, when the stream has not brought one yet.
+      s.latest = s.latest || {};
+      for (const x of series) {
+        const last = x.points[x.points.length - 1];
+        const q = x.quantity || "value";
+        if (last && (!s.latest[q] || s.latest[q].at < last.t)) s.latest[q] = { value: last.v, at: last.t };
+      }
+      const latest = document.getElementById("sensor-latest");
+      if (latest) latest.textContent = latestText(s);
+      if (s.title) s.title.textContent = sensorTitle(s);
+    } catch (ex) {
+      if (seq !== state.chartSeq || session !== state.session) return;
+      state.chart.state = "error";
+      state.chart.error = ex.message;
+    }
+    renderChart();
+  }
+
+  /** A live reading of the charted sensor. */
+  function chartAdd(s, quantity, at, value) {
+    const c = state.chart;
+    if (!c || c.sensor !== s.id || c.state !== "done") return;
+    let series = c.series.find((x) => x.quantity === (quantity || null));
+    if (!series && c.series.length === 1 && !c.series[0].quantity) series = c.series[0];
+    if (!series) {
+      if (!quantity) return;
+      series = { quantity, step: "raw", points: [] };
+      c.series.push(series);
+    }
+    const pts = series.points;
+    const bucket = c.step === "raw" ? 0 : 60000;
+    const last = pts[pts.length - 1];
+    if (bucket && last && Math.floor(last.t / bucket) === Math.floor(at / bucket)) last.v = value;
+    else if (!last || last.t <= at) pts.push({ t: at, v: value });
+    else return;
+    c.to = Math.max(c.to, at + 60000);
+    c.from = c.to - 6 * 3600 * 1000 - 60000;
+    for (const x of c.series) while (x.points.length && x.points[0].t < c.from) x.points.shift();
+    if (!state.chartFrame) {
+      state.chartFrame = requestAnimationFrame(() => {
+        state.chartFrame = 0;
+        renderChart();
+      });
+    }
+  }
+
+  function niceTicks(lo, hi, count) {
+    if (!(hi > lo)) {
+      const pad = Math.abs(lo) * 0.1 || 1;
+      lo -= pad;
+      hi += pad;
+    }
+    const raw = (hi - lo) / count;
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) || 10 * p;
+    const a = Math.floor(lo / step) * step;
+    const b = Math.ceil(hi / step) * step;
+    const ticks = [];
+    for (let v = a; v <= b + step / 2; v += step) ticks.push(Math.abs(v) < step / 1e6 ? 0 : v);
+    return { lo: a, hi: b, step, ticks };
+  }
+
+  /** The chart of the selected sensor, an SVG drawn by hand, into #sensor-chart. */
+  function renderChart() {
+    const box = document.getElementById("sensor-chart");
+    const c = state.chart;
+    if (!box || !c || box.dataset.sensorId !== c.sensor) return;
+    box.dataset.state = c.state;
+    if (c.state === "loading") {
+      box.replaceChildren(el("p", { class: "muted" }, el("span", { class: "spinner small" }), " ", t("chart.loading")));
+      return;
+    }
+    if (c.state === "error") {
+      box.replaceChildren(el("p", { class: "form-error", text: c.error || t("app.error") }));
+      return;
+    }
+    const all = c.series.flatMap((x) => x.points);
+    box.dataset.points = String(all.length);
+    if (!all.length) {
+      box.replaceChildren(el("p", { class: "empty", text: t("chart.empty") }));
+      return;
+    }
+    const { w, h, left, right, top, bottom } = CHART;
+    const pw = w - left - right;
+    const ph = h - top - bottom;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const p of all) {
+      if (p.v < lo) lo = p.v;
+      if (p.v > hi) hi = p.v;
+    }
+    const y = niceTicks(lo, hi, 4);
+    const X = (tm) => left + ((tm - c.from) / (c.to - c.from)) * pw;
+    const Y = (v) => top + ph - ((v - y.lo) / (y.hi - y.lo)) * ph;
+    const root = svg("svg", {
+      class: "chart",
+      viewBox: `0 0 ${w} ${h}`,
+      width: "100%",
+      role: "img",
+      "aria-label": t("chart.label"),
+      "data-points": String(all.length),
+    });
+    const grid = svg("g", { class: "chart-grid" }, root);
+    const decimals = Math.max(0, -Math.floor(Math.log10(y.step) + 1e-9));
+    for (const v of y.ticks) {
+      const yy = Y(v).toFixed(1);
+      svg("line", { x1: left, x2: w - right, y1: yy, y2: yy }, grid);
+      const label = svg("text", { class: "chart-tick", x: left - 5, y: yy, "text-anchor": "end", "dominant-baseline": "middle" }, root);
+      label.textContent = I.number(v, decimals);
+    }
+    const hour = 3600 * 1000;
+    for (let tm = Math.ceil(c.from / hour) * hour; tm <= c.to; tm += hour) {
+      const xx = X(tm).toFixed(1);
+      svg("line", { x1: xx, x2: xx, y1: top, y2: top + ph }, grid);
+      const label = svg("text", { class: "chart-tick", x: xx, y: h - bottom + 14, "text-anchor": "middle" }, root);
+      label.textContent = fmtTime(tm);
+    }
+    svg("path", { class: "chart-axis", d: `M${left},${top}V${top + ph}H${w - right}` }, root);
+    const unit = svg("text", { class: "chart-unit", x: left - 5, y: top - 9, "text-anchor": "end" }, root);
+    unit.textContent = c.unit || "";
+    const axisTime = svg("text", { class: "chart-unit", x: w - right, y: h - 2, "text-anchor": "end" }, root);
+    axisTime.textContent = t("chart.time") + (c.step !== "raw" ? " · " + t("chart.minute") : "");
+
+    c.series.forEach((x, i) => {
+      if (!x.points.length) return;
+      const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
+      const g = svg("g", { class: "chart-series", "data-quantity": x.quantity || "value" }, root);
+      let d = "";
+      let prev = null;
+      for (const p of x.points) {
+        // A break in the line where readings are missing for over 15 minutes.
+        d += (prev && p.t - prev.t <= 15 * 60000 ? "L" : "M") + X(p.t).toFixed(1) + "," + Y(p.v).toFixed(1);
+        prev = p;
+      }
+      svg("path", { class: "chart-line", d, stroke: colour }, g);
+      const last = x.points[x.points.length - 1];
+      svg("circle", { class: "chart-point", cx: X(last.t).toFixed(1), cy: Y(last.v).toFixed(1), r: 3, fill: colour }, g);
+      if (x.points.length < 60) {
+        for (const p of x.points.slice(0, -1)) svg("circle", { class: "chart-dot", cx: X(p.t).toFixed(1), cy: Y(p.v).toFixed(1), r: 1.6, fill: colour }, g);
+      }
+      if (c.series.length > 1 || x.quantity) {
+        const lx = left + 8 + i * 70;
+        svg("line", { class: "chart-key", x1: lx, x2: lx + 12, y1: top - 12, y2: top - 12, stroke: colour }, root);
+        const name = svg("text", { class: "chart-tick", x: lx + 16, y: top - 12, "dominant-baseline": "middle" }, root);
+        name.textContent = quantityName(x.quantity);
+      }
+    });
+    box.replaceChildren(root);
+  }
+
+  // -----------------------------------------------------------------------------------------
   // Legend
 
   function renderLegend() {
@@ -1077,6 +2059,13 @@
     $("legend-kinds").replaceChildren(
       ...CAMERA_KINDS.map((k) => el("li", { title: term("camkind", k) }, kindIcon(k), t("camkind_short." + k)))
     );
+    const sensorKey = (st, colour) => el("li", null, el("span", { class: "key key-sensor", style: "background:" + colour }), term("sensorstate", st));
+    $("legend-sensors").replaceChildren(
+      sensorKey("ok", SENSOR_COLOURS.ok),
+      sensorKey("alarm", SEVERITY_COLOURS.critical),
+      sensorKey("warning", SEVERITY_COLOURS.minor),
+      sensorKey("silent", SENSOR_COLOURS.silent)
+    );
   }
 
   function kindIcon(kind) {
@@ -1099,6 +2088,10 @@
     renderSummary();
     renderDetails();
     renderSeeing();
+    renderAlarmQueue();
+    renderAlarmBadge();
+    renderMute();
+    setLiveStatus($("live-state").dataset.live === "on");
     if (state.g) updateTitles();
     if (!$("login-view").hidden) {
       $("login-submit").textContent = t("login.submit");
@@ -1121,6 +2114,19 @@
     $("login-form").addEventListener("submit", onLoginSubmit);
     $("logout").addEventListener("click", logout);
     $("toast-close").addEventListener("click", () => ($("toast").hidden = true));
+    state.muted = loadMuted();
+    renderMute();
+    $("alarm-mute").addEventListener("click", toggleMute);
+    $("alarm-badge").addEventListener("click", () => {
+      const first = $("alarm-list").querySelector(".alarm-item");
+      if (first) first.focus();
+    });
+    document.addEventListener("pointerdown", unlockAudio, { passive: true });
+    document.addEventListener("keydown", unlockAudio);
+    // Silence is a matter of time: look again every half minute.
+    setInterval(() => {
+      if (state.sensors.length) updateSensorStates();
+    }, 30000);
     document.querySelectorAll("#legend input[data-layer]").forEach((cb) => {
       cb.addEventListener("change", () => {
         state.layers[cb.dataset.layer] = cb.checked;

@@ -3,11 +3,10 @@
 //! first byte sent to the acknowledged answer (parse, validate, write durably, index).
 //! Run: `cargo bench -p polis-http --bench import`.
 
-use polis_base::SystemClock;
-use polis_core::App;
-use polis_domain::{Actor, Id, LatLon, OrgKind, Organisation};
+mod common;
+
+use polis_domain::{Id, LatLon};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
@@ -33,39 +32,12 @@ async fn run() {
     println!("import: {n} cameras, {:.1} MB of GeoJSON per request", body.len() as f64 / 1e6);
     let mut rates = Vec::new();
     for round in 0..rounds {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store =
-            polis_store::open(&format!("sqlite://{}", dir.path().join("polis.db").display())).await.expect("store");
-        let app = App::open(store, Arc::new(SystemClock)).await.expect("app");
-        let org = Organisation {
-            id: m.clone(),
-            kind: OrgKind::Municipality,
-            name_bg: "Бенч".into(),
-            name_en: "Bench".into(),
-            municipality: m.clone(),
-            agency_kind: None,
-            demo: false,
-        };
-        app.put_organisation(&Actor::system(), org).await.expect("org");
-        app.ensure_admin(Some("bench-password".into())).await.expect("admin");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(polis_http::serve(listener, polis_http::router(app, Default::default()), std::future::pending()));
-        let client = reqwest::Client::new();
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": "bench-password"}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("login body");
-        let token = login["token"].as_str().expect("token").to_string();
+        let server = common::start(&m).await;
+        let (base, token, client) = (&server.base, &server.token, &server.client);
         let start = Instant::now();
         let r = client
             .post(format!("{base}/api/v1/import/cameras?municipality=bench"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("content-type", "application/geo+json")
             .body(body.clone())
             .send()

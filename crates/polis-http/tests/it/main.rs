@@ -4,5 +4,6 @@
 mod events;
 mod harness;
 mod live;
+mod mqtt;
 mod registry;
 mod security;
