@@ -2,6 +2,7 @@
 
 use crate::auth::Authed;
 use crate::error::ApiResult;
+use crate::routes::object;
 use crate::wire::{self, Fields};
 use crate::AppState;
 use axum::body::Bytes;
@@ -321,16 +322,6 @@ pub fn rule_json(r: &Rule) -> Value {
         "enabled": r.enabled, "sensor": sensor, "sensor_kind": kind, "zone": zone, "quantity": r.quantity,
         "condition": condition, "severity": r.severity.as_str(),
     })
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Error::invalid("body", "expected a JSON object")),
-        Err(e) => {
-            Err(Error::invalid("body", format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column())))
-        }
-    }
 }
 
 pub async fn list_rules(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {

@@ -73,7 +73,7 @@ pub fn routes() -> Router<AppState> {
 // Parsing helpers
 
 /// A JSON object from a request body.
-fn object(body: &[u8]) -> Result<Map<String, Value>> {
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(Error::invalid("body", "expected a JSON object")),
