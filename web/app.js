@@ -983,6 +983,7 @@
     let subtitle;
     let colour;
     const rows = [];
+    const lead = [];
     const extra = [];
     if (sel.kind === "site") {
       typeLabel = t("details.site");
@@ -1066,10 +1067,10 @@
         }
         extra.push(el("section", { class: "covering" }, el("h3", { text: t("alarms.title") }), list));
       }
-      extra.push(
+      lead.push(
         el(
           "section",
-          { class: "covering chart-section" },
+          { class: "chart-section" },
           el("h3", { text: t("chart.title") }),
           el("div", { id: "sensor-chart", class: "sensor-chart", "data-sensor-id": p.id })
         )
@@ -1089,7 +1090,7 @@
       ),
       el("button", { type: "button", class: "icon-btn", title: t("details.close"), "aria-label": t("details.close"), onclick: clearSelection }, "×")
     );
-    const body = el("div", { class: "panel-body" }, el("dl", { class: "fields" }, rows.flat()), extra);
+    const body = el("div", { class: "panel-body" }, lead, el("dl", { class: "fields" }, rows.flat()), extra);
     const foot = el(
       "div",
       { class: "panel-actions" },

@@ -1,7 +1,8 @@
 //! The operator console in a real browser: `polis demo` serves the console and the demo city of
 //! Kazanlak; headless Chromium, driven through chromedriver (WebDriver), signs in, waits for the
 //! map layers, clicks a point that a demo camera sees and checks the "cameras that see this
-//! point" panel against the API, switches to Bulgarian, and signs out.
+//! point" panel against the API, raises an alarm through the API and sees it arrive live in the
+//! alarm queue, acknowledges it, opens a sensor's chart, switches to Bulgarian, and signs out.
 //!
 //! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
 //! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set `POLIS_CONSOLE_SCREENSHOT` to a
@@ -150,6 +151,21 @@ impl Api {
         let status = res.status();
         let body: Value = res.json().await.map_err(|e| format!("GET {path}: body: {e}"))?;
         ensure!(status.is_success(), "GET {path}: {status} {body}");
+        Ok(body)
+    }
+
+    async fn post(&self, path: &str, json: &Value) -> TestResult<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(json)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = res.status();
+        let body: Value = res.json().await.map_err(|e| format!("POST {path}: body: {e}"))?;
+        ensure!(status.is_success(), "POST {path}: {status} {body}");
         Ok(body)
     }
 }
@@ -428,6 +444,9 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     wait_css(c, &format!("#details[data-id=\"{camera_id}\"]"), Duration::from_secs(5)).await?;
     ensure!(find(c, "#details").await?.is_displayed().await.unwrap_or(false), "the details panel is hidden");
 
+    // A live alarm: a rule and a reading above it, posted through the API, reach the open page.
+    let (sensor_id, sensor_at) = live_alarm(c, api).await?;
+
     // Bulgarian.
     click(c, "#lang-bg").await?;
     wait_until("Bulgarian labels", Duration::from_secs(5), move || async move {
@@ -440,14 +459,32 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         text_of(c, "#seeing-panel").await?.contains("Камери, които виждат тази точка"),
         "the seeing panel is not in Bulgarian"
     );
+    ensure!(text_of(c, "#alarm-queue").await?.to_lowercase().contains("аларми"), "the alarm queue is not in Bulgarian");
+    ensure!(text_of(c, "#alarm-queue").await?.to_lowercase().contains("критична"), "the severity is not in Bulgarian");
     let lang = js(c, "return document.documentElement.lang;", vec![]).await?;
     ensure!(lang == json!("bg"), "<html lang> is {lang} after switching to Bulgarian");
     click(c, "#lang-en").await?;
     ensure!(text_of(c, "#logout").await? == "Sign out", "the sign-out button is not back in English");
 
+    ensure!(
+        text_of(c, "#alarm-queue").await?.to_lowercase().contains("alarms"),
+        "the alarm queue is not back in English"
+    );
+
     if let Ok(path) = std::env::var("POLIS_CONSOLE_SCREENSHOT") {
-        js(c, "window.polisMap.setView(arguments[0], arguments[1], 16.5);", vec![json!(target.0), json!(target.1)])
-            .await?;
+        // The gauge in alarm, its chart, and the queue.
+        let _ = target;
+        js(
+            c,
+            "window.polisMap.setView(arguments[0], arguments[1] - 0.002, 16);",
+            vec![json!(sensor_at.0), json!(sensor_at.1)],
+        )
+        .await?;
+        if count(c, "#seeing-panel .icon-btn").await? > 0 {
+            click(c, "#seeing-panel .icon-btn").await?;
+        }
+        js(c, "window.polisMap.select('sensor', arguments[0]);", vec![json!(sensor_id)]).await?;
+        wait_css(c, "#sensor-chart svg", Duration::from_secs(10)).await?;
         tokio::time::sleep(Duration::from_millis(400)).await;
         let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
         std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
@@ -461,4 +498,106 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     .await?;
     ensure!(count(c, "body[data-ready]").await? == 0, "still ready after signing out");
     Ok(())
+}
+
+/// Creates a threshold rule on a demo water-level gauge and posts a reading far above it; the
+/// alarm must appear in the queue without a reload, be acknowledged from its details, and the
+/// gauge's chart must draw. Returns the gauge's id and position.
+async fn live_alarm(c: &Client, api: &Api) -> TestResult<(String, (f64, f64))> {
+    js(c, "window.__polisNoReload = 'still the same page';", vec![]).await?;
+    wait_css(c, "#live-state[data-live=\"on\"]", Duration::from_secs(10)).await?;
+
+    let sensors = api.get("/api/v1/sensors").await?;
+    let gauge = sensors["features"]
+        .as_array()
+        .ok_or("no sensor features")?
+        .iter()
+        .find(|f| f["properties"]["kind"] == "water_level")
+        .ok_or("no water_level sensor in the demo")?;
+    let sensor_id = gauge["properties"]["id"].as_str().ok_or("a sensor without id")?.to_string();
+    let coords = &gauge["geometry"]["coordinates"];
+    let at = (coords[1].as_f64().ok_or("sensor lat")?, coords[0].as_f64().ok_or("sensor lon")?);
+
+    let rule = api
+        .post(
+            "/api/v1/rules",
+            &json!({"name": "Test level", "sensor": sensor_id,
+                    "condition": {"type": "threshold", "above": 1}, "severity": "critical"}),
+        )
+        .await?;
+    let rule_id = rule["id"].as_str().ok_or_else(|| format!("no rule id in {rule}"))?.to_string();
+    let now = js(c, "return new Date().toISOString();", vec![]).await?;
+    let intake = api.post("/api/v1/observations", &json!([{"sensor": sensor_id, "time": now, "value": 999}])).await?;
+    ensure!(intake["accepted"] == json!(1), "the reading was not accepted: {intake}");
+
+    let item_css = format!("#alarm-queue .alarm-item[data-source=\"{sensor_id}\"][data-severity=\"critical\"]");
+    wait_css(c, &item_css, Duration::from_secs(5)).await.map_err(|e| format!("the alarm did not arrive live: {e}"))?;
+    let alarms = api.get("/api/v1/alarms?state=open").await?;
+    let alarm = alarms
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["rule"] == json!(rule_id)))
+        .ok_or_else(|| format!("no open alarm of rule {rule_id} in {alarms}"))?;
+    let alarm_id = alarm["id"].as_str().ok_or("an alarm without id")?.to_string();
+    let item = format!("#alarm-queue .alarm-item[data-alarm-id=\"{alarm_id}\"]");
+    wait_css(c, &item, Duration::from_secs(5)).await?;
+    let e = find(c, &item).await?;
+    let attr = |name: &'static str| {
+        let e = e.clone();
+        async move { e.attr(name).await.map_err(|x| x.to_string()).map(|v| v.unwrap_or_default()) }
+    };
+    ensure!(attr("data-severity").await? == "critical", "the alarm's item is not critical");
+    ensure!(attr("data-source").await? == sensor_id, "the alarm's item names another source");
+    ensure!(attr("data-state").await? == "active_unacknowledged", "a new alarm is not active and unacknowledged");
+    let same = js(c, "return window.__polisNoReload || null;", vec![]).await?;
+    ensure!(same == json!("still the same page"), "the page was reloaded to show the alarm");
+    let badge = text_of(c, "#alarm-count").await?;
+    ensure!(badge.trim().parse::<u32>().unwrap_or(0) >= 1, "the top bar counts {badge:?} open alarms");
+
+    // Its details, then acknowledge. The panel follows the alarm live, so retry a click that
+    // met a panel just redrawn.
+    click(c, &item).await?;
+    wait_css(c, &format!("#details[data-kind=\"alarm\"][data-id=\"{alarm_id}\"]"), Duration::from_secs(5)).await?;
+    let details = text_of(c, "#details").await?;
+    ensure!(details.contains("Acknowledge") && details.contains("Clear"), "no alarm actions in {details:?}");
+    let acked = format!("{item}[data-state=\"active_acknowledged\"]");
+    wait_until("the alarm acknowledged in the queue", Duration::from_secs(10), || {
+        let acked = acked.clone();
+        async move {
+            if count(c, &acked).await? > 0 {
+                return Ok(true);
+            }
+            if let Ok(b) = c.find(Locator::Css("#details .alarm-ack")).await {
+                let _ = b.click().await;
+            }
+            Ok(false)
+        }
+    })
+    .await?;
+    let api_alarm = api.get(&format!("/api/v1/alarms/{alarm_id}")).await?;
+    ensure!(api_alarm["state"] == "active_acknowledged", "the API says {} after acknowledging", api_alarm["state"]);
+    ensure!(api_alarm["acknowledged_by"] == "admin", "acknowledged by {}", api_alarm["acknowledged_by"]);
+
+    // The gauge on the map: coloured by its alarm; a click draws its chart. Cameras are hidden
+    // for the click, as an operator would, since one may stand on the gauge.
+    js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(at.0), json!(at.1)]).await?;
+    let marker = format!(".sensor-marker[data-sensor-id=\"{sensor_id}\"]");
+    wait_css(c, &format!("{marker}[data-state=\"alarm\"][data-severity=\"critical\"]"), Duration::from_secs(5)).await?;
+    click(c, "#layer-cameras").await?;
+    find(c, &marker).await?.click().await.map_err(|e| format!("clicking the gauge's marker: {e}"))?;
+    click(c, "#layer-cameras").await?;
+    wait_css(c, &format!("#details[data-kind=\"sensor\"][data-id=\"{sensor_id}\"]"), Duration::from_secs(5)).await?;
+    wait_until("the gauge's chart", Duration::from_secs(10), move || async move {
+        let n = js(
+            c,
+            "const s = document.querySelector('#sensor-chart svg'); return s ? +s.getAttribute('data-points') : 0;",
+            vec![],
+        )
+        .await?;
+        Ok(n.as_i64().unwrap_or(0) >= 1 && count(c, "#sensor-chart svg .chart-line").await? >= 1)
+    })
+    .await?;
+    ensure!(count(c, "#sensor-chart svg .chart-point").await? >= 1, "the chart marks no reading");
+    let latest = text_of(c, "#sensor-latest").await?;
+    ensure!(latest.chars().any(|ch| ch.is_ascii_digit()), "the gauge's latest value is not shown: {latest:?}");
+    Ok((sensor_id, at))
 }
