@@ -107,3 +107,45 @@ async fn the_event_stream_needs_a_token_and_valid_filters(t: TestApp) {
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "after", None);
 }
+
+both!(the_websocket_form_carries_the_same_events_and_resumes);
+async fn the_websocket_form_carries_the_same_events_and_resumes(t: TestApp) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let connect = |after: Option<u64>| {
+        let url = match after {
+            Some(a) => format!("{}/api/v1/events?types=registry&after={a}", t.base.replace("http", "ws")),
+            None => format!("{}/api/v1/events?types=registry", t.base.replace("http", "ws")),
+        };
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {}", t.token).parse().unwrap());
+        tokio_tungstenite::connect_async(req)
+    };
+    async fn next_json<S>(ws: &mut S) -> Value
+    where
+        S: futures::Stream<
+                Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+            > + Unpin,
+    {
+        loop {
+            let msg =
+                tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message").unwrap().unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    }
+    let (mut ws, _) = connect(None).await.expect("websocket upgrade");
+    assert_eq!(t.post("/api/v1/cameras", camera("w1", 42.619, 25.393, 0.0)).await.0, StatusCode::CREATED);
+    let first = next_json(&mut ws).await;
+    assert_eq!(first["type"], "registry");
+    assert_eq!(first["data"]["ids"][0], "w1");
+    drop(ws);
+    assert_eq!(t.post("/api/v1/cameras", camera("w2", 42.619, 25.393, 0.0)).await.0, StatusCode::CREATED);
+    let (mut again, _) = connect(first["id"].as_u64()).await.expect("websocket upgrade");
+    let missed = next_json(&mut again).await;
+    assert_eq!(missed["data"]["ids"][0], "w2", "the resumed socket starts with what it missed");
+    // Without a token, no upgrade.
+    let bare = format!("{}/api/v1/events", t.base.replace("http", "ws"));
+    assert!(tokio_tungstenite::connect_async(bare).await.is_err());
+}
