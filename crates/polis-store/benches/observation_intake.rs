@@ -28,7 +28,10 @@ fn main() {
 
 async fn run() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let total = if quick { 200_000 } else { 2_000_000 };
+    let mut total = if quick { 200_000 } else { 2_000_000 };
+    if let Ok(t) = std::env::var("EXP_TOTAL") {
+        total = t.parse().expect("n");
+    }
     println!("machine: {} cores, {}; load average at start: {}", cores(), cpu_model(), loadavg());
     println!("{total} observations per case, one reading per sensor every 10 s of observation time\n");
     let cases = [
@@ -39,11 +42,14 @@ async fn run() {
         Case { sensors: 100, batch: 10_000, total },
     ];
     println!("SQLite (fresh file per case)");
-    for case in &cases {
+    for (ci, case) in cases.iter().enumerate() {
+        if std::env::var("EXP_ONLY").is_ok_and(|o| !o.contains(&ci.to_string())) {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let store = polis_store::open_sqlite(&dir.path().join("obs.db")).await.expect("open SQLite");
         intake(&store, case).await;
-        if case.sensors == 1_000 && case.batch == 10_000 {
+        if case.sensors == 1_000 && case.batch == 10_000 && std::env::var("EXP_NOREADS").is_err() {
             reads(&store, case).await;
         }
         store.close().await;

@@ -16,7 +16,7 @@
 //! error naming the table, id and column.
 
 use crate::codec::{self, BadValue};
-use crate::db::{Arg, Db, DbRow};
+use crate::db::{Arg, Db, DbRow, Tx};
 use crate::error::{db_error, is_unique_violation};
 use crate::sql::{bulk_insert_with, one, write_audit, Cols, Table};
 use crate::ObservationBucket;
@@ -36,16 +36,63 @@ pub(crate) const OBSERVATIONS: Table = Table {
     cols: &["sensor", "quantity", "time_ms", "value", "lat", "lon"],
 };
 
+/// The intake log: the columns of [`OBSERVATIONS`], after a `seq` the database assigns.
+const OBSERVATION_LOG: Table = Table {
+    name: "observation_log",
+    entity: "observation",
+    cols: &["sensor", "quantity", "time_ms", "value", "lat", "lon"],
+};
+
 /// The `quantity` column of a sensor's main value (`Observation::quantity() == None`).
 const MAIN: &str = "";
 
-/// A reading already stored for the same (sensor, quantity, time) is kept, the new one dropped:
-/// redelivery after a crash or reconnect changes nothing.
-const OBSERVATIONS_ON_CONFLICT: &str = " ON CONFLICT (sensor, quantity, time_ms) DO NOTHING";
+/// When the intake log holds about this many readings, the insert that saw it folds the log into
+/// the series. A larger step costs less per reading (each sensor's last page of the series is
+/// written once per step, however many of its readings the step brings) but makes reads slower:
+/// every read also scans the log. See docs/benchmarks.md.
+pub(crate) const FOLD_AT: i64 = 100_000;
+
+/// Serialises folds of one PostgreSQL database (an arbitrary, fixed key).
+const PG_FOLD_LOCK: i64 = 0x706f_6c69_735f_6f62; // "polis_ob"
 
 /// The longest bucket of [`observation_buckets`]: far beyond any chart, and small enough that
 /// the bucket arithmetic cannot overflow.
 const MAX_STEP_MS: i64 = 1_000 * 366 * 86_400_000;
+
+/// About how many readings the log holds (exact until a fold races with an insert on
+/// PostgreSQL): two lookups in the `seq` index instead of a count.
+const LOG_LEN_SQL: &str = "SELECT COALESCE((SELECT MAX(seq) FROM observation_log) - \
+                           (SELECT MIN(seq) FROM observation_log) + 1, 0)";
+
+/// The fold on SQLite, where the writer is alone: copy in key order (the first reading to
+/// arrive for a key wins), then empty the log.
+const SQLITE_FOLD_SQL: &str = "INSERT INTO observations (sensor, quantity, time_ms, value, lat, lon) \
+    SELECT sensor, quantity, time_ms, value, lat, lon FROM observation_log WHERE true \
+    ORDER BY sensor, quantity, time_ms, seq \
+    ON CONFLICT (sensor, quantity, time_ms) DO NOTHING";
+
+/// The fold on PostgreSQL, in one statement, so that it moves exactly the rows it deletes even
+/// while other transactions append (rows they commit later stay for the next fold).
+const PG_FOLD_SQL: &str = "WITH moved AS (\
+    DELETE FROM observation_log RETURNING seq, sensor, quantity, time_ms, value, lat, lon) \
+    INSERT INTO observations (sensor, quantity, time_ms, value, lat, lon) \
+    SELECT sensor, quantity, time_ms, value, lat, lon FROM moved ORDER BY sensor, quantity, time_ms, seq \
+    ON CONFLICT (sensor, quantity, time_ms) DO NOTHING";
+
+/// The readings of one sensor and quantity with `$3 <= time_ms < $4`, from the series and from
+/// the log, as each key would be after a fold: the series' reading, else the log's first.
+const SERIES_SQL: &str = "\
+SELECT sensor, quantity, time_ms, value, lat, lon FROM observations
+ WHERE sensor = $1 AND quantity = $2 AND time_ms >= $3 AND time_ms < $4
+UNION ALL
+SELECT sensor, quantity, time_ms, value, lat, lon FROM (
+    SELECT sensor, quantity, time_ms, value, lat, lon,
+           ROW_NUMBER() OVER (PARTITION BY time_ms ORDER BY seq) AS n
+      FROM observation_log
+     WHERE sensor = $1 AND quantity = $2 AND time_ms >= $3 AND time_ms < $4
+) AS l
+ WHERE n = 1 AND NOT EXISTS (
+    SELECT 1 FROM observations o WHERE o.sensor = $1 AND o.quantity = $2 AND o.time_ms = l.time_ms)";
 
 /// -0 as 0: SQLite stores a REAL without a fraction as an integer and reads -0 back as 0, so
 /// PostgreSQL is given 0 too and both engines return the same values.
@@ -125,16 +172,61 @@ fn step_ms(step: Duration) -> Result<i64> {
     Ok((ns / 1_000_000) as i64)
 }
 
+/// Appends the batch to the log (a few pages at its end, however many sensors the batch names:
+/// writing each reading into its sensor's place in the series would change a page per sensor
+/// and commit, and SQLite logs whole pages), and folds the log into the series once it is large.
 pub(crate) async fn insert_observations(db: &Db, obs: &[Observation]) -> Result<()> {
     const WHAT: &str = "store observations";
     if obs.is_empty() {
         return Ok(());
     }
     let mut tx = db.begin(WHAT).await?;
-    let r = bulk_insert_with(&mut tx, &OBSERVATIONS, OBSERVATIONS_ON_CONFLICT, obs.iter(), observation_args)
-        .await
-        .map_err(|f| db_error(WHAT, f.error));
+    let r = async {
+        bulk_insert_with(&mut tx, &OBSERVATION_LOG, "", obs.iter(), observation_args).await.map_err(|f| f.error)?;
+        let rows = tx.fetch_all(LOG_LEN_SQL, &[]).await?;
+        rows.first().map_or(Ok(0), |r| r.int(0))
+    }
+    .await
+    .map_err(|e| db_error(WHAT, e));
+    let logged = tx.finish(WHAT, r).await?;
+    if logged >= FOLD_AT {
+        // The batch is durable: a failed fold leaves the log as it is, for the next insert.
+        let started = std::time::Instant::now();
+        match fold(db).await {
+            Ok(()) => tracing::debug!(readings = logged, ms = started.elapsed().as_millis(), "folded observation log"),
+            Err(e) => tracing::warn!(error = %e, "could not fold the observation log into the series; retrying later"),
+        }
+    }
+    Ok(())
+}
+
+/// Folds the intake log into the series, in one transaction.
+async fn fold(db: &Db) -> Result<()> {
+    const WHAT: &str = "fold the observation log into the series";
+    let mut tx = db.begin(WHAT).await?;
+    let r = fold_in(&mut tx, false).await.map_err(|e| db_error(WHAT, e));
     tx.finish(WHAT, r).await
+}
+
+/// On PostgreSQL one fold runs at a time: with `wait`, this one waits for another to finish;
+/// without, it leaves the work to that one.
+async fn fold_in(tx: &mut Tx, wait: bool) -> Result<(), sqlx::Error> {
+    if tx.is_sqlite() {
+        tx.execute(SQLITE_FOLD_SQL, &[]).await?;
+        tx.execute("DELETE FROM observation_log", &[]).await?;
+        return Ok(());
+    }
+    let key = [Arg::Int(PG_FOLD_LOCK)];
+    if wait {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &key).await?;
+    } else {
+        let rows = tx.fetch_all("SELECT pg_try_advisory_xact_lock($1)", &key).await?;
+        if rows.first().map(|r| r.boolean(0)).transpose()? != Some(true) {
+            return Ok(());
+        }
+    }
+    tx.execute(PG_FOLD_SQL, &[]).await?;
+    Ok(())
 }
 
 pub(crate) async fn observations(
@@ -146,10 +238,8 @@ pub(crate) async fn observations(
     limit: u32,
 ) -> Result<Vec<Observation>> {
     let quantity = quantity_arg(quantity)?;
-    let sql = format!(
-        "{} WHERE sensor = $1 AND quantity = $2 AND time_ms >= $3 AND time_ms < $4 ORDER BY time_ms LIMIT $5",
-        OBSERVATIONS.select_sql()
-    );
+    // `ORDER BY 3`: time_ms, the third column of both halves.
+    let sql = format!("{SERIES_SQL}\nORDER BY 3 LIMIT $5");
     let args = [
         Arg::Text(sensor.as_str()),
         Arg::Text(quantity),
@@ -170,14 +260,14 @@ pub(crate) async fn observation_buckets(
     step: Duration,
 ) -> Result<Vec<ObservationBucket>> {
     const WHAT: &str = "aggregate observations";
-    // The bucket of t is t - (t mod step), with a modulo that is never negative, so that
-    // buckets before 1970 are aligned too.
-    const SQL: &str = "SELECT time_ms - ((time_ms % $5) + $5) % $5 AS bucket, \
-        COUNT(*), MIN(value), MAX(value), AVG(value) FROM observations \
-        WHERE sensor = $1 AND quantity = $2 AND time_ms >= $3 AND time_ms < $4 \
-        GROUP BY bucket ORDER BY bucket";
     let quantity = quantity_arg(quantity)?;
     let step = step_ms(step)?;
+    // The bucket of t is t - (t mod step), with a modulo that is never negative, so that
+    // buckets before 1970 are aligned too.
+    let sql = format!(
+        "SELECT time_ms - ((time_ms % $5) + $5) % $5 AS bucket, COUNT(*), MIN(value), MAX(value), AVG(value) \
+         FROM ({SERIES_SQL}) AS s GROUP BY bucket ORDER BY bucket"
+    );
     let args = [
         Arg::Text(sensor.as_str()),
         Arg::Text(quantity),
@@ -185,12 +275,13 @@ pub(crate) async fn observation_buckets(
         Arg::Int(ceil_ms(to)),
         Arg::Int(step),
     ];
-    let rows = db.fetch_all(WHAT, SQL, &args).await?;
+    let rows = db.fetch_all(WHAT, &sql, &args).await?;
     let err = |e: sqlx::Error| db_error(WHAT, e);
     rows.iter()
         .map(|row| {
             let start = row.int(0).map_err(err)?;
-            let start = codec::from_ms(start).map_err(|e| Error::internal(format!("{WHAT}: bad time")).with_source(e))?;
+            let start =
+                codec::from_ms(start).map_err(|e| Error::internal(format!("{WHAT}: bad time")).with_source(e))?;
             let count = row.int(1).map_err(err)?;
             Ok(ObservationBucket {
                 start,
@@ -203,10 +294,10 @@ pub(crate) async fn observation_buckets(
         .collect()
 }
 
-/// The newest observation of every (sensor, quantity), in key order. Rather than reading the
-/// whole table (a full scan of months of data at every start), the distinct keys are walked
-/// with one index seek each (a "loose index scan" as a recursive query, the same SQL on both
-/// engines), then each key's newest row is one more seek.
+/// The newest reading of every (sensor, quantity) in the series, in key order. Rather than
+/// reading the whole table (a full scan of months of data at every start), the distinct keys are
+/// walked with one index seek each (a "loose index scan" as a recursive query, the same SQL on
+/// both engines), then each key's newest row is one more seek.
 const LATEST_SQL: &str = "\
 WITH RECURSIVE k(sensor, quantity) AS (
     SELECT sensor, quantity FROM (
@@ -231,14 +322,36 @@ SELECT o.sensor, o.quantity, o.time_ms, o.value, o.lat, o.lon
 FROM k JOIN observations o ON o.sensor = k.sensor AND o.quantity = k.quantity
  AND o.time_ms = (SELECT o3.time_ms FROM observations o3
                    WHERE o3.sensor = k.sensor AND o3.quantity = k.quantity
-                   ORDER BY o3.time_ms DESC LIMIT 1)
-ORDER BY o.sensor, o.quantity";
+                   ORDER BY o3.time_ms DESC LIMIT 1)";
+
+/// The newest reading of every (sensor, quantity) in the log (the first to arrive of a time).
+const LATEST_LOGGED_SQL: &str = "\
+SELECT sensor, quantity, time_ms, value, lat, lon FROM (
+    SELECT sensor, quantity, time_ms, value, lat, lon,
+           ROW_NUMBER() OVER (PARTITION BY sensor, quantity ORDER BY time_ms DESC, seq) AS n
+      FROM observation_log
+) AS l WHERE n = 1";
 
 pub(crate) async fn latest_observations(db: &Db) -> Result<Vec<Observation>> {
-    let rows = db.fetch_all("read the latest observations", LATEST_SQL, &[]).await?;
-    rows.iter().map(observation_from).collect()
+    const WHAT: &str = "read the latest observations";
+    let mut latest = std::collections::BTreeMap::new();
+    for row in db.fetch_all(WHAT, LATEST_SQL, &[]).await? {
+        let o = observation_from(&row)?;
+        latest.insert((o.sensor().clone(), o.quantity().unwrap_or(MAIN).to_string()), o);
+    }
+    for row in db.fetch_all(WHAT, LATEST_LOGGED_SQL, &[]).await? {
+        let o = observation_from(&row)?;
+        let key = (o.sensor().clone(), o.quantity().unwrap_or(MAIN).to_string());
+        // At the same time, the series' reading arrived first.
+        if latest.get(&key).is_none_or(|stored| o.time() > stored.time()) {
+            latest.insert(key, o);
+        }
+    }
+    Ok(latest.into_values().collect())
 }
 
+/// Folds the log first (waiting for a fold in progress), so that the deletes only touch the
+/// series, each one range of its key.
 pub(crate) async fn purge_observations(db: &Db, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
     const WHAT: &str = "purge observations";
     if sensors.is_empty() {
@@ -247,6 +360,7 @@ pub(crate) async fn purge_observations(db: &Db, sensors: &[Id], before: OffsetDa
     let before = ceil_ms(before);
     let mut tx = db.begin(WHAT).await?;
     let r = async {
+        fold_in(&mut tx, true).await?;
         let mut deleted = 0;
         for sensor in sensors {
             deleted += tx
@@ -254,12 +368,12 @@ pub(crate) async fn purge_observations(db: &Db, sensors: &[Id], before: OffsetDa
                     "DELETE FROM observations WHERE sensor = $1 AND time_ms < $2",
                     &[Arg::Text(sensor.as_str()), Arg::Int(before)],
                 )
-                .await
-                .map_err(|e| db_error(WHAT, e))?;
+                .await?;
         }
         Ok(deleted)
     }
-    .await;
+    .await
+    .map_err(|e| db_error(WHAT, e));
     tx.finish(WHAT, r).await
 }
 
@@ -467,8 +581,9 @@ pub(crate) async fn put_rule(db: &Db, rule: &Rule, audit: &AuditRecord) -> Resul
             let rows = tx.fetch_all("SELECT version FROM rules WHERE id = $1", &[Arg::Text(id)]).await.map_err(err)?;
             let current = rows.first().map(|r| r.int(0)).transpose().map_err(err)?.unwrap_or(0);
             let message = format!("rule {id} is at version {current}; version {version} is older");
-            return Err(Error::failed_precondition(message.clone())
-                .with_details(vec![FieldError::new("version", message)]));
+            return Err(
+                Error::failed_precondition(message.clone()).with_details(vec![FieldError::new("version", message)])
+            );
         }
         let saved = tx
             .execute(
@@ -502,8 +617,9 @@ pub(crate) async fn put_rule(db: &Db, rule: &Rule, audit: &AuditRecord) -> Resul
                     "version {version} of rule {id} was saved before with other contents; save the change as a \
                      newer version"
                 );
-                return Err(Error::already_exists(message.clone())
-                    .with_details(vec![FieldError::new("version", message)]));
+                return Err(
+                    Error::already_exists(message.clone()).with_details(vec![FieldError::new("version", message)])
+                );
             }
         }
         write_audit(&mut tx, WHAT, std::slice::from_ref(audit)).await
@@ -538,7 +654,8 @@ pub(crate) async fn list_rules(db: &Db) -> Result<Vec<Rule>> {
 
 pub(crate) async fn rule_version(db: &Db, id: &Id, version: u32) -> Result<Option<Rule>> {
     let sql = "SELECT id, municipality, version, body FROM rule_versions WHERE id = $1 AND version = $2";
-    let rows = db.fetch_all("read a rule version", sql, &[Arg::Text(id.as_str()), Arg::Int(i64::from(version))]).await?;
+    let rows =
+        db.fetch_all("read a rule version", sql, &[Arg::Text(id.as_str()), Arg::Int(i64::from(version))]).await?;
     rows.first().map(|r| rule_from(r, &RULE_VERSIONS)).transpose()
 }
 
@@ -701,12 +818,7 @@ pub(crate) async fn open_alarms(db: &Db) -> Result<Vec<Alarm>> {
     rows.iter().map(alarm_from).collect()
 }
 
-pub(crate) async fn list_alarms(
-    db: &Db,
-    municipality: Option<&Id>,
-    open_only: bool,
-    limit: u32,
-) -> Result<Vec<Alarm>> {
+pub(crate) async fn list_alarms(db: &Db, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
     let mut sql = format!("{} WHERE 1 = 1", ALARMS.select_sql());
     let mut args = vec![Arg::Int(i64::from(limit))];
     if let Some(m) = municipality {
@@ -743,8 +855,7 @@ mod tests {
     fn steps_are_whole_positive_milliseconds() {
         assert_eq!(step_ms(Duration::minutes(1)).ok(), Some(60_000));
         assert_eq!(step_ms(Duration::milliseconds(1)).ok(), Some(1));
-        for bad in [Duration::ZERO, Duration::milliseconds(-5), Duration::microseconds(1500), Duration::days(400_000)]
-        {
+        for bad in [Duration::ZERO, Duration::milliseconds(-5), Duration::microseconds(1500), Duration::days(400_000)] {
             let e = step_ms(bad).unwrap_err();
             assert_eq!(e.details[0].field, "step", "{bad}");
         }

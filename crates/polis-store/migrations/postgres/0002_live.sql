@@ -2,6 +2,17 @@
 -- SQLite schema (see its comments); ids and quantities use the "C" collation so that both
 -- engines order and compare them byte by byte.
 
+-- The intake log, appended in arrival order, and the series it is folded into.
+CREATE TABLE observation_log (
+    seq      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sensor   TEXT COLLATE "C" NOT NULL,
+    quantity TEXT COLLATE "C" NOT NULL,
+    time_ms  BIGINT           NOT NULL,
+    value    DOUBLE PRECISION NOT NULL,
+    lat      DOUBLE PRECISION,
+    lon      DOUBLE PRECISION
+);
+
 CREATE TABLE observations (
     sensor   TEXT COLLATE "C" NOT NULL,
     quantity TEXT COLLATE "C" NOT NULL,

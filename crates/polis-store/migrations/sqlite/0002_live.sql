@@ -1,11 +1,29 @@
 -- Live city data (SQLite): observations, rules with every version kept, alarms. Conventions as
 -- in 0001: unix milliseconds, TEXT ids compared byte by byte, STRICT tables.
 
--- One reading per (sensor, quantity, time): quantity '' is the sensor's main value, lat/lon the
--- position a moving device reported (both or neither). No foreign key to sensors: a deleted
--- sensor's history stays until retention purges it, and intake pays for no lookup per row.
--- WITHOUT ROWID clusters the table by its key: a sensor's series is one contiguous range, read
--- in time order without a sort, and a reading delivered twice is stored once.
+-- Observations live in two tables (see src/live.rs for why):
+--
+-- observation_log: the intake log. A batch is appended at the end (seq is the rowid, in arrival
+-- order), so a commit writes a few new pages however many sensors the batch names.
+--
+-- observations: the series, keyed and clustered (WITHOUT ROWID) by (sensor, quantity, time): a
+-- sensor's series is one contiguous range, read in time order without a sort. The log is folded
+-- into it in large steps, each sorted by that key, so that every page changes once per step.
+-- A reading delivered twice (intake is at-least-once) is kept once: the first to arrive.
+--
+-- quantity '' is the sensor's main value; lat/lon the position a moving device reported (both
+-- or neither). No foreign key to sensors: a deleted sensor's history stays until retention
+-- purges it, and intake pays for no lookup per reading.
+CREATE TABLE observation_log (
+    seq      INTEGER PRIMARY KEY,
+    sensor   TEXT    NOT NULL,
+    quantity TEXT    NOT NULL,
+    time_ms  INTEGER NOT NULL,
+    value    REAL    NOT NULL,
+    lat      REAL,
+    lon      REAL
+) STRICT;
+
 CREATE TABLE observations (
     sensor   TEXT    NOT NULL,
     quantity TEXT    NOT NULL,

@@ -150,7 +150,9 @@ pub async fn many_racing_writers_open_one_alarm(store: DynStore) {
     let mut tasks = Vec::new();
     for task in 0..8 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.put_alarm(&alarm(&format!("a-{task}"), "r", "s", task), None).await }));
+        tasks.push(tokio::spawn(
+            async move { store.put_alarm(&alarm(&format!("a-{task}"), "r", "s", task), None).await },
+        ));
     }
     let mut ok = 0;
     for t in tasks {

@@ -58,6 +58,7 @@ suite! {
         observations::buckets_before_1970_are_aligned,
         observations::latest_is_the_newest_per_sensor_and_quantity,
         observations::purge_deletes_older_observations_of_the_given_sensors,
+        observations::reads_are_the_same_before_and_after_a_fold,
         rules::every_kind_of_rule_round_trips,
         rules::rules_put_replace_list_and_delete_keeping_every_version,
         rules::a_saved_rule_version_never_changes,
@@ -74,6 +75,7 @@ suite! {
         schema::a_corrupt_row_is_an_internal_error_naming_it,
         schema::corrupt_live_rows_are_internal_errors_naming_them,
         schema::live_data_survives_reopening,
+        schema::a_large_intake_log_is_folded_by_itself,
     ],
 }
 

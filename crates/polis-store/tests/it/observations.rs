@@ -9,7 +9,8 @@ use time::{Duration, OffsetDateTime};
 
 /// A reading at `T0 + ms`.
 pub fn obs(sensor: &str, quantity: Option<&str>, ms: i64, value: f64) -> Observation {
-    Observation::stored(id(sensor), at_ms(T0 + ms), quantity.map(String::from), value, None).expect("valid test reading")
+    Observation::stored(id(sensor), at_ms(T0 + ms), quantity.map(String::from), value, None)
+        .expect("valid test reading")
 }
 
 fn moved(o: Observation, p: LatLon) -> Observation {
@@ -158,10 +159,7 @@ pub async fn buckets_aggregate_per_step_aligned_to_the_epoch(store: DynStore) {
         async move { store.observation_buckets(&g, None, at_ms(from), at_ms(to), step).await.expect("buckets") }
     };
     let got = buckets(m0, m0 + 10 * MIN, Duration::minutes(1)).await;
-    assert_eq!(
-        got,
-        vec![bucket(m0, &[4.0, 6.0, 8.0]), bucket(m0 + MIN, &[-2.5]), bucket(m0 + 3 * MIN, &[100.0])]
-    );
+    assert_eq!(got, vec![bucket(m0, &[4.0, 6.0, 8.0]), bucket(m0 + MIN, &[-2.5]), bucket(m0 + 3 * MIN, &[100.0])]);
     // The range cuts inside a bucket: only readings in the range count, the bucket keeps its
     // aligned start.
     let got = buckets(m0 + 10_000, m0 + 3 * MIN, Duration::minutes(1)).await;
@@ -228,8 +226,7 @@ pub async fn purge_deletes_older_observations_of_the_given_sensors(store: DynSto
         }
     }
     store.insert_observations(&batch).await.expect("insert");
-    let deleted =
-        store.purge_observations(&[id("a"), id("b"), id("nobody")], at_ms(T0 + 4_000)).await.expect("purge");
+    let deleted = store.purge_observations(&[id("a"), id("b"), id("nobody")], at_ms(T0 + 4_000)).await.expect("purge");
     assert_eq!(deleted, 2 * 2 * 4, "4 readings before the cut, 2 quantities, 2 sensors");
     let first = |v: Vec<Observation>| v.first().map(Observation::time);
     assert_eq!(first(series(&store, "a", None).await), Some(at_ms(T0 + 4_000)), "the cut itself stays");
@@ -240,4 +237,51 @@ pub async fn purge_deletes_older_observations_of_the_given_sensors(store: DynSto
     let all: Vec<Id> = ["a", "b", "c"].into_iter().map(id).collect();
     assert_eq!(store.purge_observations(&all, at_ms(T0 + 99_000)).await.expect("all"), 2 * 2 * 6 + 2 * 10);
     assert!(store.latest_observations().await.expect("latest").is_empty());
+}
+
+/// Every read: the series (to `to`, raw and in buckets) and the latest, as one value to compare.
+async fn everything(store: &DynStore, sensors: &[&str]) -> Vec<String> {
+    let (from, to) = all_time();
+    let mut out = vec![format!("{:?}", store.latest_observations().await.expect("latest"))];
+    for s in sensors {
+        for q in [None, Some("pm10")] {
+            out.push(format!("{:?}", store.observations(&id(s), q, from, to, 1_000).await.expect("read")));
+            out.push(format!("{:?}", store.observations(&id(s), q, from, to, 3).await.expect("read")));
+            let b = store.observation_buckets(&id(s), q, from, to, Duration::seconds(10)).await.expect("buckets");
+            out.push(format!("{b:?}"));
+        }
+    }
+    out
+}
+
+/// Readings wait in the intake log until it is folded into the series (when it is large, or
+/// before a purge); reads see the same either way, and the first reading of a time wins across
+/// the two.
+pub async fn reads_are_the_same_before_and_after_a_fold(store: DynStore) {
+    let fold = || async { store.purge_observations(&[id("nobody")], at_ms(0)).await.expect("fold") };
+    let first: Vec<Observation> = (0..40)
+        .map(|i| obs(["a", "b"][i as usize % 2], [None, Some("pm10")][i as usize % 3 % 2], i * 1_000, i as f64))
+        .collect();
+    store.insert_observations(&first).await.expect("insert");
+    let logged = everything(&store, &["a", "b"]).await;
+    fold().await;
+    assert_eq!(everything(&store, &["a", "b"]).await, logged, "the same after the fold");
+
+    // Now some in the series, some in the log: redelivered with other values (the stored ones
+    // stay), repeated within the log (the first stays), and new ones older and newer.
+    let mut second: Vec<Observation> =
+        first.iter().take(10).map(|o| obs(o.sensor().as_str(), o.quantity(), 0, -1.0)).collect();
+    second.push(obs("a", None, 50_000, 50.0));
+    second.push(obs("a", None, 50_000, -50.0));
+    second.push(obs("a", None, -1_000, -1.0));
+    second.push(obs("b", Some("pm10"), 99_000, 99.0));
+    store.insert_observations(&second).await.expect("insert");
+    store.insert_observations(&[obs("a", None, 50_000, -51.0)]).await.expect("insert");
+    let mixed = everything(&store, &["a", "b"]).await;
+    let a = series(&store, "a", None).await;
+    assert_eq!(a.first(), Some(&obs("a", None, -1_000, -1.0)));
+    assert_eq!(a.last(), Some(&obs("a", None, 50_000, 50.0)), "the first of three for one time");
+    assert_eq!(a.iter().find(|o| o.time() == at_ms(T0)).map(Observation::value), Some(0.0), "the series' wins");
+    fold().await;
+    assert_eq!(everything(&store, &["a", "b"]).await, mixed, "the same after the second fold");
 }

@@ -76,13 +76,24 @@ pub async fn corrupt_live_rows_are_internal_errors_naming_them(db: Fresh) {
         }
     };
 
+    // One reading in the series (folded by a purge that deletes nothing), one in the intake log.
     store.insert_observations(&[crate::observations::obs("g1", Some("pm10"), 0, 1.0)]).await.expect("insert");
-    db.raw_execute("UPDATE observations SET quantity = 'PM 10'").await;
-    internal(store.latest_observations().await.unwrap_err(), &["observations", "g1", "quantity"]);
-    db.raw_execute("UPDATE observations SET quantity = 'pm10', lat = 42.0").await;
-    internal(store.latest_observations().await.unwrap_err(), &["observations", "lat"]);
-    db.raw_execute("UPDATE observations SET lat = 95.0, lon = 25.0").await;
-    internal(store.latest_observations().await.unwrap_err(), &["observations", "lat"]);
+    store.purge_observations(&[id("g1")], at_ms(0)).await.expect("fold");
+    store.insert_observations(&[crate::observations::obs("g2", Some("pm10"), 0, 1.0)]).await.expect("insert");
+    for table in ["observations", "observation_log"] {
+        let sensor = if table == "observations" { "g1" } else { "g2" };
+        db.raw_execute(&format!("UPDATE {table} SET quantity = 'PM 10'")).await;
+        internal(store.latest_observations().await.unwrap_err(), &["observations", sensor, "quantity"]);
+        let e = store.observations(&id(sensor), Some("pm10"), at_ms(0), at_ms(T0 + 1), 10).await;
+        assert!(e.expect("no such quantity now").is_empty());
+        db.raw_execute(&format!("UPDATE {table} SET quantity = 'pm10', lat = 42.0")).await;
+        internal(store.latest_observations().await.unwrap_err(), &["observations", "lat"]);
+        db.raw_execute(&format!("UPDATE {table} SET lat = 95.0, lon = 25.0")).await;
+        let e = store.observations(&id(sensor), Some("pm10"), at_ms(0), at_ms(T0 + 1), 10).await.unwrap_err();
+        internal(e, &["observations", sensor, "lat"]);
+        db.raw_execute(&format!("UPDATE {table} SET lat = NULL, lon = NULL")).await;
+    }
+    assert_eq!(store.latest_observations().await.expect("repaired").len(), 2);
 
     let r = crate::rules::rule("r1", 1);
     store.put_rule(&r, &audit("create", "rule", "r1", None, 1)).await.expect("rule");
@@ -117,6 +128,30 @@ pub async fn live_data_survives_reopening(db: Fresh) {
     assert_eq!(store.latest_observations().await.expect("latest"), vec![o]);
     assert_eq!(store.list_rules().await.expect("rules"), vec![crate::rules::rule("r1", 1)]);
     assert_eq!(store.open_alarms().await.expect("alarms"), vec![crate::alarms::alarm("a1", "r1", "g1", 0)]);
+    store.close().await;
+}
+
+/// Once the intake log holds 100,000 readings, the insert that fills it folds it into the
+/// series: the log is empty again and every reading is there once.
+pub async fn a_large_intake_log_is_folded_by_itself(db: Fresh) {
+    let store = db.open().await;
+    let batch = |n: i64| -> Vec<polis_domain::Observation> {
+        (0..10_000).map(|i| crate::observations::obs(&format!("s{}", i % 500), None, n * 10_000 + i, 1.0)).collect()
+    };
+    for n in 0..9 {
+        store.insert_observations(&batch(n)).await.expect("insert");
+    }
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM observation_log").await, 90_000, "not yet");
+    // The last batch again (delivered twice), then one more.
+    store.insert_observations(&batch(8)).await.expect("redelivered");
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM observation_log").await, 0, "folded");
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM observations").await, 90_000, "each reading once");
+    store.insert_observations(&batch(9)).await.expect("insert");
+    let b = store
+        .observation_buckets(&id("s7"), None, at_ms(0), at_ms(T0 + 1_000_000), time::Duration::days(10_000))
+        .await
+        .expect("buckets");
+    assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 200, "20 from each of 10 batches, log and series");
     store.close().await;
 }
 
