@@ -4,7 +4,8 @@
 //! times. Then the reads that follow intake on the filled database: the newest reading of every
 //! sensor (warm start), a day of one sensor raw and in one-minute buckets.
 //!
-//! `cargo bench -p polis-store --bench observation_intake` (add `-- --quick` for a short run).
+//! `cargo bench -p polis-store --bench observation_intake`; after `--`: `--quick` (200,000
+//! readings per case instead of 2,000,000), `--observations N`, `--only SENSORS:BATCH`.
 //! With `POLIS_BENCH_PG_URL` set (a PostgreSQL server), the same intake runs on PostgreSQL too.
 
 use polis_domain::{Id, Observation};
@@ -27,36 +28,36 @@ fn main() {
 }
 
 async fn run() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let mut total = if quick { 200_000 } else { 2_000_000 };
-    if let Ok(t) = std::env::var("EXP_TOTAL") {
-        total = t.parse().expect("n");
-    }
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let quick = args.iter().any(|a| a == "--quick");
+    let total = match arg("--observations") {
+        Some(n) => n.parse().expect("--observations takes a number"),
+        None if quick => 200_000,
+        None => 2_000_000,
+    };
+    // `--only SENSORS:BATCH` runs one case.
+    let only = arg("--only").cloned();
     println!("machine: {} cores, {}; load average at start: {}", cores(), cpu_model(), loadavg());
     println!("{total} observations per case, one reading per sensor every 10 s of observation time\n");
-    let cases = [
-        Case { sensors: 1_000, batch: 1_000, total },
-        Case { sensors: 1_000, batch: 5_000, total },
-        Case { sensors: 1_000, batch: 10_000, total },
-        Case { sensors: 10_000, batch: 10_000, total },
-        Case { sensors: 100, batch: 10_000, total },
-    ];
+    let cases: Vec<Case> = [(1_000, 1_000), (1_000, 5_000), (1_000, 10_000), (10_000, 10_000), (100, 10_000)]
+        .into_iter()
+        .filter(|(s, b)| only.as_ref().is_none_or(|o| *o == format!("{s}:{b}")))
+        .map(|(sensors, batch)| Case { sensors, batch, total })
+        .collect();
     println!("SQLite (fresh file per case)");
-    for (ci, case) in cases.iter().enumerate() {
-        if std::env::var("EXP_ONLY").is_ok_and(|o| !o.contains(&ci.to_string())) {
-            continue;
-        }
+    for case in &cases {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = polis_store::open_sqlite(&dir.path().join("obs.db")).await.expect("open SQLite");
         intake(&store, case).await;
-        if case.sensors == 1_000 && case.batch == 10_000 && std::env::var("EXP_NOREADS").is_err() {
+        if case.sensors == 1_000 && case.batch == 10_000 {
             reads(&store, case).await;
         }
         store.close().await;
     }
     if let Ok(server) = std::env::var("POLIS_BENCH_PG_URL") {
         println!("\nPostgreSQL (fresh database per case)");
-        for case in &cases[..3] {
+        for case in cases.iter().filter(|c| c.sensors == 1_000) {
             let url = polis_store::testing::fresh_postgres_database(&server).await.expect("a fresh database");
             let store = polis_store::open(&url).await.expect("open PostgreSQL");
             intake(&store, case).await;

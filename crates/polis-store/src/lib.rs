@@ -242,16 +242,7 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with({
-            let mut o = base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
-            if let Ok(v) = std::env::var("POLIS_EXP_CACHE") {
-                o = o.pragma("cache_size", v);
-            }
-            if let Ok(v) = std::env::var("POLIS_EXP_CKPT") {
-                o = o.pragma("wal_autocheckpoint", v);
-            }
-            o
-        })
+        .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
         .await
         .map_err(cannot_open)?;
     let db = db::Db::Sqlite {

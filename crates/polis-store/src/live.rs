@@ -2,10 +2,16 @@
 //! version, and every version ever saved) and alarms (at most one open per rule and source,
 //! which the database itself guarantees).
 //!
-//! Observations are the hot path: a batch is one transaction of multi-row INSERTs, durable when
-//! it returns. Their table is keyed (and on SQLite clustered) by (sensor, quantity, time), so a
-//! reading delivered twice (intake is at-least-once) is stored once, and a series is read as one
-//! range of the key, in order.
+//! Observations are the hot path, and live in two tables. A batch is appended to the intake log
+//! (`observation_log`), one transaction of multi-row INSERTs, durable when it returns: a few new
+//! pages at the end of the log, however many sensors the batch names. Writing each reading into
+//! its sensor's place in the series instead changes one page per sensor and commit, and SQLite
+//! logs whole pages: 1,000 sensors in batches of 1,000 ran at 10,000 readings/s that way, against
+//! about 150,000-200,000/s now (docs/benchmarks.md). Once the log holds [`FOLD_AT`] readings it
+//! is folded into the series (`observations`, keyed and on SQLite clustered by sensor, quantity
+//! and time) in one sorted step, so that each page of the series changes once per step. Reads
+//! take the series and the log together. A reading delivered twice (intake is at-least-once) is
+//! kept once: the first to arrive, in the log as in the series.
 //!
 //! Rules and alarms keep what is queried in columns and the rest as JSON in a `body` column, in
 //! a format written here and independent of the domain types' own serde form (which belongs to
@@ -30,7 +36,8 @@ use time::{Duration, OffsetDateTime};
 
 // ---- Observations --------------------------------------------------------------------------
 
-pub(crate) const OBSERVATIONS: Table = Table {
+/// The series (and the column order of every observation read, from the series or the log).
+const OBSERVATIONS: Table = Table {
     name: "observations",
     entity: "observation",
     cols: &["sensor", "quantity", "time_ms", "value", "lat", "lon"],
@@ -47,10 +54,9 @@ const OBSERVATION_LOG: Table = Table {
 const MAIN: &str = "";
 
 /// When the intake log holds about this many readings, the insert that saw it folds the log into
-/// the series. A larger step costs less per reading (each sensor's last page of the series is
-/// written once per step, however many of its readings the step brings) but makes reads slower:
-/// every read also scans the log. See docs/benchmarks.md.
-pub(crate) const FOLD_AT: i64 = 100_000;
+/// the series. Every read scans the log, and a fold pauses intake (about 0.3-0.5 s for 100,000
+/// readings on the 2-core test machine); 250,000 measured no faster overall.
+const FOLD_AT: i64 = 100_000;
 
 /// Serialises folds of one PostgreSQL database (an arbitrary, fixed key).
 const PG_FOLD_LOCK: i64 = 0x706f_6c69_735f_6f62; // "polis_ob"
@@ -294,10 +300,12 @@ pub(crate) async fn observation_buckets(
         .collect()
 }
 
-/// The newest reading of every (sensor, quantity) in the series, in key order. Rather than
-/// reading the whole table (a full scan of months of data at every start), the distinct keys are
-/// walked with one index seek each (a "loose index scan" as a recursive query, the same SQL on
-/// both engines), then each key's newest row is one more seek.
+/// The newest reading of every (sensor, quantity), with a last column saying where from: 0 the
+/// series, 1 the log. In the series, rather than reading the whole table (months of data, at
+/// every start), the distinct keys are walked with one index seek each (a "loose index scan" as
+/// a recursive query, the same SQL on both engines), then each key's newest row is one more
+/// seek. The log is small: a scan. One statement, so that a fold cannot move rows from one half
+/// to the other between the two.
 const LATEST_SQL: &str = "\
 WITH RECURSIVE k(sensor, quantity) AS (
     SELECT sensor, quantity FROM (
@@ -318,15 +326,13 @@ WITH RECURSIVE k(sensor, quantity) AS (
               ORDER BY o.quantity LIMIT 1))
     FROM k WHERE k.sensor IS NOT NULL
 )
-SELECT o.sensor, o.quantity, o.time_ms, o.value, o.lat, o.lon
+SELECT o.sensor, o.quantity, o.time_ms, o.value, o.lat, o.lon, CAST(0 AS BIGINT)
 FROM k JOIN observations o ON o.sensor = k.sensor AND o.quantity = k.quantity
  AND o.time_ms = (SELECT o3.time_ms FROM observations o3
                    WHERE o3.sensor = k.sensor AND o3.quantity = k.quantity
-                   ORDER BY o3.time_ms DESC LIMIT 1)";
-
-/// The newest reading of every (sensor, quantity) in the log (the first to arrive of a time).
-const LATEST_LOGGED_SQL: &str = "\
-SELECT sensor, quantity, time_ms, value, lat, lon FROM (
+                   ORDER BY o3.time_ms DESC LIMIT 1)
+UNION ALL
+SELECT sensor, quantity, time_ms, value, lat, lon, CAST(1 AS BIGINT) FROM (
     SELECT sensor, quantity, time_ms, value, lat, lon,
            ROW_NUMBER() OVER (PARTITION BY sensor, quantity ORDER BY time_ms DESC, seq) AS n
       FROM observation_log
@@ -334,20 +340,22 @@ SELECT sensor, quantity, time_ms, value, lat, lon FROM (
 
 pub(crate) async fn latest_observations(db: &Db) -> Result<Vec<Observation>> {
     const WHAT: &str = "read the latest observations";
-    let mut latest = std::collections::BTreeMap::new();
+    let mut latest: std::collections::BTreeMap<(Id, String), (Observation, bool)> = Default::default();
     for row in db.fetch_all(WHAT, LATEST_SQL, &[]).await? {
         let o = observation_from(&row)?;
-        latest.insert((o.sensor().clone(), o.quantity().unwrap_or(MAIN).to_string()), o);
-    }
-    for row in db.fetch_all(WHAT, LATEST_LOGGED_SQL, &[]).await? {
-        let o = observation_from(&row)?;
+        let logged = row.int(6).map_err(|e| db_error(WHAT, e))? == 1;
         let key = (o.sensor().clone(), o.quantity().unwrap_or(MAIN).to_string());
         // At the same time, the series' reading arrived first.
-        if latest.get(&key).is_none_or(|stored| o.time() > stored.time()) {
-            latest.insert(key, o);
+        let newer = match latest.get(&key) {
+            None => true,
+            Some((stored, _)) if logged => o.time() > stored.time(),
+            Some((stored, _)) => o.time() >= stored.time(),
+        };
+        if newer {
+            latest.insert(key, (o, logged));
         }
     }
-    Ok(latest.into_values().collect())
+    Ok(latest.into_values().map(|(o, _)| o).collect())
 }
 
 /// Folds the log first (waiting for a fold in progress), so that the deletes only touch the

@@ -157,11 +157,20 @@ pub async fn a_large_intake_log_is_folded_by_itself(db: Fresh) {
 
 pub const CRASH_CHILD_ENV: &str = "POLIS_STORE_TEST_CRASH_CHILD_DB";
 
+/// 120,000 readings of 200 sensors.
+fn crash_observations() -> Vec<polis_domain::Observation> {
+    (0..120_000).map(|i| crate::observations::obs(&format!("c{}", i % 200), None, i, i as f64)).collect()
+}
+
 /// The child's half of [`an_acknowledged_sqlite_write_survives_a_crash`]: write, say so, abort.
 pub async fn crash_child(path: &str) {
     let store = polis_store::open_sqlite(std::path::Path::new(path)).await.expect("open");
     let cams = many_cameras("crash", 1_000);
     store.insert_cameras(&cams, &[audit("import", "camera", "*", None, 1)]).await.expect("write");
+    // Enough readings to fold the intake log into the series once, and leave some in the log.
+    for batch in crash_observations().chunks(10_000) {
+        store.insert_observations(batch).await.expect("write observations");
+    }
     println!("ACKNOWLEDGED");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -185,6 +194,12 @@ pub async fn an_acknowledged_sqlite_write_survives_a_crash() {
 
     let store = polis_store::open_sqlite(&path).await.expect("reopen after the crash");
     assert_eq!(store.list_cameras().await.expect("list"), many_cameras("crash", 1_000));
+    let all = crash_observations();
+    for sensor in ["c0", "c7"] {
+        let back = store.observations(&id(sensor), None, at_ms(0), at_ms(T0 + 1_000_000), 1_000).await.expect("read");
+        let sent: Vec<_> = all.iter().filter(|o| o.sensor().as_str() == sensor).cloned().collect();
+        assert_eq!(back, sent, "every acknowledged reading of {sensor}");
+    }
     assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
 }
 
