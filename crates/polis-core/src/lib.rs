@@ -23,8 +23,6 @@ use polis_store::DynStore;
 use std::sync::Arc;
 
 pub use auth::{LoginLimiter, NewUser, Session};
-/// The length of a login session.
-pub type SessionTtl = time::Duration;
 pub use registry::{Entity, Registry};
 
 /// The application: the store, the registry in memory, the clock.
@@ -38,12 +36,21 @@ pub struct App {
     bus: Arc<dyn EventBus<LiveEvent>>,
     live: intake::Live,
     /// How long a login session lasts.
-    pub session_ttl: time::Duration,
+    session_ttl: time::Duration,
 }
 
 impl App {
-    /// Loads the registry from the store and builds the indexes.
+    /// Loads the registry from the store and builds the indexes; sessions last 12 hours.
     pub async fn open(store: DynStore, clock: Arc<dyn Clock>) -> Result<Arc<App>> {
+        App::open_with_sessions(store, clock, 12).await
+    }
+
+    /// [`App::open`] with login sessions lasting `session_ttl_hours`.
+    pub async fn open_with_sessions(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        session_ttl_hours: u32,
+    ) -> Result<Arc<App>> {
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         Ok(Arc::new(App {
@@ -54,7 +61,7 @@ impl App {
             limiter: LoginLimiter::new(),
             bus: Arc::new(LocalBus::new(100_000, 4096)),
             live,
-            session_ttl: time::Duration::hours(12),
+            session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
         }))
     }
 

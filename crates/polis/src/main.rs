@@ -255,10 +255,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
-    let mut app = App::open(store, Arc::new(SystemClock)).await?;
-    if let Some(a) = Arc::get_mut(&mut app) {
-        a.session_ttl = time_hours(config.session_ttl_hours);
-    }
+    let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }
@@ -314,10 +311,6 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     tracing::info!("stopped");
     Ok(())
-}
-
-fn time_hours(h: u32) -> polis_core::SessionTtl {
-    polis_core::SessionTtl::hours(h as i64)
 }
 
 async fn shutdown_signal() {
