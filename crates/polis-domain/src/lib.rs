@@ -6,6 +6,7 @@
 pub mod alarm;
 pub mod auth;
 pub mod geometry;
+pub mod incident;
 pub mod observation;
 pub mod registry;
 pub mod rules;
@@ -14,6 +15,10 @@ pub mod values;
 pub use alarm::{Alarm, AlarmComment, AlarmKey, AlarmState};
 pub use auth::{Actor, AuditRecord, Role, User};
 pub use geometry::{bearing_deg, destination, distance_m, sees_point, view_sector, EARTH_RADIUS_M};
+pub use incident::{
+    Incident, IncidentSource, IncidentStatus, IncidentType, JournalEntry, JournalKind, NewIncident, Procedure, Share,
+    SosDevice, SosProfile, Unit, UnitKind, UnitStatus,
+};
 pub use observation::{Observation, TimeWindow};
 pub use registry::{
     AgencyKind, Camera, CameraKind, CameraStatus, OrgKind, Organisation, Sector, Sensor, SensorKind, Site,

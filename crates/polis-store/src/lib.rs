@@ -10,13 +10,17 @@
 mod codec;
 mod db;
 mod error;
+mod incidents;
 mod live;
 mod migrate;
 mod sql;
 pub mod testing;
 
+pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
+
 use async_trait::async_trait;
 use polis_base::{Error, Result};
+use polis_domain::incident::{Incident, JournalEntry, Procedure, Share, SosDevice, Unit};
 use polis_domain::{Alarm, AuditRecord, Camera, Id, Observation, Organisation, Rule, Sensor, Site, User};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -158,6 +162,53 @@ pub trait Store: Send + Sync + 'static {
     /// Newest `last_seen` first (then by id), at most `limit`; `municipality` filters, and
     /// `open_only` leaves out the closed ones.
     async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>>;
+
+    // Incidents. The journal is append-only: `journal` lines are appended in the same
+    // transaction as the change they describe; nothing updates or deletes them.
+    /// Inserts or replaces the incident by id, appends `journal`, writes `audit`, in one
+    /// transaction.
+    async fn put_incident(
+        &self,
+        incident: &Incident,
+        journal: &[JournalEntry],
+        audit: Option<&AuditRecord>,
+    ) -> Result<()>;
+    async fn incident(&self, id: &Id) -> Result<Option<Incident>>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;
+    /// The incident's journal, oldest first.
+    async fn journal(&self, incident: &Id) -> Result<Vec<JournalEntry>>;
+    /// Stores an attachment (its bytes as base64) with its journal line and audit record.
+    async fn put_attachment(
+        &self,
+        meta: &AttachmentMeta,
+        data_base64: &str,
+        journal: &JournalEntry,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    async fn attachment(&self, id: &Id) -> Result<Option<(AttachmentMeta, String)>>;
+    /// Stores a new version of a procedure; `AlreadyExists` if that version (or a newer one) is
+    /// stored.
+    async fn put_procedure(&self, procedure: &Procedure, audit: &AuditRecord) -> Result<()>;
+    /// The newest version of every procedure, by id.
+    async fn list_procedures(&self) -> Result<Vec<Procedure>>;
+    /// Every version of one procedure, oldest first.
+    async fn procedure_versions(&self, id: &Id) -> Result<Vec<Procedure>>;
+    /// Inserts or replaces units, with their audit records, in one transaction.
+    async fn put_units(&self, units: &[Unit], audit: &[AuditRecord]) -> Result<()>;
+    async fn list_units(&self) -> Result<Vec<Unit>>;
+    /// Inserts or replaces a share (by id), with a journal line and audit record.
+    async fn put_share(&self, share: &Share, journal: &JournalEntry, audit: &AuditRecord) -> Result<()>;
+    async fn share(&self, id: &Id) -> Result<Option<Share>>;
+    async fn share_by_token(&self, token_hash: &str) -> Result<Option<Share>>;
+    async fn shares_of_incident(&self, incident: &Id) -> Result<Vec<Share>>;
+    /// The shares of an agency not expired at `now` (revoked ones included).
+    async fn shares_of_agency(&self, agency: &Id, now: OffsetDateTime) -> Result<Vec<Share>>;
+    async fn record_share_use(&self, share_use: &ShareUse) -> Result<()>;
+    async fn share_uses(&self, share: &Id) -> Result<Vec<ShareUse>>;
+    /// Inserts or replaces an SOS device; its profile is stored in its own columns.
+    async fn put_sos_device(&self, device: &SosDevice, audit: Option<&AuditRecord>) -> Result<()>;
+    async fn list_sos_devices(&self) -> Result<Vec<SosDevice>>;
 
     /// Closes the store's connections, waiting for work in flight (on SQLite this also folds the
     /// write-ahead log back into the database file). Call it at shutdown; the store must not be

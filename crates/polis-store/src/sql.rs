@@ -8,9 +8,11 @@
 use crate::codec;
 use crate::db::{Arg, Db, DbRow, Tx};
 use crate::error::{constraint_text, corrupt, db_error, id_taken, is_foreign_key_violation, is_unique_violation};
+use crate::incidents::{self, AttachmentMeta, IncidentFilter, ShareUse};
 use crate::{live, AuditEntry, ObservationBucket, Store};
 use async_trait::async_trait;
 use polis_base::{Error, FieldError, Result};
+use polis_domain::incident::{Incident, JournalEntry, Procedure, Share, SosDevice, Unit};
 use polis_domain::registry::Secret;
 use polis_domain::{
     AgencyKind, Alarm, AuditRecord, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, Observation,
@@ -213,6 +215,10 @@ impl<'r> Cols<'r> {
     }
     pub(crate) fn opt_text(&mut self) -> Result<Option<String>> {
         self.take(DbRow::opt_text)
+    }
+    /// Passes over a column.
+    pub(crate) fn skip(&mut self) {
+        self.next += 1;
     }
     pub(crate) fn opt_real(&mut self) -> Result<Option<f64>> {
         self.take(DbRow::opt_real)
@@ -873,6 +879,78 @@ impl Store for SqlStore {
 
     async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
         live::list_alarms(&self.db, municipality, open_only, limit).await
+    }
+
+    async fn put_incident(
+        &self,
+        incident: &Incident,
+        journal: &[JournalEntry],
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        incidents::put_incident(&self.db, incident, journal, audit).await
+    }
+    async fn incident(&self, id: &Id) -> Result<Option<Incident>> {
+        incidents::incident(&self.db, id).await
+    }
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>> {
+        incidents::list_incidents(&self.db, filter).await
+    }
+    async fn journal(&self, incident: &Id) -> Result<Vec<JournalEntry>> {
+        incidents::journal(&self.db, incident).await
+    }
+    async fn put_attachment(
+        &self,
+        meta: &AttachmentMeta,
+        data_base64: &str,
+        journal: &JournalEntry,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        incidents::put_attachment(&self.db, meta, data_base64, journal, audit).await
+    }
+    async fn attachment(&self, id: &Id) -> Result<Option<(AttachmentMeta, String)>> {
+        incidents::attachment(&self.db, id).await
+    }
+    async fn put_procedure(&self, procedure: &Procedure, audit: &AuditRecord) -> Result<()> {
+        incidents::put_procedure(&self.db, procedure, audit).await
+    }
+    async fn list_procedures(&self) -> Result<Vec<Procedure>> {
+        incidents::list_procedures(&self.db).await
+    }
+    async fn procedure_versions(&self, id: &Id) -> Result<Vec<Procedure>> {
+        incidents::procedure_versions(&self.db, id).await
+    }
+    async fn put_units(&self, units: &[Unit], audit: &[AuditRecord]) -> Result<()> {
+        incidents::put_units(&self.db, units, audit).await
+    }
+    async fn list_units(&self) -> Result<Vec<Unit>> {
+        incidents::list_units(&self.db).await
+    }
+    async fn put_share(&self, share: &Share, journal: &JournalEntry, audit: &AuditRecord) -> Result<()> {
+        incidents::put_share(&self.db, share, journal, audit).await
+    }
+    async fn share(&self, id: &Id) -> Result<Option<Share>> {
+        incidents::share(&self.db, id).await
+    }
+    async fn share_by_token(&self, token_hash: &str) -> Result<Option<Share>> {
+        incidents::share_by_token(&self.db, token_hash).await
+    }
+    async fn shares_of_incident(&self, incident: &Id) -> Result<Vec<Share>> {
+        incidents::shares_of_incident(&self.db, incident).await
+    }
+    async fn shares_of_agency(&self, agency: &Id, now: OffsetDateTime) -> Result<Vec<Share>> {
+        incidents::shares_of_agency(&self.db, agency, now).await
+    }
+    async fn record_share_use(&self, share_use: &ShareUse) -> Result<()> {
+        incidents::record_share_use(&self.db, share_use).await
+    }
+    async fn share_uses(&self, share: &Id) -> Result<Vec<ShareUse>> {
+        incidents::share_uses(&self.db, share).await
+    }
+    async fn put_sos_device(&self, device: &SosDevice, audit: Option<&AuditRecord>) -> Result<()> {
+        incidents::put_sos_device(&self.db, device, audit).await
+    }
+    async fn list_sos_devices(&self) -> Result<Vec<SosDevice>> {
+        incidents::list_sos_devices(&self.db).await
     }
 
     async fn close(&self) {

@@ -7,6 +7,7 @@ mod alarms;
 mod audit;
 mod fixtures;
 mod harness;
+mod incidents;
 mod observations;
 mod registry;
 mod rules;
@@ -67,6 +68,13 @@ suite! {
         alarms::alarms_list_newest_first_with_filters,
         alarms::one_open_alarm_per_rule_and_source_even_under_concurrency,
         alarms::many_racing_writers_open_one_alarm,
+        incidents::incidents_round_trip_with_their_journal_in_order,
+        incidents::incident_lists_filter_by_municipality_status_time_and_ids,
+        incidents::procedures_keep_every_version_and_refuse_a_stale_edit,
+        incidents::units_round_trip_and_update,
+        incidents::shares_are_found_by_token_hash_and_their_uses_logged,
+        incidents::attachments_round_trip_with_their_journal_line,
+        incidents::sos_profiles_live_in_their_own_columns,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,
