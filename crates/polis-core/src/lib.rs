@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod bus;
 pub mod demo;
+pub mod incidents;
 pub mod intake;
 pub mod live;
 pub mod registry;
@@ -35,6 +36,7 @@ pub struct App {
     limiter: LoginLimiter,
     bus: Arc<dyn EventBus<LiveEvent>>,
     live: intake::Live,
+    desk: incidents::Desk,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -53,6 +55,7 @@ impl App {
     ) -> Result<Arc<App>> {
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
+        let desk = incidents::Desk::load(&*store).await?;
         Ok(Arc::new(App {
             store,
             clock,
@@ -61,6 +64,7 @@ impl App {
             limiter: LoginLimiter::new(),
             bus: Arc::new(LocalBus::new(100_000, 4096)),
             live,
+            desk,
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
         }))
     }

@@ -1,5 +1,6 @@
 //! The closed set of live events that travel on the bus to consoles and integrations.
 
+use polis_domain::incident::Incident;
 use polis_domain::{Alarm, Id, Observation};
 
 /// What changed in the registry.
@@ -34,6 +35,16 @@ pub enum LiveEvent {
     Alarm(Box<Alarm>),
     /// The newest reading of a sensor (one per sensor and quantity per intake batch).
     Observation(Observation),
+    /// An incident was opened or changed: its whole current state, and who may see it.
+    Incident(Box<IncidentEvent>),
+}
+
+/// An incident as it is now, with the agencies that may see it (a valid share or a unit on it):
+/// consumers deliver it to the incident's municipality and to those agencies only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentEvent {
+    pub incident: Incident,
+    pub agencies: Vec<Id>,
 }
 
 impl LiveEvent {
@@ -43,11 +54,12 @@ impl LiveEvent {
             LiveEvent::Registry { .. } => "registry",
             LiveEvent::Alarm(_) => "alarm",
             LiveEvent::Observation(_) => "observation",
+            LiveEvent::Incident(_) => "incident",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation"];
+    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident"];
 
     pub(crate) fn registry<'a>(
         entity: &'static str,

@@ -538,6 +538,7 @@ pub struct Unit {
 pub struct UnitProposal {
     pub unit: Id,
     pub agency: Id,
+    pub name: String,
     pub distance_m: Option<f64>,
 }
 
@@ -552,27 +553,31 @@ pub fn propose_units<'a>(
     per_agency: usize,
 ) -> Vec<UnitProposal> {
     let wanted = kind.agencies();
-    let mut found: Vec<(usize, f64, UnitProposal)> = units
+    // Ordered by a cheap planar distance (good to a fraction of a percent at city scale); the
+    // geodesic distance is computed for the proposals only.
+    let k = at.lat().to_radians().cos();
+    let approx = |p: LatLon| ((p.lat() - at.lat()).powi(2) + ((p.lon() - at.lon()) * k).powi(2)).sqrt();
+    let mut found: Vec<(usize, f64, &Unit)> = units
         .into_iter()
         .filter(|u| u.status == UnitStatus::Available)
         .filter_map(|u| {
             let rank = wanted.iter().position(|k| Some(*k) == agency_kind(&u.agency))?;
-            let d = u.position.map(|p| distance_m(at, p));
-            Some((
-                rank,
-                d.unwrap_or(f64::INFINITY),
-                UnitProposal { unit: u.id.clone(), agency: u.agency.clone(), distance_m: d },
-            ))
+            Some((rank, u.position.map(approx).unwrap_or(f64::INFINITY), u))
         })
         .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.unit.cmp(&b.2.unit)));
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.id.cmp(&b.2.id)));
     let mut out = Vec::new();
-    let mut counts: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
-    for (_, _, p) in found {
-        let c = counts.entry(p.agency.clone()).or_default();
+    let mut counts: std::collections::HashMap<&Id, usize> = std::collections::HashMap::new();
+    for (_, _, u) in found {
+        let c = counts.entry(&u.agency).or_default();
         if *c < per_agency {
             *c += 1;
-            out.push(p);
+            out.push(UnitProposal {
+                unit: u.id.clone(),
+                agency: u.agency.clone(),
+                name: u.name.clone(),
+                distance_m: u.position.map(|p| distance_m(at, p)),
+            });
         }
     }
     out

@@ -8,6 +8,7 @@ mod console;
 mod error;
 mod events;
 pub mod import;
+mod incidents;
 mod live;
 mod metrics;
 mod routes;
