@@ -293,9 +293,21 @@ impl App {
     /// Opens an incident: from a call, an alarm (or several), an external system. Returns it
     /// with the cameras that see it and the units proposed.
     pub async fn create_incident(&self, actor: &Actor, req: IncidentRequest) -> Result<IncidentView> {
-        let m = match req.municipality.clone() {
-            Some(m) => m,
-            None => match self.default_municipality(actor).await {
+        let mut alarms = Vec::with_capacity(req.alarms.len());
+        for (i, a) in req.alarms.iter().enumerate() {
+            let alarm = self.alarm(actor, a).await.map_err(|e| match e.kind {
+                polis_base::ErrorKind::NotFound | polis_base::ErrorKind::PermissionDenied => {
+                    Error::invalid(format!("alarms[{i}]"), format!("no alarm with id {a}"))
+                }
+                _ => e,
+            })?;
+            alarms.push(alarm);
+        }
+        // An incident from alarms belongs to their municipality unless the request says otherwise.
+        let m = match (req.municipality.clone(), alarms.first()) {
+            (Some(m), _) => m,
+            (None, Some(a)) => a.municipality.clone(),
+            (None, None) => match self.default_municipality(actor).await {
                 Some(m) => m,
                 None => actor.default_municipality()?,
             },
@@ -304,19 +316,10 @@ impl App {
         if !self.registry().await.is_municipality(&m) {
             return Err(Error::invalid("municipality", format!("no municipality with id {m}")));
         }
-        let mut first_alarm = None;
-        for (i, a) in req.alarms.iter().enumerate() {
-            let alarm = self.alarm(actor, a).await.map_err(|e| match e.kind {
-                polis_base::ErrorKind::NotFound => {
-                    Error::invalid(format!("alarms[{i}]"), format!("no alarm with id {a}"))
-                }
-                _ => e,
-            })?;
-            if alarm.municipality != m {
-                return Err(Error::invalid(format!("alarms[{i}]"), "the alarm belongs to another municipality"));
-            }
-            first_alarm.get_or_insert(alarm);
+        if let Some(i) = alarms.iter().position(|a| a.municipality != m) {
+            return Err(Error::invalid(format!("alarms[{i}]"), "the alarm belongs to another municipality"));
         }
+        let first_alarm = alarms.into_iter().next();
         let location = match (req.location, &first_alarm) {
             (Some(p), _) => p,
             (None, Some(a)) => match a.location {

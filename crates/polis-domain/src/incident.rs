@@ -365,10 +365,10 @@ impl Incident {
         Ok(())
     }
 
-    /// The first time the incident reached `status` (after its last reopening, if any).
+    /// The first time the incident reached `status` (a reopened incident keeps the times of its
+    /// first response, which is what response-time statistics measure).
     pub fn reached(&self, status: IncidentStatus) -> Option<OffsetDateTime> {
-        let start = self.steps.iter().rposition(|s| s.from.is_some_and(|f| !f.is_open())).unwrap_or(0);
-        self.steps[start..].iter().find(|s| s.to == status).map(|s| s.at)
+        self.steps.iter().find(|s| s.to == status).map(|s| s.at)
     }
 
     /// Marks procedure item `index` done (or not done).

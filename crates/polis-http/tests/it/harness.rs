@@ -54,7 +54,53 @@ pub async fn spawn_pg() -> Option<TestApp> {
     }
 }
 
+/// Runs a test body once per store backend with a simulated clock the test advances.
+#[macro_export]
+macro_rules! both_clocked {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let clock = $crate::harness::sim_clock();
+                let app = $crate::harness::spawn_with($crate::harness::Backend::Sqlite, clock.clone()).await;
+                super::$name(app, clock).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::harness::spawn_pg_wanted() {
+                    let clock = $crate::harness::sim_clock();
+                    let app = $crate::harness::spawn_with($crate::harness::Backend::Postgres, clock.clone()).await;
+                    super::$name(app, clock).await
+                }
+            }
+        }
+    };
+}
+
+/// A simulated clock starting now.
+pub fn sim_clock() -> Arc<polis_base::SimClock> {
+    Arc::new(polis_base::SimClock::new(time::OffsetDateTime::now_utc()))
+}
+
+/// Whether the PostgreSQL half runs (see [`spawn_pg`]).
+pub fn spawn_pg_wanted() -> bool {
+    match std::env::var("POLIS_TEST_PG_URL") {
+        Ok(_) => true,
+        Err(_) => {
+            assert!(
+                std::env::var("POLIS_REQUIRE_PG").as_deref() != Ok("1"),
+                "POLIS_REQUIRE_PG=1 but POLIS_TEST_PG_URL is not set: run scripts/test"
+            );
+            false
+        }
+    }
+}
+
 pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_with(backend: Backend, clock: Arc<dyn polis_base::Clock>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("polis.db").display()),
@@ -64,7 +110,7 @@ pub async fn spawn(backend: Backend) -> TestApp {
         }
     };
     let store = polis_store::open(&url).await.unwrap();
-    let app = App::open(store, Arc::new(SystemClock)).await.unwrap();
+    let app = App::open(store, clock).await.unwrap();
     let system = Actor::system();
     for (id, bg, en) in [("kazanlak", "Казанлък", "Kazanlak"), ("stara-zagora", "Стара Загора", "Stara Zagora")]
     {

@@ -3,6 +3,7 @@
 
 mod events;
 mod harness;
+mod incidents;
 mod live;
 mod mqtt;
 mod registry;

@@ -1,0 +1,493 @@
+//! Incidents end to end through the API: the accident scenario, the workflow and its illegal
+//! steps, procedures and their versions, units, video shares (expiry, revocation, scope),
+//! agency scoping, correlation of alarms, statistics, the SOS path and the live stream.
+
+use crate::events::read_events;
+use crate::harness::{assert_error, camera, TestApp};
+use crate::{both, both_clocked};
+use polis_base::SimClock;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const SPOT: (f64, f64) = (42.6190, 25.3960);
+
+/// Cameras around the spot: two fixed cameras looking at it from the west (near and farther), a
+/// PTZ camera south of it, one looking away, and one in Stara Zagora.
+async fn city(t: &TestApp) {
+    let mut cams = vec![
+        camera("cam-near", SPOT.0, SPOT.1 - 0.0006, 90.0),
+        camera("cam-far", SPOT.0, SPOT.1 - 0.0012, 90.0),
+        camera("cam-away", SPOT.0, SPOT.1 - 0.0006, 270.0),
+    ];
+    let mut ptz = camera("cam-ptz", SPOT.0 - 0.0008, SPOT.1, 0.0);
+    ptz["kind"] = "ptz".into();
+    cams.push(ptz);
+    let mut sz = camera("cam-sz", 42.42, 25.63, 0.0);
+    sz["municipality"] = "stara-zagora".into();
+    cams.push(sz);
+    for c in cams {
+        let (s, b) = t.post("/api/v1/cameras", c).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    for (id, kind) in [("kz-police", "police"), ("kz-ambulance", "ambulance"), ("kz-fire", "fire_safety")] {
+        let (s, b) = t
+            .post(
+                "/api/v1/organisations",
+                json!({"id": id, "kind": "agency", "agency_kind": kind, "name_en": id, "municipality": "kazanlak"}),
+            )
+            .await;
+        assert!(s.is_success(), "{b}");
+    }
+    for (id, agency, kind, lat, lon) in [
+        ("patrol-1", "kz-police", "patrol_car", 42.625, 25.40),
+        ("patrol-2", "kz-police", "patrol_car", 42.619, 25.397),
+        ("amb-1", "kz-ambulance", "ambulance", 42.62, 25.39),
+        ("engine-1", "kz-fire", "fire_engine", 42.60, 25.38),
+    ] {
+        let (s, b) = t
+            .post(
+                "/api/v1/units",
+                json!({"id": id, "agency": agency, "kind": kind, "name": id, "lat": lat, "lon": lon}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+}
+
+async fn accident(t: &TestApp, token: &str) -> Value {
+    let (s, b) = t
+        .call(t.req_as(token, Method::POST, "/api/v1/incidents").json(&json!({
+            "type": "traffic_accident", "priority": 2, "lat": SPOT.0, "lon": SPOT.1,
+            "description": "Two cars collided at the crossroads", "external_ref": "112-000042",
+        })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b
+}
+
+async fn transition(t: &TestApp, token: &str, id: &str, to: &str, reason: Option<&str>) -> (StatusCode, Value) {
+    let path = format!("/api/v1/incidents/{id}/transitions");
+    t.call(t.req_as(token, Method::POST, &path).json(&json!({"to": to, "reason": reason}))).await
+}
+
+both!(the_accident_scenario_runs_from_call_to_closure);
+async fn the_accident_scenario_runs_from_call_to_closure(t: TestApp) {
+    city(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let (s, p) = t
+        .call(t.req_as(&sup, Method::PUT, "/api/v1/procedures/type/traffic_accident").json(&json!({
+            "title": "Traffic accident", "items": ["Turn the PTZ camera to the spot", "Share video with police and ambulance", "Close the street"]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["version"], 1);
+
+    let inc = accident(&t, &op).await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    assert_eq!(inc["status"], "new");
+    // The cameras that can see the spot, nearest first, with the PTZ camera flagged; not the one
+    // looking away, not the one in another municipality.
+    let cams: Vec<&str> = inc["cameras"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(cams, ["cam-near", "cam-ptz", "cam-far"], "{inc}");
+    let d: Vec<f64> = inc["cameras"].as_array().unwrap().iter().map(|c| c["distance_m"].as_f64().unwrap()).collect();
+    assert!(d.windows(2).all(|w| w[0] <= w[1]) && (45.0..55.0).contains(&d[0]), "{d:?}");
+    assert_eq!(inc["cameras"][1]["ptz"], true);
+    assert!(inc["cameras"][0].get("stream_url").is_none(), "no stream addresses in incident views");
+    // Police first (nearest patrol car first), then ambulance, then fire.
+    let units: Vec<&str> =
+        inc["proposed_units"].as_array().unwrap().iter().map(|u| u["unit"].as_str().unwrap()).collect();
+    assert_eq!(units, ["patrol-2", "patrol-1", "amb-1", "engine-1"]);
+    assert_eq!(inc["checklist"]["version"], 1);
+    assert_eq!(inc["checklist"]["items"].as_array().unwrap().len(), 3);
+
+    // The procedure changes; the incident keeps its version.
+    let (s, p2) = t
+        .call(
+            t.req_as(&sup, Method::PUT, "/api/v1/procedures/type/traffic_accident")
+                .json(&json!({"title": "Traffic accident", "items": ["Only one step now"]})),
+        )
+        .await;
+    assert_eq!((s, p2["version"].clone()), (StatusCode::OK, json!(2)));
+    let (_, versions) = t.get(&format!("/api/v1/procedures/{}/versions", p2["id"].as_str().unwrap())).await;
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+
+    let (s, b) = t
+        .call(t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/checklist/0")).json(&json!({"done": true})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["checklist"]["items"][0]["done"], true);
+    assert_eq!(b["checklist"]["items"][0]["checked_by"], "op");
+    assert_eq!(b["checklist"]["items"].as_array().unwrap().len(), 3, "the version it started with");
+
+    for to in ["verified", "dispatched"] {
+        let (s, b) = transition(&t, &op, &id, to, None).await;
+        assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some(to)), "{b}");
+    }
+    for unit in ["patrol-2", "amb-1"] {
+        let (s, b) = t
+            .call(t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/units")).json(&json!({"unit": unit})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, b) = t
+        .call(t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/units")).json(&json!({"unit": "patrol-2"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a dispatched unit cannot be sent twice: {b}");
+    let (_, units) = t.get("/api/v1/units").await;
+    let status_of = |u: &str| units.as_array().unwrap().iter().find(|x| x["id"] == u).unwrap()["status"].clone();
+    assert_eq!(status_of("patrol-2"), "dispatched");
+    for to in ["on_scene", "resolved"] {
+        assert_eq!(transition(&t, &op, &id, to, None).await.0, StatusCode::OK);
+    }
+    let (_, units) = t.get("/api/v1/units").await;
+    let status_of = |u: &str| units.as_array().unwrap().iter().find(|x| x["id"] == u).unwrap()["status"].clone();
+    assert_eq!(status_of("patrol-2"), "available", "units are released when the incident is resolved");
+    assert_eq!(transition(&t, &op, &id, "closed", None).await.0, StatusCode::OK);
+
+    let (s, detail) = t.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    for k in ["verified_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at"] {
+        assert!(detail["times"][k].is_string(), "{k} is stamped: {detail}");
+    }
+    let kinds: Vec<&str> = detail["journal"].as_array().unwrap().iter().map(|j| j["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"created"));
+    assert_eq!(kinds.iter().filter(|k| **k == "status").count(), 5, "{kinds:?}");
+    assert!(kinds.contains(&"unit") && kinds.contains(&"checklist"));
+    assert!(detail["journal"].as_array().unwrap().iter().all(|j| j["by"] == "op" || j["by"] == "sup"));
+
+    // Reopening is a supervisor's, with a reason, and audited.
+    let (s, _) = transition(&t, &op, &id, "verified", Some("new information")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = transition(&t, &sup, &id, "verified", Some("new information")).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("verified")), "{b}");
+    let (_, audit) = t.get("/api/v1/audit?limit=100").await;
+    assert!(audit.to_string().contains("incident.reopen"), "{audit}");
+
+    // Statistics see the response times.
+    let (s, st) = t.get("/api/v1/stats/incidents?group=type").await;
+    assert_eq!(s, StatusCode::OK, "{st}");
+    let row = &st["rows"][0];
+    assert_eq!((row["group"].as_str(), row["incidents"].as_u64()), (Some("traffic_accident"), Some(1)));
+    assert_eq!(row["to_arrive"]["count"], 1);
+    let (_, by_agency) = t.get("/api/v1/stats/incidents?group=agency").await;
+    let groups: Vec<&str> =
+        by_agency["rows"].as_array().unwrap().iter().map(|r| r["group"].as_str().unwrap()).collect();
+    assert_eq!(groups, ["kz-ambulance", "kz-police"]);
+}
+
+both!(illegal_transitions_answer_409_and_change_nothing);
+async fn illegal_transitions_answer_409_and_change_nothing(t: TestApp) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let id = accident(&t, &op).await["id"].as_str().unwrap().to_string();
+    for to in ["dispatched", "on_scene", "resolved", "closed", "new"] {
+        let (s, b) = transition(&t, &op, &id, to, None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "new -> {to}: {b}");
+    }
+    let (s, b) = transition(&t, &op, &id, "flying", None).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "to", None);
+    let (s, b) = transition(&t, &op, &id, "cancelled", None).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "reason", None);
+    let (_, detail) = t.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(detail["status"], "new");
+    assert_eq!(detail["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["journal"].as_array().unwrap().len(), 1, "nothing journaled: {detail}");
+    assert_eq!(transition(&t, &op, &id, "cancelled", Some("false alarm")).await.0, StatusCode::OK);
+    assert_eq!(transition(&t, &op, &id, "verified", None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(transition(&t, &op, &id, "dispatched", None).await.0, StatusCode::CONFLICT);
+
+    // Bad input names its field.
+    let (s, b) = t.post("/api/v1/incidents", json!({"type": "meteor", "lat": 91, "lon": 25.0})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "type", None);
+    assert!(b.to_string().contains("lat"), "{b}");
+    let (s, b) = t.post("/api/v1/incidents", json!({"type": "fire", "priority": 7, "lat": 42.6, "lon": 25.4})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "priority", None);
+    let (s, b) = t.post("/api/v1/incidents", json!({"type": "fire"})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "lat", None);
+    let bow_tie = json!([[25.39, 42.61], [25.40, 42.62], [25.40, 42.61], [25.39, 42.62]]);
+    let (s, b) =
+        t.post("/api/v1/incidents", json!({"type": "flood", "lat": 42.615, "lon": 25.395, "area": bow_tie})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "area", None);
+}
+
+both!(viewers_change_nothing_and_other_municipalities_see_nothing);
+async fn viewers_change_nothing_and_other_municipalities_see_nothing(t: TestApp) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let viewer = t.user("viewer", "viewer", "kazanlak").await;
+    let sz = t.user("sz-op", "operator", "stara-zagora").await;
+    let id = accident(&t, &op).await["id"].as_str().unwrap().to_string();
+    let (s, b) = t.call(t.req_as(&viewer, Method::GET, &format!("/api/v1/incidents/{id}"))).await;
+    assert_eq!(s, StatusCode::OK, "viewers read: {b}");
+    assert_eq!(transition(&t, &viewer, &id, "verified", None).await.0, StatusCode::FORBIDDEN);
+    let (s, _) = t
+        .call(t.req_as(&viewer, Method::POST, &format!("/api/v1/incidents/{id}/notes")).json(&json!({"text": "hi"})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t
+        .call(
+            t.req_as(&viewer, Method::POST, "/api/v1/incidents")
+                .json(&json!({"type": "fire", "lat": 42.6, "lon": 25.4})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(t.call(t.req_as(&sz, Method::GET, &format!("/api/v1/incidents/{id}"))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(transition(&t, &sz, &id, "verified", None).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = t.call(t.req_as(&sz, Method::GET, "/api/v1/incidents")).await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    assert_eq!(t.call(t.client.get(t.url("/api/v1/incidents")).bearer_auth("nope")).await.0, StatusCode::UNAUTHORIZED);
+}
+
+async fn agency_user(t: &TestApp, name: &str, agency: &str) -> String {
+    let (s, b) = t
+        .post(
+            "/api/v1/users",
+            json!({"username": name, "password": "password-123", "role": "agency", "municipality": "kazanlak", "agency": agency}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    t.login(name, "password-123").await
+}
+
+async fn open_share(t: &TestApp, token: &str, camera: Option<&str>) -> (StatusCode, Value) {
+    let path = match camera {
+        Some(c) => format!("/api/v1/share/cameras/{c}"),
+        None => "/api/v1/share".to_string(),
+    };
+    t.call(t.client.get(t.url(&path)).header("x-polis-share", token)).await
+}
+
+both_clocked!(shares_expire_can_be_revoked_and_reach_only_their_cameras);
+async fn shares_expire_can_be_revoked_and_reach_only_their_cameras(t: TestApp, clock: Arc<SimClock>) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let police = agency_user(&t, "police-desk", "kz-police").await;
+    let ambulance = agency_user(&t, "ambulance-desk", "kz-ambulance").await;
+    let id = accident(&t, &op).await["id"].as_str().unwrap().to_string();
+
+    // Before anything is shared, the incident does not exist for the police.
+    let path = format!("/api/v1/incidents/{id}");
+    assert_eq!(t.call(t.req_as(&police, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = t.call(t.req_as(&police, Method::GET, "/api/v1/incidents")).await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+
+    let shares = format!("/api/v1/incidents/{id}/shares");
+    let (s, b) = t
+        .call(t.req_as(&op, Method::POST, &shares).json(&json!({"agency": "kz-police", "cameras": ["cam-nowhere"]})))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "cameras[0]", None);
+    let (s, b) =
+        t.call(t.req_as(&op, Method::POST, &shares).json(&json!({"agency": "kz-police", "cameras": ["cam-sz"]}))).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "cameras[0]", None);
+    let (s, share) = t
+        .call(t.req_as(&op, Method::POST, &shares).json(&json!({
+            "agency": "kz-police", "cameras": ["cam-near", "cam-ptz"], "expires_in_s": 3600
+        })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{share}");
+    let token = share["token"].as_str().unwrap().to_string();
+    assert!(token.len() > 40);
+
+    // The police see the incident, only the shared cameras, no journal; the ambulance does not.
+    let (s, seen) = t.call(t.req_as(&police, Method::GET, &path)).await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    let cams: Vec<&str> = seen["cameras"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(cams, ["cam-near", "cam-ptz"]);
+    assert_eq!(seen["journal"].as_array().unwrap().len(), 0);
+    assert_eq!(t.call(t.req_as(&ambulance, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = t.call(t.req_as(&police, Method::GET, "/api/v1/incidents")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // An agency user changes nothing.
+    assert_eq!(transition(&t, &police, &id, "verified", None).await.0, StatusCode::FORBIDDEN);
+
+    // The token opens the share and its cameras, not others.
+    let (s, v) = open_share(&t, &token, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["cameras"].as_array().unwrap().len(), 2);
+    assert!(!v.to_string().contains("rtsp://"), "no stream addresses to agencies: {v}");
+    assert_eq!(open_share(&t, &token, Some("cam-near")).await.0, StatusCode::OK);
+    assert_eq!(open_share(&t, &token, Some("cam-far")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(open_share(&t, "pshr_forged", None).await.0, StatusCode::FORBIDDEN);
+    let (s, _) = t.call(t.client.get(t.url("/api/v1/share"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let share_id = share["id"].as_str().unwrap();
+    let (s, uses) = t.call(t.req_as(&op, Method::GET, &format!("/api/v1/shares/{share_id}/uses"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(uses.as_array().unwrap().len(), 2, "every use that passed is logged: {uses}");
+
+    // Expiry.
+    clock.advance(time::Duration::seconds(3601));
+    assert_eq!(open_share(&t, &token, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(t.call(t.req_as(&police, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+
+    // Revocation.
+    let (_, second) = t
+        .call(t.req_as(&op, Method::POST, &shares).json(&json!({"agency": "kz-ambulance", "cameras": ["cam-far"]})))
+        .await;
+    let token2 = second["token"].as_str().unwrap();
+    assert_eq!(open_share(&t, token2, Some("cam-far")).await.0, StatusCode::OK);
+    assert_eq!(t.call(t.req_as(&ambulance, Method::GET, &path)).await.0, StatusCode::OK);
+    let revoke = format!("/api/v1/shares/{}/revoke", second["id"].as_str().unwrap());
+    assert_eq!(t.call(t.req_as(&police, Method::POST, &revoke)).await.0, StatusCode::NOT_FOUND);
+    let (s, r) = t.call(t.req_as(&op, Method::POST, &revoke)).await;
+    assert_eq!((s, r["active"].clone()), (StatusCode::OK, json!(false)));
+    assert_eq!(open_share(&t, token2, Some("cam-far")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(t.call(t.req_as(&ambulance, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+    let (_, audit) = t.get("/api/v1/audit?limit=200").await;
+    let audit = audit.to_string();
+    assert!(audit.contains("share.create") && audit.contains("share.revoke"));
+    assert!(!audit.contains(&token) && !audit.contains(token2), "share tokens never reach the audit log");
+}
+
+both!(a_new_alarm_near_an_open_incident_is_offered_for_linking);
+async fn a_new_alarm_near_an_open_incident_is_offered_for_linking(t: TestApp) {
+    let (s, b) = t
+        .post(
+            "/api/v1/sensors",
+            json!({"id": "tundzha-1", "municipality": "kazanlak", "name": "Tundzha gauge", "kind": "water_level",
+                   "unit": "cm", "lat": 42.6100, "lon": 25.3900}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = t
+        .post(
+            "/api/v1/rules",
+            json!({"name": "Tundzha high", "sensor": "tundzha-1", "severity": "major",
+                   "condition": {"type": "threshold", "above": 250, "hysteresis": 10}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, inc) = t
+        .post("/api/v1/incidents", json!({"type": "flood", "municipality": "kazanlak", "lat": 42.6110, "lon": 25.3905, "description": "river rising"}))
+        .await;
+    let (_, other) =
+        t.post("/api/v1/incidents", json!({"type": "crime", "municipality": "kazanlak", "lat": 42.6101, "lon": 25.3901, "description": "theft"})).await;
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (s, b) = t.post("/api/v1/observations", json!([{"sensor": "tundzha-1", "time": now, "value": 280}])).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, alarms) = t.get("/api/v1/alarms?state=active").await;
+    let alarm = alarms.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+    let (s, related) = t.get(&format!("/api/v1/alarms/{alarm}/incidents")).await;
+    assert_eq!(s, StatusCode::OK, "{related}");
+    let ids: Vec<&str> = related.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [inc["id"].as_str().unwrap()], "the flood, not the theft: {related} {other}");
+    let (s, linked) = t.post(&format!("/api/v1/incidents/{}/alarms", ids[0]), json!({"alarm": alarm})).await;
+    assert_eq!(s, StatusCode::OK, "{linked}");
+    assert_eq!(linked["alarms"][0], alarm.as_str());
+    let (_, related) = t.get(&format!("/api/v1/alarms/{alarm}/incidents")).await;
+    assert_eq!(related.as_array().unwrap().len(), 0, "a linked alarm is not offered again");
+    // An incident created from the alarm takes its place and type.
+    let (s, from_alarm) = t.post("/api/v1/incidents", json!({"alarms": [alarm]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{from_alarm}");
+    assert_eq!((from_alarm["type"].as_str(), from_alarm["source"].as_str()), (Some("flood"), Some("alarm")));
+    assert!((from_alarm["lat"].as_f64().unwrap() - 42.61).abs() < 1e-9);
+    let (s, b) = t.post("/api/v1/incidents", json!({"alarms": ["alarm-nope"]})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "alarms[0]", None);
+}
+
+both!(an_sos_opens_an_incident_whose_profile_only_authorised_roles_see);
+async fn an_sos_opens_an_incident_whose_profile_only_authorised_roles_see(t: TestApp) {
+    city(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let viewer = t.user("viewer", "viewer", "kazanlak").await;
+    let body = json!({"id": "tracker-7", "label": "tracker 7",
+                      "profile": {"name": "Мария Иванова", "details": "dementia, 81", "contact": "+359 888 000 111"}});
+    let (s, b) = t.call(t.req_as(&op, Method::POST, "/api/v1/sos/devices").json(&body)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "operators do not register devices: {b}");
+    let (s, b) = t.call(t.req_as(&sup, Method::POST, "/api/v1/sos/devices").json(&body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/sos/devices")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let alert = json!({"device": "tracker-7", "lat": SPOT.0, "lon": SPOT.1});
+    let (s, inc) = t.call(t.req_as(&op, Method::POST, "/api/v1/sos/alerts").json(&alert)).await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    assert_eq!((inc["source"].as_str(), inc["priority"].as_u64()), (Some("sos"), Some(1)));
+    assert_eq!(inc["sos_profile"]["name"], "Мария Иванова");
+    assert_eq!(inc["cameras"][0]["id"], "cam-near", "the cameras near the person");
+    let id = inc["id"].as_str().unwrap().to_string();
+    // A second SOS moves the same incident.
+    let alert2 = json!({"device": "tracker-7", "lat": SPOT.0 + 0.001, "lon": SPOT.1});
+    let (s, again) = t.call(t.req_as(&op, Method::POST, "/api/v1/sos/alerts").json(&alert2)).await;
+    assert_eq!((s, again["id"].as_str()), (StatusCode::CREATED, Some(id.as_str())));
+
+    let (_, seen) = t.call(t.req_as(&viewer, Method::GET, &format!("/api/v1/incidents/{id}"))).await;
+    assert!(seen.get("sos_profile").is_none(), "viewers never see the profile: {seen}");
+    assert!(!seen.to_string().contains("Мария"));
+    let police = agency_user(&t, "police-desk", "kz-police").await;
+    t.call(
+        t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/shares"))
+            .json(&json!({"agency": "kz-police", "cameras": ["cam-near"]})),
+    )
+    .await;
+    let (s, seen) = t.call(t.req_as(&police, Method::GET, &format!("/api/v1/incidents/{id}"))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!seen.to_string().contains("Мария"), "agencies never see the profile: {seen}");
+    let (_, audit) = t.get("/api/v1/audit?limit=200").await;
+    assert!(!audit.to_string().contains("Мария") && !audit.to_string().contains("dementia"), "{audit}");
+    let (s, b) = t.call(t.req_as(&op, Method::POST, "/api/v1/sos/alerts").json(&json!({"device": "tracker-7"}))).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "lat", None);
+}
+
+both!(an_area_incident_lists_what_is_inside_and_sensors_nearby);
+async fn an_area_incident_lists_what_is_inside_and_sensors_nearby(t: TestApp) {
+    city(&t).await;
+    let (s, b) = t
+        .post(
+            "/api/v1/sensors",
+            json!({"id": "gauge", "municipality": "kazanlak", "name": "Gauge", "kind": "water_level", "unit": "cm",
+                   "lat": SPOT.0, "lon": SPOT.1 - 0.0003}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    t.post("/api/v1/observations", json!([{"sensor": "gauge", "time": now, "value": 181.5}])).await;
+    let area = json!([
+        [SPOT.1 - 0.001, SPOT.0 - 0.0005],
+        [SPOT.1 + 0.001, SPOT.0 - 0.0005],
+        [SPOT.1 + 0.001, SPOT.0 + 0.0005],
+        [SPOT.1 - 0.001, SPOT.0 + 0.0005]
+    ]);
+    let (s, inc) = t
+        .post(
+            "/api/v1/incidents",
+            json!({"type": "flood", "municipality": "kazanlak", "lat": SPOT.0, "lon": SPOT.1, "area": area}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let (_, detail) = t.get(&format!("/api/v1/incidents/{}", inc["id"].as_str().unwrap())).await;
+    let inside: Vec<&str> =
+        detail["area_contents"]["cameras"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(inside.len(), 2, "cam-near and cam-away stand inside; cam-far and cam-ptz outside: {inside:?}");
+    assert!(inside.contains(&"cam-near") && inside.contains(&"cam-away"));
+    assert_eq!(detail["area_contents"]["sensors"][0]["id"], "gauge");
+    assert_eq!(detail["sensors"][0]["latest"][0]["value"], 181.5, "dispatch support: live values nearby");
+}
+
+both!(incident_changes_travel_on_the_live_stream_to_those_who_may_see_them);
+async fn incident_changes_travel_on_the_live_stream_to_those_who_may_see_them(t: TestApp) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let police = agency_user(&t, "police-desk", "kz-police").await;
+    let sub = |token: &str| {
+        t.req_as(token, Method::GET, "/api/v1/events?types=incident").header("accept", "text/event-stream").send()
+    };
+    let mut ops = sub(&op).await.unwrap();
+    let mut theirs = sub(&police).await.unwrap();
+    assert_eq!(theirs.status(), StatusCode::OK);
+    let id = accident(&t, &op).await["id"].as_str().unwrap().to_string();
+    let got = read_events(&mut ops, 1).await;
+    assert_eq!((got[0].1.as_str(), got[0].2["data"]["id"].as_str()), ("incident", Some(id.as_str())));
+    // Nothing for the police until something is shared with them; then the share's event.
+    t.call(
+        t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/shares"))
+            .json(&json!({"agency": "kz-police", "cameras": ["cam-near"]})),
+    )
+    .await;
+    let got = read_events(&mut theirs, 1).await;
+    assert_eq!(got[0].2["data"]["id"], id.as_str());
+    assert_eq!(got[0].2["data"]["status"], "new", "their first event is the one after the share");
+}
