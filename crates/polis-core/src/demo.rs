@@ -16,6 +16,7 @@ use polis_domain::geometry::{bearing_deg, destination};
 use polis_domain::CameraKind::{self, Anpr, Fixed, Ptz, Thermal};
 use polis_domain::CameraStatus::{self, Active, Offline, Planned};
 use polis_domain::{
+    incident::{IncidentType, UnitKind},
     AgencyKind, Camera, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation, Priority, RangeM, Sector, Sensor,
     SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
 };
@@ -105,6 +106,72 @@ fn organisations() -> Vec<Organisation> {
     });
     std::iter::once(municipality).chain(agencies).collect()
 }
+
+/// The agencies' response units: id, agency suffix, kind, name, position (lat, lon).
+#[rustfmt::skip]
+pub const UNITS: &[(&str, &str, UnitKind, &str, f64, f64)] = &[
+    ("police-patrol-1", "police", UnitKind::PatrolCar, "Патрул 1 / Patrol 1", 42.6205, 25.3965),
+    ("police-patrol-2", "police", UnitKind::PatrolCar, "Патрул 2 / Patrol 2", 42.6140, 25.4040),
+    ("police-patrol-3", "police", UnitKind::PatrolCar, "Патрул 3 / Patrol 3", 42.6260, 25.3850),
+    ("fire-engine-1", "fire-safety", UnitKind::FireEngine, "Пожарна 1 / Engine 1", 42.6118, 25.3882),
+    ("fire-engine-2", "fire-safety", UnitKind::FireEngine, "Пожарна 2 / Engine 2", 42.6118, 25.3885),
+    ("ambulance-1", "ambulance", UnitKind::Ambulance, "Линейка 1 / Ambulance 1", 42.6231, 25.4012),
+    ("ambulance-2", "ambulance", UnitKind::Ambulance, "Линейка 2 / Ambulance 2", 42.6229, 25.4015),
+    ("civil-protection-1", "civil-protection", UnitKind::Crew, "Екип ГЗ / Civil protection crew", 42.6170, 25.3925),
+    ("municipal-crew-1", "municipal-services", UnitKind::Crew, "Аварийна група 1 / Repair crew 1", 42.6095, 25.3990),
+    ("municipal-crew-2", "municipal-services", UnitKind::Crew, "Аварийна група 2 / Repair crew 2", 42.6300, 25.3940),
+];
+
+/// The unit's agency id.
+pub fn unit_agency(suffix: &str) -> Id {
+    org_id(suffix)
+}
+
+/// Standard operating procedures per incident type: title and checklist, in Bulgarian and
+/// English as an operator of the demo city would write them.
+#[rustfmt::skip]
+pub const PROCEDURES: &[(IncidentType, &str, &[&str])] = &[
+    (IncidentType::TrafficAccident, "ПТП / Traffic accident", &[
+        "Насочете PTZ камерите към мястото / Turn the PTZ cameras to the spot",
+        "Споделете видео с полиция и спешна помощ / Share video with police and ambulance",
+        "Изпратете патрул и линейка / Dispatch a patrol car and an ambulance",
+        "Предупредете за затворено движение / Warn of the closed road",
+    ]),
+    (IncidentType::Flood, "Наводнение / Flood", &[
+        "Проверете камерите по реката и язовира / Check the river and dam cameras",
+        "Уведомете Гражданска защита / Notify civil protection",
+        "Предупредете засегнатите улици / Warn the affected streets",
+        "Следете нивомерите на всеки 15 минути / Watch the gauges every 15 minutes",
+    ]),
+    (IncidentType::Fire, "Пожар / Fire", &[
+        "Потвърдете по камерите / Confirm on the cameras",
+        "Изпратете пожарна и линейка / Dispatch fire engines and an ambulance",
+        "Споделете видео с ПБЗН / Share video with the fire service",
+        "Проверете качеството на въздуха наоколо / Check the air quality nearby",
+    ]),
+    (IncidentType::Crime, "Престъпление или безредици / Crime or disorder", &[
+        "Запазете записите от близките камери / Preserve the nearby recordings",
+        "Споделете видео с полицията / Share video with the police",
+        "Изпратете патрул / Dispatch a patrol car",
+    ]),
+    (IncidentType::Medical, "Спешен медицински случай / Medical emergency", &[
+        "Изпратете линейка / Dispatch an ambulance",
+        "Насочете камера към мястото / Point a camera at the spot",
+    ]),
+    (IncidentType::MissingPerson, "Изчезнало лице / Missing person", &[
+        "Прегледайте камерите около последното място / Review the cameras around the last position",
+        "Споделете видео с полицията / Share video with the police",
+        "Уведомете близките / Inform the family",
+    ]),
+    (IncidentType::Infrastructure, "Авария в инфраструктурата / Infrastructure failure", &[
+        "Изпратете аварийна група / Dispatch a repair crew",
+        "Предупредете гражданите в района / Warn the residents of the area",
+    ]),
+    (IncidentType::Other, "Друго / Other", &[
+        "Проверете по камерите / Check on the cameras",
+        "Решете кого да уведомите / Decide whom to notify",
+    ]),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Key sites

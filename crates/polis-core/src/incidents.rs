@@ -223,7 +223,12 @@ impl App {
     ) -> Result<()> {
         let audit = self.audit(actor, verb, incident.id.as_str(), Some(&incident.municipality), before, Some(incident));
         self.store().put_incident(incident, journal, Some(&audit)).await?;
-        self.publish_incident(incident).await;
+        if before.is_none() {
+            // A new incident has no shares and no units yet: nobody outside its municipality.
+            self.publish_to(incident, Vec::new());
+        } else {
+            self.publish_incident(incident).await;
+        }
         Ok(())
     }
 
@@ -235,6 +240,10 @@ impl App {
                 incident.assigned_agencies()
             }
         };
+        self.publish_to(incident, agencies);
+    }
+
+    fn publish_to(&self, incident: &Incident, agencies: Vec<Id>) {
         self.bus().publish(
             Some(incident.municipality.clone()),
             LiveEvent::Incident(Box::new(crate::live::IncidentEvent { incident: incident.clone(), agencies })),

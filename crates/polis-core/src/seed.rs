@@ -32,6 +32,21 @@ impl App {
         for rule in demo_rules(&m, &rivers) {
             self.put_rule(&system, rule).await?;
         }
+        for &(id, agency, kind, name, lat, lon) in crate::demo::UNITS {
+            let req = crate::incidents::UnitRequest {
+                id: Some(Id::from_trusted(id)),
+                agency: crate::demo::unit_agency(agency),
+                name: name.to_string(),
+                kind,
+                status: None,
+                position: Some(polis_domain::LatLon::new(lat, lon)?),
+            };
+            self.put_unit(&system, req).await?;
+        }
+        for &(kind, title, items) in crate::demo::PROCEDURES {
+            let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+            self.put_procedure(&system, Some(m.clone()), kind, title, &items).await?;
+        }
         Ok(true)
     }
 }
@@ -110,6 +125,8 @@ mod tests {
         let system = Actor::system();
         let rules = app.rules(&system).await.unwrap();
         assert!(rules.iter().any(|r| r.id.as_str() == "demo-gauge-silent"));
+        assert_eq!(app.units(&system).unwrap().len(), crate::demo::UNITS.len());
+        assert_eq!(app.procedures(&system).unwrap().len(), polis_domain::incident::IncidentType::ALL.len());
         assert!(rules.iter().filter(|r| r.id.as_str().starts_with("demo-river-warning-")).count() >= 3);
         let cams: Vec<polis_domain::Camera> = app.list(&system).await.unwrap();
         assert!(cams.len() >= 60 && cams.iter().all(|c| c.demo));

@@ -192,6 +192,15 @@ async fn the_openapi_document_lists_every_route(t: TestApp) {
         "/organisations",
         "/users",
         "/audit",
+        "/incidents",
+        "/incidents/{id}",
+        "/incidents/{id}/transitions",
+        "/incidents/{id}/shares",
+        "/share",
+        "/units",
+        "/procedures",
+        "/sos/alerts",
+        "/stats/incidents",
     ] {
         assert!(paths.contains_key(p), "{p} is not documented");
     }
