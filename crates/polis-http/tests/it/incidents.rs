@@ -491,3 +491,79 @@ async fn incident_changes_travel_on_the_live_stream_to_those_who_may_see_them(t:
     assert_eq!(got[0].2["data"]["id"], id.as_str());
     assert_eq!(got[0].2["data"]["status"], "new", "their first event is the one after the share");
 }
+
+both!(units_report_positions_and_an_assigned_agency_sees_its_incident);
+async fn units_report_positions_and_an_assigned_agency_sees_its_incident(t: TestApp) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let viewer = t.user("viewer", "viewer", "kazanlak").await;
+    let police = agency_user(&t, "police-desk", "kz-police").await;
+    let ambulance = agency_user(&t, "ambulance-desk", "kz-ambulance").await;
+    // A crew reports where it is; another agency cannot move it, a viewer cannot either.
+    let report = |token: &str, unit: &str, body: Value| {
+        t.call(t.req_as(token, Method::POST, &format!("/api/v1/units/{unit}/report")).json(&body))
+    };
+    let (s, u) = report(&police, "patrol-1", json!({"lat": 42.6195, "lon": 25.3962})).await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["lat"], 42.6195);
+    assert_eq!(report(&ambulance, "patrol-1", json!({"lat": 42.6, "lon": 25.4})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(report(&viewer, "patrol-1", json!({"lat": 42.6, "lon": 25.4})).await.0, StatusCode::FORBIDDEN);
+    let (s, b) = report(&police, "patrol-1", json!({"lat": 142.6, "lon": 25.4})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "lat", None);
+    let (_, list) = t.call(t.req_as(&police, Method::GET, "/api/v1/units")).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "an agency lists its own units: {list}");
+
+    // The moved patrol car is now the nearest proposal.
+    let inc = accident(&t, &op).await;
+    assert_eq!(inc["proposed_units"][0]["unit"], "patrol-1");
+    let id = inc["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/incidents/{id}");
+    assert_eq!(t.call(t.req_as(&police, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+    let (s, b) = t
+        .call(t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/units")).json(&json!({"unit": "patrol-1"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Dispatch support: the assigned agency sees the incident, its cameras and sensors.
+    let (s, seen) = t.call(t.req_as(&police, Method::GET, &path)).await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    assert!(!seen["cameras"].as_array().unwrap().is_empty());
+    assert_eq!(t.call(t.req_as(&ambulance, Method::GET, &path)).await.0, StatusCode::NOT_FOUND);
+    // An assigned unit cannot declare itself available; releasing it can.
+    let (s, _) = report(&police, "patrol-1", json!({"status": "available"})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, b) = t.call(t.req_as(&op, Method::DELETE, &format!("/api/v1/incidents/{id}/units/patrol-1"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        t.call(t.req_as(&police, Method::GET, &path)).await.0,
+        StatusCode::NOT_FOUND,
+        "released: no longer theirs"
+    );
+
+    // Attachments are journaled with their hash and read back whole; agencies cannot fetch them.
+    let file = b"photo bytes \x00\x01\x02".to_vec();
+    let (s, att) = t
+        .call(
+            t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/attachments?name=scene.jpg"))
+                .header("content-type", "image/jpeg")
+                .body(file.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{att}");
+    assert_eq!(att["size"], file.len());
+    let att_path = format!("/api/v1/attachments/{}", att["id"].as_str().unwrap());
+    let r = t.req_as(&viewer, Method::GET, &att_path).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), file);
+    assert_eq!(t.call(t.req_as(&police, Method::GET, &att_path)).await.0, StatusCode::NOT_FOUND);
+    let (_, journal) = t.call(t.req_as(&op, Method::GET, &format!("/api/v1/incidents/{id}/journal"))).await;
+    let last = journal.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "attachment");
+    assert!(last["text"].as_str().unwrap().contains(att["sha256"].as_str().unwrap()));
+    let (s, b) = t
+        .call(
+            t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/attachments?name=empty.txt")).body(Vec::new()),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "file", None);
+}
