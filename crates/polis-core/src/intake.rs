@@ -319,8 +319,11 @@ impl App {
 
     async fn find_alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {
         actor.check_read_registry()?;
-        let alarms = self.store().list_alarms(actor.scope(), false, 10_000).await?;
-        alarms.into_iter().find(|a| &a.id == id).ok_or_else(|| Error::not_found(format!("no alarm with id {id}")))
+        self.store()
+            .alarm(id)
+            .await?
+            .filter(|a| actor.sees(&a.municipality))
+            .ok_or_else(|| Error::not_found(format!("no alarm with id {id}")))
     }
 
     pub async fn alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {

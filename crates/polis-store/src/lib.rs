@@ -157,6 +157,8 @@ pub trait Store: Send + Sync + 'static {
     /// database refuses a second open alarm (state other than cleared and acknowledged) for the
     /// same rule and source, also under concurrent writers: `AlreadyExists`.
     async fn put_alarm(&self, alarm: &Alarm, audit: Option<&AuditRecord>) -> Result<()>;
+    /// One alarm by id, open or closed.
+    async fn alarm(&self, id: &Id) -> Result<Option<Alarm>>;
     /// Every open alarm (state other than cleared and acknowledged), newest `last_seen` first.
     async fn open_alarms(&self) -> Result<Vec<Alarm>>;
     /// Newest `last_seen` first (then by id), at most `limit`; `municipality` filters, and

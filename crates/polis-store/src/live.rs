@@ -826,6 +826,12 @@ pub(crate) async fn open_alarms(db: &Db) -> Result<Vec<Alarm>> {
     rows.iter().map(alarm_from).collect()
 }
 
+pub(crate) async fn alarm(db: &Db, id: &Id) -> Result<Option<Alarm>> {
+    let sql = format!("{} WHERE id = $1", ALARMS.select_sql());
+    let rows = db.fetch_all("read alarm", &sql, &[Arg::Text(id.as_str())]).await?;
+    rows.first().map(alarm_from).transpose()
+}
+
 pub(crate) async fn list_alarms(db: &Db, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
     let mut sql = format!("{} WHERE 1 = 1", ALARMS.select_sql());
     let mut args = vec![Arg::Int(i64::from(limit))];

@@ -877,6 +877,9 @@ impl Store for SqlStore {
         live::open_alarms(&self.db).await
     }
 
+    async fn alarm(&self, id: &Id) -> Result<Option<Alarm>> {
+        live::alarm(&self.db, id).await
+    }
     async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
         live::list_alarms(&self.db, municipality, open_only, limit).await
     }

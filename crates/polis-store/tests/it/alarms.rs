@@ -51,6 +51,8 @@ pub async fn alarms_round_trip_update_and_list(store: DynStore) {
     store.put_alarm(&full, Some(&audit("clear", "alarm", "a-full", Some("kazanlak"), 1))).await.expect("put full");
     store.put_alarm(&bare, None).await.expect("put bare");
     assert_eq!(store.list_alarms(None, false, 10).await.expect("list"), vec![bare.clone(), full.clone()]);
+    assert_eq!(store.alarm(&full.id).await.expect("get").as_ref(), Some(&full), "read back by id");
+    assert_eq!(store.alarm(&crate::fixtures::id("a-missing")).await.expect("get"), None);
     assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1, "the audit record went with it");
 
     // An update replaces every field.
