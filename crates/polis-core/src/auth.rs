@@ -162,6 +162,11 @@ impl App {
         Ok(user.actor())
     }
 
+    /// Deletes expired login sessions (housekeeping: the server does it every hour).
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        self.store().purge_sessions(self.clock().now()).await
+    }
+
     pub async fn logout(&self, token: &str) -> Result<()> {
         self.store().delete_session(&token_hash(token)).await
     }

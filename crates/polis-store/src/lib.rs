@@ -74,6 +74,8 @@ pub trait Store: Send + Sync + 'static {
     /// The user of an unexpired session.
     async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Deletes the sessions that expired at or before `now`; returns how many.
+    async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64>;
 
     // Cameras.
     /// Inserts all or none. A taken id gives `AlreadyExists` with a detail naming field `id` and

@@ -737,6 +737,16 @@ impl Store for SqlStore {
         rows.first().map(user_from).transpose()
     }
 
+    async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64> {
+        const WHAT: &str = "purge expired sessions";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = tx
+            .execute("DELETE FROM sessions WHERE expires_at_ms <= $1", &[Arg::Int(codec::to_ms(now))])
+            .await
+            .map_err(|e| db_error(WHAT, e));
+        tx.finish(WHAT, r).await
+    }
+
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         const WHAT: &str = "delete session";
         let mut tx = self.db.begin(WHAT).await?;

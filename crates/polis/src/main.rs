@@ -276,6 +276,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let tick_stop = stopped();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+        let mut ticks: u64 = 0;
         tokio::pin!(tick_stop);
         loop {
             tokio::select! {
@@ -283,6 +284,15 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                 _ = every.tick() => {
                     if let Err(e) = ticking.tick().await {
                         tracing::warn!(error = %e, "rule tick failed");
+                    }
+                    ticks += 1;
+                    // Hourly housekeeping (and once at start): expired login sessions.
+                    if ticks % 240 == 1 {
+                        match ticking.purge_expired_sessions().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+                            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                        }
                     }
                 }
             }

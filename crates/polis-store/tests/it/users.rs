@@ -53,6 +53,14 @@ pub async fn sessions_last_until_they_expire_or_are_deleted(store: DynStore) {
     store.delete_session(hash).await.expect("logout");
     assert_eq!(store.session_user(hash, now).await.expect("lookup"), None, "gone after logout");
     store.delete_session(hash).await.expect("logging out twice is fine");
+
+    // Expired sessions are purged; live ones stay.
+    let (old, live) = ("a".repeat(64), "b".repeat(64));
+    store.create_session(&old, &u.id, expires).await.expect("session");
+    store.create_session(&live, &u.id, expires + Duration::hours(1)).await.expect("session");
+    assert_eq!(store.purge_sessions(expires).await.expect("purge"), 1);
+    assert_eq!(store.session_user(&live, expires).await.expect("lookup"), Some(u.clone()));
+    assert_eq!(store.purge_sessions(expires).await.expect("purge again"), 0);
 }
 
 pub async fn a_session_needs_an_existing_user(store: DynStore) {
