@@ -271,6 +271,7 @@
     state.chart = null;
     renderAlarmQueue();
     renderAlarmBadge();
+    Inc.reset();
     if (state.map) state.map.destroy();
     state.map = null;
     state.g = null;
@@ -320,6 +321,7 @@
       loadMunicipalities(session);
       loadRules(session);
       startLive(session);
+      Inc.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -531,6 +533,7 @@
       sites: map.layer("sites"),
       sensors: map.layer("sensors"),
       cameras: map.layer("cameras"),
+      incidents: map.layer("incidents"),
       click: map.layer("click"),
     };
     map.on("render", drawOverlay);
@@ -695,6 +698,7 @@
     }
 
     drawSeeingMarks(map);
+    Inc.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -849,6 +853,10 @@
       for (const it of sg.items) list.appendChild(cameraItem(it, "seeing-item"));
       body.appendChild(list);
     }
+    if (sg.state !== "loading") {
+      const create = Inc.seeingSection(sg);
+      if (create) body.appendChild(create);
+    }
     panel.replaceChildren(head, body);
   }
 
@@ -885,6 +893,17 @@
   // Selection and details
 
   function select(kind, id, opts) {
+    if (kind === "incident") {
+      const again = state.selection && state.selection.kind === "incident" && state.selection.id === id;
+      state.selection = { kind, id };
+      renderDetails();
+      renderSeeing();
+      renderAlarmQueue();
+      Inc.renderList();
+      updateHighlights();
+      if (!again && !(opts && opts.fromModule)) Inc.select(id);
+      return;
+    }
     const item = state.byId[kind] && state.byId[kind].get(id);
     const fromSeeing =
       kind === "camera" && state.seeing && state.seeing.items ? state.seeing.items.find((x) => x.id === id) : null;
@@ -954,6 +973,10 @@
   function renderDetails() {
     const panel = $("details");
     const sel = state.selection;
+    if (sel && sel.kind === "incident") {
+      Inc.renderDetails(panel, sel.id);
+      return;
+    }
     if (sel && sel.kind === "alarm") {
       const alarm = state.alarms.get(sel.id) || (state.selectedAlarm && state.selectedAlarm.id === sel.id ? state.selectedAlarm : null);
       if (alarm) {
@@ -1516,6 +1539,7 @@
       el("p", { class: "alarm-message", text: a.message || "" }),
       extra,
       el("dl", { class: "fields" }, rows.flat()),
+      Inc.alarmSection(a),
       cams,
       comments
     );
@@ -1740,7 +1764,8 @@
     if (!state.live) return;
     if (ev.type === "alarm") applyAlarm(ev.data, true);
     else if (ev.type === "observation") onObservation(ev.data);
-    else if (ev.type === "gap") loadAlarms(state.session);
+    else if (ev.type === "incident") Inc.onEvent(ev.data);
+    else if (ev.type === "gap") (loadAlarms(state.session), Inc.gap());
     else if (ev.type === "registry") onRegistryChange(ev.data || {});
   }
 
@@ -2091,6 +2116,7 @@
     renderSeeing();
     renderAlarmQueue();
     renderAlarmBadge();
+    Inc.renderList();
     renderMute();
     setLiveStatus($("live-state").dataset.live === "on");
     if (state.g) updateTitles();
@@ -2103,7 +2129,32 @@
   // -----------------------------------------------------------------------------------------
   // Start
 
+  /** The incidents module (incidents.js) works through these. */
+  const Inc = window.PolisIncidents;
+
+  function attachIncidents() {
+    Inc.attach({
+      api,
+      el,
+      state,
+      showToast,
+      row,
+      chip,
+      fmtTime,
+      fmtCoords,
+      fmtMetres,
+      cameraItem,
+      select,
+      clearSelection,
+      renderDetails,
+      requestRender: () => state.map && state.map.requestRender(),
+      rerender: () => (renderDetails(), renderSeeing()),
+      selectIncident: (id) => select("incident", id, { fromModule: true }),
+    });
+  }
+
   function init() {
+    attachIncidents();
     I.apply(document);
     renderLegend();
     I.onChange(onLanguageChange);

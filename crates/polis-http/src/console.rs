@@ -7,6 +7,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../../../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
     ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
+    ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
+    ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
+    ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../web/i18n.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../../web/style.css")),
 ];

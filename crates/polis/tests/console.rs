@@ -447,6 +447,9 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     // A live alarm: a rule and a reading above it, posted through the API, reach the open page.
     let (sensor_id, sensor_at) = live_alarm(c, api).await?;
 
+    // A traffic accident at the clicked point, handled in the console.
+    let share_token = accident(c, api, target).await?;
+
     // Bulgarian.
     click(c, "#lang-bg").await?;
     wait_until("Bulgarian labels", Duration::from_secs(5), move || async move {
@@ -497,7 +500,108 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     })
     .await?;
     ensure!(count(c, "body[data-ready]").await? == 0, "still ready after signing out");
+
+    // The police open the share link without an account.
+    c.goto(&format!("{base}/share.html#{share_token}")).await.map_err(|e| format!("opening the share page: {e}"))?;
+    wait_css(c, "#share-view[data-state=\"ok\"]", Duration::from_secs(10)).await?;
+    let page = text_of(c, "#share-view").await?;
+    ensure!(page.contains("Traffic accident") && page.contains("Shared cameras"), "the share page shows {page:?}");
+    c.goto(&format!("{base}/share.html#pshr_not-a-real-token")).await.map_err(|e| e.to_string())?;
+    wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
     Ok(())
+}
+
+/// Opens an incident from the seeing panel at `at`, ticks the first procedure item, shares two
+/// cameras with the police, assigns the proposed unit, moves it to verified and dispatched, and
+/// adds a note; checks each step in the page and through the API. Returns the share token.
+async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
+    js(c, "window.polisMap.clickLatLon(arguments[0], arguments[1]);", vec![json!(at.0), json!(at.1)]).await?;
+    wait_css(c, "#seeing-panel[data-state=\"done\"] .incident-create-open", Duration::from_secs(10)).await?;
+    click(c, "#seeing-panel .incident-create-open").await?;
+    wait_css(c, "#seeing-panel .incident-create", Duration::from_secs(5)).await?;
+    js(c, "document.querySelector('#seeing-panel .incident-type').value = 'traffic_accident';", vec![]).await?;
+    type_into(c, "#seeing-panel .incident-description", "Two cars collided at the crossroads").await?;
+    click(c, "#seeing-panel .incident-create-submit").await?;
+    wait_css(c, "#details[data-kind=\"incident\"][data-state=\"new\"] .incident-title", Duration::from_secs(10))
+        .await?;
+    let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no incident id")?;
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    ensure!(inc["type"] == "traffic_accident" && inc["source"] == "operator", "the API has {inc}");
+    ensure!(
+        distance_m((inc["lat"].as_f64().unwrap_or(0.0), inc["lon"].as_f64().unwrap_or(0.0)), at) < 2.0,
+        "placed elsewhere"
+    );
+    let cams: Vec<String> = inc["cameras"]
+        .as_array()
+        .ok_or("no cameras")?
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(String::from))
+        .collect();
+    ensure!(!cams.is_empty(), "no camera sees the incident: {inc}");
+    ensure!(count(c, "#details .incident-camera").await? == cams.len(), "the panel lists other cameras than {cams:?}");
+    wait_css(c, &format!("#incident-list .incident-item[data-incident-id=\"{id}\"]"), Duration::from_secs(5)).await?;
+    wait_css(c, &format!(".incident-marker[data-id=\"{id}\"]"), Duration::from_secs(5)).await?;
+
+    // The procedure for traffic accidents, first item done.
+    ensure!(count(c, "#details .checklist-box").await? >= 3, "no procedure checklist");
+    click(c, "#details .checklist-box[data-item=\"0\"]").await?;
+    wait_css(c, "#details .checklist-item.is-done", Duration::from_secs(5)).await?;
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    ensure!(inc["checklist"]["items"][0]["done"] == json!(true), "the API does not have the item done");
+
+    // Video for the police: the nearest cameras are ticked; a link comes back once.
+    click(c, "#details .incident-share-open").await?;
+    wait_css(c, "#details .share-agency", Duration::from_secs(5)).await?;
+    js(c, "document.querySelector('#details .share-agency').value = 'kazanlak-police';", vec![]).await?;
+    click(c, "#details .share-submit").await?;
+    wait_css(c, "#details .share-token", Duration::from_secs(5)).await?;
+    let link = js(c, "return document.querySelector('#details .share-token').value;", vec![]).await?;
+    let link = link.as_str().unwrap_or_default().to_string();
+    let token =
+        link.split_once("/share.html#").map(|(_, t)| t.to_string()).ok_or(format!("not a share link: {link}"))?;
+    let shared: Value = api
+        .http
+        .get(format!("{}/api/v1/share", api.base))
+        .header("x-polis-share", &token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(shared["cameras"].as_array().map(Vec::len) == Some(cams.len().min(2)), "the share opens {shared}");
+    wait_css(c, "#details .share-item", Duration::from_secs(5)).await?;
+
+    // The nearest proposed unit goes; the workflow moves on.
+    let unit =
+        find(c, "#details .unit-item.is-proposed").await?.attr("data-unit-id").await.map_err(|e| e.to_string())?;
+    let unit = unit.ok_or("no proposed unit")?;
+    click(c, "#details .unit-assign").await?;
+    wait_css(c, &format!("#details .unit-item.is-assigned[data-unit-id=\"{unit}\"]"), Duration::from_secs(5)).await?;
+    for to in ["verified", "dispatched"] {
+        click(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
+        wait_css(c, &format!("#details[data-state=\"{to}\"]"), Duration::from_secs(5)).await?;
+    }
+    type_into(c, "#details .incident-note-text", "Police patrol on the way").await?;
+    click(c, "#details .incident-note").await?;
+    wait_until("the note in the journal", Duration::from_secs(5), move || async move {
+        Ok(text_of(c, "#details .incident-journal").await?.contains("Police patrol on the way"))
+    })
+    .await?;
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    ensure!(inc["status"] == "dispatched", "the API has status {}", inc["status"]);
+    ensure!(inc["units"][0]["unit"] == unit.as_str(), "the API has units {}", inc["units"]);
+    let kinds: Vec<&str> =
+        inc["journal"].as_array().ok_or("no journal")?.iter().filter_map(|j| j["kind"].as_str()).collect();
+    for k in ["created", "checklist", "share", "unit", "status", "note"] {
+        ensure!(kinds.contains(&k), "the journal has no {k} line: {kinds:?}");
+    }
+    if let Ok(path) = std::env::var("POLIS_INCIDENT_SCREENSHOT") {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+    Ok(token)
 }
 
 /// Creates a threshold rule on a demo water-level gauge and posts a reading far above it; the
