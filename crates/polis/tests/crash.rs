@@ -1,0 +1,219 @@
+//! Kill Polis with SIGKILL in the middle of heavy intake, restart it, and check that every
+//! observation it acknowledged is there and that no alarm is duplicated; several times over. The
+//! real binary (`polis serve` on SQLite) and real HTTP clients.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+const PASSWORD: &str = "crash-test-Pa55word";
+const SENSORS: usize = 20;
+const CLIENTS: usize = 6;
+const BATCH: usize = 250;
+const ROUNDS: usize = 5;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+async fn start(data: &Path, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_polis"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .env("POLIS_ADMIN_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting polis serve");
+    let server = Server(child);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+            if r.status().is_success() {
+                return server;
+            }
+        }
+        assert!(Instant::now() < deadline, "polis did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut rb = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("time").format(&Rfc3339).expect("fmt")
+}
+
+/// What the clients were told was stored: (sensor, time in ms) -> value.
+type Acked = Arc<Mutex<HashMap<(usize, i64), f64>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_observations_survive_sigkill_and_alarms_are_not_duplicated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(dir.path(), port).await;
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let api = Api { http: http.clone(), base: base.clone(), token: login["token"].as_str().expect("token").into() };
+    let (s, b) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/organisations",
+            Some(json!({"id": "crashville", "kind": "municipality", "name_en": "Crashville"})),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    for i in 0..SENSORS {
+        let body = json!({"id": format!("g{i}"), "municipality": "crashville", "name": format!("Gauge {i}"),
+                          "kind": "water_level", "unit": "cm", "lat": 42.6 + i as f64 * 0.001, "lon": 25.4});
+        let (s, b) = api.call(reqwest::Method::POST, "/api/v1/sensors", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let rule = json!({"name": "High water", "sensor_kind": "water_level", "municipality": "crashville", "severity": "major",
+                      "condition": {"type": "threshold", "above": 100, "hysteresis": 5}});
+    let (s, b) = api.call(reqwest::Method::POST, "/api/v1/rules", Some(rule)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // Every observation has its own millisecond, so each is one row and can be found again.
+    let start_ms = (OffsetDateTime::now_utc() - time::Duration::hours(2)).unix_timestamp() * 1000;
+    let clock = Arc::new(AtomicI64::new(start_ms));
+    let acked: Acked = Arc::new(Mutex::new(HashMap::new()));
+    for round in 0..ROUNDS {
+        let before = acked.lock().expect("lock").len();
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let (http, base, token) = (http.clone(), base.clone(), api.token.clone());
+            let (clock, acked) = (clock.clone(), acked.clone());
+            clients.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                loop {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let mut sent = Vec::with_capacity(BATCH);
+                    for k in 0..BATCH {
+                        let t = clock.fetch_add(1, Ordering::SeqCst);
+                        let sensor = (c + k) % SENSORS;
+                        // Crossing 100 up and down, so alarms open and clear all the time.
+                        let value = if (n + k as u64 + round as u64) % 7 < 3 { 130.0 } else { 40.0 } + (k % 10) as f64;
+                        batch.push(json!({"sensor": format!("g{sensor}"), "time": rfc3339(t), "value": value}));
+                        sent.push(((sensor, t), value));
+                    }
+                    n += 1;
+                    let r =
+                        http.post(format!("{base}/api/v1/observations")).bearer_auth(&token).json(&batch).send().await;
+                    let Ok(r) = r else { return };
+                    if r.status() != StatusCode::OK {
+                        return;
+                    }
+                    let Ok(body) = r.json::<Value>().await else { return };
+                    assert_eq!(body["accepted"], BATCH, "a batch was only partly taken: {body}");
+                    acked.lock().expect("lock").extend(sent);
+                }
+            }));
+        }
+        // Let intake run, then kill the server in the middle of it.
+        tokio::time::sleep(Duration::from_millis(400 + 150 * round as u64)).await;
+        let during = acked.lock().expect("lock").len();
+        server.0.kill().expect("SIGKILL");
+        let _ = server.0.wait();
+        for c in clients {
+            c.await.expect("client");
+        }
+        assert!(during > before, "round {round}: nothing was acknowledged before the kill");
+        server = start(dir.path(), port).await;
+    }
+
+    // Every acknowledged observation is there after the last restart.
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= ROUNDS * BATCH, "too little intake to mean anything: {}", acked.len());
+    eprintln!("{} acknowledged observations over {ROUNDS} kills", acked.len());
+    let end_ms = clock.load(Ordering::SeqCst) + 1;
+    let mut by_sensor: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
+    for ((s, t), v) in &acked {
+        by_sensor.entry(*s).or_default().push((*t, *v));
+    }
+    for (sensor, want) in by_sensor {
+        let mut stored: HashMap<i64, f64> = HashMap::new();
+        let mut from = start_ms;
+        loop {
+            let path = format!(
+                "/api/v1/sensors/g{sensor}/observations?from={}&to={}",
+                rfc3339(from).replace('+', "%2B"),
+                rfc3339(end_ms).replace('+', "%2B")
+            );
+            let (s, b) = api.call(reqwest::Method::GET, &path, None).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            let points = b["points"].as_array().expect("points").clone();
+            for p in &points {
+                let t = OffsetDateTime::parse(p["time"].as_str().expect("time"), &Rfc3339).expect("rfc3339");
+                stored.insert((t.unix_timestamp_nanos() / 1_000_000) as i64, p["value"].as_f64().expect("value"));
+            }
+            if points.len() < 10_000 {
+                break;
+            }
+            from = stored.keys().max().copied().unwrap_or(end_ms) + 1;
+        }
+        let missing: Vec<&(i64, f64)> = want.iter().filter(|(t, v)| stored.get(t) != Some(v)).collect();
+        assert!(
+            missing.is_empty(),
+            "sensor g{sensor}: {} acknowledged observations lost, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(3)]
+        );
+    }
+
+    // At most one open alarm per rule and source.
+    let (s, alarms) = api.call(reqwest::Method::GET, "/api/v1/alarms?state=open&limit=10000", None).await;
+    assert_eq!(s, StatusCode::OK, "{alarms}");
+    let mut seen = HashSet::new();
+    for a in alarms.as_array().expect("alarms") {
+        let key =
+            (a["rule"].as_str().unwrap_or_default().to_string(), a["source"].as_str().unwrap_or_default().to_string());
+        assert!(seen.insert(key.clone()), "two open alarms for {key:?}: {alarms}");
+    }
+    assert!(!seen.is_empty(), "the threshold was crossed, yet no alarm is open");
+}
