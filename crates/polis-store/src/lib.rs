@@ -136,8 +136,12 @@ pub trait Store: Send + Sync + 'static {
     /// The newest observation of every (sensor, quantity) stored, ordered by sensor then
     /// quantity (the main value first): a warm start after a restart.
     async fn latest_observations(&self) -> Result<Vec<Observation>>;
-    /// Retention: deletes the observations of `sensors` older than `before`; returns how many.
+    /// Retention: deletes the observations of `sensors` older than `before`, after adding them to
+    /// the hourly roll-ups (which `observation_buckets` reads for steps of whole hours); returns
+    /// how many were deleted.
     async fn purge_observations(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64>;
+    /// Retention of the roll-ups: deletes those of `sensors` for hours starting before `before`.
+    async fn purge_rollups(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64>;
 
     // Rules, versioned: the caller bumps `version` on each change, and every version saved is
     // kept, also after the rule is deleted, so that an alarm's `rule_version` can be looked up.

@@ -283,19 +283,36 @@ pub(crate) async fn observation_buckets(
     ];
     let rows = db.fetch_all(WHAT, &sql, &args).await?;
     let err = |e: sqlx::Error| db_error(WHAT, e);
-    rows.iter()
-        .map(|row| {
-            let start = row.int(0).map_err(err)?;
+    // bucket start -> (count, min, max, sum)
+    let mut buckets: std::collections::BTreeMap<i64, (i64, f64, f64, f64)> = std::collections::BTreeMap::new();
+    for row in &rows {
+        let count = row.int(1).map_err(err)?;
+        let avg = row.real(4).map_err(err)?;
+        buckets.insert(
+            row.int(0).map_err(err)?,
+            (count, row.real(2).map_err(err)?, row.real(3).map_err(err)?, avg * count as f64),
+        );
+    }
+    // Readings older than the raw retention live on as hourly roll-ups: steps of whole hours
+    // take them in (a roll-up counts in the bucket its hour starts in).
+    if step % HOUR_MS == 0 {
+        let sql = "SELECT start_ms - ((start_ms % $5) + $5) % $5 AS bucket, CAST(SUM(count) AS BIGINT), MIN(min), MAX(max), SUM(sum) \
+                   FROM observation_rollups WHERE sensor = $1 AND quantity = $2 AND start_ms >= $3 AND start_ms < $4 \
+                   GROUP BY bucket";
+        for row in db.fetch_all(WHAT, sql, &args).await? {
+            let (start, count) = (row.int(0).map_err(err)?, row.int(1).map_err(err)?);
+            let (min, max, sum) = (row.real(2).map_err(err)?, row.real(3).map_err(err)?, row.real(4).map_err(err)?);
+            let e = buckets.entry(start).or_insert((0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
+            *e = (e.0 + count, e.1.min(min), e.2.max(max), e.3 + sum);
+        }
+    }
+    buckets
+        .into_iter()
+        .filter(|(_, (count, ..))| *count > 0)
+        .map(|(start, (count, min, max, sum))| {
             let start =
                 codec::from_ms(start).map_err(|e| Error::internal(format!("{WHAT}: bad time")).with_source(e))?;
-            let count = row.int(1).map_err(err)?;
-            Ok(ObservationBucket {
-                start,
-                count: u64::try_from(count).unwrap_or(0),
-                min: row.real(2).map_err(err)?,
-                max: row.real(3).map_err(err)?,
-                avg: row.real(4).map_err(err)?,
-            })
+            Ok(ObservationBucket { start, count: u64::try_from(count).unwrap_or(0), min, max, avg: sum / count as f64 })
         })
         .collect()
 }
@@ -360,6 +377,31 @@ pub(crate) async fn latest_observations(db: &Db) -> Result<Vec<Observation>> {
 
 /// Folds the log first (waiting for a fold in progress), so that the deletes only touch the
 /// series, each one range of its key.
+/// One hour in milliseconds: the step of the stored roll-ups.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Deletes the hourly roll-ups of `sensors` for hours that start before `before`.
+pub(crate) async fn purge_rollups(db: &Db, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
+    const WHAT: &str = "purge roll-ups";
+    let before = ceil_ms(before);
+    let mut tx = db.begin(WHAT).await?;
+    let r = async {
+        let mut deleted = 0;
+        for sensor in sensors {
+            deleted += tx
+                .execute(
+                    "DELETE FROM observation_rollups WHERE sensor = $1 AND start_ms < $2",
+                    &[Arg::Text(sensor.as_str()), Arg::Int(before)],
+                )
+                .await?;
+        }
+        Ok(deleted)
+    }
+    .await
+    .map_err(|e| db_error(WHAT, e));
+    tx.finish(WHAT, r).await
+}
+
 pub(crate) async fn purge_observations(db: &Db, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
     const WHAT: &str = "purge observations";
     if sensors.is_empty() {
@@ -369,14 +411,25 @@ pub(crate) async fn purge_observations(db: &Db, sensors: &[Id], before: OffsetDa
     let mut tx = db.begin(WHAT).await?;
     let r = async {
         fold_in(&mut tx, true).await?;
+        let (least, greatest) = if tx.is_sqlite() { ("MIN", "MAX") } else { ("LEAST", "GREATEST") };
+        // What is deleted is first added to the hourly roll-ups (merged with what an earlier purge
+        // rolled up of the same hour).
+        let roll_up = format!(
+            "INSERT INTO observation_rollups (sensor, quantity, start_ms, count, min, max, sum) \
+             SELECT sensor, quantity, time_ms - ((time_ms % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS} AS h, \
+                    COUNT(*), MIN(value), MAX(value), SUM(value) \
+               FROM observations WHERE sensor = $1 AND time_ms < $2 GROUP BY sensor, quantity, h \
+             ON CONFLICT (sensor, quantity, start_ms) DO UPDATE SET \
+                count = observation_rollups.count + excluded.count, \
+                min = {least}(observation_rollups.min, excluded.min), \
+                max = {greatest}(observation_rollups.max, excluded.max), \
+                sum = observation_rollups.sum + excluded.sum"
+        );
         let mut deleted = 0;
         for sensor in sensors {
-            deleted += tx
-                .execute(
-                    "DELETE FROM observations WHERE sensor = $1 AND time_ms < $2",
-                    &[Arg::Text(sensor.as_str()), Arg::Int(before)],
-                )
-                .await?;
+            let args = [Arg::Text(sensor.as_str()), Arg::Int(before)];
+            tx.execute(&roll_up, &args).await?;
+            deleted += tx.execute("DELETE FROM observations WHERE sensor = $1 AND time_ms < $2", &args).await?;
         }
         Ok(deleted)
     }

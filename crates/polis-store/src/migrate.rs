@@ -23,12 +23,14 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/sqlite/0001_initial.sql") },
     Migration { version: 2, name: "live", sql: include_str!("../migrations/sqlite/0002_live.sql") },
+    Migration { version: 3, name: "rollups", sql: include_str!("../migrations/sqlite/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/sqlite/0004_incidents.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "initial", sql: include_str!("../migrations/postgres/0001_initial.sql") },
     Migration { version: 2, name: "live", sql: include_str!("../migrations/postgres/0002_live.sql") },
+    Migration { version: 3, name: "rollups", sql: include_str!("../migrations/postgres/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/postgres/0004_incidents.sql") },
 ];
 

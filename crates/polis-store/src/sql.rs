@@ -862,6 +862,9 @@ impl Store for SqlStore {
     async fn purge_observations(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
         live::purge_observations(&self.db, sensors, before).await
     }
+    async fn purge_rollups(&self, sensors: &[Id], before: OffsetDateTime) -> Result<u64> {
+        live::purge_rollups(&self.db, sensors, before).await
+    }
 
     async fn put_rule(&self, rule: &Rule, audit: &AuditRecord) -> Result<()> {
         live::put_rule(&self.db, rule, audit).await

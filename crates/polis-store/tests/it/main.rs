@@ -60,6 +60,7 @@ suite! {
         observations::latest_is_the_newest_per_sensor_and_quantity,
         observations::purge_deletes_older_observations_of_the_given_sensors,
         observations::reads_are_the_same_before_and_after_a_fold,
+        observations::purged_readings_live_on_in_hourly_rollups,
         rules::every_kind_of_rule_round_trips,
         rules::rules_put_replace_list_and_delete_keeping_every_version,
         rules::a_saved_rule_version_never_changes,

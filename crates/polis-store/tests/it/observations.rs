@@ -285,3 +285,46 @@ pub async fn reads_are_the_same_before_and_after_a_fold(store: DynStore) {
     fold().await;
     assert_eq!(everything(&store, &["a", "b"]).await, mixed, "the same after the second fold");
 }
+
+/// Readings purged by retention live on in hourly roll-ups: hour-step buckets are the same
+/// before and after the purge (also when an hour is split between roll-ups and raw readings),
+/// finer steps see only the raw readings left, and roll-ups have their own retention.
+pub async fn purged_readings_live_on_in_hourly_rollups(store: DynStore) {
+    const H: i64 = 3_600_000;
+    // Three hours of readings every 10 minutes (T0 is not on an hour: buckets split).
+    let batch: Vec<Observation> = (0..18).map(|i| obs("g", None, i * 600_000, (i % 5) as f64 * 10.0 - 7.5)).collect();
+    store.insert_observations(&batch).await.expect("insert");
+    let (from, to) = all_time();
+    let hourly = |store: DynStore| async move {
+        store.observation_buckets(&id("g"), None, from, to, Duration::hours(1)).await.expect("buckets")
+    };
+    let two_hourly = |store: DynStore| async move {
+        store.observation_buckets(&id("g"), None, from, to, Duration::hours(2)).await.expect("buckets")
+    };
+    let before = hourly(store.clone()).await;
+    let before2 = two_hourly(store.clone()).await;
+    // Cut in the middle of an hour, in two steps, so that one hour is rolled up twice.
+    assert_eq!(store.purge_observations(&[id("g")], at_ms(T0 + 50 * 60_000)).await.expect("purge"), 5);
+    assert_eq!(store.purge_observations(&[id("g")], at_ms(T0 + 95 * 60_000)).await.expect("purge"), 5);
+    let same = |a: &[ObservationBucket], b: &[ObservationBucket]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.start == y.start
+                    && x.count == y.count
+                    && x.min == y.min
+                    && x.max == y.max
+                    && (x.avg - y.avg).abs() < 1e-9
+            })
+    };
+    assert!(same(&before, &hourly(store.clone()).await), "hourly buckets changed: {before:?}");
+    assert!(same(&before2, &two_hourly(store.clone()).await), "two-hour buckets changed");
+    let minutes = store.observation_buckets(&id("g"), None, from, to, Duration::minutes(10)).await.expect("buckets");
+    assert_eq!(minutes.iter().map(|b| b.count).sum::<u64>(), 8, "finer steps read what is still raw");
+    assert_eq!(series(&store, "g", None).await.len(), 8);
+    // Roll-ups of hours that start before the cut go with their own retention.
+    let first_hour = before[0].start;
+    store.purge_rollups(&[id("g")], first_hour + Duration::milliseconds(H)).await.expect("purge roll-ups");
+    let after = hourly(store.clone()).await;
+    assert!(after.iter().all(|b| b.start > first_hour), "the first hour's roll-up is gone: {after:?}");
+    assert_eq!(after.iter().map(|b| b.count).sum::<u64>(), 18 - before[0].count);
+}
