@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod intake;
 pub mod live;
 pub mod registry;
+pub mod retention;
 mod seed;
 
 use bus::{EventBus, LocalBus};

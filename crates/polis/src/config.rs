@@ -21,6 +21,18 @@ pub struct RawConfig {
     pub mqtt_url: Option<String>,
     #[serde(default)]
     pub map: RawMap,
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+/// `[retention]`: how long sensor data is kept (see docs/ref/config.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub raw_days: Option<u32>,
+    pub rollup_days: Option<u32>,
+    #[serde(default)]
+    pub raw_days_by_kind: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +87,7 @@ pub struct Config {
     pub log_json: bool,
     pub session_ttl_hours: u32,
     pub mqtt: Option<polis_ingest::mqtt::MqttConfig>,
+    pub retention: polis_core::retention::RetentionPolicy,
 }
 
 impl Config {
@@ -117,7 +130,9 @@ impl Config {
                 Some(polis_ingest::mqtt::MqttConfig::from_url(&u).map_err(|e| anyhow::anyhow!("mqtt_url: {e}"))?)
             }
         };
+        let retention = resolve_retention(raw.retention)?;
         Ok(Config {
+            retention,
             mqtt,
             listen,
             database_url,
@@ -132,6 +147,28 @@ impl Config {
             session_ttl_hours,
         })
     }
+}
+
+fn resolve_retention(raw: RawRetention) -> anyhow::Result<polis_core::retention::RetentionPolicy> {
+    let mut p = polis_core::retention::RetentionPolicy::default();
+    let days = |what: &str, d: u32| -> anyhow::Result<u32> {
+        if d == 0 || d > 36_500 {
+            bail!("{what}: must be from 1 to 36500 days");
+        }
+        Ok(d)
+    };
+    if let Some(d) = raw.raw_days {
+        p.raw_days = days("retention.raw_days", d)?;
+    }
+    if let Some(d) = raw.rollup_days {
+        p.rollup_days = days("retention.rollup_days", d)?;
+    }
+    for (kind, d) in raw.raw_days_by_kind {
+        let k = polis_domain::SensorKind::parse("kind", &kind)
+            .map_err(|e| anyhow::anyhow!("retention.raw_days_by_kind.{kind}: {}", e.message))?;
+        p.raw_days_by_kind.insert(k, days(&format!("retention.raw_days_by_kind.{kind}"), d)?);
+    }
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -152,6 +189,21 @@ mod tests {
         assert_eq!(c.listen.port(), 2);
         assert_eq!(c.console.zoom, 12);
         assert!(c.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn retention_is_read_per_sensor_kind_and_checked() {
+        let raw: RawConfig =
+            toml::from_str("[retention]\nraw_days = 14\n[retention.raw_days_by_kind]\nwater_level = 365\n").unwrap();
+        let c = Config::resolve(ServeFlags::default(), raw, "d").unwrap();
+        assert_eq!(c.retention.raw_days_of(polis_domain::SensorKind::WaterLevel), 365);
+        assert_eq!(c.retention.raw_days_of(polis_domain::SensorKind::Noise), 14);
+        assert_eq!(c.retention.rollup_days, 730);
+        let raw: RawConfig = toml::from_str("[retention.raw_days_by_kind]\nlava = 3\n").unwrap();
+        let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
+        assert!(e.to_string().contains("retention.raw_days_by_kind.lava"), "{e}");
+        let raw: RawConfig = toml::from_str("[retention]\nrollup_days = 0\n").unwrap();
+        assert!(Config::resolve(ServeFlags::default(), raw, "d").is_err());
     }
 
     #[test]

@@ -273,6 +273,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     // Silence rules need a clock that ticks even when no data comes.
     let ticking = app.clone();
+    let retention = config.retention.clone();
     let tick_stop = stopped();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
@@ -286,12 +287,18 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                         tracing::warn!(error = %e, "rule tick failed");
                     }
                     ticks += 1;
-                    // Hourly housekeeping (and once at start): expired login sessions.
+                    // Hourly housekeeping (and once at start): expired login sessions, and
+                    // sensor data past its retention.
                     if ticks % 240 == 1 {
                         match ticking.purge_expired_sessions().await {
                             Ok(0) => {}
                             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
                             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                        }
+                        match ticking.apply_retention(&retention).await {
+                            Ok(r) if r.readings + r.rollups == 0 => {}
+                            Ok(r) => tracing::info!(readings = r.readings, rollups = r.rollups, "retention applied"),
+                            Err(e) => tracing::warn!(error = %e, "applying retention failed"),
                         }
                     }
                 }
