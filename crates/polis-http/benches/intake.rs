@@ -86,10 +86,20 @@ async fn run() {
             sent
         }));
     }
+    // Memory over the run: a sample every 30 s.
+    let sampler = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(30));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            println!("  t+{:>4.0} s: RSS {:.0} MiB", start.elapsed().as_secs_f64(), common::rss_mib());
+        }
+    });
     let mut total = 0;
     for t in tasks {
         total += t.await.expect("client");
     }
+    sampler.abort();
     let secs = start.elapsed().as_secs_f64();
     println!(
         "accepted {total} observations in {secs:.1} s: {:.0} observations/s; RSS {rss_start:.0} MiB -> {:.0} MiB",

@@ -11,6 +11,7 @@ pub struct Server {
     pub base: String,
     pub token: String,
     pub client: reqwest::Client,
+    pub app: Arc<App>,
     _dir: tempfile::TempDir,
 }
 
@@ -32,7 +33,11 @@ pub async fn start(m: &Id) -> Server {
     app.ensure_admin(Some("bench-password".into())).await.expect("admin");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(polis_http::serve(listener, polis_http::router(app, Default::default()), std::future::pending()));
+    tokio::spawn(polis_http::serve(
+        listener,
+        polis_http::router(app.clone(), Default::default()),
+        std::future::pending(),
+    ));
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))
@@ -44,7 +49,55 @@ pub async fn start(m: &Id) -> Server {
         .await
         .expect("login body");
     let token = login["token"].as_str().expect("token").to_string();
-    Server { base, token, client, _dir: dir }
+    Server { base, token, client, app, _dir: dir }
+}
+
+/// Imports `n` water-level gauges `s0000`.. around Kazanlak with a threshold rule each at
+/// `above` (values the benches send stay below it unless they mean to cross it).
+pub async fn gauges_with_rules(server: &Server, n: usize, above: f64) {
+    let centre = polis_domain::LatLon::new(42.619, 25.393).expect("centre");
+    let points = polis_geo::synthetic::points(n, 3, centre, 5000.0);
+    let sensors: Vec<_> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon(), p.lat()]},
+                             "properties": {"id": format!("s{i:04}"), "name": format!("Gauge {i}"), "kind": "water_level", "unit": "cm"}}))
+        .collect();
+    let r = server
+        .client
+        .post(format!("{}/api/v1/import/sensors?municipality=bench", server.base))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/geo+json")
+        .body(json!({"type": "FeatureCollection", "features": sensors}).to_string())
+        .send()
+        .await
+        .expect("sensors");
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    for i in 0..n {
+        let r = server
+            .client
+            .post(format!("{}/api/v1/rules", server.base))
+            .bearer_auth(&server.token)
+            .json(&json!({"name": format!("High {i}"), "sensor": format!("s{i:04}"),
+                          "condition": {"type": "threshold", "above": above, "hysteresis": 1}}))
+            .send()
+            .await
+            .expect("rule");
+        assert!(r.status().is_success());
+    }
+}
+
+/// Now as RFC 3339.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Percentile `p` (0..1) of sorted values.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The resident set size of this process in MiB (Linux).
