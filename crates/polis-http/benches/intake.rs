@@ -5,7 +5,7 @@
 
 mod common;
 
-use polis_domain::{Id, LatLon};
+use polis_domain::Id;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -22,37 +22,8 @@ async fn run() {
     let seconds: u64 = std::env::var("POLIS_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let m = Id::from_trusted("bench");
     let server = common::start(&m).await;
-    let centre = LatLon::new(42.619, 25.393).expect("centre");
-    let points = polis_geo::synthetic::points(SENSORS, 3, centre, 5000.0);
-    let sensors: Vec<_> = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon(), p.lat()]},
-                             "properties": {"id": format!("s{i:04}"), "name": format!("Gauge {i}"), "kind": "water_level", "unit": "cm"}}))
-        .collect();
-    let r = server
-        .client
-        .post(format!("{}/api/v1/import/sensors?municipality=bench", server.base))
-        .bearer_auth(&server.token)
-        .header("content-type", "application/geo+json")
-        .body(json!({"type": "FeatureCollection", "features": sensors}).to_string())
-        .send()
-        .await
-        .expect("sensors");
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     // 1,000 rules: a threshold rule per sensor, values stay below it (no alarm storm).
-    for i in 0..SENSORS {
-        let r = server
-            .client
-            .post(format!("{}/api/v1/rules", server.base))
-            .bearer_auth(&server.token)
-            .json(&json!({"name": format!("High {i}"), "sensor": format!("s{i:04}"),
-                          "condition": {"type": "threshold", "above": 10_000, "hysteresis": 10}}))
-            .send()
-            .await
-            .expect("rule");
-        assert!(r.status().is_success());
-    }
+    common::gauges_with_rules(&server, SENSORS, 10_000.0).await;
     println!("intake: {SENSORS} sensors, {SENSORS} rules, batches of {BATCH}, {CLIENTS} clients, {seconds} s");
     let rss_start = common::rss_mib();
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -214,6 +214,17 @@ fn position(f: &mut Fields, required: bool) -> Option<LatLon> {
     }
 }
 
+/// The one id field `name` a body must carry.
+fn required_id(body: &[u8], name: &str) -> Result<Id> {
+    let m = object(body)?;
+    let mut f = Fields::new(&m);
+    let id = f.opt_id(name);
+    if id.is_none() && f.errors.is_empty() {
+        f.problem(name, "is required");
+    }
+    done(f, id)?.ok_or_else(|| Error::invalid(name, "is required"))
+}
+
 fn done<T>(f: Fields, v: T) -> Result<T> {
     if f.errors.is_empty() {
         Ok(v)
@@ -401,13 +412,7 @@ pub async fn link_alarm(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let m = object(&body)?;
-    let mut f = Fields::new(&m);
-    let alarm = f.opt_id("alarm");
-    if alarm.is_none() && f.errors.is_empty() {
-        f.problem("alarm", "is required");
-    }
-    let alarm = done(f, alarm)?.ok_or_else(|| Error::invalid("alarm", "is required"))?;
+    let alarm = required_id(&body, "alarm")?;
     let i = s.app.link_alarm(&a, &path_id(&id)?, &alarm).await?;
     Ok(Json(incident_json(&i)))
 }
@@ -434,13 +439,7 @@ pub async fn assign(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let m = object(&body)?;
-    let mut f = Fields::new(&m);
-    let unit = f.opt_id("unit");
-    if unit.is_none() && f.errors.is_empty() {
-        f.problem("unit", "is required");
-    }
-    let unit = done(f, unit)?.ok_or_else(|| Error::invalid("unit", "is required"))?;
+    let unit = required_id(&body, "unit")?;
     let i = s.app.assign_unit(&a, &path_id(&id)?, &unit).await?;
     Ok(Json(incident_json(&i)))
 }
