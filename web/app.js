@@ -306,11 +306,12 @@
       state.config = config;
       renderUser();
       createMap(config);
-      const [sites, cameras, sensors] = await Promise.allSettled([
-        api("GET", "/api/v1/sites"),
-        api("GET", "/api/v1/cameras"),
-        api("GET", "/api/v1/sensors"),
-      ]);
+      // An agency user sees no registry and no alarms, only the incidents shared with it.
+      const agency = state.user.role === "agency";
+      $("alarm-queue").hidden = agency;
+      const [sites, cameras, sensors] = await Promise.allSettled(
+        agency ? [null, null, null] : [api("GET", "/api/v1/sites"), api("GET", "/api/v1/cameras"), api("GET", "/api/v1/sensors")]
+      );
       if (session !== state.session) return;
       for (const r of [sites, cameras, sensors]) if (r.status === "rejected") showToast(r.reason);
       setData(
@@ -774,7 +775,7 @@
   // Which cameras see a point
 
   async function seeAt(lat, lon) {
-    if (!state.map) return;
+    if (!state.map || (state.user && state.user.role === "agency")) return;
     const qlat = Math.round(lat * 1e7) / 1e7;
     const qlon = Math.round(lon * 1e7) / 1e7;
     const seq = ++state.seeingSeq;
@@ -1220,7 +1221,7 @@
     } catch (ex) {
       if (session !== state.session || seq !== state.alarmLoadSeq) return;
       state.alarmTouched = null;
-      showToast(ex);
+      if (ex.status !== 403) showToast(ex);
     }
   }
 
@@ -1409,7 +1410,7 @@
     const sensor = state.byId.sensor.get(a.source);
     const unit = sensor ? sensor.p.unit : null;
     const colour = SEVERITY_COLOURS[a.severity] || DEFAULT_COLOUR;
-    const readOnly = state.user && state.user.role === "viewer";
+    const readOnly = state.user && (state.user.role === "viewer" || state.user.role === "agency");
     const who = (by, at) => (by || at ? t("alarm.by", { when: fmtTime(timeOf(at), true), who: by || t("value.none") }) : null);
     const rows = [
       row("field.severity", chip(term("severity", a.severity), colour)),

@@ -18,6 +18,7 @@
   let B = null; // the bridge from app.js
   const S = {
     list: new Map(), // open incidents by id (the list and the map)
+    closed: null, // recently closed or cancelled incidents by id, while the list shows them
     detail: null, // the selected incident's full view
     detailSeq: 0,
     creating: null, // {lat, lon, alarm} while the create form is open
@@ -69,6 +70,7 @@
     S.session = session;
     S.list.clear();
     S.detail = null;
+    if (S.closed) loadClosed(session);
     renderList();
     try {
       const list = await B.api("GET", "/api/v1/incidents?open=true&limit=500");
@@ -79,22 +81,55 @@
     }
     renderList();
     B.requestRender();
-    if (canHandle()) loadAgencies(session);
+    loadAgencies(session);
   }
+
+  // The ages in the list move on by themselves.
+  setInterval(() => {
+    if (B && S.list.size) renderList();
+  }, 30000);
 
   async function loadAgencies(session) {
     try {
       const orgs = await B.api("GET", "/api/v1/organisations");
       if (session !== S.session) return;
       S.agencies = (orgs || []).filter((o) => o.kind === "agency");
+      const sel = B.state.selection;
+      if (sel && sel.kind === "incident") B.renderDetails();
     } catch (_) {
       S.agencies = [];
     }
   }
 
+  /** The recently closed and cancelled incidents (for a look back, and for reopening). */
+  async function loadClosed(session) {
+    try {
+      const all = await B.api("GET", "/api/v1/incidents?limit=200");
+      if (session !== S.session || !S.closed) return;
+      S.closed.clear();
+      for (const i of all || []) if (!isOpen(i)) S.closed.set(i.id, i);
+    } catch (ex) {
+      if (ex.status !== 403) B.showToast(ex);
+    }
+    renderList();
+  }
+
+  function toggleClosed() {
+    S.closed = S.closed ? null : new Map();
+    const b = $("incident-closed");
+    if (b) b.setAttribute("aria-pressed", S.closed ? "true" : "false");
+    if (S.closed) loadClosed(S.session);
+    renderList();
+  }
+
+  function isOpen(i) {
+    return i.status !== "closed" && i.status !== "cancelled";
+  }
+
   function reset() {
     S.session++;
     S.list.clear();
+    if (S.closed) S.closed.clear();
     S.detail = null;
     S.creating = null;
     S.token = null;
@@ -109,13 +144,14 @@
     const ol = $("incident-list");
     if (!ol) return;
     const items = [...S.list.values()].sort(order);
+    const closed = S.closed ? [...S.closed.values()].sort((a, b) => timeOf(b.updated_at) - timeOf(a.updated_at)) : [];
     const sel = B && B.state.selection;
     ol.replaceChildren(
-      ...items.map((i) =>
+      ...items.concat(closed).map((i) =>
         el(
           "li",
           {
-            class: "alarm-item incident-item" + (sel && sel.kind === "incident" && sel.id === i.id ? " is-selected" : ""),
+            class: "alarm-item incident-item" + (isOpen(i) ? "" : " is-closed") + (sel && sel.kind === "incident" && sel.id === i.id ? " is-selected" : ""),
             style: "--sev:" + (PRIORITY_COLOURS[i.priority] || "#8b949e"),
             "data-incident-id": i.id,
             "data-status": i.status,
@@ -134,7 +170,7 @@
             "span",
             { class: "alarm-main" },
             el("span", { class: "alarm-title", text: typeName(i.type) }),
-            el("span", { class: "alarm-meta", text: term("incstatus", i.status) + " · " + age(i.created_at) })
+            el("span", { class: "alarm-meta", text: term("incstatus", i.status) + " · " + (isOpen(i) ? age(i.created_at) : B.fmtTime(timeOf(i.updated_at), true)) })
           )
         )
       )
@@ -142,7 +178,7 @@
     const count = $("incident-count");
     if (count) count.textContent = items.length ? t("inc.count", { n: items.length }) : "";
     const empty = $("incident-empty");
-    if (empty) empty.hidden = items.length > 0;
+    if (empty) empty.hidden = items.length + closed.length > 0;
   }
 
   function draw(map) {
@@ -155,9 +191,12 @@
       let m = g.querySelector('[data-id="' + CSS.escape(i.id) + '"]');
       if (!m) {
         m = svg("g", { class: "incident-marker", "data-feature": "incident", "data-id": i.id }, g);
-        svg("circle", { class: "incident-halo", r: 15 }, m);
-        svg("path", { class: "incident-shape", d: "M0,-11L10,7H-10Z" }, m);
-        svg("text", { class: "incident-label", y: 4, "text-anchor": "middle" }, m);
+        // A warning sign on a post: the post's foot is the spot, so that what stands there (the
+        // sensor of an alarm, a camera) stays visible and clickable.
+        svg("circle", { class: "incident-halo", r: 9 }, m);
+        svg("path", { class: "incident-stem", d: "M0,-2V-16" }, m);
+        svg("path", { class: "incident-shape", d: "M0,-38L12,-16H-12Z" }, m);
+        svg("text", { class: "incident-label", y: -20, "text-anchor": "middle" }, m);
       }
       m.style.setProperty("--prio", PRIORITY_COLOURS[i.priority] || "#8b949e");
       m.querySelector("text").textContent = "!";
@@ -172,8 +211,13 @@
 
   function onEvent(i) {
     if (!i || !i.id) return;
-    if (i.status === "closed" || i.status === "cancelled") S.list.delete(i.id);
-    else S.list.set(i.id, i);
+    if (isOpen(i)) {
+      S.list.set(i.id, i);
+      if (S.closed) S.closed.delete(i.id);
+    } else {
+      S.list.delete(i.id);
+      if (S.closed) S.closed.set(i.id, i);
+    }
     renderList();
     B.requestRender();
     if (S.detail && S.detail.id === i.id) refresh(i.id);
@@ -186,7 +230,7 @@
     S.shareFor = null;
     if (!S.token || S.token.incident !== id) S.token = null;
     B.selectIncident(id);
-    const i = S.list.get(id);
+    const i = S.list.get(id) || (S.closed && S.closed.get(id));
     if (i && B.state.map) B.state.map.animateTo(i.lat, i.lon, Math.max(B.state.map.getZoom(), 16));
     refresh(id);
   }
@@ -197,8 +241,10 @@
       const v = await B.api("GET", "/api/v1/incidents/" + encodeURIComponent(id));
       if (seq !== S.detailSeq) return;
       S.detail = v;
-      if (v.status === "closed" || v.status === "cancelled") S.list.delete(v.id);
-      else if (S.list.has(v.id)) S.list.set(v.id, Object.assign(S.list.get(v.id), v));
+      if (!isOpen(v)) {
+        S.list.delete(v.id);
+        if (S.closed) S.closed.set(v.id, v);
+      } else if (S.list.has(v.id)) S.list.set(v.id, Object.assign(S.list.get(v.id), v));
     } catch (ex) {
       if (seq !== S.detailSeq) return;
       B.showToast(ex);
@@ -406,26 +452,40 @@
     const s = el("section", { class: "covering incident-share" }, el("h3", { text: t("inc.share") }));
     if (S.token && S.token.incident === v.id) {
       const link = location.origin + "/share.html#" + S.token.token;
-      const input = el("input", { type: "text", class: "text-input share-token mono", readonly: true, value: link, "aria-label": t("inc.share_link") });
-      s.appendChild(el("p", { class: "muted small", text: t("inc.share_once") }));
-      s.appendChild(
-        el(
+      const copyRow = (value, cls, label) => {
+        const input = el("input", { type: "text", class: "text-input mono " + cls, readonly: true, value, "aria-label": label });
+        return el(
           "div",
           { class: "inline-form" },
           input,
           el("button", {
             type: "button",
-            class: "btn btn-small",
+            class: "btn btn-small share-copy",
             text: t("inc.copy"),
-            onclick: async () => {
+            title: t("inc.copy") + ": " + label,
+            onclick: async (e) => {
+              const b = e.currentTarget;
               input.select();
               try {
-                await navigator.clipboard.writeText(link);
+                await navigator.clipboard.writeText(value);
               } catch (_) {
                 document.execCommand("copy");
               }
+              b.textContent = t("inc.copied");
             },
           })
+        );
+      };
+      s.appendChild(
+        el(
+          "div",
+          { class: "share-once" },
+          el("p", { class: "small", text: t("inc.share_once") }),
+          el("div", { class: "muted small", text: t("inc.share_link") }),
+          copyRow(link, "share-token", t("inc.share_link")),
+          el("div", { class: "muted small", text: t("inc.share_token") }),
+          copyRow(S.token.token, "share-token-raw", t("inc.share_token")),
+          el("a", { class: "share-page-link small", href: "/share.html#" + S.token.token, target: "_blank", rel: "noopener noreferrer", text: t("inc.share_page") })
         )
       );
     }
@@ -665,6 +725,7 @@
       });
     }
     const type = el("select", { class: "text-input incident-type", "aria-label": t("inc.type") });
+    if (at.alarm) type.appendChild(el("option", { value: "", text: t("inc.type_from_alarm") }));
     for (const ty of TYPES) type.appendChild(el("option", { value: ty, text: typeName(ty) }));
     if (at.type) type.value = at.type;
     const prio = el("select", { class: "text-input incident-priority", "aria-label": t("inc.priority") });
@@ -672,13 +733,37 @@
     for (const p of [1, 2, 3, 4]) prio.appendChild(el("option", { value: String(p), text: "P" + p + " · " + t("inc.prio_" + p) }));
     const desc = el("textarea", { class: "text-input incident-description", rows: "2", maxlength: "4000", placeholder: t("inc.description"), "aria-label": t("inc.description") });
     const address = el("input", { type: "text", class: "text-input incident-address", maxlength: "500", placeholder: t("inc.address"), "aria-label": t("inc.address") });
+    // The panel is drawn again on live changes (an alarm's count, a camera's status): what has
+    // been typed, and where, survives it.
+    const c = S.creating;
+    c.draft = c.draft || {};
+    const fields = { type, prio, desc, address };
+    for (const [name, f] of Object.entries(fields)) {
+      if (c.draft[name] !== undefined) f.value = c.draft[name];
+      const keep = () => (c.draft[name] = f.value);
+      f.addEventListener("input", keep);
+      f.addEventListener("change", keep);
+      f.addEventListener("focus", () => (c.focus = name));
+      f.addEventListener("blur", () => {
+        if (c.focus === name) c.focus = null;
+      });
+    }
+    if (c.focus && fields[c.focus]) {
+      const f = fields[c.focus];
+      requestAnimationFrame(() => {
+        if (!f.isConnected || S.creating !== c) return;
+        f.focus();
+        if (f.setSelectionRange && typeof f.value === "string" && f.type !== "select-one") f.setSelectionRange(f.value.length, f.value.length);
+      });
+    }
     return el(
       "form",
       {
         class: "incident-create",
         onsubmit: async (e) => {
           e.preventDefault();
-          const body = { type: type.value, description: desc.value.trim(), address: address.value.trim() };
+          const body = { description: desc.value.trim(), address: address.value.trim() };
+          if (type.value) body.type = type.value;
           if (prio.value) body.priority = +prio.value;
           if (at.alarm) body.alarms = [at.alarm];
           else Object.assign(body, { lat: at.lat, lon: at.lon });
@@ -720,7 +805,7 @@
       s.appendChild(el("button", { type: "button", class: "btn btn-small alarm-incident-open", text: t("inc.open_linked", { type: typeName(i.type) }), onclick: () => select(i.id) }));
     }
     for (const i of rel || []) {
-      s.appendChild(
+      s.append(
         el("p", { class: "muted small", text: t("inc.related", { type: typeName(i.type), d: B.fmtMetres(i.distance_m || 0) }) }),
         el("button", {
           type: "button",
@@ -738,7 +823,8 @@
         })
       );
     }
-    if (!linked.length) {
+    // A new incident only when the alarm belongs to none and no open one nearby may take it.
+    if (!linked.length && !(rel && rel.length)) {
       const f = createForm({ key: "alarm:" + a.id, alarm: a.id, type: a.suggested_type });
       if (f) s.appendChild(f);
     }
@@ -753,6 +839,8 @@
   window.PolisIncidents = {
     attach(bridge) {
       B = bridge;
+      const b = $("incident-closed");
+      if (b) b.addEventListener("click", toggleClosed);
     },
     start,
     reset,

@@ -33,7 +33,11 @@
     }
     if (last.error) {
       view.dataset.state = "error";
-      view.replaceChildren(el("h1", { text: t("share.unavailable") }), el("p", { class: "form-error", text: last.error }));
+      view.replaceChildren(
+        el("h1", { text: t("share.unavailable") }),
+        el("p", { text: last.status === 403 ? t("share.expired") : last.status === 404 ? t("share.gone") : "" }),
+        el("p", { class: "form-error", text: last.error })
+      );
       return;
     }
     view.dataset.state = "ok";
@@ -47,7 +51,7 @@
       el("p", { class: "muted mono", text: i.lat.toFixed(5) + ", " + i.lon.toFixed(5) + (i.address ? " · " + i.address : "") }),
       el("p", { class: "muted", text: t("share.until", { until: fmt(last.data.share.expires_at) }) }),
       el("h2", { text: t("share.cameras", { n: cams.length }) }),
-      el("ol", { class: "item-list share-cameras" }, cams.map((c) => el("li", { class: "cam-item" }, el("span", { class: "cam-item-main" }, el("span", { class: "cam-item-name", text: c.name || c.id }), el("span", { class: "cam-item-meta", text: term("camkind", c.kind) + " · " + term("status", c.status) }))))),
+      el("ol", { class: "item-list share-cameras" }, cams.map((c) => el("li", { class: "cam-item" }, el("span", { class: "cam-item-main" }, el("span", { class: "cam-item-name", text: c.name || c.id }), el("span", { class: "cam-item-meta", text: term("camkind", c.kind) + " · " + term("status", c.status) }), el("span", { class: "cam-item-meta mono share-camera-pos", text: (+c.lat).toFixed(5) + ", " + (+c.lon).toFixed(5) }))))),
       el("p", { class: "muted small", text: t("share.video_note") })
     );
   }
@@ -61,7 +65,7 @@
     try {
       const res = await fetch("/api/v1/share", { headers: { Accept: "application/json", "X-Polis-Share": token }, cache: "no-store" });
       const body = await res.json().catch(() => null);
-      last = res.ok ? { data: body } : { error: (body && body.error && body.error.message) || String(res.status) };
+      last = res.ok ? { data: body } : { status: res.status, error: (body && body.error && body.error.message) || String(res.status) };
     } catch (_) {
       last = { error: t("app.network_error") };
     }

@@ -3,10 +3,14 @@
 //! map layers, clicks a point that a demo camera sees and checks the "cameras that see this
 //! point" panel against the API, raises an alarm through the API and sees it arrive live in the
 //! alarm queue, acknowledges it, opens a sensor's chart, switches to Bulgarian, and signs out.
+//! A second test runs the accident scenario of the incident desk: a traffic accident at a
+//! crossroads opened from a map click, its cameras, checklist, a video share for the police (and
+//! the share page the police open), a patrol car assigned, the workflow to dispatched, a note.
 //!
 //! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
 //! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set `POLIS_CONSOLE_SCREENSHOT` to a
-//! file name to save a screenshot of the console (docs/guide/console.png is made this way).
+//! file name to save a screenshot of the console (docs/guide/console.png is made this way), and
+//! `POLIS_INCIDENT_SCREENSHOT` for the incident panel (docs/guide/incident.png).
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -203,12 +207,33 @@ async fn click(c: &Client, css: &str) -> TestResult<()> {
     find(c, css).await?.click().await.map_err(|e| format!("clicking {css}: {e}"))
 }
 
+/// Clicks `css` in a panel that live updates may draw again between finding and clicking.
+async fn click_live(c: &Client, css: &str) -> TestResult<()> {
+    let start = Instant::now();
+    loop {
+        match click(c, css).await {
+            Err(e) if e.contains("stale") && start.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
     wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicked_point() {
+/// A running `polis demo`, chromedriver with headless Chromium, and the admin's API token.
+struct Console {
+    procs: Processes,
+    tmp: tempfile::TempDir,
+    client: Client,
+    api: Api,
+    base: String,
+}
+
+async fn start_console() -> Console {
     // reqwest and fantoccini bring rustls with two crypto back-ends; name the process's one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
@@ -302,22 +327,45 @@ async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicke
             panic!("connecting to chromedriver: {e}; its log:\n{}", tail(&tmp.path().join("chromedriver.log"), 40))
         });
 
-    let outcome = tokio::time::timeout(Duration::from_secs(180), scenario(&client, &base, &api))
-        .await
-        .unwrap_or_else(|_| Err("the browser scenario took more than 180 s".into()));
-    if outcome.is_err() {
-        if let Ok(png) = client.screenshot().await {
-            let keep = std::env::temp_dir().join("polis-console-failure.png");
-            if std::fs::write(&keep, png).is_ok() {
-                eprintln!("screenshot of the failure: {}", keep.display());
+    Console { procs, tmp, client, api, base }
+}
+
+impl Console {
+    /// Ends the browser and the processes; on failure keeps a screenshot and panics with `outcome`.
+    async fn finish(self, outcome: TestResult, name: &str) {
+        if outcome.is_err() {
+            if let Ok(png) = self.client.screenshot().await {
+                let keep = std::env::temp_dir().join(format!("polis-console-{name}-failure.png"));
+                if std::fs::write(&keep, png).is_ok() {
+                    eprintln!("screenshot of the failure: {}", keep.display());
+                }
             }
         }
+        let _ = self.client.close().await;
+        drop(self.procs);
+        drop(self.tmp);
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
     }
-    let _ = client.close().await;
-    drop(procs);
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_signs_in_shows_the_city_and_finds_the_cameras_that_see_a_clicked_point() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(180), scenario(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the browser scenario took more than 180 s".into()));
+    con.finish(outcome, "scenario").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_handles_a_traffic_accident_at_a_crossroads_from_the_call_to_dispatch() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(180), accident_scenario(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the accident scenario took more than 180 s".into()));
+    con.finish(outcome, "accident").await;
 }
 
 async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
@@ -447,9 +495,6 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     // A live alarm: a rule and a reading above it, posted through the API, reach the open page.
     let (sensor_id, sensor_at) = live_alarm(c, api).await?;
 
-    // A traffic accident at the clicked point, handled in the console.
-    let share_token = accident(c, api, target).await?;
-
     // Bulgarian.
     click(c, "#lang-bg").await?;
     wait_until("Bulgarian labels", Duration::from_secs(5), move || async move {
@@ -500,21 +545,139 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     })
     .await?;
     ensure!(count(c, "body[data-ready]").await? == 0, "still ready after signing out");
+    Ok(())
+}
 
-    // The police open the share link without an account.
-    c.goto(&format!("{base}/share.html#{share_token}")).await.map_err(|e| format!("opening the share page: {e}"))?;
+/// A 112 call: a traffic accident at a main crossroads of the demo city, handled in the console
+/// from the map click to a dispatched patrol car; then the police open the video share.
+async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    type_into(c, "#username", "admin").await?;
+    type_into(c, "#password", ADMIN_PASSWORD).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    wait_css(c, "#incident-empty:not([hidden])", Duration::from_secs(10)).await?;
+
+    // A crossroads that at least two cameras see, one of them PTZ if any is.
+    let sites = api.get("/api/v1/sites").await?;
+    let mut at = None;
+    let mut best = 0;
+    for f in sites["features"].as_array().ok_or("no site features")? {
+        if f["properties"]["category"] != "crossroads" || f["geometry"]["type"] != "Point" {
+            continue;
+        }
+        let (lon, lat) = (
+            f["geometry"]["coordinates"][0].as_f64().ok_or("lon")?,
+            f["geometry"]["coordinates"][1].as_f64().ok_or("lat")?,
+        );
+        let seeing = api.get(&format!("/api/v1/cameras/seeing?lat={lat}&lon={lon}&limit=10")).await?;
+        let n = feature_ids(&seeing).len();
+        let ptz = seeing["features"].as_array().is_some_and(|a| a.iter().any(|f| f["properties"]["kind"] == "ptz"));
+        // A crossroads in town ("x-…") before the entries to it.
+        let in_town = f["properties"]["id"].as_str().is_some_and(|id| id.starts_with("x-"));
+        let score = if n >= 2 { n + if ptz { 100 } else { 0 } + if in_town { 1000 } else { 0 } } else { 0 };
+        if score > best {
+            best = score;
+            at = Some((lat, lon));
+        }
+    }
+    let at = at.ok_or("no crossroads in the demo that two cameras see")?;
+    js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(at.0), json!(at.1)]).await?;
+
+    let (id, token) = accident(c, api, at).await?;
+
+    // The police open the link without an account: the incident and the two cameras.
+    c.goto(&format!("{base}/share.html#{token}")).await.map_err(|e| format!("opening the share page: {e}"))?;
     wait_css(c, "#share-view[data-state=\"ok\"]", Duration::from_secs(10)).await?;
     let page = text_of(c, "#share-view").await?;
-    ensure!(page.contains("Traffic accident") && page.contains("Shared cameras"), "the share page shows {page:?}");
+    ensure!(page.contains("Traffic accident") && page.contains("Shared cameras (2)"), "the share page shows {page:?}");
+    ensure!(count(c, "#share-view .share-cameras li").await? == 2, "the share page lists other than two cameras");
+    ensure!(page.contains(&format!("{:.5}", at.0)), "the share page does not show where: {page:?}");
+
+    // Revoked, the same link says so.
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let share = inc["shares"][0]["id"].as_str().ok_or(format!("no share on {inc}"))?;
+    api.post(&format!("/api/v1/shares/{share}/revoke"), &json!({})).await?;
+    c.refresh().await.map_err(|e| format!("reloading the share page: {e}"))?;
+    wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
+    let page = text_of(c, "#share-view").await?;
+    ensure!(page.contains("expired or was revoked"), "no clear message for a revoked share: {page:?}");
+    ensure!(count(c, "#share-view .share-cameras li").await? == 0, "a revoked share still lists cameras");
     c.goto(&format!("{base}/share.html#pshr_not-a-real-token")).await.map_err(|e| e.to_string())?;
     wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
+
+    // A police liaison signed in to the console sees the incident shared with the police, read
+    // only, with the one camera shared, and nothing else of the city.
+    let cams: Vec<Value> = inc["cameras"].as_array().cloned().unwrap_or_default();
+    let shared_cam = cams.last().and_then(|c| c["id"].as_str()).ok_or("no camera")?.to_string();
+    api.post(
+        &format!("/api/v1/incidents/{id}/shares"),
+        &json!({"agency": "kazanlak-police", "cameras": [shared_cam], "expires_in_s": 3600}),
+    )
+    .await?;
+    let liaison_password = "Police-liaison-Pa55";
+    api.post(
+        "/api/v1/users",
+        &json!({"username": "police-liaison", "password": liaison_password, "role": "agency",
+                "agency": "kazanlak-police", "municipality": "kazanlak"}),
+    )
+    .await?;
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_until("the console or the sign-in form", Duration::from_secs(15), move || async move {
+        Ok(count(c, "body[data-ready=\"1\"]").await? > 0
+            || find(c, "#login-form").await?.is_displayed().await.unwrap_or(false))
+    })
+    .await?;
+    if count(c, "body[data-ready=\"1\"]").await? > 0 {
+        click(c, "#logout").await?;
+    }
+    wait_until("the sign-in form", Duration::from_secs(10), move || async move {
+        Ok(find(c, "#login-form").await?.is_displayed().await.unwrap_or(false))
+    })
+    .await?;
+    type_into(c, "#username", "police-liaison").await?;
+    type_into(c, "#password", liaison_password).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    let item = format!("#incident-list .incident-item[data-incident-id=\"{id}\"]");
+    wait_css(c, &item, Duration::from_secs(10)).await?;
+    click(c, &item).await?;
+    wait_css(
+        c,
+        &format!("#details[data-kind=\"incident\"][data-id=\"{id}\"] .incident-camera"),
+        Duration::from_secs(10),
+    )
+    .await?;
+    let mut listed = Vec::new();
+    for e in c.find_all(Locator::Css("#details .incident-camera")).await.map_err(|e| e.to_string())? {
+        listed.push(e.attr("data-camera-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
+    }
+    ensure!(listed == [shared_cam.clone()], "the police liaison sees cameras {listed:?}, not the shared {shared_cam}");
+    for action in [
+        ".incident-next",
+        ".incident-cancel",
+        ".checklist-box:not([disabled])",
+        ".incident-share-open",
+        ".unit-assign",
+        ".incident-note-text",
+    ] {
+        ensure!(count(c, &format!("#details {action}")).await? == 0, "the police liaison may {action}");
+    }
+    ensure!(count(c, ".camera-marker").await? == 0, "the police liaison sees the city's cameras");
+    ensure!(
+        !find(c, "#alarm-queue").await?.is_displayed().await.unwrap_or(true),
+        "the police liaison sees the alarm queue"
+    );
+    ensure!(!find(c, "#toast").await?.is_displayed().await.unwrap_or(false), "an error shows for the police liaison");
     Ok(())
 }
 
 /// Opens an incident from the seeing panel at `at`, ticks the first procedure item, shares two
 /// cameras with the police, assigns the proposed unit, moves it to verified and dispatched, and
-/// adds a note; checks each step in the page and through the API. Returns the share token.
-async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
+/// adds a note; checks each step in the page and through the API. Returns the incident's id and
+/// the share token.
+async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, String)> {
     js(c, "window.polisMap.clickLatLon(arguments[0], arguments[1]);", vec![json!(at.0), json!(at.1)]).await?;
     wait_css(c, "#seeing-panel[data-state=\"done\"] .incident-create-open", Duration::from_secs(10)).await?;
     click(c, "#seeing-panel .incident-create-open").await?;
@@ -538,7 +701,14 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
         .filter_map(|c| c["id"].as_str().map(String::from))
         .collect();
     ensure!(!cams.is_empty(), "no camera sees the incident: {inc}");
-    ensure!(count(c, "#details .incident-camera").await? == cams.len(), "the panel lists other cameras than {cams:?}");
+    let mut listed = Vec::new();
+    for item in c.find_all(Locator::Css("#details .incident-camera")).await.map_err(|e| e.to_string())? {
+        listed.push(item.attr("data-camera-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
+    }
+    ensure!(listed == cams, "the panel lists {listed:?}, the API answers {cams:?} (nearest first)");
+    let ptz = inc["cameras"].as_array().map_or(0, |a| a.iter().filter(|c| c["ptz"] == json!(true)).count());
+    ensure!(count(c, "#details .incident-camera .badge-ptz").await? == ptz, "not every PTZ camera is flagged");
+    ensure!(text_of(c, "#details .incident-camera").await?.contains(" m"), "the nearest camera shows no distance");
     wait_css(c, &format!("#incident-list .incident-item[data-incident-id=\"{id}\"]"), Duration::from_secs(5)).await?;
     wait_css(c, &format!(".incident-marker[data-id=\"{id}\"]"), Duration::from_secs(5)).await?;
 
@@ -550,8 +720,18 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
     ensure!(inc["checklist"]["items"][0]["done"] == json!(true), "the API does not have the item done");
 
     // Video for the police: the nearest cameras are ticked; a link comes back once.
+    ensure!(cams.len() >= 2, "fewer than two cameras to share: {cams:?}");
     click(c, "#details .incident-share-open").await?;
     wait_css(c, "#details .share-agency", Duration::from_secs(5)).await?;
+    let ticked = js(
+        c,
+        "return [...document.querySelectorAll('#details .share-camera:checked')].map(b => b.dataset.camera);",
+        vec![],
+    )
+    .await?;
+    ensure!(ticked == json!(cams[..2]), "the two nearest cameras should be ticked, not {ticked}");
+    let life = js(c, "return document.querySelector('#details .share-life').value;", vec![]).await?;
+    ensure!(life == json!("7200"), "the share should last 2 h by default, not {life} s");
     js(c, "document.querySelector('#details .share-agency').value = 'kazanlak-police';", vec![]).await?;
     click(c, "#details .share-submit").await?;
     wait_css(c, "#details .share-token", Duration::from_secs(5)).await?;
@@ -569,14 +749,34 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    ensure!(shared["cameras"].as_array().map(Vec::len) == Some(cams.len().min(2)), "the share opens {shared}");
-    wait_css(c, "#details .share-item", Duration::from_secs(5)).await?;
+    let mut opened: Vec<&str> =
+        shared["cameras"].as_array().map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect()).unwrap_or_default();
+    opened.sort_unstable();
+    let mut chosen: Vec<&str> = cams[..2].iter().map(String::as_str).collect();
+    chosen.sort_unstable();
+    ensure!(opened == chosen, "the share opens {shared}, not the two nearest cameras {chosen:?}");
+    ensure!(shared["share"]["agency"] == "kazanlak-police", "the share is for {}", shared["share"]["agency"]);
+    wait_css(c, "#details .share-item .share-revoke", Duration::from_secs(5)).await?;
 
-    // The nearest proposed unit goes; the workflow moves on.
-    let unit =
-        find(c, "#details .unit-item.is-proposed").await?.attr("data-unit-id").await.map_err(|e| e.to_string())?;
-    let unit = unit.ok_or("no proposed unit")?;
-    click(c, "#details .unit-assign").await?;
+    // The nearest proposed patrol car goes; the workflow moves on.
+    let units = api.get("/api/v1/units").await?;
+    let patrol_cars: Vec<&str> = units
+        .as_array()
+        .ok_or("no units")?
+        .iter()
+        .filter(|u| u["kind"] == "patrol_car")
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    let mut proposed = Vec::new();
+    for item in c.find_all(Locator::Css("#details .unit-item.is-proposed")).await.map_err(|e| e.to_string())? {
+        proposed.push(item.attr("data-unit-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
+    }
+    let unit = proposed
+        .iter()
+        .find(|u| patrol_cars.contains(&u.as_str()))
+        .cloned()
+        .ok_or(format!("no patrol car among the proposed units {proposed:?}"))?;
+    click(c, &format!("#details .unit-item.is-proposed[data-unit-id=\"{unit}\"] .unit-assign")).await?;
     wait_css(c, &format!("#details .unit-item.is-assigned[data-unit-id=\"{unit}\"]"), Duration::from_secs(5)).await?;
     for to in ["verified", "dispatched"] {
         click(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
@@ -596,12 +796,54 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<String> {
     for k in ["created", "checklist", "share", "unit", "status", "note"] {
         ensure!(kinds.contains(&k), "the journal has no {k} line: {kinds:?}");
     }
+    ensure!(
+        count(c, "#details .incident-step.is-reached").await? == 3,
+        "the workflow does not show three steps reached"
+    );
     if let Ok(path) = std::env::var("POLIS_INCIDENT_SCREENSHOT") {
+        // The panel from its top, with the map beside it.
+        if count(c, "#seeing-panel:not([hidden]) .icon-btn").await? > 0 {
+            click(c, "#seeing-panel .icon-btn").await?;
+        }
+        js(c, "document.querySelector('#details .panel-body').scrollTop = 0;", vec![]).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
         std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
     }
-    Ok(token)
+
+    // On to the end: it leaves the list and the map; a supervisor (here the admin) reopens it
+    // from the closed ones, with a reason.
+    for to in ["on_scene", "resolved", "closed"] {
+        click(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
+        wait_css(c, &format!("#details[data-state=\"{to}\"]"), Duration::from_secs(5)).await?;
+    }
+    let item = format!("#incident-list .incident-item[data-incident-id=\"{id}\"]");
+    let marker = format!(".incident-marker[data-id=\"{id}\"]");
+    wait_until("the closed incident to leave the list and the map", Duration::from_secs(5), || async {
+        Ok(count(c, &item).await? == 0 && count(c, &marker).await? == 0)
+    })
+    .await?;
+    click(c, "#incident-closed").await?;
+    wait_css(c, &format!("{item}.is-closed"), Duration::from_secs(5)).await?;
+    click(c, &format!("{item}.is-closed")).await?;
+    click(c, "#details .incident-reopen").await?;
+    type_into(c, "#details .incident-reason", "The driver called back: a second car is involved").await?;
+    click(c, "#details .incident-reason-ok").await?;
+    wait_css(c, "#details[data-state=\"verified\"] .incident-next[data-to=\"dispatched\"]", Duration::from_secs(5))
+        .await?;
+    wait_css(c, &format!("{item}:not(.is-closed)"), Duration::from_secs(5)).await?;
+    wait_css(c, &marker, Duration::from_secs(5)).await?;
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let last = inc["steps"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
+    ensure!(
+        inc["status"] == "verified"
+            && last["from"] == "closed"
+            && last["reason"].as_str().is_some_and(|r| r.contains("second car")),
+        "the API has status {} after reopening, last step {last}",
+        inc["status"]
+    );
+    click(c, "#incident-closed").await?;
+    Ok((id, token))
 }
 
 /// Creates a threshold rule on a demo water-level gauge and posts a reading far above it; the
@@ -680,6 +922,62 @@ async fn live_alarm(c: &Client, api: &Api) -> TestResult<(String, (f64, f64))> {
     let api_alarm = api.get(&format!("/api/v1/alarms/{alarm_id}")).await?;
     ensure!(api_alarm["state"] == "active_acknowledged", "the API says {} after acknowledging", api_alarm["state"]);
     ensure!(api_alarm["acknowledged_by"] == "admin", "acknowledged by {}", api_alarm["acknowledged_by"]);
+
+    // An incident from the alarm: the water level makes it a flood, linked to the alarm.
+    click_live(c, "#details .alarm-incident .incident-create-open").await?;
+    wait_css(c, "#details .alarm-incident .incident-create", Duration::from_secs(5)).await?;
+    click_live(c, "#details .alarm-incident .incident-create-submit").await?;
+    wait_css(c, "#details[data-kind=\"incident\"][data-state=\"new\"] .incident-title", Duration::from_secs(10))
+        .await?;
+    ensure!(text_of(c, "#details .incident-title").await? == "Flood", "the incident from a water level is not a flood");
+    let inc_id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no id")?;
+    let inc = api.get(&format!("/api/v1/incidents/{inc_id}")).await?;
+    ensure!(inc["alarms"] == json!([alarm_id]) && inc["source"] == "alarm", "the incident from the alarm is {inc}");
+    // Back on the alarm, the panel leads to that incident instead of offering a new one.
+    click_live(c, &item).await?;
+    wait_css(c, "#details[data-kind=\"alarm\"] .alarm-incident-open", Duration::from_secs(5)).await?;
+    ensure!(
+        count(c, "#details .alarm-incident .incident-create-open").await? == 0,
+        "a linked alarm offers a new incident"
+    );
+
+    // A second alarm on the gauge is offered for linking to the open flood, and linked.
+    let rule2 = api
+        .post(
+            "/api/v1/rules",
+            &json!({"name": "Test level 2", "sensor": sensor_id,
+                    "condition": {"type": "threshold", "above": 2}, "severity": "warning"}),
+        )
+        .await?;
+    let rule2 = rule2["id"].as_str().ok_or("no rule id")?.to_string();
+    let now = js(c, "return new Date().toISOString();", vec![]).await?;
+    api.post("/api/v1/observations", &json!([{"sensor": sensor_id, "time": now, "value": 998}])).await?;
+    let mut second = None;
+    let start = Instant::now();
+    while second.is_none() && start.elapsed() < Duration::from_secs(5) {
+        let alarms = api.get("/api/v1/alarms?state=open").await?;
+        second = alarms
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == json!(rule2)))
+            .and_then(|a| a["id"].as_str().map(String::from));
+        if second.is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let second = second.ok_or("no alarm from the second rule")?;
+    let item2 = format!("#alarm-queue .alarm-item[data-alarm-id=\"{second}\"]");
+    wait_css(c, &item2, Duration::from_secs(5)).await?;
+    click_live(c, &item2).await?;
+    let link = format!("#details[data-id=\"{second}\"] .alarm-incident-link[data-incident-id=\"{inc_id}\"]");
+    wait_css(c, &link, Duration::from_secs(5)).await?;
+    ensure!(
+        count(c, "#details .alarm-incident .incident-create-open").await? == 0,
+        "an alarm next to an open incident offers a new one instead of linking"
+    );
+    click_live(c, &link).await?;
+    wait_css(c, &format!("#details[data-kind=\"incident\"][data-id=\"{inc_id}\"]"), Duration::from_secs(5)).await?;
+    let inc = api.get(&format!("/api/v1/incidents/{inc_id}")).await?;
+    ensure!(inc["alarms"] == json!([alarm_id, second]), "the flood's alarms are {}", inc["alarms"]);
 
     // The gauge on the map: coloured by its alarm; a click draws its chart. Cameras are hidden
     // for the click, as an operator would, since one may stand on the gauge.
