@@ -1,0 +1,341 @@
+//! Choosing cameras: lazy greedy by gain per cost with a swap local search, phase by phase, and
+//! an upper bound on the optimum for every phase.
+//!
+//! The value of a set of cameras is the weight covered: each demand point counts its weight
+//! times the share of its required coverage that is met (`min(seen by, required) / required`),
+//! existing cameras included. This is monotone and submodular, so:
+//! - *greedy*: repeatedly add the option with the largest marginal gain per cost that fits the
+//!   budget and uses a free candidate (one camera per mounting point); gains only shrink, so
+//!   stale gains in a priority queue are upper bounds and most need no recomputation (lazy
+//!   greedy). The best single option that fits is also tried (the classic guard for budgets).
+//! - *local search*: swap a camera of the phase for an unused option when that covers more
+//!   within the budget, until no swap helps.
+//! - *upper bound*: for any set S and the best set O within budget B,
+//!   `f(O) <= f(S) + sum over O of the marginal gains w.r.t. S`, which is at most the best
+//!   fractional knapsack of those gains with capacity B (the one-camera-per-point rule
+//!   relaxed). Capped by the total weight. `gap = (bound - covered) / bound`.
+//!
+//! Phases are nested: phase k spends its own budget and adds to phases 1..k-1; its bound is for
+//! the cumulative budget without the nesting, hence also a bound for the nested plan.
+
+use crate::coverage::{existing_counts, options, Opt};
+use crate::instance::Problem;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A chosen camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chosen {
+    pub option: usize,
+    pub phase: usize,
+    /// What it added when it was chosen (weight).
+    pub gain: f64,
+}
+
+/// The result of one phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseResult {
+    pub phase: usize,
+    pub budget: f64,
+    pub spent: f64,
+    pub cameras: usize,
+    pub covered_weight: f64,
+    pub total_weight: f64,
+    pub upper_bound: f64,
+    pub gap: f64,
+    /// How many times each demand point is seen after this phase.
+    pub counts: Vec<u8>,
+}
+
+/// A plan: the options, the chosen cameras in order of value per phase, and each phase's result.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub options: Vec<Opt>,
+    pub chosen: Vec<Chosen>,
+    pub phases: Vec<PhaseResult>,
+    /// Before any new camera: existing cameras only.
+    pub base_counts: Vec<u8>,
+    pub base_covered: f64,
+    pub total_weight: f64,
+}
+
+/// A progress callback: a stage name and the share done (0 to 1).
+pub type Progress = dyn Fn(&str, f64) + Sync;
+
+/// How to plan.
+pub struct PlanOptions<'a> {
+    pub local_search: bool,
+    /// Called with a stage name and the share done (0 to 1).
+    pub progress: Option<&'a Progress>,
+    /// Set to stop: planning ends with `None` at the next check.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Default for PlanOptions<'_> {
+    fn default() -> Self {
+        PlanOptions { local_search: true, progress: None, cancel: None }
+    }
+}
+
+/// The weight a demand point adds when seen once more, given how often it is seen.
+fn unit_gain(w: f64, required: u8, count: u8) -> f64 {
+    if count < required {
+        w / f64::from(required)
+    } else {
+        0.0
+    }
+}
+
+/// Value state: how often each point is seen.
+#[derive(Clone)]
+pub(crate) struct State<'p> {
+    pub(crate) p: &'p Problem,
+    pub(crate) counts: Vec<u8>,
+}
+
+impl<'p> State<'p> {
+    pub(crate) fn gain(&self, o: &Opt) -> f64 {
+        o.covers
+            .iter()
+            .map(|&i| {
+                let d = &self.p.demand[i as usize];
+                unit_gain(d.weight, d.required, self.counts[i as usize])
+            })
+            .sum()
+    }
+    pub(crate) fn add(&mut self, o: &Opt) {
+        for &i in &o.covers {
+            self.counts[i as usize] = self.counts[i as usize].saturating_add(1);
+        }
+    }
+    pub(crate) fn remove(&mut self, o: &Opt) {
+        for &i in &o.covers {
+            self.counts[i as usize] = self.counts[i as usize].saturating_sub(1);
+        }
+    }
+    pub(crate) fn value(&self) -> f64 {
+        covered(self.p, &self.counts)
+    }
+}
+
+/// The weight covered by `counts`.
+pub fn covered(p: &Problem, counts: &[u8]) -> f64 {
+    p.demand.iter().zip(counts).map(|(d, &c)| d.weight * f64::from(c.min(d.required)) / f64::from(d.required)).sum()
+}
+
+struct Entry {
+    key: f64,
+    option: usize,
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key && self.option == o.option
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        self.key.total_cmp(&o.key).then(o.option.cmp(&self.option))
+    }
+}
+
+fn ratio(gain: f64, cost: f64) -> f64 {
+    if cost <= 0.0 {
+        gain * 1e12
+    } else {
+        gain / cost
+    }
+}
+
+/// Lazy greedy within `budget` from `state`, skipping used candidates. Returns the chosen
+/// options with their gains, in order.
+fn greedy(
+    opts: &[Opt],
+    state: &mut State<'_>,
+    used: &mut [bool],
+    budget: f64,
+    cancel: Option<&AtomicBool>,
+) -> Option<Vec<(usize, f64)>> {
+    let mut heap: BinaryHeap<Entry> = opts
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !used[o.candidate] && o.cost <= budget)
+        .map(|(i, o)| Entry { key: ratio(state.gain(o), o.cost), option: i })
+        .filter(|e| e.key > 0.0)
+        .collect();
+    let mut left = budget;
+    let mut out = Vec::new();
+    let mut checks = 0u32;
+    while let Some(top) = heap.pop() {
+        checks += 1;
+        if checks.is_multiple_of(4096) && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        let o = &opts[top.option];
+        if used[o.candidate] || o.cost > left {
+            continue;
+        }
+        let g = state.gain(o);
+        if g <= 0.0 {
+            continue;
+        }
+        let key = ratio(g, o.cost);
+        if heap.peek().is_some_and(|next| next.key > key + 1e-12) {
+            heap.push(Entry { key, option: top.option });
+            continue;
+        }
+        state.add(o);
+        used[o.candidate] = true;
+        left -= o.cost;
+        out.push((top.option, g));
+    }
+    Some(out)
+}
+
+/// Swaps that raise the value within the phase's budget; `mine` are this phase's choices.
+fn local_search(opts: &[Opt], state: &mut State<'_>, used: &mut [bool], mine: &mut [(usize, f64)], budget: f64) {
+    for _pass in 0..3 {
+        let mut improved = false;
+        for k in 0..mine.len() {
+            let (cur, _) = mine[k];
+            let spent: f64 = mine.iter().map(|(o, _)| opts[*o].cost).sum();
+            state.remove(&opts[cur]);
+            used[opts[cur].candidate] = false;
+            let base = state.gain(&opts[cur]);
+            let room = budget - spent + opts[cur].cost;
+            let mut best = (cur, base);
+            for (j, o) in opts.iter().enumerate() {
+                if j == cur || used[o.candidate] || o.cost > room + 1e-9 {
+                    continue;
+                }
+                let g = state.gain(o);
+                if g > best.1 + 1e-9 {
+                    best = (j, g);
+                }
+            }
+            state.add(&opts[best.0]);
+            used[opts[best.0].candidate] = true;
+            if best.0 != cur {
+                mine[k] = best;
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+}
+
+/// The upper bound for budget `capacity` given the current state (see the module comment).
+fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f64 {
+    let mut items: Vec<(f64, f64)> = opts.iter().map(|o| (state.gain(o), o.cost)).filter(|(g, _)| *g > 0.0).collect();
+    items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
+    let mut left = capacity;
+    let mut extra = 0.0;
+    for (g, c) in items {
+        if c <= left {
+            extra += g;
+            left -= c;
+        } else {
+            if c > 0.0 {
+                extra += g * left / c;
+            }
+            break;
+        }
+    }
+    (state.value() + extra).min(total)
+}
+
+/// Plans every phase of the problem. `None` when cancelled.
+pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
+    let report = |stage: &str, share: f64| {
+        if let Some(f) = o.progress {
+            f(stage, share);
+        }
+    };
+    report("coverage", 0.0);
+    let opts = options(p);
+    report("coverage", 1.0);
+    if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return None;
+    }
+    let base_counts = existing_counts(p);
+    let total_weight: f64 = p.demand.iter().map(|d| d.weight).sum();
+    let mut state = State { p, counts: base_counts.clone() };
+    let base_covered = state.value();
+    let mut used = vec![false; p.candidates.len()];
+    let mut chosen = Vec::new();
+    let mut phases = Vec::new();
+    let mut cumulative = 0.0;
+    for (k, &budget) in p.budgets.iter().enumerate() {
+        report("phase", k as f64 / p.budgets.len() as f64);
+        let mut s_greedy = state.clone();
+        let mut u_greedy = used.clone();
+        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, o.cancel)?;
+        // The best single option that fits, against the ratio greedy.
+        let single = opts
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !used[x.candidate] && x.cost <= budget)
+            .map(|(i, x)| (i, state.gain(x)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let greedy_gain: f64 = mine.iter().map(|(_, g)| g).sum();
+        if let Some((i, g)) = single {
+            if g > greedy_gain {
+                s_greedy = state.clone();
+                u_greedy = used.clone();
+                s_greedy.add(&opts[i]);
+                u_greedy[opts[i].candidate] = true;
+                mine = vec![(i, g)];
+            }
+        }
+        if o.local_search {
+            local_search(&opts, &mut s_greedy, &mut u_greedy, &mut mine, budget);
+        }
+        if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        state = s_greedy;
+        used = u_greedy;
+        // Order the phase's cameras by value: their gain when added in that order.
+        let mut replay = State { p, counts: state.counts.clone() };
+        for (i, _) in &mine {
+            replay.remove(&opts[*i]);
+        }
+        let mut rest: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
+        while !rest.is_empty() {
+            let (pos, g) = rest
+                .iter()
+                .enumerate()
+                .map(|(pos, i)| (pos, replay.gain(&opts[*i])))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0));
+            let i = rest.swap_remove(pos);
+            replay.add(&opts[i]);
+            chosen.push(Chosen { option: i, phase: k + 1, gain: g });
+        }
+        cumulative += budget;
+        let covered_weight = state.value();
+        let bound = upper_bound(&opts, &state, cumulative, total_weight).max(covered_weight);
+        let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
+        phases.push(PhaseResult {
+            phase: k + 1,
+            budget,
+            spent: mine.iter().map(|(i, _)| opts[*i].cost).sum(),
+            cameras: mine.len(),
+            covered_weight,
+            total_weight,
+            upper_bound: bound,
+            gap,
+            counts: state.counts.clone(),
+        });
+    }
+    report("phase", 1.0);
+    Some(Plan { options: opts, chosen, phases, base_counts, base_covered, total_weight })
+}
