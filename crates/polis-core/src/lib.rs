@@ -13,6 +13,7 @@ pub mod demo;
 pub mod incidents;
 pub mod intake;
 pub mod live;
+pub mod plan;
 pub mod registry;
 pub mod retention;
 mod seed;

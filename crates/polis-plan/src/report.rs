@@ -110,7 +110,9 @@ fn map_svg(p: &Problem, plan: &Plan, counts: &[u8], upto_phase: usize) -> String
         let pts: Vec<String> = b.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
         let _ = write!(s, "<polygon points=\"{}\" fill=\"#30363d\"/>", pts.join(" "));
     }
-    for (i, d) in p.demand.iter().enumerate() {
+    // At most about 6,000 points are drawn (every k-th), so the report stays small.
+    let every = (p.demand.len() / 6000).max(1);
+    for (i, d) in p.demand.iter().enumerate().step_by(every) {
         let ok = counts[i] >= d.required;
         let part = counts[i] > 0;
         let fill = if ok {
@@ -162,7 +164,7 @@ pub fn html(p: &Problem, plan: &Plan) -> String {
          body{{font:14px system-ui,sans-serif;background:#0d1117;color:#e6edf3;margin:24px;max-width:1000px}}\
          h1,h2{{font-weight:600}} table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #30363d;padding:4px 8px;text-align:right}}\
          th:first-child,td:first-child{{text-align:left}} .maps{{display:flex;gap:16px;flex-wrap:wrap}} .muted{{color:#8b949e}}\
-         .bar{{display:inline-block;height:10px;background:#3fb950}}</style></head><body>",
+         .bar{{display:inline-block;height:10px;background:#3fb950}} svg{{max-width:100%;height:auto}}</style></head><body>",
         t = esc(title)
     );
     let _ = write!(s, "<h1>{} <span class=\"muted\">/ План за видеонаблюдение</span></h1>", esc(title));

@@ -309,6 +309,12 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             replay.remove(&opts[*i]);
         }
         let mut rest: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
+        cumulative += budget;
+        // The bound holds for any set: take the least over some prefixes of the phase's
+        // cameras in order of value (from the cameras of earlier phases alone to all of them).
+        let step = (rest.len() / 8).max(1);
+        let mut bound = upper_bound(&opts, &replay, cumulative, total_weight);
+        let mut added = 0usize;
         while !rest.is_empty() {
             let (pos, g) = rest
                 .iter()
@@ -319,10 +325,13 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             let i = rest.swap_remove(pos);
             replay.add(&opts[i]);
             chosen.push(Chosen { option: i, phase: k + 1, gain: g });
+            added += 1;
+            if added.is_multiple_of(step) || rest.is_empty() {
+                bound = bound.min(upper_bound(&opts, &replay, cumulative, total_weight));
+            }
         }
-        cumulative += budget;
         let covered_weight = state.value();
-        let bound = upper_bound(&opts, &state, cumulative, total_weight).max(covered_weight);
+        let bound = bound.max(covered_weight);
         let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
         phases.push(PhaseResult {
             phase: k + 1,
@@ -335,6 +344,16 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             gap,
             counts: state.counts.clone(),
         });
+    }
+    // The best plan for a smaller budget covers no more than the best for a larger one: each
+    // phase's bound is also bounded by the later phases' bounds.
+    for k in (0..phases.len().saturating_sub(1)).rev() {
+        let later = phases[k + 1].upper_bound;
+        let ph = &mut phases[k];
+        if later < ph.upper_bound {
+            ph.upper_bound = later.max(ph.covered_weight);
+            ph.gap = if ph.upper_bound > 0.0 { (ph.upper_bound - ph.covered_weight) / ph.upper_bound } else { 0.0 };
+        }
     }
     report("phase", 1.0);
     Some(Plan { options: opts, chosen, phases, base_counts, base_covered, total_weight })

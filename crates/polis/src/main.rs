@@ -2,6 +2,7 @@
 //! seeded, `user add` creates users, `import` loads registry files.
 
 mod config;
+mod plan_cmd;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -53,6 +54,28 @@ enum Command {
         interval_secs: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Plan where the next cameras go, phase by phase: the demo city's scenario or an instance
+    /// file (docs/ref/plan-input.md). Writes plan.geojson, summary.json and report.html to --out.
+    Plan {
+        /// A built-in scenario: demo.
+        #[arg(long, conflicts_with = "input")]
+        scenario: Option<String>,
+        /// An instance file in the documented JSON format.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Phases of the scenario (an input file gives its own budgets).
+        #[arg(long, default_value_t = 3)]
+        phases: usize,
+        /// The scenario's budget per phase.
+        #[arg(long, default_value_t = 15_000.0)]
+        budget: f64,
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Greedy only, without the swap improvement.
+        #[arg(long)]
+        no_local_search: bool,
     },
     /// Import cameras, sites or sensors from a GeoJSON or CSV file (all or nothing).
     Import {
@@ -130,6 +153,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("the demo runs on the embedded database; use `polis serve` for PostgreSQL");
             }
             serve(Config::resolve(flags, RawConfig::default(), "polis-demo-data")?, true).await
+        }
+        Command::Plan { scenario, input, phases, budget, out, no_local_search } => {
+            plan_cmd::run(plan_cmd::PlanArgs { scenario, input, phases, budget, out, local_search: !no_local_search })
+                .await
         }
         Command::Simulate { target, username, interval_secs, seed } => {
             polis_base::init_tracing(false);
