@@ -10,10 +10,12 @@
 //!   greedy). The best single option that fits is also tried (the classic guard for budgets).
 //! - *local search*: swap a camera of the phase for an unused option when that covers more
 //!   within the budget, until no swap helps.
-//! - *upper bound*: for any set S and the best set O within budget B,
+//! - *upper bounds*: (1) for any set S and the best set O within budget B,
 //!   `f(O) <= f(S) + sum over O of the marginal gains w.r.t. S`, which is at most the best
 //!   fractional knapsack of those gains with capacity B (the one-camera-per-point rule
-//!   relaxed). Capped by the total weight. `gap = (bound - covered) / bound`.
+//!   relaxed); (2) the Lagrangian dual of the linear relaxation (see `lagrangian_bound`), which is
+//!   usually far tighter. The least of them, capped by the total weight, is reported;
+//!   `gap = (bound - covered) / bound`.
 //!
 //! Phases are nested: phase k spends its own budget and adds to phases 1..k-1; its bound is for
 //! the cumulative budget without the nesting, hence also a bound for the nested plan.
@@ -252,6 +254,89 @@ fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f6
     (state.value() + extra).min(total)
 }
 
+/// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation (with
+/// the one-camera-per-point rule relaxed). For multipliers `u >= 0` on the coverage constraints
+/// `required_i y_i <= existing_i + sum of x_o over the options o seeing i`,
+/// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the best
+/// fractional knapsack of the options valued `sum of u_i over what they see` within the
+/// capacity. Every `L(u)` bounds the optimum; a subgradient descent (Polyak steps towards the
+/// plan's value `lower`) looks for a small one. Returns the least `L(u)` found.
+fn lagrangian_bound(p: &Problem, opts: &[Opt], existing: &[u8], capacity: f64, lower: f64, iters: usize) -> f64 {
+    let n = p.demand.len();
+    let mut u: Vec<f64> = p
+        .demand
+        .iter()
+        .zip(existing)
+        .map(|(d, &e)| if e >= d.required { 0.0 } else { d.weight / f64::from(d.required) })
+        .collect();
+    let mut best = f64::INFINITY;
+    let mut theta = 1.0;
+    let mut stall = 0;
+    let mut g = vec![0.0; n];
+    let mut items: Vec<(f64, f64, usize)> = Vec::with_capacity(opts.len());
+    for _ in 0..iters {
+        let mut val = 0.0;
+        for (i, d) in p.demand.iter().enumerate() {
+            let r = f64::from(d.required);
+            let e = f64::from(existing[i]);
+            g[i] = e;
+            val += u[i] * e;
+            let a = d.weight - r * u[i];
+            if a > 0.0 {
+                val += a;
+                g[i] -= r;
+            }
+        }
+        items.clear();
+        for (k, o) in opts.iter().enumerate() {
+            let gain: f64 = o.covers.iter().map(|&i| u[i as usize]).sum();
+            if gain > 0.0 {
+                items.push((gain, o.cost, k));
+            }
+        }
+        items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
+        let mut left = capacity;
+        for &(gain, cost, k) in &items {
+            let x = if cost <= 0.0 {
+                1.0
+            } else if cost <= left {
+                left -= cost;
+                1.0
+            } else {
+                let x = left / cost;
+                left = 0.0;
+                x
+            };
+            if x <= 0.0 {
+                break;
+            }
+            val += gain * x;
+            for &i in &opts[k].covers {
+                g[i as usize] += x;
+            }
+        }
+        if !best.is_finite() || val < best - 1e-9 * best.abs().max(1.0) {
+            best = val;
+            stall = 0;
+        } else {
+            stall += 1;
+            if stall >= 6 {
+                theta /= 2.0;
+                stall = 0;
+            }
+        }
+        let norm2: f64 = g.iter().map(|x| x * x).sum();
+        if norm2 <= 1e-18 || theta < 1e-4 {
+            break;
+        }
+        let step = theta * (val - lower).max(1e-9 * val.abs().max(1.0)) / norm2;
+        for i in 0..n {
+            u[i] = (u[i] - step * g[i]).max(0.0);
+        }
+    }
+    best
+}
+
 /// Plans every phase of the problem. `None` when cancelled.
 pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let report = |stage: &str, share: f64| {
@@ -331,7 +416,12 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             }
         }
         let covered_weight = state.value();
-        let bound = bound.max(covered_weight);
+        if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        report("bound", k as f64 / p.budgets.len() as f64);
+        let lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, covered_weight, 250);
+        let bound = bound.min(lagrangian).max(covered_weight);
         let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
         phases.push(PhaseResult {
             phase: k + 1,
