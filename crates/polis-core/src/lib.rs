@@ -39,6 +39,7 @@ pub struct App {
     bus: Arc<dyn EventBus<LiveEvent>>,
     live: intake::Live,
     desk: incidents::Desk,
+    plans: plan::Jobs,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -67,6 +68,7 @@ impl App {
             bus: Arc::new(LocalBus::new(100_000, 4096)),
             live,
             desk,
+            plans: plan::Jobs::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
         }))
     }

@@ -37,6 +37,8 @@ pub enum LiveEvent {
     Observation(Observation),
     /// An incident was opened or changed: its whole current state, and who may see it.
     Incident(Box<IncidentEvent>),
+    /// A planning job moved on.
+    Plan { id: Id, status: &'static str, stage: String, progress: f64 },
 }
 
 /// An incident as it is now, with the agencies that may see it (a valid share or a unit on it):
@@ -55,11 +57,12 @@ impl LiveEvent {
             LiveEvent::Alarm(_) => "alarm",
             LiveEvent::Observation(_) => "observation",
             LiveEvent::Incident(_) => "incident",
+            LiveEvent::Plan { .. } => "plan",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident"];
+    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan"];
 
     pub(crate) fn registry<'a>(
         entity: &'static str,

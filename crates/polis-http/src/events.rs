@@ -56,6 +56,9 @@ fn event_json(e: &Envelope<LiveEvent>) -> Value {
         LiveEvent::Alarm(a) => crate::live::alarm_json_plain(a),
         LiveEvent::Observation(o) => crate::live::observation_json(o),
         LiveEvent::Incident(i) => crate::incidents::incident_json(&i.incident),
+        LiveEvent::Plan { id, status, stage, progress } => {
+            json!({"id": id.as_str(), "status": status, "stage": stage, "progress": progress})
+        }
     };
     json!({
         "id": e.id,

@@ -11,6 +11,7 @@ pub mod import;
 mod incidents;
 mod live;
 mod metrics;
+mod plans;
 mod routes;
 pub mod wire;
 

@@ -63,13 +63,13 @@ pub struct Plan {
 }
 
 /// A progress callback: a stage name and the share done (0 to 1).
-pub type Progress = dyn Fn(&str, f64) + Sync;
+pub type Progress<'a> = dyn Fn(&str, f64) + Sync + 'a;
 
 /// How to plan.
 pub struct PlanOptions<'a> {
     pub local_search: bool,
     /// Called with a stage name and the share done (0 to 1).
-    pub progress: Option<&'a Progress>,
+    pub progress: Option<&'a Progress<'a>>,
     /// Set to stop: planning ends with `None` at the next check.
     pub cancel: Option<&'a AtomicBool>,
 }

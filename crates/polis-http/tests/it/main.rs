@@ -6,5 +6,6 @@ mod harness;
 mod incidents;
 mod live;
 mod mqtt;
+mod plans;
 mod registry;
 mod security;
