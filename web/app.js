@@ -272,6 +272,8 @@
     renderAlarmQueue();
     renderAlarmBadge();
     Inc.reset();
+    Planner.reset();
+    $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
     state.g = null;
@@ -323,6 +325,7 @@
       loadRules(session);
       startLive(session);
       Inc.start(session);
+      $("open-planner").hidden = !Planner.canPlan();
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -535,6 +538,7 @@
       sensors: map.layer("sensors"),
       cameras: map.layer("cameras"),
       incidents: map.layer("incidents"),
+      plan: map.layer("plan"),
       click: map.layer("click"),
     };
     map.on("render", drawOverlay);
@@ -700,6 +704,7 @@
 
     drawSeeingMarks(map);
     Inc.draw(map);
+    Planner.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -978,6 +983,10 @@
       Inc.renderDetails(panel, sel.id);
       return;
     }
+    if (sel && sel.kind === "plan") {
+      Planner.renderDetails(panel);
+      return;
+    }
     if (sel && sel.kind === "alarm") {
       const alarm = state.alarms.get(sel.id) || (state.selectedAlarm && state.selectedAlarm.id === sel.id ? state.selectedAlarm : null);
       if (alarm) {
@@ -1161,7 +1170,7 @@
   const SILENCE_MS = 15 * 60 * 1000;
   const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
   const MUTE_KEY = "polis.alarm_muted";
-  const LIVE_TYPES = "alarm,observation,registry";
+  const LIVE_TYPES = "alarm,observation,registry,incident,plan";
   const LIVE_RETRY_MAX_MS = 30000;
 
   const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
@@ -1766,6 +1775,7 @@
     if (ev.type === "alarm") applyAlarm(ev.data, true);
     else if (ev.type === "observation") onObservation(ev.data);
     else if (ev.type === "incident") Inc.onEvent(ev.data);
+    else if (ev.type === "plan") Planner.onEvent(ev.data);
     else if (ev.type === "gap") (loadAlarms(state.session), Inc.gap());
     else if (ev.type === "registry") onRegistryChange(ev.data || {});
   }
@@ -2132,6 +2142,8 @@
 
   /** The incidents module (incidents.js) works through these. */
   const Inc = window.PolisIncidents;
+  /** The planner (planner.js). */
+  const Planner = window.PolisPlanner;
 
   function attachIncidents() {
     Inc.attach({
@@ -2156,6 +2168,21 @@
 
   function init() {
     attachIncidents();
+    Planner.attach({
+      api,
+      el,
+      state,
+      showToast,
+      clearSelection,
+      renderDetails,
+      requestRender: () => state.map && state.map.requestRender(),
+    });
+    $("open-planner").addEventListener("click", () => {
+      state.selection = { kind: "plan", id: "plan" };
+      renderDetails();
+      renderSeeing();
+      if (state.map) state.map.requestRender();
+    });
     I.apply(document);
     renderLegend();
     I.onChange(onLanguageChange);

@@ -8,6 +8,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
     ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
+    ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../web/i18n.js")),

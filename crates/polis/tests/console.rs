@@ -559,6 +559,8 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
     wait_css(c, "#incident-empty:not([hidden])", Duration::from_secs(10)).await?;
 
+    planner(c, api).await?;
+
     // A crossroads that at least two cameras see, one of them PTZ if any is.
     let sites = api.get("/api/v1/sites").await?;
     let mut at = None;
@@ -844,6 +846,45 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     );
     click(c, "#incident-closed").await?;
     Ok((id, token))
+}
+
+/// The planner panel: plans the demo city in two phases, follows the job to the end, shows the
+/// phases and the new cameras, and accepts them into the registry as planned cameras.
+async fn planner(c: &Client, api: &Api) -> TestResult {
+    let planned_before = api.get("/api/v1/cameras").await?["features"]
+        .as_array()
+        .ok_or("no cameras")?
+        .iter()
+        .filter(|f| f["properties"]["status"] == "planned")
+        .count();
+    click(c, "#open-planner").await?;
+    wait_css(c, "#details[data-kind=\"plan\"] .plan-run", Duration::from_secs(5)).await?;
+    type_into(c, "#details .plan-phases", "2").await?;
+    type_into(c, "#details .plan-budget", "10000").await?;
+    click(c, "#details .plan-run").await?;
+    wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
+    ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
+    let cameras = count(c, "#details .plan-camera").await?;
+    ensure!(cameras > 0, "no new cameras listed");
+    ensure!(count(c, ".plan-marker").await? == cameras, "the new cameras are not all on the map");
+    let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no plan id")?;
+    let job = api.get(&format!("/api/v1/plans/{id}")).await?;
+    let n = job["geojson"]["features"].as_array().map(Vec::len).unwrap_or(0);
+    ensure!(n == cameras, "the panel lists {cameras} cameras, the API {n}");
+    click(c, "#details .plan-accept").await?;
+    wait_css(c, "#details .plan-accepted", Duration::from_secs(10)).await?;
+    let planned_after = api.get("/api/v1/cameras").await?["features"]
+        .as_array()
+        .ok_or("no cameras")?
+        .iter()
+        .filter(|f| f["properties"]["status"] == "planned")
+        .count();
+    ensure!(
+        planned_after == planned_before + cameras,
+        "{planned_before} planned cameras before, {planned_after} after"
+    );
+    click(c, "#details .icon-btn").await?;
+    Ok(())
 }
 
 /// Creates a threshold rule on a demo water-level gauge and posts a reading far above it; the
