@@ -20,6 +20,7 @@
 pub mod coverage;
 pub mod exact;
 pub mod instance;
+pub mod lp;
 pub mod model;
 pub mod report;
 pub mod solve;
