@@ -202,7 +202,7 @@ fn greedy(
 
 /// Swaps that raise the value within the phase's budget; `mine` are this phase's choices.
 fn local_search(opts: &[Opt], state: &mut State<'_>, used: &mut [bool], mine: &mut [(usize, f64)], budget: f64) {
-    for _pass in 0..3 {
+    for _pass in 0..20 {
         let mut improved = false;
         for k in 0..mine.len() {
             let (cur, _) = mine[k];
