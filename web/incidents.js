@@ -220,7 +220,7 @@
     }
     renderList();
     B.requestRender();
-    if (S.detail && S.detail.id === i.id) refresh(i.id);
+    if (S.detail && S.detail.id === i.id && S.detail.updated_at !== i.updated_at) refresh(i.id);
   }
 
   // ---- Selection and the panel ---------------------------------------------------------------

@@ -220,6 +220,19 @@ async fn click_live(c: &Client, css: &str) -> TestResult<()> {
     }
 }
 
+/// Types into `css` in a panel that live updates may draw again.
+async fn type_live(c: &Client, css: &str, text: &str) -> TestResult<()> {
+    let start = Instant::now();
+    loop {
+        match type_into(c, css, text).await {
+            Err(e) if e.contains("stale") && start.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
     wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
 }
@@ -716,14 +729,14 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
 
     // The procedure for traffic accidents, first item done.
     ensure!(count(c, "#details .checklist-box").await? >= 3, "no procedure checklist");
-    click(c, "#details .checklist-box[data-item=\"0\"]").await?;
+    click_live(c, "#details .checklist-box[data-item=\"0\"]").await?;
     wait_css(c, "#details .checklist-item.is-done", Duration::from_secs(5)).await?;
     let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
     ensure!(inc["checklist"]["items"][0]["done"] == json!(true), "the API does not have the item done");
 
     // Video for the police: the nearest cameras are ticked; a link comes back once.
     ensure!(cams.len() >= 2, "fewer than two cameras to share: {cams:?}");
-    click(c, "#details .incident-share-open").await?;
+    click_live(c, "#details .incident-share-open").await?;
     wait_css(c, "#details .share-agency", Duration::from_secs(5)).await?;
     let ticked = js(
         c,
@@ -735,7 +748,7 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     let life = js(c, "return document.querySelector('#details .share-life').value;", vec![]).await?;
     ensure!(life == json!("7200"), "the share should last 2 h by default, not {life} s");
     js(c, "document.querySelector('#details .share-agency').value = 'kazanlak-police';", vec![]).await?;
-    click(c, "#details .share-submit").await?;
+    click_live(c, "#details .share-submit").await?;
     wait_css(c, "#details .share-token", Duration::from_secs(5)).await?;
     let link = js(c, "return document.querySelector('#details .share-token').value;", vec![]).await?;
     let link = link.as_str().unwrap_or_default().to_string();
@@ -778,14 +791,14 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
         .find(|u| patrol_cars.contains(&u.as_str()))
         .cloned()
         .ok_or(format!("no patrol car among the proposed units {proposed:?}"))?;
-    click(c, &format!("#details .unit-item.is-proposed[data-unit-id=\"{unit}\"] .unit-assign")).await?;
+    click_live(c, &format!("#details .unit-item.is-proposed[data-unit-id=\"{unit}\"] .unit-assign")).await?;
     wait_css(c, &format!("#details .unit-item.is-assigned[data-unit-id=\"{unit}\"]"), Duration::from_secs(5)).await?;
     for to in ["verified", "dispatched"] {
-        click(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
+        click_live(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
         wait_css(c, &format!("#details[data-state=\"{to}\"]"), Duration::from_secs(5)).await?;
     }
-    type_into(c, "#details .incident-note-text", "Police patrol on the way").await?;
-    click(c, "#details .incident-note").await?;
+    type_live(c, "#details .incident-note-text", "Police patrol on the way").await?;
+    click_live(c, "#details .incident-note").await?;
     wait_until("the note in the journal", Duration::from_secs(5), move || async move {
         Ok(text_of(c, "#details .incident-journal").await?.contains("Police patrol on the way"))
     })
@@ -816,7 +829,7 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     // On to the end: it leaves the list and the map; a supervisor (here the admin) reopens it
     // from the closed ones, with a reason.
     for to in ["on_scene", "resolved", "closed"] {
-        click(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
+        click_live(c, &format!("#details .incident-next[data-to=\"{to}\"]")).await?;
         wait_css(c, &format!("#details[data-state=\"{to}\"]"), Duration::from_secs(5)).await?;
     }
     let item = format!("#incident-list .incident-item[data-incident-id=\"{id}\"]");
@@ -828,9 +841,9 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     click(c, "#incident-closed").await?;
     wait_css(c, &format!("{item}.is-closed"), Duration::from_secs(5)).await?;
     click(c, &format!("{item}.is-closed")).await?;
-    click(c, "#details .incident-reopen").await?;
-    type_into(c, "#details .incident-reason", "The driver called back: a second car is involved").await?;
-    click(c, "#details .incident-reason-ok").await?;
+    click_live(c, "#details .incident-reopen").await?;
+    type_live(c, "#details .incident-reason", "The driver called back: a second car is involved").await?;
+    click_live(c, "#details .incident-reason-ok").await?;
     wait_css(c, "#details[data-state=\"verified\"] .incident-next[data-to=\"dispatched\"]", Duration::from_secs(5))
         .await?;
     wait_css(c, &format!("{item}:not(.is-closed)"), Duration::from_secs(5)).await?;
@@ -859,9 +872,9 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         .count();
     click(c, "#open-planner").await?;
     wait_css(c, "#details[data-kind=\"plan\"] .plan-run", Duration::from_secs(5)).await?;
-    type_into(c, "#details .plan-phases", "2").await?;
-    type_into(c, "#details .plan-budget", "10000").await?;
-    click(c, "#details .plan-run").await?;
+    type_live(c, "#details .plan-phases", "2").await?;
+    type_live(c, "#details .plan-budget", "10000").await?;
+    click_live(c, "#details .plan-run").await?;
     wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
     ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
     let cameras = count(c, "#details .plan-camera").await?;
@@ -871,7 +884,7 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     let job = api.get(&format!("/api/v1/plans/{id}")).await?;
     let n = job["geojson"]["features"].as_array().map(Vec::len).unwrap_or(0);
     ensure!(n == cameras, "the panel lists {cameras} cameras, the API {n}");
-    click(c, "#details .plan-accept").await?;
+    click_live(c, "#details .plan-accept").await?;
     wait_css(c, "#details .plan-accepted", Duration::from_secs(10)).await?;
     let planned_after = api.get("/api/v1/cameras").await?["features"]
         .as_array()
@@ -883,7 +896,7 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         planned_after == planned_before + cameras,
         "{planned_before} planned cameras before, {planned_after} after"
     );
-    click(c, "#details .icon-btn").await?;
+    click_live(c, "#details .icon-btn").await?;
     Ok(())
 }
 
