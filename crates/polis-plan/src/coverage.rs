@@ -139,10 +139,18 @@ fn seen(
 
 /// Every option of the problem with what it sees. Options that see nothing are left out.
 pub fn options(p: &Problem) -> Vec<Opt> {
+    options_until(p, None).unwrap_or_default()
+}
+
+/// [`options`], giving up (`None`) as soon as `cancel` is set.
+pub fn options_until(p: &Problem, cancel: Option<&std::sync::atomic::AtomicBool>) -> Option<Vec<Opt>> {
     let tree = demand_tree(p);
     let walls = Walls::new(&p.buildings);
     let mut out = Vec::new();
     for (ci, c) in p.candidates.iter().enumerate() {
+        if cancel.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) {
+            return None;
+        }
         let blind = blind_radius_m(c.mount_height_m);
         for &mi in &c.models {
             let m = &p.models[mi];
@@ -161,7 +169,7 @@ pub fn options(p: &Problem) -> Vec<Opt> {
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// How many existing cameras see each demand point.

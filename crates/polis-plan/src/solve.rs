@@ -20,7 +20,7 @@
 //! Phases are nested: phase k spends its own budget and adds to phases 1..k-1; its bound is for
 //! the cumulative budget without the nesting, hence also a bound for the nested plan.
 
-use crate::coverage::{existing_counts, options, Opt};
+use crate::coverage::{existing_counts, options_until, Opt};
 use crate::instance::Problem;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -201,10 +201,20 @@ fn greedy(
 }
 
 /// Swaps that raise the value within the phase's budget; `mine` are this phase's choices.
-fn local_search(opts: &[Opt], state: &mut State<'_>, used: &mut [bool], mine: &mut [(usize, f64)], budget: f64) {
+fn local_search(
+    opts: &[Opt],
+    state: &mut State<'_>,
+    used: &mut [bool],
+    mine: &mut [(usize, f64)],
+    budget: f64,
+    cancel: Option<&AtomicBool>,
+) {
     for _pass in 0..20 {
         let mut improved = false;
         for k in 0..mine.len() {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return;
+            }
             let (cur, _) = mine[k];
             let spent: f64 = mine.iter().map(|(o, _)| opts[*o].cost).sum();
             state.remove(&opts[cur]);
@@ -261,7 +271,15 @@ fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f6
 /// fractional knapsack of the options valued `sum of u_i over what they see` within the
 /// capacity. Every `L(u)` bounds the optimum; a subgradient descent (Polyak steps towards the
 /// plan's value `lower`) looks for a small one. Returns the least `L(u)` found.
-fn lagrangian_bound(p: &Problem, opts: &[Opt], existing: &[u8], capacity: f64, lower: f64, iters: usize) -> f64 {
+fn lagrangian_bound(
+    p: &Problem,
+    opts: &[Opt],
+    existing: &[u8],
+    capacity: f64,
+    lower: f64,
+    iters: usize,
+    cancel: Option<&AtomicBool>,
+) -> f64 {
     let n = p.demand.len();
     let mut u: Vec<f64> = p
         .demand
@@ -275,6 +293,9 @@ fn lagrangian_bound(p: &Problem, opts: &[Opt], existing: &[u8], capacity: f64, l
     let mut g = vec![0.0; n];
     let mut items: Vec<(f64, f64, usize)> = Vec::with_capacity(opts.len());
     for _ in 0..iters {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            break;
+        }
         let mut val = 0.0;
         for (i, d) in p.demand.iter().enumerate() {
             let r = f64::from(d.required);
@@ -345,7 +366,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         }
     };
     report("coverage", 0.0);
-    let opts = options(p);
+    let opts = options_until(p, o.cancel)?;
     report("coverage", 1.0);
     if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return None;
@@ -381,7 +402,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             }
         }
         if o.local_search {
-            local_search(&opts, &mut s_greedy, &mut u_greedy, &mut mine, budget);
+            local_search(&opts, &mut s_greedy, &mut u_greedy, &mut mine, budget, o.cancel);
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
@@ -420,7 +441,10 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             return None;
         }
         report("bound", k as f64 / p.budgets.len() as f64);
-        let lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, covered_weight, 250);
+        let lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, covered_weight, 250, o.cancel);
+        if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
         let bound = bound.min(lagrangian).max(covered_weight);
         let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
         phases.push(PhaseResult {
