@@ -156,7 +156,7 @@ mod tests {
                 return Err(polis_base::Error::unavailable("connection reset"));
             }
             self.left -= 1;
-            Ok(Some(Frame { bytes: 100, key: self.left % 10 == 0 }))
+            Ok(Some(Frame { bytes: 100, key: self.left == 0 }))
         }
     }
 
