@@ -13,6 +13,7 @@ pub mod demo;
 pub mod incidents;
 pub mod intake;
 pub mod live;
+pub mod media;
 pub mod registry;
 mod seed;
 
@@ -37,6 +38,7 @@ pub struct App {
     bus: Arc<dyn EventBus<LiveEvent>>,
     live: intake::Live,
     desk: incidents::Desk,
+    media: polis_media::MediaHub,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -57,6 +59,7 @@ impl App {
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
         Ok(Arc::new(App {
+            media: media::hub(clock.clone()),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),
