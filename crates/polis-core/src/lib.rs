@@ -13,6 +13,7 @@ pub mod demo;
 pub mod incidents;
 pub mod intake;
 pub mod live;
+pub mod media;
 pub mod plan;
 pub mod registry;
 pub mod retention;
@@ -40,6 +41,7 @@ pub struct App {
     live: intake::Live,
     desk: incidents::Desk,
     plans: plan::Jobs,
+    media: polis_media::MediaHub,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -60,6 +62,7 @@ impl App {
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
         Ok(Arc::new(App {
+            media: media::hub(clock.clone()),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

@@ -10,6 +10,7 @@ mod events;
 pub mod import;
 mod incidents;
 mod live;
+mod media;
 mod metrics;
 mod plans;
 mod routes;

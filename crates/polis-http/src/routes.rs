@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras", get(list_cameras).post(create::<Camera>))
         .route("/cameras/seeing", get(cameras_seeing))
         .route("/cameras/near", get(cameras_near))
+        .route("/cameras/{id}/health", get(crate::media::camera_health))
         .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
         .route("/sites", get(list_sites).post(create::<Site>))
         .route("/sites/near", get(sites_near))
@@ -153,7 +154,7 @@ fn param_radius(q: &HashMap<String, String>) -> Result<f64> {
     }
 }
 
-fn parse_id(field: &str, s: &str) -> Result<Id> {
+pub(crate) fn parse_id(field: &str, s: &str) -> Result<Id> {
     Id::parse(field, s)
 }
 

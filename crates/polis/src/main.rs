@@ -283,6 +283,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
+    tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }

@@ -5,6 +5,7 @@ mod events;
 mod harness;
 mod incidents;
 mod live;
+mod media;
 mod mqtt;
 mod plans;
 mod registry;
