@@ -207,12 +207,18 @@ async fn click(c: &Client, css: &str) -> TestResult<()> {
     find(c, css).await?.click().await.map_err(|e| format!("clicking {css}: {e}"))
 }
 
+/// Whether a WebDriver error comes from a live redraw of the panel between finding an element and
+/// using it (the element was replaced, or is momentarily hidden while the panel draws again).
+fn redrawn(e: &str) -> bool {
+    e.contains("stale") || e.contains("not interactable")
+}
+
 /// Clicks `css` in a panel that live updates may draw again between finding and clicking.
 async fn click_live(c: &Client, css: &str) -> TestResult<()> {
     let start = Instant::now();
     loop {
         match click(c, css).await {
-            Err(e) if e.contains("stale") && start.elapsed() < Duration::from_secs(5) => {
+            Err(e) if redrawn(&e) && start.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,
@@ -225,7 +231,7 @@ async fn type_live(c: &Client, css: &str, text: &str) -> TestResult<()> {
     let start = Instant::now();
     loop {
         match type_into(c, css, text).await {
-            Err(e) if e.contains("stale") && start.elapsed() < Duration::from_secs(5) => {
+            Err(e) if redrawn(&e) && start.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,
