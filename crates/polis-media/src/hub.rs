@@ -1,7 +1,7 @@
 //! The hub: one session per stream, started when a camera records or is watched, stopped when idle.
 
 use crate::health::{Health, HealthPolicy};
-use crate::session::{supervise, Backoff, HealthHandle, StreamOpener};
+use crate::session::{supervise, Backoff, Frame, HealthHandle, StreamOpener, Subscription, Tap};
 use polis_base::Clock;
 use polis_domain::registry::StreamUrl;
 use polis_domain::values::Id;
@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 struct Entry {
     url: StreamUrl,
     health: HealthHandle,
+    tap: Arc<Tap>,
     task: tokio::task::JoinHandle<()>,
     recording: bool,
     last_watched: Option<OffsetDateTime>,
@@ -62,14 +63,16 @@ impl MediaHub {
         }
         map.entry(camera.clone()).or_insert_with(|| {
             let health = HealthHandle::new(self.clock.clone(), self.config.health);
+            let tap = Arc::new(Tap::new());
             let task = tokio::spawn(supervise(
                 camera.as_str().to_string(),
                 url.clone(),
                 self.opener.clone(),
                 health.clone(),
+                tap.clone(),
                 self.config.backoff,
             ));
-            Entry { url: url.clone(), health, task, recording: false, last_watched: None }
+            Entry { url: url.clone(), health, tap, task, recording: false, last_watched: None }
         })
     }
 
@@ -92,6 +95,31 @@ impl MediaHub {
         let now = self.clock.now();
         let mut map = self.lock();
         self.ensure(&mut map, camera, url).last_watched = Some(now);
+    }
+
+    /// Watches the camera and subscribes to its frames (a live viewer); one upstream connection
+    /// however many subscribers.
+    pub fn subscribe(&self, camera: &Id, url: &StreamUrl) -> Subscription {
+        let now = self.clock.now();
+        let mut map = self.lock();
+        let e = self.ensure(&mut map, camera, url);
+        e.last_watched = Some(now);
+        e.tap.subscribe()
+    }
+
+    /// Frames of a recorded camera's running session (for the recorder); `None` if none runs.
+    pub fn subscribe_running(&self, camera: &Id) -> Option<Subscription> {
+        self.lock().get(camera).map(|e| e.tap.subscribe())
+    }
+
+    /// The camera's latest key frame, if its session has one (for snapshots).
+    pub fn latest_key_frame(&self, camera: &Id) -> Option<Frame> {
+        self.lock().get(camera).and_then(|e| e.tap.latest_key_frame())
+    }
+
+    /// The cameras recorded continuously.
+    pub fn recorded(&self) -> Vec<Id> {
+        self.lock().iter().filter(|(_, e)| e.recording).map(|(id, _)| id.clone()).collect()
     }
 
     /// Stops a camera's session (the camera was deleted or lost its stream).
@@ -128,7 +156,7 @@ impl MediaHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Frame, FrameSource};
+    use crate::session::{Frame, FrameSource, StreamParams, VideoCodec};
     use crate::HealthStatus;
     use async_trait::async_trait;
     use polis_base::{Result, SystemClock};
@@ -156,7 +184,20 @@ mod tests {
                 return Err(polis_base::Error::unavailable("connection reset"));
             }
             self.left -= 1;
-            Ok(Some(Frame { bytes: 100, key: self.left == 0 }))
+            Ok(Some(Frame {
+                data: bytes::Bytes::from(vec![0u8; 100]),
+                key: self.left == 0,
+                pts: 0,
+                at: OffsetDateTime::UNIX_EPOCH,
+                params: Arc::new(StreamParams {
+                    codec: VideoCodec::H264,
+                    rfc6381: "avc1.42c01e".into(),
+                    width: 64,
+                    height: 64,
+                    sample_entry: Vec::new(),
+                    extra_data: Vec::new(),
+                }),
+            }))
         }
     }
 

@@ -12,4 +12,6 @@ pub mod session;
 pub use health::{Health, HealthCalc, HealthPolicy, HealthStatus};
 pub use hub::{HubConfig, MediaHub};
 pub use retina_opener::RetinaOpener;
-pub use session::{Backoff, Frame, FrameSource, HealthHandle, StreamOpener};
+pub use session::{
+    Backoff, Frame, FrameSource, HealthHandle, StreamOpener, StreamParams, Subscription, Tap, VideoCodec, CLOCK_RATE,
+};

@@ -2,18 +2,57 @@
 
 use crate::health::{Health, HealthCalc, HealthPolicy};
 use async_trait::async_trait;
+use bytes::Bytes;
+use time::OffsetDateTime;
 use futures::FutureExt;
 use polis_base::{Clock, Error, Result};
 use polis_domain::registry::StreamUrl;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A compressed video frame as it came from the camera.
+/// The video codec of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    H265,
+}
+
+/// What a decoder needs to know about a stream before its first frame; shared by every frame that
+/// uses it (a camera that changes resolution sends new parameters, and frames after that carry them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamParams {
+    pub codec: VideoCodec,
+    /// The RFC 6381 codec string, e.g. `avc1.4d401f`, for `video/mp4; codecs="..."`.
+    pub rfc6381: String,
+    pub width: u32,
+    pub height: u32,
+    /// The MP4 sample entry box (`avc1` or `hvc1`, with its `avcC`/`hvcC`), ready for an `stsd`.
+    pub sample_entry: Vec<u8>,
+    /// The decoder configuration record (the body of `avcC` or `hvcC`): SPS and PPS (and VPS).
+    pub extra_data: Vec<u8>,
+}
+
+/// The RTP video clock: timestamps count 1/90,000 s.
+pub const CLOCK_RATE: u32 = 90_000;
+
+/// A compressed video frame (an access unit) as it came from the camera.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    pub bytes: usize,
+    /// NAL units, each prefixed by its 4-byte big-endian length (the MP4 sample format).
+    pub data: Bytes,
     /// A key frame (random access point): decoding can start here.
     pub key: bool,
+    /// Presentation time in [`CLOCK_RATE`] units; increases within one connection.
+    pub pts: i64,
+    /// The wall-clock time the frame arrived.
+    pub at: OffsetDateTime,
+    pub params: Arc<StreamParams>,
+}
+
+impl Frame {
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// An open stream handing out frames until it ends (`Ok(None)`) or fails.
@@ -70,6 +109,115 @@ impl HealthHandle {
     }
 }
 
+/// Where a session's frames go: a broadcast to every subscriber (recorder, live viewers, snapshots)
+/// and the current group of pictures (the frames since the last key frame), so a new subscriber
+/// starts at once on a key frame.
+pub struct Tap {
+    tx: tokio::sync::broadcast::Sender<Frame>,
+    gop: Mutex<Vec<Frame>>,
+}
+
+/// Frames kept per group of pictures at most (a camera with a key frame every 10 s at 30 fps has 300).
+const MAX_GOP: usize = 600;
+/// Frames a subscriber may fall behind before it skips to the next key frame.
+const BROADCAST_DEPTH: usize = 256;
+
+impl Tap {
+    pub fn new() -> Self {
+        Tap { tx: tokio::sync::broadcast::channel(BROADCAST_DEPTH).0, gop: Mutex::new(Vec::new()) }
+    }
+
+    fn gop(&self) -> std::sync::MutexGuard<'_, Vec<Frame>> {
+        self.gop.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes a frame.
+    pub fn publish(&self, frame: Frame) {
+        let mut gop = self.gop();
+        if frame.key {
+            gop.clear();
+        }
+        if !gop.is_empty() || frame.key {
+            if gop.len() >= MAX_GOP {
+                gop.clear();
+            } else {
+                gop.push(frame.clone());
+            }
+        }
+        // No receiver is not an error: nobody listens right now.
+        let _ = self.tx.send(frame);
+    }
+
+    /// The connection ended: the cached pictures are no longer current.
+    pub fn reset(&self) {
+        self.gop().clear();
+    }
+
+    /// The latest key frame, if the session has one.
+    pub fn latest_key_frame(&self) -> Option<Frame> {
+        self.gop().first().cloned()
+    }
+
+    /// Frames from now on, starting with the current group of pictures.
+    pub fn subscribe(&self) -> Subscription {
+        let gop = self.gop();
+        let rx = self.tx.subscribe();
+        Subscription { pending: gop.iter().cloned().collect(), rx, synced: !gop.is_empty(), skipped: 0 }
+    }
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A subscriber's view of a stream: starts on a key frame, and after falling behind skips to the
+/// newest key frame instead of queueing.
+pub struct Subscription {
+    pending: std::collections::VecDeque<Frame>,
+    rx: tokio::sync::broadcast::Receiver<Frame>,
+    synced: bool,
+    skipped: u64,
+}
+
+impl Subscription {
+    /// The next frame, or `None` once the session is gone.
+    pub async fn next(&mut self) -> Option<Frame> {
+        if let Some(f) = self.pending.pop_front() {
+            return Some(f);
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(f) => {
+                    if !self.synced && !f.key {
+                        self.skipped += 1;
+                        continue;
+                    }
+                    self.synced = true;
+                    return Some(f);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    self.skipped += n;
+                    self.synced = false;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Frames this subscriber skipped because it fell behind.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Skips what is queued and waits for the next key frame (a live viewer whose socket is slow).
+    pub fn resync(&mut self) {
+        self.pending.clear();
+        self.synced = false;
+    }
+}
+
 /// Runs a session forever (until the task is aborted): each connection attempt runs in its own task so a
 /// panic in it is caught like an error, and the session reconnects after a growing delay.
 pub async fn supervise(
@@ -77,19 +225,21 @@ pub async fn supervise(
     url: StreamUrl,
     opener: Arc<dyn StreamOpener>,
     health: HealthHandle,
+    tap: Arc<Tap>,
     backoff: Backoff,
 ) {
     let mut failures = 0u32;
     loop {
         let attempt = {
-            let (url, opener, health) = (url.clone(), opener.clone(), health.clone());
-            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health).await })
+            let (url, opener, health, tap) = (url.clone(), opener.clone(), health.clone(), tap.clone());
+            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap).await })
         };
         let outcome = match attempt.await {
             Ok(r) => r,
             Err(e) => Err(Error::internal(format!("session task failed: {e}"))),
         };
         health.with(|c| c.disconnected());
+        tap.reset();
         match outcome {
             Ok(true) => failures = 0,
             Ok(false) => failures += 1,
@@ -104,17 +254,18 @@ pub async fn supervise(
 }
 
 /// One connection: returns whether frames were received (to reset the backoff).
-async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHandle) -> Result<bool> {
+async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHandle, tap: &Tap) -> Result<bool> {
     let mut source = opener.open(url).await?;
     health.with(|c| c.connected(health.clock.now()));
     let mut got = false;
     loop {
         let next = std::panic::AssertUnwindSafe(source.next_frame()).catch_unwind().await;
         match next {
-            Ok(Ok(Some(f))) => {
+            Ok(Ok(Some(mut f))) => {
                 got = true;
-                let now = health.clock.now();
-                health.with(|c| c.frame(now, f.bytes));
+                f.at = health.clock.now();
+                health.with(|c| c.frame(f.at, f.bytes()));
+                tap.publish(f);
             }
             Ok(Ok(None)) => return Ok(got),
             Ok(Err(e)) => return Err(e),
