@@ -4,8 +4,10 @@
 //! [`Health`] computed by the pure [`HealthCalc`]. Streams are opened through [`StreamOpener`]
 //! ([`RetinaOpener`] for RTSP) so the session logic is tested without a network.
 
+pub mod fmp4;
 pub mod health;
 pub mod hub;
+pub mod mux;
 pub mod retina_opener;
 pub mod session;
 
