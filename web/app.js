@@ -273,6 +273,7 @@
     renderAlarmBadge();
     Inc.reset();
     Planner.reset();
+    Video.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -326,6 +327,7 @@
       startLive(session);
       Inc.start(session);
       $("open-planner").hidden = !Planner.canPlan();
+      Video.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -1127,7 +1129,10 @@
     const foot = el(
       "div",
       { class: "panel-actions" },
-      el("button", { type: "button", class: "btn btn-small", text: t("details.show_on_map"), onclick: () => reveal(sel) })
+      el("button", { type: "button", class: "btn btn-small", text: t("details.show_on_map"), onclick: () => reveal(sel) }),
+      sel.kind === "camera" && Video.canWatch()
+        ? el("button", { type: "button", class: "btn btn-small btn-primary camera-live", text: t("video.live_video"), onclick: () => Video.openCamera(sel.id) })
+        : null
     );
     panel.replaceChildren(head, body, foot);
     if (sel.kind === "sensor") renderChart();
@@ -1807,6 +1812,7 @@
       for (const s of state.sensors) Object.assign(s, live.get(s.id) || {});
       updateTitles();
       renderDetails();
+      Video.onRegistry();
     } catch (_) {
       // The next change tries again.
     }
@@ -2128,6 +2134,7 @@
     renderAlarmQueue();
     renderAlarmBadge();
     Inc.renderList();
+    Video.onLanguage();
     renderMute();
     setLiveStatus($("live-state").dataset.live === "on");
     if (state.g) updateTitles();
@@ -2140,14 +2147,17 @@
   // -----------------------------------------------------------------------------------------
   // Start
 
-  /** The incidents module (incidents.js) works through these. */
+  /** The feature modules: incidents (incidents.js), the planner (planner.js) and video
+   *  (video.js). They work through one bridge of app.js's helpers; video.js adds `livePlayer`. */
   const Inc = window.PolisIncidents;
-  /** The planner (planner.js). */
   const Planner = window.PolisPlanner;
+  const Video = window.PolisVideo;
 
-  function attachIncidents() {
-    Inc.attach({
+  function bridge() {
+    return {
       api,
+      ApiError,
+      query,
       el,
       state,
       showToast,
@@ -2156,6 +2166,8 @@
       fmtTime,
       fmtCoords,
       fmtMetres,
+      shortName,
+      statusColour,
       cameraItem,
       select,
       clearSelection,
@@ -2163,20 +2175,14 @@
       requestRender: () => state.map && state.map.requestRender(),
       rerender: () => (renderDetails(), renderSeeing()),
       selectIncident: (id) => select("incident", id, { fromModule: true }),
-    });
+    };
   }
 
   function init() {
-    attachIncidents();
-    Planner.attach({
-      api,
-      el,
-      state,
-      showToast,
-      clearSelection,
-      renderDetails,
-      requestRender: () => state.map && state.map.requestRender(),
-    });
+    const B = bridge();
+    Inc.attach(B);
+    Planner.attach(B);
+    Video.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

@@ -9,6 +9,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
     ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
+    ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../../web/i18n.js")),
@@ -27,7 +28,10 @@ pub fn asset(path: &str) -> Response {
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (
                     header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'",
+                    // Live video plays from a MediaSource and snapshots show from a Blob: both are
+                    // blob: URLs the page made itself.
+                    "default-src 'self'; img-src 'self' data: blob: https: http:; media-src 'self' blob:; \
+                     style-src 'self' 'unsafe-inline'",
                 ),
             ],
             *body,

@@ -1,0 +1,638 @@
+//! The video console in a real browser: `polis demo` streams its demo cameras' synthetic picture;
+//! headless Chromium, driven through chromedriver, signs in, opens the video wall, puts a demo
+//! camera on a tile from the filtered camera list and sees its live video play (fragmented MP4
+//! over the WebSocket into Media Source Extensions) with the stream's health; the wall survives a
+//! reload; a double click opens the single-camera view, which plays live too. A recorded demo
+//! camera, opened from its details on the map, shows its recordings on the timeline, and a click
+//! there plays the recording back; then a snapshot, and an evidence export with its hashes.
+//!
+//! Needs Chromium and chromedriver, like `tests/console.rs`: `POLIS_TEST_CHROMEDRIVER` (default
+//! `/usr/bin/chromedriver`) and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set
+//! `POLIS_VIDEO_SCREENSHOT` to a file name to save a screenshot of the wall.
+
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "video-test-Pa55word";
+
+type TestResult<T = ()> = Result<T, String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if $cond {
+        } else {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+// ---- The harness (as in tests/console.rs) ------------------------------------------------------
+
+/// Kills what the test started, even when it fails, and on failure prints the end of their logs.
+struct Processes {
+    children: Vec<(&'static str, Child, PathBuf)>,
+}
+
+impl Processes {
+    fn spawn(&mut self, name: &'static str, mut cmd: Command, log: PathBuf) -> TestResult<()> {
+        let out = File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        // A process group of its own, so that the browser chromedriver starts goes with it.
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = cmd.spawn().map_err(|e| format!("starting {name} ({cmd:?}): {e}"))?;
+        self.children.push((name, child, log));
+        Ok(())
+    }
+
+    fn check_alive(&mut self, name: &str) -> TestResult<()> {
+        for (n, child, log) in &mut self.children {
+            if *n == name {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("{name} exited early ({status}); its log:\n{}", tail(log, 60)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for (name, child, log) in self.children.iter_mut().rev() {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                eprintln!("---- end of the {name} log ({}) ----\n{}", log.display(), tail(log, 40));
+            }
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn tool(var: &str, default: &str, what: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_string()));
+    assert!(
+        path.is_file(),
+        "{what} not found at {}: install Chromium and its driver (Debian: apt-get install chromium chromium-driver) \
+         or set {var} to its path",
+        path.display()
+    );
+    path
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> TestResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = TestResult<bool>>,
+{
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e,
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("timed out after {timeout:?} waiting for {what} {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The API, as the test sees it (for the expected answers).
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> TestResult<Value> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = res.status();
+        let body: Value = res.json().await.map_err(|e| format!("GET {path}: body: {e}"))?;
+        ensure!(status.is_success(), "GET {path}: {status} {body}");
+        Ok(body)
+    }
+}
+
+async fn js(c: &Client, script: &str, args: Vec<Value>) -> TestResult<Value> {
+    c.execute(script, args).await.map_err(|e| format!("script failed: {e}\n{script}"))
+}
+
+async fn find(c: &Client, css: &str) -> TestResult<fantoccini::elements::Element> {
+    c.find(Locator::Css(css)).await.map_err(|e| format!("no element {css}: {e}"))
+}
+
+async fn count(c: &Client, css: &str) -> TestResult<usize> {
+    Ok(c.find_all(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?.len())
+}
+
+async fn text_of(c: &Client, css: &str) -> TestResult<String> {
+    find(c, css).await?.text().await.map_err(|e| format!("text of {css}: {e}"))
+}
+
+async fn attr(c: &Client, css: &str, name: &str) -> TestResult<String> {
+    Ok(find(c, css).await?.attr(name).await.map_err(|e| format!("{name} of {css}: {e}"))?.unwrap_or_default())
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> TestResult<()> {
+    let e = find(c, css).await?;
+    e.clear().await.map_err(|e| format!("clearing {css}: {e}"))?;
+    e.send_keys(text).await.map_err(|e| format!("typing into {css}: {e}"))
+}
+
+/// Clicks `css`; retries while a redraw replaces the element between finding and clicking.
+async fn click(c: &Client, css: &str) -> TestResult<()> {
+    let start = Instant::now();
+    loop {
+        match find(c, css).await?.click().await.map_err(|e| format!("clicking {css}: {e}")) {
+            Err(e) if (e.contains("stale") || e.contains("not interactable")) && start.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
+    wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
+}
+
+/// A running `polis demo`, chromedriver with headless Chromium, and the admin's API token.
+struct Console {
+    procs: Processes,
+    tmp: tempfile::TempDir,
+    client: Client,
+    api: Api,
+    base: String,
+}
+
+async fn start_console() -> Console {
+    // reqwest and fantoccini bring rustls with two crypto back-ends; name the process's one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
+    let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let mut procs = Processes { children: Vec::new() };
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut polis = Command::new(env!("CARGO_BIN_EXE_polis"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POLIS_") {
+            polis.env_remove(k);
+        }
+    }
+    polis
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(tmp.path().join("data"))
+        .env("POLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info");
+    procs.spawn("polis", polis, tmp.path().join("polis.log")).unwrap();
+
+    let driver_port = free_port();
+    let mut driver = Command::new(&chromedriver);
+    driver.arg(format!("--port={driver_port}"));
+    procs.spawn("chromedriver", driver, tmp.path().join("chromedriver.log")).unwrap();
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let health = format!("{base}/healthz");
+    let started = Instant::now();
+    loop {
+        procs.check_alive("polis").unwrap();
+        if let Ok(r) = http.get(&health).send().await {
+            if r.status() == reqwest::StatusCode::OK {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "polis did not answer {health} within 90 s; its log:\n{}",
+            tail(&tmp.path().join("polis.log"), 60)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let driver_url = format!("http://127.0.0.1:{driver_port}");
+    let started = Instant::now();
+    loop {
+        procs.check_alive("chromedriver").unwrap();
+        if let Ok(r) = http.get(format!("{driver_url}/status")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login request")
+        .json()
+        .await
+        .expect("login body");
+    let token = login["token"].as_str().unwrap_or_else(|| panic!("no token in {login}")).to_string();
+    let api = Api { http: http.clone(), base: base.clone(), token };
+
+    let profile = tmp.path().join("chromium-profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1366,900", "--accept-lang=en-US",
+                "--autoplay-policy=no-user-gesture-required",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let client =
+        ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(&driver_url).await.unwrap_or_else(|e| {
+            panic!("connecting to chromedriver: {e}; its log:\n{}", tail(&tmp.path().join("chromedriver.log"), 40))
+        });
+
+    Console { procs, tmp, client, api, base }
+}
+
+impl Console {
+    /// Ends the browser and the processes; on failure keeps a screenshot and panics with `outcome`.
+    async fn finish(self, outcome: TestResult, name: &str) {
+        if outcome.is_err() {
+            if let Ok(png) = self.client.screenshot().await {
+                let keep = std::env::temp_dir().join(format!("polis-console-{name}-failure.png"));
+                if std::fs::write(&keep, png).is_ok() {
+                    eprintln!("screenshot of the failure: {}", keep.display());
+                }
+            }
+        }
+        let _ = self.client.close().await;
+        drop(self.procs);
+        drop(self.tmp);
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+    }
+}
+
+// ---- The video scenario --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_wall_plays_a_demo_camera_live_and_the_camera_view_plays_back_its_recordings() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(240), video_scenario(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the video scenario took more than 240 s".into()));
+    con.finish(outcome, "video").await;
+}
+
+/// The playhead of the `<video>` under `css`, and whether it has a picture.
+async fn playhead(c: &Client, css: &str) -> TestResult<(f64, u64)> {
+    let v = js(
+        c,
+        "const v = document.querySelector(arguments[0]); return v ? [v.currentTime, v.videoWidth] : null;",
+        vec![json!(css)],
+    )
+    .await?;
+    ensure!(!v.is_null(), "no video element {css}");
+    Ok((v[0].as_f64().unwrap_or(0.0), v[1].as_u64().unwrap_or(0)))
+}
+
+/// Waits until the `<video>` under `css` shows a picture and its playhead moves on by 1 s.
+async fn plays(c: &Client, css: &str, what: &str) -> TestResult {
+    let start = Instant::now();
+    let mut first = None;
+    let mut last = (0.0, 0);
+    while start.elapsed() < Duration::from_secs(30) {
+        last = playhead(c, css).await?;
+        if last.1 > 0 {
+            match first {
+                None => first = Some(last.0),
+                Some(t0) if last.0 >= t0 + 1.0 => return Ok(()),
+                Some(_) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{what} does not play: its playhead is at {:.2} s, its picture {} px wide", last.0, last.1))
+}
+
+async fn sign_in(c: &Client, base: &str) -> TestResult {
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    type_into(c, "#username", "admin").await?;
+    type_into(c, "#password", ADMIN_PASSWORD).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    catch_errors(c).await
+}
+
+/// Keeps the page's uncaught errors and unhandled rejections in `window.__videoErrors`.
+async fn catch_errors(c: &Client) -> TestResult {
+    js(
+        c,
+        "window.__videoErrors = [];
+         window.addEventListener('error', (e) => window.__videoErrors.push(String(e.message)));
+         window.addEventListener('unhandledrejection', (e) => window.__videoErrors.push(String(e.reason)));",
+        vec![],
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn no_page_errors(c: &Client) -> TestResult {
+    let errors = js(c, "return window.__videoErrors || [];", vec![]).await?;
+    ensure!(errors.as_array().is_some_and(|a| a.is_empty()), "errors in the page: {errors}");
+    Ok(())
+}
+
+async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    sign_in(c, base).await?;
+
+    // The demo's cameras: one that streams, and one that is recorded all the time (if any).
+    let cameras = api.get("/api/v1/cameras").await?;
+    let features = cameras["features"].as_array().ok_or("no camera features")?;
+    let streaming = |f: &&Value| {
+        let p = &f["properties"];
+        p["status"] == "active" && p["stream_url"].as_str().is_some_and(|u| !u.is_empty())
+    };
+    let live = features.iter().find(streaming).ok_or("no active demo camera with a stream")?;
+    let live_id = live["properties"]["id"].as_str().ok_or("a camera without id")?.to_string();
+    let recorded = features
+        .iter()
+        .filter(streaming)
+        .find(|f| f["properties"]["recording"] == "continuous")
+        .and_then(|f| f["properties"]["id"].as_str().map(String::from));
+
+    // The wall, four tiles; the camera from the list filtered by its id.
+    click(c, "#open-video").await?;
+    wait_css(c, "#video-view[data-mode=\"wall\"] .wall-grid", Duration::from_secs(5)).await?;
+    click(c, "#video-view .wall-layout[data-layout=\"4\"]").await?;
+    ensure!(count(c, "#video-view .wall-tile").await? == 4, "the 2×2 layout has other than four tiles");
+    let all = count(c, "#video-view .wall-cam").await?;
+    ensure!(all == features.len(), "the wall lists {all} cameras of {}", features.len());
+    type_into(c, "#video-view .wall-filter", &live_id).await?;
+    let item = format!("#video-view .wall-cam[data-camera-id=\"{live_id}\"]");
+    wait_until("the filtered camera list", Duration::from_secs(5), || async {
+        Ok(count(c, &item).await? == 1 && count(c, "#video-view .wall-cam").await? < all)
+    })
+    .await?;
+    click(c, "#video-view .wall-tile[data-tile=\"1\"]").await?;
+    click(c, &item).await?;
+    let tile = "#video-view .wall-tile[data-tile=\"1\"]";
+    ensure!(attr(c, tile, "data-camera-id").await? == live_id, "tile 2 does not show the chosen camera");
+
+    // It plays live, near the live edge, with its health.
+    wait_css(c, &format!("{tile}[data-state=\"live\"]"), Duration::from_secs(30)).await.map_err(|e| {
+        format!("the live view did not start (tile state, then message): {e}")
+    })?;
+    plays(c, &format!("{tile} video"), "the tile's live video").await?;
+    let lag = js(
+        c,
+        "const v = document.querySelector(arguments[0] + ' video'); const b = v.buffered;
+         return b.length ? b.end(b.length - 1) - v.currentTime : -1;",
+        vec![json!(tile)],
+    )
+    .await?;
+    ensure!(lag.as_f64().is_some_and(|l| (0.0..=2.0).contains(&l)), "the tile plays {lag} s behind what it has");
+    wait_css(c, &format!("{tile} .health-dot[data-health=\"online\"]"), Duration::from_secs(15)).await?;
+    let bar = text_of(c, &format!("{tile} .tile-bar")).await?;
+    ensure!(bar.contains("fps"), "the tile shows no frame rate: {bar:?}");
+    if let Ok(path) = std::env::var("POLIS_VIDEO_SCREENSHOT") {
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+    no_page_errors(c).await?;
+
+    // The wall is remembered across a reload.
+    c.refresh().await.map_err(|e| format!("reloading: {e}"))?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    catch_errors(c).await?;
+    click(c, "#open-video").await?;
+    wait_css(c, &format!("{tile}[data-camera-id=\"{live_id}\"]"), Duration::from_secs(5)).await?;
+
+    // A double click opens the camera: large, live, main stream.
+    let e = find(c, tile).await?;
+    let double = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement { element: e, duration: None, x: 0, y: -20 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(double).await.map_err(|e| format!("double-clicking the tile: {e}"))?;
+    wait_css(
+        c,
+        &format!("#video-view[data-mode=\"single\"] .single-view[data-camera-id=\"{live_id}\"]"),
+        Duration::from_secs(5),
+    )
+    .await?;
+    wait_css(c, "#video-view .single-stage[data-state=\"live\"]", Duration::from_secs(30)).await?;
+    plays(c, "#video-view .single-video", "the single view's live video").await?;
+    ensure!(count(c, "#video-view .single-export").await? == 1, "no export for the administrator");
+    click(c, "#video-view .single-back").await?;
+    wait_css(c, "#video-view[data-mode=\"wall\"]", Duration::from_secs(5)).await?;
+    click(c, "#video-view .video-close").await?;
+    ensure!(count(c, "#video-view:not([hidden])").await? == 0, "the video view did not close");
+
+    // The recorded camera from its details on the map.
+    let camera = recorded.clone().unwrap_or_else(|| live_id.clone());
+    js(c, "window.polisMap.select('camera', arguments[0]);", vec![json!(camera)]).await?;
+    wait_css(c, &format!("#details[data-id=\"{camera}\"] .camera-live"), Duration::from_secs(5)).await?;
+    click(c, "#details .camera-live").await?;
+    wait_css(c, &format!("#video-view .single-view[data-camera-id=\"{camera}\"]"), Duration::from_secs(5)).await?;
+    wait_css(c, "#video-view .single-stage[data-state=\"live\"]", Duration::from_secs(30)).await?;
+    wait_css(c, "#video-view .timeline[data-state=\"done\"]", Duration::from_secs(10)).await?;
+
+    if let Some(camera) = &recorded {
+        timeline_and_playback(c, api, camera).await?;
+    } else {
+        eprintln!("no demo camera is recorded continuously: the timeline and playback are not checked");
+    }
+
+    snapshot(c).await?;
+    export(c, api, &camera).await?;
+    no_page_errors(c).await?;
+    Ok(())
+}
+
+/// The recorded spans on the timeline (as the API lists them), then playback from a click on the
+/// last span, and back to live.
+async fn timeline_and_playback(c: &Client, api: &Api, camera: &str) -> TestResult {
+    // Recording started with the demo; wait for a few seconds of it in the index.
+    let mut spans = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(40) {
+        let to = js(c, "return new Date().toISOString();", vec![]).await?;
+        let from = js(c, "return new Date(Date.now() - 3600e3).toISOString();", vec![]).await?;
+        let list = api
+            .get(&format!(
+                "/api/v1/cameras/{camera}/recordings?from={}&to={}",
+                from.as_str().unwrap_or_default(),
+                to.as_str().unwrap_or_default()
+            ))
+            .await?;
+        let recorded_s: f64 = list
+            .as_array()
+            .ok_or_else(|| format!("recordings are not a list: {list}"))?
+            .iter()
+            .map(|r| {
+                let at = |k: &str| {
+                    time::OffsetDateTime::parse(r[k].as_str().unwrap_or_default(), &time::format_description::well_known::Rfc3339)
+                        .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
+                        .unwrap_or(0.0)
+                };
+                at("to") - at("from")
+            })
+            .sum();
+        spans = list.as_array().map(Vec::len).unwrap_or(0);
+        if recorded_s >= 6.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ensure!(spans > 0, "camera {camera} is recorded continuously but the API lists no recordings");
+
+    // The last ten minutes: the spans show.
+    click(c, "#video-view .timeline-zoom[data-zoom=\"2\"]").await?;
+    wait_until("the recorded spans on the timeline", Duration::from_secs(10), || async {
+        Ok(attr(c, "#video-view .timeline", "data-state").await? == "done"
+            && count(c, "#video-view .timeline-span").await? > 0)
+    })
+    .await?;
+    let shown: usize = attr(c, "#video-view .timeline", "data-spans").await?.parse().unwrap_or(0);
+    ensure!(shown > 0, "the timeline says it has {shown} spans");
+
+    // A click inside the last span plays the recording from there.
+    let at = js(
+        c,
+        "const s = [...document.querySelectorAll('#video-view .timeline-span')].pop().getBoundingClientRect();
+         return [Math.round(s.left + s.width / 2), Math.round(s.top + s.height / 2)];",
+        vec![],
+    )
+    .await?;
+    let (x, y) = (at[0].as_i64().unwrap_or(0), at[1].as_i64().unwrap_or(0));
+    let press = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x, y })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(press).await.map_err(|e| format!("clicking the timeline at ({x}, {y}): {e}"))?;
+    wait_css(c, "#video-view .single-view[data-playback=\"recording\"]", Duration::from_secs(5)).await?;
+    wait_css(c, "#video-view .single-stage[data-state=\"playing\"]", Duration::from_secs(20)).await.map_err(|e| {
+        format!("the recording did not start: {e}")
+    })?;
+    let src = js(c, "return document.querySelector('#video-view .single-video').src;", vec![]).await?;
+    ensure!(
+        src.as_str().is_some_and(|s| s.contains(&format!("/api/v1/cameras/{camera}/recording.mp4?"))),
+        "the player plays {src}, not the camera's recording"
+    );
+    plays(c, "#video-view .single-video", "the recording").await?;
+    ensure!(count(c, "#video-view .timeline-cursor:not([hidden])").await? == 1, "the timeline marks no playhead");
+
+    click(c, "#video-view .single-live").await?;
+    wait_css(c, "#video-view .single-view[data-playback=\"live\"]", Duration::from_secs(5)).await?;
+    wait_css(c, "#video-view .single-stage[data-state=\"live\"]", Duration::from_secs(30)).await?;
+    plays(c, "#video-view .single-video", "live video after playback").await
+}
+
+/// A snapshot shows in a dialog with a download link.
+async fn snapshot(c: &Client) -> TestResult {
+    click(c, "#video-view .single-snapshot").await?;
+    wait_css(c, "dialog.snapshot-dialog[open] img.snapshot-img", Duration::from_secs(15)).await?;
+    wait_until("the snapshot's picture", Duration::from_secs(10), || async {
+        let w = js(c, "return document.querySelector('dialog.snapshot-dialog img').naturalWidth;", vec![]).await?;
+        Ok(w.as_u64().unwrap_or(0) > 0)
+    })
+    .await?;
+    let href = attr(c, "dialog.snapshot-dialog a.snapshot-download", "href").await?;
+    let name = attr(c, "dialog.snapshot-dialog a.snapshot-download", "download").await?;
+    ensure!(href.starts_with("blob:") && name.ends_with(".jpg"), "the snapshot's download link is {href} {name}");
+    click(c, "dialog.snapshot-dialog .dialog-close").await?;
+    wait_until("the snapshot dialog to close", Duration::from_secs(5), || async {
+        Ok(count(c, "dialog.snapshot-dialog").await? == 0)
+    })
+    .await
+}
+
+/// The export dialog: a reason is required; the files come back with their SHA-256, as the
+/// manifest has them.
+async fn export(c: &Client, api: &Api, camera: &str) -> TestResult {
+    click(c, "#video-view .single-export").await?;
+    wait_css(c, "dialog.export-dialog[open] .export-form", Duration::from_secs(5)).await?;
+    ensure!(!attr(c, "dialog.export-dialog .export-from", "value").await.unwrap_or_default().is_empty(), "no start");
+    click(c, "dialog.export-dialog .export-submit").await?;
+    wait_css(c, "dialog.export-dialog .export-errors .form-error", Duration::from_secs(5)).await?;
+    ensure!(
+        count(c, "dialog.export-dialog .export-reason[aria-invalid=\"true\"]").await? == 1,
+        "a missing reason is not marked"
+    );
+    // The last two minutes, which the recording (or the live buffer) covers.
+    js(
+        c,
+        "const pad = (n) => String(n).padStart(2, '0');
+         const local = (ms) => { const d = new Date(ms); return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-'
+           + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); };
+         document.querySelector('dialog.export-dialog .export-from').value = local(Date.now() - 120e3);
+         document.querySelector('dialog.export-dialog .export-to').value = local(Date.now() - 2e3);",
+        vec![],
+    )
+    .await?;
+    type_into(c, "dialog.export-dialog .export-reason", "Police request: collision at the crossroads").await?;
+    click(c, "dialog.export-dialog .export-submit").await?;
+    wait_until("the export's files", Duration::from_secs(60), || async {
+        if count(c, "dialog.export-dialog .export-errors .form-error").await? > 0 {
+            return Err(format!(
+                "the export failed: {}",
+                text_of(c, "dialog.export-dialog .export-errors").await.unwrap_or_default()
+            ));
+        }
+        Ok(count(c, "dialog.export-dialog .export-result .export-file").await? > 0)
+    })
+    .await?;
+    let id = attr(c, "dialog.export-dialog .export-result", "data-export-id").await?;
+    ensure!(!id.is_empty(), "the export has no id");
+    let manifest = api.get(&format!("/api/v1/exports/{id}/manifest.json")).await?;
+    let text = text_of(c, "dialog.export-dialog .export-result").await?;
+    let files = manifest["files"].as_array().ok_or_else(|| format!("no files in the manifest {manifest}"))?;
+    ensure!(!files.is_empty(), "the manifest lists no files");
+    for f in files {
+        let sha = f["sha256"].as_str().unwrap_or_default();
+        ensure!(sha.len() == 64 && text.contains(sha), "the dialog does not show the SHA-256 {sha} of {f}");
+        ensure!(f["camera"] == camera, "the manifest lists a file of camera {}", f["camera"]);
+    }
+    ensure!(count(c, "dialog.export-dialog .export-manifest").await? == 1, "no manifest download");
+    click(c, "dialog.export-dialog .dialog-close").await?;
+    Ok(())
+}

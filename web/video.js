@@ -1,0 +1,1582 @@
+// Polis console: video. The video wall (1, 4, 9 or 16 tiles of live video; a tile's camera is
+// chosen from a list, or clicked or dragged from the map; the wall is kept in localStorage), the
+// live player (fragmented MP4 over a WebSocket into Media Source Extensions), and the single-camera
+// view: large live video, the stream's health, a timeline of the recordings with playback, a
+// snapshot and an evidence export. app.js attaches its helpers with PolisVideo.attach(bridge);
+// the module adds `livePlayer` to that bridge for other modules.
+"use strict";
+
+(function () {
+  const I = window.PolisI18n;
+  const t = I.t;
+  const term = I.term;
+
+  const LAYOUTS = [1, 4, 9, 16];
+  const STORE_KEY = "polis.wall";
+  const HEALTH_MS = 5000;
+  const RECORDINGS_MS = 30000;
+  const MAX_LATENCY_S = 1.5; // behind the live edge by more than this: jump
+  const LIVE_LAG_S = 0.5; // where to jump to, behind the live edge
+  const KEEP_S = 10; // buffer kept behind the playhead
+  const RETRY_MAX_MS = 30000;
+  const PLAYBACK_S = 30 * 60; // a click on the timeline plays this long
+  const ZOOMS = [
+    { key: "video.zoom_24h", span: 24 * 3600e3, tick: 2 * 3600e3 },
+    { key: "video.zoom_1h", span: 3600e3, tick: 10 * 60e3 },
+    { key: "video.zoom_10m", span: 10 * 60e3, tick: 60e3 },
+  ];
+  const HEALTH_COLOURS = { online: "#3fb950", degraded: "#e3b341", offline: "#f85149" };
+  const UNKNOWN_COLOUR = "#6e7681";
+
+  let B = null; // the bridge from app.js
+  const S = {
+    session: 0,
+    open: false,
+    mode: "wall", // or "single"
+    layout: 4,
+    tiles: new Array(16).fill(null), // camera ids
+    active: 0, // the tile the next chosen camera goes to
+    withMap: false,
+    filter: "",
+    players: new Map(), // tile index -> {camera, stream, player}
+    health: new Map(), // camera id -> health answer, or {error}
+    healthTimer: 0,
+    single: null, // the single-camera view's state
+    drag: null, // a camera dragged from the map
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const el = (...a) => B.el(...a);
+  const role = () => (B && B.state.user ? B.state.user.role : "viewer");
+
+  /** Who sees the video wall: everyone but agency liaisons (they see video only through a share).
+   *  The server decides who may watch which camera; a tile shows its refusal. */
+  function canWatch() {
+    return !!(B && B.state.user) && role() !== "agency";
+  }
+  function canExport() {
+    return ["admin", "supervisor", "operator"].includes(role());
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Small helpers
+
+  /** RFC 3339 in UTC, to the second. */
+  const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const pad = (n) => String(n).padStart(2, "0");
+  /** A `datetime-local` value (local time, to the second). */
+  function localInput(ms) {
+    const d = new Date(ms);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  function clock(ms, withDate) {
+    const opts = { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+    if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
+    return new Intl.DateTimeFormat(I.lang === "bg" ? "bg-BG" : "en-GB", opts).format(new Date(ms));
+  }
+  function hm(ms) {
+    return new Intl.DateTimeFormat(I.lang === "bg" ? "bg-BG" : "en-GB", { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+  }
+  function fmtBytes(n) {
+    if (!Number.isFinite(+n)) return "";
+    if (n >= 1e6) return t("video.mb", { n: I.number(n / 1e6, 1) });
+    if (n >= 1e3) return t("video.kb", { n: I.number(n / 1e3, 0) });
+    return t("video.bytes", { n: I.number(n) });
+  }
+
+  function camera(id) {
+    return B.state.byId.camera.get(id) || null;
+  }
+  function cameraName(id) {
+    const c = camera(id);
+    return c ? B.shortName(c.p.name) || id : id;
+  }
+  const camPath = (id) => "/api/v1/cameras/" + encodeURIComponent(id);
+
+  /** GET with the session's token, as a Blob (snapshots, export files). */
+  async function fetchBlob(path) {
+    let res;
+    try {
+      res = await fetch(path, { headers: { Authorization: "Bearer " + B.state.token }, cache: "no-store" });
+    } catch (_) {
+      throw new B.ApiError(0, t("app.network_error"));
+    }
+    if (!res.ok) {
+      let message = res.status + " " + (res.statusText || "");
+      let details = [];
+      try {
+        const j = await res.json();
+        if (j && j.error) {
+          message = j.error.message || message;
+          details = Array.isArray(j.error.details) ? j.error.details : [];
+        }
+      } catch (_) {
+        // Not JSON: keep the status line.
+      }
+      throw new B.ApiError(res.status, message, details);
+    }
+    return res.blob();
+  }
+
+  /** Saves a Blob under `name` through a temporary link. */
+  function saveBlob(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: name, hidden: true });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  /** An API error as the toast shows it: the message, then each detail with its field. */
+  function errorBox(ex, cls) {
+    const box = el("div", { class: "form-error " + (cls || ""), role: "alert" }, el("div", { text: ex && ex.message ? ex.message : String(ex) }));
+    const details = (ex && ex.details) || [];
+    if (details.length) {
+      box.appendChild(
+        el(
+          "ul",
+          null,
+          details.map((d) => el("li", { "data-field": d.field || "" }, d.field ? d.field + ": " : "", d.message || ""))
+        )
+      );
+    }
+    return box;
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // The live player: fMP4 fragments from a WebSocket into Media Source Extensions
+
+  /**
+   * Plays camera `cameraId` live in `video`. `opts.stream`: "main" or "sub"; `opts.onState(state,
+   * message)` hears "connecting", "live", "reconnecting" and "error". Returns {stop()}; stop()
+   * closes the socket and releases the media source.
+   */
+  function livePlayer(video, cameraId, opts) {
+    const o = opts || {};
+    const stream = o.stream === "sub" ? "sub" : "main";
+    const P = {
+      stopped: false,
+      ws: null,
+      ms: null,
+      sb: null,
+      url: null,
+      mime: null,
+      queue: [],
+      waitingInit: false,
+      retries: 0,
+      timer: 0,
+      failed: false,
+      live: false,
+      width: 0,
+      height: 0,
+      appended: 0,
+    };
+    const state = (s, message) => {
+      P.state = s;
+      if (o.onState) o.onState(s, message || null, P);
+    };
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+
+    function releaseSource() {
+      const old = P.url;
+      P.sb = null;
+      P.ms = null;
+      P.url = null;
+      P.queue = [];
+      if (old) {
+        video.removeAttribute("src");
+        try {
+          video.load();
+        } catch (_) {
+          // Nothing loaded.
+        }
+        URL.revokeObjectURL(old);
+      }
+    }
+
+    function newSource(mime) {
+      releaseSource();
+      P.mime = mime;
+      const ms = new MediaSource();
+      P.ms = ms;
+      P.url = URL.createObjectURL(ms);
+      ms.addEventListener(
+        "sourceopen",
+        () => {
+          if (P.ms !== ms || P.stopped) return;
+          try {
+            const sb = ms.addSourceBuffer(mime);
+            sb.mode = "segments";
+            sb.addEventListener("updateend", () => {
+              if (P.sb === sb) afterUpdate();
+            });
+            sb.addEventListener("error", () => {
+              if (P.sb === sb) restart();
+            });
+            P.sb = sb;
+          } catch (ex) {
+            fail(t("video.unsupported", { mime }));
+            return;
+          }
+          pump();
+        },
+        { once: true }
+      );
+      video.src = P.url;
+    }
+
+    /** Appends the next queued fragment, or trims the buffer, one operation at a time. */
+    function pump() {
+      const sb = P.sb;
+      if (!sb || sb.updating || !P.ms || P.ms.readyState !== "open") return;
+      // Keep the buffer short: what lies more than KEEP_S behind the playhead goes.
+      const b = sb.buffered;
+      if (b.length && P.appended % 25 === 0) {
+        const cut = video.currentTime - KEEP_S;
+        if (cut - b.start(0) > 2) {
+          try {
+            sb.remove(b.start(0), cut);
+            P.appended++;
+            return;
+          } catch (_) {
+            // Try again after the next append.
+          }
+        }
+      }
+      const next = P.queue.shift();
+      if (!next) return;
+      try {
+        sb.appendBuffer(next);
+        P.appended++;
+      } catch (ex) {
+        if (ex && ex.name === "QuotaExceededError" && b.length) {
+          P.queue.unshift(next);
+          try {
+            sb.remove(b.start(0), Math.max(b.start(0) + 0.1, video.currentTime - 1));
+          } catch (_) {
+            restart();
+          }
+        } else {
+          restart();
+        }
+      }
+    }
+
+    /** After an append: stay near the live edge, and keep playing. */
+    function afterUpdate() {
+      const b = video.buffered;
+      if (b.length) {
+        const last = b.length - 1;
+        const start = b.start(last);
+        const end = b.end(last);
+        if (video.currentTime < start || end - video.currentTime > MAX_LATENCY_S) {
+          video.currentTime = Math.max(start, end - LIVE_LAG_S);
+        }
+        if (!P.live && P.mediaSeen) {
+          P.live = true;
+          P.retries = 0;
+          state("live");
+        }
+      }
+      if (video.paused && b.length) {
+        const p = video.play();
+        if (p && p.catch) p.catch(() => {});
+      }
+      pump();
+    }
+
+    function onMessage(ev) {
+      if (P.stopped) return;
+      if (typeof ev.data === "string") {
+        let m = null;
+        try {
+          m = JSON.parse(ev.data);
+        } catch (_) {
+          return;
+        }
+        if (m && m.type === "init") {
+          const mime = String(m.mime || "");
+          if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+            fail(t("video.unsupported", { mime }));
+            return;
+          }
+          P.width = +m.width || 0;
+          P.height = +m.height || 0;
+          P.live = false;
+          P.mediaSeen = false;
+          P.waitingInit = true;
+          newSource(mime);
+          state("connecting");
+        } else if (m && m.type === "error") {
+          fail(m.message || t("app.error"));
+        }
+        return;
+      }
+      if (!P.ms) return; // media before an init: nothing to attach it to
+      if (P.waitingInit) P.waitingInit = false;
+      else P.mediaSeen = true;
+      P.queue.push(ev.data);
+      pump();
+    }
+
+    function connect() {
+      if (P.stopped) return;
+      if (!B.state.token) {
+        stop();
+        return;
+      }
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const url = scheme + "//" + location.host + camPath(cameraId) + "/live?stream=" + stream;
+      let ws;
+      try {
+        ws = new WebSocket(url);
+      } catch (_) {
+        retry();
+        return;
+      }
+      ws.binaryType = "arraybuffer";
+      P.ws = ws;
+      ws.onopen = () => {
+        if (P.ws === ws) ws.send(JSON.stringify({ token: B.state.token }));
+      };
+      ws.onmessage = (ev) => {
+        if (P.ws === ws) onMessage(ev);
+      };
+      ws.onclose = () => {
+        if (P.ws !== ws || P.stopped) return;
+        P.ws = null;
+        if (P.failed) return;
+        retry();
+      };
+      ws.onerror = () => {
+        // onclose follows.
+      };
+    }
+
+    function retry() {
+      if (P.stopped || P.failed) return;
+      P.live = false;
+      state("reconnecting");
+      const delay = Math.min(RETRY_MAX_MS, 1000 * Math.pow(2, P.retries)) * (0.75 + Math.random() * 0.5);
+      P.retries++;
+      clearTimeout(P.timer);
+      P.timer = setTimeout(connect, delay);
+    }
+
+    /** The stream broke on our side (decode error, a full buffer): a new connection brings a new
+     *  initialisation segment. */
+    function restart() {
+      if (P.stopped) return;
+      const ws = P.ws;
+      P.ws = null;
+      if (ws) ws.close();
+      releaseSource();
+      retry();
+    }
+
+    /** The server refused (no right, no camera, a bad stream): show why and stop. */
+    function fail(message) {
+      P.failed = true;
+      const ws = P.ws;
+      P.ws = null;
+      if (ws) ws.close();
+      releaseSource();
+      state("error", message);
+    }
+
+    function stop() {
+      if (P.stopped) return;
+      P.stopped = true;
+      clearTimeout(P.timer);
+      const ws = P.ws;
+      P.ws = null;
+      if (ws) {
+        ws.onclose = null;
+        ws.close();
+      }
+      releaseSource();
+      video.removeEventListener("error", onVideoError);
+    }
+
+    function onVideoError() {
+      if (P.url && !P.stopped && !P.failed) restart();
+    }
+    video.addEventListener("error", onVideoError);
+
+    // The caller hears states from now on, never from within this call.
+    P.state = "connecting";
+    if (!window.MediaSource || !window.WebSocket) {
+      P.failed = true;
+      setTimeout(() => state("error", t("video.no_mse")), 0);
+    } else {
+      connect();
+    }
+    return {
+      stop,
+      camera: cameraId,
+      stream,
+      get state() {
+        return P.state;
+      },
+      get size() {
+        return { width: P.width, height: P.height };
+      },
+    };
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Health
+
+  function healthFor(id) {
+    return S.health.get(id) || null;
+  }
+
+  async function pollHealth() {
+    if (!S.open) return;
+    const session = S.session;
+    const ids = new Set();
+    if (S.mode === "single" && S.single) ids.add(S.single.camera);
+    else for (let i = 0; i < S.layout; i++) if (S.tiles[i]) ids.add(S.tiles[i]);
+    await Promise.all(
+      [...ids].map(async (id) => {
+        try {
+          const h = await B.api("GET", camPath(id) + "/health");
+          if (session === S.session) S.health.set(id, h || {});
+        } catch (ex) {
+          if (session === S.session) S.health.set(id, { error: ex.message, status: null });
+        }
+      })
+    );
+    if (session !== S.session || !S.open) return;
+    if (S.mode === "wall") for (let i = 0; i < S.layout; i++) paintTileBar(i);
+    else renderSingleHealth();
+  }
+
+  function startHealth() {
+    clearInterval(S.healthTimer);
+    pollHealth();
+    S.healthTimer = setInterval(() => {
+      pollHealth();
+      if (S.mode === "single" && S.single && ++S.single.ticks % Math.round(RECORDINGS_MS / HEALTH_MS) === 0) loadRecordings();
+    }, HEALTH_MS);
+  }
+
+  function healthDot(h) {
+    const st = h && h.status;
+    return el("span", {
+      class: "status-dot health-dot",
+      "data-health": st || "unknown",
+      style: "background:" + (HEALTH_COLOURS[st] || UNKNOWN_COLOUR),
+      title: h && h.error ? h.error : term("health", st || "unknown"),
+    });
+  }
+
+  function fpsText(h) {
+    if (!h || h.error || !Number.isFinite(+h.fps)) return "";
+    return t("video.fps", { n: I.number(+h.fps, 1) });
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // The wall: state kept per user in localStorage
+
+  function storeKey() {
+    const u = B.state.user;
+    return STORE_KEY + (u && u.username ? "." + u.username : "");
+  }
+
+  function load() {
+    S.layout = 4;
+    S.tiles = new Array(16).fill(null);
+    try {
+      const saved = JSON.parse(localStorage.getItem(storeKey()) || "null");
+      if (saved && LAYOUTS.includes(saved.layout)) S.layout = saved.layout;
+      if (saved && Array.isArray(saved.tiles)) saved.tiles.slice(0, 16).forEach((id, i) => (S.tiles[i] = typeof id === "string" && id ? id : null));
+    } catch (_) {
+      // A fresh wall.
+    }
+    S.active = Math.max(0, S.tiles.slice(0, S.layout).indexOf(null));
+  }
+
+  function save() {
+    try {
+      localStorage.setItem(storeKey(), JSON.stringify({ layout: S.layout, tiles: S.tiles }));
+    } catch (_) {
+      // Not remembered.
+    }
+  }
+
+  /** Puts camera `id` on tile `i` (null empties it); the next empty tile becomes the active one. */
+  function setTile(i, id) {
+    if (i < 0 || i >= S.layout) return;
+    S.tiles[i] = id || null;
+    save();
+    startTile(i);
+    paintTileBar(i);
+    if (id) {
+      const next = S.tiles.slice(0, S.layout).indexOf(null);
+      if (next >= 0) setActive(next);
+    }
+    renderList();
+    pollHealth();
+  }
+
+  function setActive(i) {
+    S.active = i;
+    const grid = document.querySelector("#video-view .wall-grid");
+    if (grid) grid.querySelectorAll(".wall-tile").forEach((tile) => tile.classList.toggle("is-active", +tile.dataset.tile === i));
+  }
+
+  function tileEl(i) {
+    return document.querySelector('#video-view .wall-tile[data-tile="' + i + '"]');
+  }
+
+  function stopTile(i) {
+    const p = S.players.get(i);
+    if (p) {
+      p.player.stop();
+      S.players.delete(i);
+    }
+  }
+
+  function stopAllTiles() {
+    for (const i of [...S.players.keys()]) stopTile(i);
+  }
+
+  /** (Re)starts tile i's player if its camera or stream changed. */
+  function startTile(i) {
+    const tile = tileEl(i);
+    const id = S.tiles[i];
+    const stream = S.layout === 1 ? "main" : "sub";
+    const cur = S.players.get(i);
+    if (cur && cur.camera === id && cur.stream === stream) return;
+    stopTile(i);
+    if (!tile) return;
+    tile.dataset.cameraId = id || "";
+    const retry = () => {
+      stopTile(i);
+      startTile(i);
+    };
+    if (!id) {
+      tile.dataset.state = "empty";
+      paintTileMessage(tile, "empty");
+      return;
+    }
+    const video = tile.querySelector("video");
+    let entry = null;
+    const player = livePlayer(video, id, {
+      stream,
+      onState: (st, message) => {
+        if (!entry || S.players.get(i) !== entry) return;
+        tile.dataset.state = st;
+        paintTileMessage(tile, st, message, retry);
+      },
+    });
+    entry = { camera: id, stream, player };
+    S.players.set(i, entry);
+    tile.dataset.state = player.state;
+    paintTileMessage(tile, player.state, null, retry);
+  }
+
+  function paintTileMessage(box, st, message, onRetry) {
+    const msg = box.querySelector(".tile-msg");
+    if (!msg) return;
+    if (st === "live" || st === "empty") {
+      msg.replaceChildren();
+      msg.hidden = true;
+      return;
+    }
+    msg.hidden = false;
+    if (st === "error") {
+      msg.replaceChildren(
+        el("span", { class: "tile-error", text: message || t("app.error") }),
+        el("button", { type: "button", class: "btn btn-small tile-retry", text: t("video.retry"), onclick: (e) => (e.stopPropagation(), onRetry()) })
+      );
+    } else {
+      msg.replaceChildren(el("span", { class: "spinner small" }), " ", t(st === "reconnecting" ? "video.reconnecting" : "video.connecting"));
+    }
+  }
+
+  function paintTileBar(i) {
+    const tile = tileEl(i);
+    if (!tile) return;
+    const id = S.tiles[i];
+    const bar = tile.querySelector(".tile-bar");
+    const empty = tile.querySelector(".tile-empty");
+    empty.hidden = !!id;
+    bar.hidden = !id;
+    if (!id) return;
+    const h = healthFor(id);
+    bar.replaceChildren(
+      healthDot(h),
+      el("span", { class: "tile-name", text: cameraName(id), title: (camera(id) && camera(id).p.name) || id, draggable: "true" }),
+      el("span", { class: "tile-fps", text: fpsText(h) }),
+      el("button", { type: "button", class: "tile-btn tile-open", title: t("video.open_single"), "aria-label": t("video.open_single"), onclick: (e) => (e.stopPropagation(), openSingle(id)) }, "⤢"),
+      el("button", { type: "button", class: "tile-btn tile-clear", title: t("video.clear_tile"), "aria-label": t("video.clear_tile"), onclick: (e) => (e.stopPropagation(), setTile(i, null)) }, "×")
+    );
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Drawing the view
+
+  function view() {
+    return $("video-view");
+  }
+
+  function render() {
+    const v = view();
+    if (!v) return;
+    v.hidden = !S.open;
+    $("open-video").setAttribute("aria-pressed", String(S.open));
+    if (!S.open) {
+      v.replaceChildren();
+      return;
+    }
+    v.dataset.mode = S.mode;
+    v.classList.toggle("with-map", S.mode === "wall" && S.withMap);
+    if (S.mode === "single") renderSingle(v);
+    else renderWall(v);
+  }
+
+  function closeButton() {
+    return el("button", { type: "button", class: "icon-btn video-close", title: t("video.close"), "aria-label": t("video.close"), onclick: close }, "×");
+  }
+
+  function renderWall(v) {
+    const layouts = el(
+      "div",
+      { class: "wall-layouts", role: "group", "aria-label": t("video.layout") },
+      LAYOUTS.map((n) =>
+        el("button", {
+          type: "button",
+          class: "btn btn-small wall-layout",
+          "data-layout": String(n),
+          "aria-pressed": String(S.layout === n),
+          title: t(n === 1 ? "video.layout_one" : "video.layout_n", { n }),
+          text: n === 1 ? "1" : Math.sqrt(n) + "×" + Math.sqrt(n),
+          onclick: () => setLayout(n),
+        })
+      )
+    );
+    const bar = el(
+      "header",
+      { class: "video-bar" },
+      el("div", { class: "panel-titles" }, el("div", { class: "panel-kicker", text: t("video.kicker") }), el("h2", { text: t("video.wall") })),
+      layouts,
+      el("button", {
+        type: "button",
+        class: "btn btn-small wall-map-toggle",
+        "aria-pressed": String(S.withMap),
+        title: t("video.map_title"),
+        text: t("video.map"),
+        onclick: () => {
+          S.withMap = !S.withMap;
+          render();
+        },
+      }),
+      closeButton()
+    );
+
+    const filter = el("input", { type: "search", class: "text-input wall-filter", placeholder: t("video.filter"), "aria-label": t("video.filter") });
+    filter.value = S.filter;
+    filter.addEventListener("input", () => {
+      S.filter = filter.value;
+      renderList();
+    });
+    const aside = el(
+      "aside",
+      { class: "wall-side" },
+      el("h3", { text: t("video.cameras") }),
+      filter,
+      el("ol", { class: "item-list wall-cameras" }),
+      el("p", { class: "muted small wall-hint", text: t(S.withMap ? "video.map_hint" : "video.list_hint") })
+    );
+
+    const n = Math.sqrt(S.layout);
+    const grid = el("div", { class: "wall-grid", "data-layout": String(S.layout), style: "--cols:" + n });
+    for (let i = 0; i < S.layout; i++) grid.appendChild(buildTile(i));
+
+    // Players whose tile is drawn again are restarted on the new video elements.
+    stopAllTiles();
+    v.replaceChildren(bar, el("div", { class: "video-body" }, aside, grid));
+    for (let i = 0; i < S.layout; i++) {
+      startTile(i);
+      paintTileBar(i);
+    }
+    setActive(S.active < S.layout ? S.active : 0);
+    renderList();
+  }
+
+  function buildTile(i) {
+    const video = el("video", { class: "tile-video", muted: true, autoplay: true, playsinline: true, disablepictureinpicture: true });
+    video.muted = true;
+    const tile = el(
+      "div",
+      {
+        class: "wall-tile",
+        "data-tile": String(i),
+        "data-state": "empty",
+        tabindex: "0",
+        role: "button",
+        "aria-label": t("video.tile", { n: i + 1 }),
+        onclick: () => setActive(i),
+        ondblclick: () => S.tiles[i] && openSingle(S.tiles[i]),
+        onkeydown: (e) => {
+          if (e.key === "Enter" && S.tiles[i]) openSingle(S.tiles[i]);
+          else if (e.key === "Delete" || e.key === "Backspace") setTile(i, null);
+        },
+        ondragover: (e) => {
+          if (e.dataTransfer && [...e.dataTransfer.types].includes("application/x-polis-camera")) {
+            e.preventDefault();
+            e.dataTransfer.dropEffect = "copy";
+            tile.classList.add("is-drop");
+          }
+        },
+        ondragleave: () => tile.classList.remove("is-drop"),
+        ondrop: (e) => {
+          tile.classList.remove("is-drop");
+          let d = null;
+          try {
+            d = JSON.parse(e.dataTransfer.getData("application/x-polis-camera"));
+          } catch (_) {
+            d = null;
+          }
+          if (!d || !d.camera) return;
+          e.preventDefault();
+          dropOn(i, d.camera, Number.isInteger(d.from) ? d.from : null);
+        },
+        ondragstart: (e) => {
+          // Dragging a tile's name moves its camera to another tile (the two swap).
+          if (!S.tiles[i] || !e.target.classList || !e.target.classList.contains("tile-name")) return;
+          e.dataTransfer.setData("application/x-polis-camera", JSON.stringify({ camera: S.tiles[i], from: i }));
+          e.dataTransfer.effectAllowed = "copyMove";
+        },
+      },
+      video,
+      el("div", { class: "tile-empty" }, el("span", { class: "tile-number", text: String(i + 1) }), el("span", { text: t("video.tile_empty") })),
+      el("div", { class: "tile-msg", hidden: true }),
+      el("div", { class: "tile-bar", hidden: true })
+    );
+    return tile;
+  }
+
+  /** A camera dropped on tile i, from the list, the map (from: null) or tile `from` (a swap). */
+  function dropOn(i, id, from) {
+    if (from !== null && from !== i && from < S.layout) {
+      const other = S.tiles[i];
+      S.tiles[from] = other;
+      S.tiles[i] = id;
+      save();
+      for (const k of [from, i]) {
+        startTile(k);
+        paintTileBar(k);
+      }
+      renderList();
+      return;
+    }
+    setActive(i);
+    setTile(i, id);
+  }
+
+  function renderList() {
+    const ol = document.querySelector("#video-view .wall-cameras");
+    if (!ol) return;
+    const q = S.filter.trim().toLowerCase();
+    const onWall = new Set(S.tiles.slice(0, S.layout).filter(Boolean));
+    const cams = B.state.cameras
+      .filter((c) => !q || [c.p.name, B.shortName(c.p.name), c.id].some((s) => s && String(s).toLowerCase().includes(q)))
+      .sort((a, b) => cameraName(a.id).localeCompare(cameraName(b.id), I.lang));
+    ol.replaceChildren(
+      ...cams.map((c) =>
+        el(
+          "li",
+          {
+            class: "cam-item wall-cam" + (onWall.has(c.id) ? " is-on-wall" : ""),
+            "data-camera-id": c.id,
+            tabindex: "0",
+            role: "button",
+            draggable: "true",
+            title: c.p.name || c.id,
+            onclick: () => setTile(S.active, c.id),
+            onkeydown: (e) => {
+              if (e.key === "Enter" || e.key === " ") {
+                e.preventDefault();
+                setTile(S.active, c.id);
+              }
+            },
+            ondragstart: (e) => {
+              e.dataTransfer.setData("application/x-polis-camera", JSON.stringify({ camera: c.id }));
+              e.dataTransfer.setData("text/plain", c.id);
+              e.dataTransfer.effectAllowed = "copy";
+            },
+          },
+          el("span", { class: "status-dot", style: "background:" + B.statusColour(c.p), title: term("status", c.p.status) }),
+          el(
+            "span",
+            { class: "cam-item-main" },
+            el("span", { class: "cam-item-name", text: cameraName(c.id) }),
+            el("span", { class: "cam-item-meta", text: term("camkind", c.p.kind) + " · " + term("status", c.p.status) + (onWall.has(c.id) ? " · " + t("video.on_wall") : "") })
+          )
+        )
+      )
+    );
+    if (!cams.length) ol.appendChild(el("li", { class: "empty", text: t("video.no_cameras") }));
+  }
+
+  function setLayout(n) {
+    if (!LAYOUTS.includes(n) || n === S.layout) return;
+    S.layout = n;
+    if (S.active >= n) S.active = 0;
+    save();
+    render();
+    pollHealth();
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Cameras from the map: a click puts one on the active tile; a drag onto any tile
+
+  function onMapPointerDown(e) {
+    if (!S.open || S.mode !== "wall" || !S.withMap) return;
+    if (e.pointerType === "mouse" && e.button !== 0) return;
+    const marker = e.target instanceof Element ? e.target.closest(".camera-marker[data-camera-id]") : null;
+    if (!marker) return;
+    // Ours, not the map's: the map neither pans nor opens the camera's details.
+    e.stopPropagation();
+    e.preventDefault();
+    S.drag = { camera: marker.dataset.cameraId, x: e.clientX, y: e.clientY, moved: false, ghost: null, pointer: e.pointerId };
+    window.addEventListener("pointermove", onDragMove, true);
+    window.addEventListener("pointerup", onDragEnd, true);
+    window.addEventListener("pointercancel", onDragCancel, true);
+  }
+
+  function onDragMove(e) {
+    const d = S.drag;
+    if (!d || e.pointerId !== d.pointer) return;
+    if (!d.moved && Math.hypot(e.clientX - d.x, e.clientY - d.y) < 5) return;
+    d.moved = true;
+    if (!d.ghost) {
+      d.ghost = el("div", { class: "wall-ghost" }, el("span", { class: "status-dot", style: "background:" + (camera(d.camera) ? B.statusColour(camera(d.camera).p) : UNKNOWN_COLOUR) }), cameraName(d.camera));
+      document.body.appendChild(d.ghost);
+    }
+    d.ghost.style.transform = "translate(" + (e.clientX + 12) + "px," + (e.clientY + 8) + "px)";
+    document.querySelectorAll("#video-view .wall-tile.is-drop").forEach((x) => x.classList.remove("is-drop"));
+    const over = tileAt(e.clientX, e.clientY);
+    if (over) over.classList.add("is-drop");
+  }
+
+  function tileAt(x, y) {
+    const hit = document.elementFromPoint(x, y);
+    return hit ? hit.closest("#video-view .wall-tile") : null;
+  }
+
+  function onDragEnd(e) {
+    const d = S.drag;
+    if (!d || e.pointerId !== d.pointer) return;
+    onDragCancel();
+    if (!d.moved) {
+      setTile(S.active, d.camera);
+      return;
+    }
+    const tile = tileAt(e.clientX, e.clientY);
+    if (tile) dropOn(+tile.dataset.tile, d.camera, null);
+  }
+
+  function onDragCancel() {
+    const d = S.drag;
+    S.drag = null;
+    window.removeEventListener("pointermove", onDragMove, true);
+    window.removeEventListener("pointerup", onDragEnd, true);
+    window.removeEventListener("pointercancel", onDragCancel, true);
+    if (d && d.ghost) d.ghost.remove();
+    document.querySelectorAll("#video-view .wall-tile.is-drop").forEach((x) => x.classList.remove("is-drop"));
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // The single-camera view
+
+  function openSingle(id) {
+    if (!canWatch()) return;
+    stopAllTiles();
+    stopSingle();
+    S.open = true;
+    S.mode = "single";
+    S.single = {
+      camera: id,
+      player: null,
+      playback: null, // {from, to, url} while a recording plays
+      state: "connecting",
+      message: null,
+      zoom: 0,
+      end: null, // the timeline's right edge (ms), null: now
+      spans: null, // recorded spans in the window, or null while loading
+      spansError: null,
+      sel: null, // {from, to} chosen by dragging the timeline
+      ticks: 0,
+      seq: 0,
+    };
+    render();
+    startHealth();
+    loadRecordings();
+  }
+
+  function stopSingle() {
+    const s = S.single;
+    if (!s) return;
+    if (s.player) s.player.stop();
+    s.player = null;
+    const video = document.querySelector("#video-view .single-video");
+    if (video && s.playback) {
+      video.removeAttribute("src");
+      video.load();
+    }
+    closeDialogs();
+  }
+
+  function backToWall() {
+    stopSingle();
+    S.single = null;
+    S.mode = "wall";
+    render();
+    startHealth();
+  }
+
+  function renderSingle(v) {
+    const s = S.single;
+    const id = s.camera;
+    const c = camera(id);
+    const bar = el(
+      "header",
+      { class: "video-bar" },
+      el("button", { type: "button", class: "btn btn-small single-back", text: "← " + t("video.wall"), onclick: backToWall }),
+      el(
+        "div",
+        { class: "panel-titles" },
+        el("div", { class: "panel-kicker", text: t("video.kicker") + (c ? " · " + term("camkind", c.p.kind) : "") }),
+        el("h2", { class: "single-title", text: cameraName(id), title: (c && c.p.name) || id })
+      ),
+      el("span", { class: "single-health" }),
+      closeButton()
+    );
+    const video = el("video", { class: "single-video", muted: true, autoplay: true, playsinline: true });
+    video.muted = true;
+    video.addEventListener("timeupdate", () => paintCursor());
+    const stage = el(
+      "div",
+      { class: "single-stage", "data-state": "connecting" },
+      video,
+      el("div", { class: "single-badge" }),
+      el("div", { class: "tile-msg", hidden: true })
+    );
+    const tools = el(
+      "div",
+      { class: "single-tools" },
+      el("button", { type: "button", class: "btn btn-small single-live", text: t("video.live"), onclick: goLive }),
+      el("button", { type: "button", class: "btn btn-small single-snapshot", text: t("video.snapshot"), onclick: snapshot }),
+      canExport() ? el("button", { type: "button", class: "btn btn-small single-export", text: t("video.export"), onclick: () => exportDialog() }) : null
+    );
+    const timeline = el(
+      "section",
+      { class: "timeline-box" },
+      el(
+        "div",
+        { class: "timeline-head" },
+        el("h3", { text: t("video.timeline") }),
+        el(
+          "div",
+          { class: "timeline-zooms", role: "group" },
+          ZOOMS.map((z, k) => el("button", { type: "button", class: "btn btn-small timeline-zoom", "data-zoom": String(k), "aria-pressed": String(s.zoom === k), text: t(z.key), onclick: () => setZoom(k) }))
+        ),
+        el("button", { type: "button", class: "btn btn-small timeline-earlier", title: t("video.earlier"), "aria-label": t("video.earlier"), text: "‹", onclick: () => pan(-1) }),
+        el("button", { type: "button", class: "btn btn-small timeline-later", title: t("video.later"), "aria-label": t("video.later"), text: "›", onclick: () => pan(1) }),
+        el("button", { type: "button", class: "btn btn-small timeline-now", text: t("video.now"), onclick: () => ((s.end = null), loadRecordings()) })
+      ),
+      el("div", { class: "timeline", "data-state": "loading" }),
+      el("p", { class: "muted small timeline-hint", text: t("video.timeline_hint") })
+    );
+    const side = el("aside", { class: "single-side" }, el("dl", { class: "fields single-fields" }));
+    v.replaceChildren(bar, el("div", { class: "video-body single-view", "data-camera-id": id }, el("div", { class: "single-main" }, stage, tools, timeline), side));
+    if (s.playback) startPlayback(s.playback.from, s.playback.to, s.playback.url);
+    else startLive();
+    renderSingleHealth();
+    renderTimeline();
+  }
+
+  function singleVideo() {
+    return document.querySelector("#video-view .single-video");
+  }
+
+  function paintStage() {
+    const s = S.single;
+    const stage = document.querySelector("#video-view .single-stage");
+    if (!s || !stage) return;
+    stage.dataset.state = s.state;
+    stage.dataset.playback = s.playback ? "recording" : "live";
+    const view = document.querySelector("#video-view .single-view");
+    if (view) view.dataset.playback = s.playback ? "recording" : "live";
+    const badge = stage.querySelector(".single-badge");
+    badge.classList.toggle("is-live", !s.playback);
+    badge.textContent = s.playback ? t("video.playback_badge", { time: clock(s.playback.from, true) }) : t("video.live_badge");
+    paintTileMessage(stage, s.state === "playing" ? "live" : s.state, s.message, () => (s.playback ? startPlayback(s.playback.from, s.playback.to) : startLive()));
+    const live = document.querySelector("#video-view .single-live");
+    if (live) live.disabled = !s.playback;
+  }
+
+  function startLive() {
+    const s = S.single;
+    const video = singleVideo();
+    if (!s || !video) return;
+    if (s.player) s.player.stop();
+    s.playback = null;
+    video.controls = false;
+    video.onloadeddata = null;
+    video.onerror = null;
+    video.removeAttribute("src");
+    s.state = "connecting";
+    s.message = null;
+    let player = null;
+    player = livePlayer(video, s.camera, {
+      stream: "main",
+      onState: (st, message) => {
+        if (S.single !== s || !player || s.player !== player) return;
+        s.state = st;
+        s.message = message;
+        paintStage();
+        renderSingleHealth();
+      },
+    });
+    s.player = player;
+    paintStage();
+    paintCursor();
+  }
+
+  function goLive() {
+    const s = S.single;
+    if (!s) return;
+    s.sel = null;
+    startLive();
+    renderTimeline();
+  }
+
+  /** Plays the recording from `from` to `to` (ms); `url` when already granted. */
+  async function startPlayback(from, to, url) {
+    const s = S.single;
+    const video = singleVideo();
+    if (!s || !video) return;
+    if (s.player) s.player.stop();
+    s.player = null;
+    const seq = ++s.seq;
+    s.playback = { from, to, url: null };
+    s.state = "connecting";
+    s.message = null;
+    paintStage();
+    paintCursor();
+    try {
+      if (!url) {
+        const r = await B.api("POST", camPath(s.camera) + "/playback", { from: iso(from), to: iso(to) });
+        url = r && r.url;
+        if (!url) throw new Error(t("app.error"));
+      }
+      if (S.single !== s || seq !== s.seq) return;
+      s.playback.url = url;
+      video.controls = true;
+      video.onloadeddata = () => {
+        if (S.single !== s || seq !== s.seq) return;
+        s.state = "playing";
+        paintStage();
+      };
+      video.onerror = () => {
+        if (S.single !== s || seq !== s.seq || !s.playback) return;
+        s.state = "error";
+        s.message = t("video.playback_failed");
+        paintStage();
+      };
+      video.src = url;
+      const p = video.play();
+      if (p && p.catch) p.catch(() => {});
+    } catch (ex) {
+      if (S.single !== s || seq !== s.seq) return;
+      s.state = "error";
+      s.message = ex.message;
+      paintStage();
+    }
+  }
+
+  function renderSingleHealth() {
+    const s = S.single;
+    if (!s) return;
+    const h = healthFor(s.camera);
+    const head = document.querySelector("#video-view .single-health");
+    if (head) {
+      head.dataset.health = (h && h.status) || "unknown";
+      head.replaceChildren(healthDot(h), el("span", { text: h && !h.error ? term("health", h.status) : h && h.error ? h.error : t("video.health_loading") }), el("span", { class: "tile-fps", text: fpsText(h) }));
+    }
+    const dl = document.querySelector("#video-view .single-fields");
+    if (!dl) return;
+    const c = camera(s.camera);
+    const size = s.player ? s.player.size : null;
+    const rows = [
+      B.row("field.health", h && !h.error ? term("health", h.status) : h && h.error ? h.error : null),
+      B.row("field.fps", h && Number.isFinite(+h.fps) ? I.number(+h.fps, 1) : null),
+      B.row("field.bitrate", h && Number.isFinite(+h.bitrate_bps) ? t("video.kbps", { n: I.number(+h.bitrate_bps / 1000, 0) }) : null),
+      B.row("field.last_frame", h && h.last_frame_at ? clock(Date.parse(h.last_frame_at), true) : null),
+      B.row("field.reconnects", h && Number.isFinite(+h.reconnects) ? I.number(+h.reconnects) : null),
+      B.row("field.resolution", size && size.width ? size.width + " × " + size.height : null),
+      c ? B.row("field.kind", term("camkind", c.p.kind)) : [],
+      c ? B.row("field.status", term("status", c.p.status)) : [],
+      B.row("field.id", el("span", { class: "mono", text: s.camera })),
+    ];
+    dl.replaceChildren(...rows.flat());
+  }
+
+  // ---- The timeline
+
+  function windowOf(s) {
+    const z = ZOOMS[s.zoom];
+    const now = Date.now();
+    const to = s.end === null ? now : Math.min(now, s.end);
+    return { from: to - z.span, to, now };
+  }
+
+  function setZoom(k) {
+    const s = S.single;
+    if (!s || k === s.zoom) return;
+    s.zoom = k;
+    // Zoomed in around what plays, or up to now.
+    const now = Date.now();
+    const at = s.playback ? cursorTime() : null;
+    s.end = at === null ? null : Math.min(now, at + ZOOMS[k].span / 2);
+    if (s.end !== null && now - s.end < 1000) s.end = null;
+    document.querySelectorAll("#video-view .timeline-zoom").forEach((b) => b.setAttribute("aria-pressed", String(+b.dataset.zoom === k)));
+    loadRecordings();
+  }
+
+  function pan(dir) {
+    const s = S.single;
+    if (!s) return;
+    const w = windowOf(s);
+    const end = w.to + (dir * ZOOMS[s.zoom].span) / 2;
+    s.end = end >= w.now - 1000 ? null : end;
+    loadRecordings();
+  }
+
+  async function loadRecordings() {
+    const s = S.single;
+    if (!s) return;
+    const w = windowOf(s);
+    const seq = (s.recSeq = (s.recSeq || 0) + 1);
+    s.window = w;
+    renderTimeline();
+    try {
+      const list = await B.api("GET", camPath(s.camera) + "/recordings?" + B.query({ from: iso(w.from), to: iso(w.to) }));
+      if (S.single !== s || seq !== s.recSeq) return;
+      s.spans = (Array.isArray(list) ? list : (list && list.items) || [])
+        .map((r) => ({ from: Date.parse(r.from), to: Date.parse(r.to) }))
+        .filter((r) => Number.isFinite(r.from) && Number.isFinite(r.to) && r.to > r.from);
+      s.spansError = null;
+    } catch (ex) {
+      if (S.single !== s || seq !== s.recSeq) return;
+      s.spans = [];
+      s.spansError = ex.message;
+    }
+    renderTimeline();
+  }
+
+  function cursorTime() {
+    const s = S.single;
+    const video = singleVideo();
+    if (!s || !s.playback || !video) return null;
+    return s.playback.from + (video.currentTime || 0) * 1000;
+  }
+
+  function paintCursor() {
+    const s = S.single;
+    const cur = document.querySelector("#video-view .timeline-cursor");
+    if (!s || !cur || !s.window) return;
+    const w = s.window;
+    const at = s.playback ? cursorTime() : null;
+    if (at === null || at < w.from || at > w.to) {
+      cur.hidden = true;
+      return;
+    }
+    cur.hidden = false;
+    cur.style.left = ((100 * (at - w.from)) / (w.to - w.from)).toFixed(3) + "%";
+    cur.title = clock(at, true);
+  }
+
+  function renderTimeline() {
+    const s = S.single;
+    const box = document.querySelector("#video-view .timeline");
+    if (!s || !box) return;
+    const w = s.window || windowOf(s);
+    s.window = w;
+    const pct = (ms) => (100 * (Math.min(w.to, Math.max(w.from, ms)) - w.from)) / (w.to - w.from);
+    box.dataset.state = s.spans === null ? "loading" : s.spansError ? "error" : "done";
+    box.dataset.from = iso(w.from);
+    box.dataset.to = iso(w.to);
+    box.dataset.spans = String(s.spans ? s.spans.length : 0);
+    const track = el("div", { class: "timeline-track", role: "slider", "aria-label": t("video.timeline"), tabindex: "0" });
+    for (const r of s.spans || []) {
+      if (r.to < w.from || r.from > w.to) continue;
+      const left = pct(r.from);
+      track.appendChild(
+        el("div", {
+          class: "timeline-span",
+          "data-from": iso(r.from),
+          "data-to": iso(r.to),
+          style: "left:" + left.toFixed(3) + "%;width:" + Math.max(0.15, pct(r.to) - left).toFixed(3) + "%",
+          title: clock(r.from, true) + " – " + clock(r.to, true),
+        })
+      );
+    }
+    if (s.sel) {
+      const left = pct(s.sel.from);
+      track.appendChild(el("div", { class: "timeline-sel", style: "left:" + left.toFixed(3) + "%;width:" + Math.max(0.2, pct(s.sel.to) - left).toFixed(3) + "%", title: clock(s.sel.from, true) + " – " + clock(s.sel.to, true) }));
+    }
+    track.appendChild(el("div", { class: "timeline-cursor", hidden: true }));
+    const axis = el("div", { class: "timeline-axis" });
+    const step = ZOOMS[s.zoom].tick;
+    const offset = new Date(w.from).getTimezoneOffset() * 60e3; // ticks on local hours
+    for (let tm = Math.ceil((w.from - offset) / step) * step + offset; tm <= w.to; tm += step) {
+      const x = pct(tm);
+      track.appendChild(el("div", { class: "timeline-grid", style: "left:" + x.toFixed(3) + "%" }));
+      if (x > 3 && x < 97) axis.appendChild(el("span", { class: "timeline-tick", style: "left:" + x.toFixed(3) + "%", text: hm(tm) }));
+    }
+    axis.appendChild(el("span", { class: "timeline-edge timeline-edge-from", text: clock(w.from, true) }));
+    axis.appendChild(el("span", { class: "timeline-edge timeline-edge-to", text: s.end === null ? t("video.now") : clock(w.to, true) }));
+    bindTrack(track, w);
+    const notes = [];
+    if (s.spans === null) notes.push(el("div", { class: "timeline-note muted small" }, el("span", { class: "spinner small" }), " ", t("video.loading_recordings")));
+    else if (s.spansError) notes.push(el("div", { class: "timeline-note form-error", text: s.spansError }));
+    else if (!s.spans.length) notes.push(el("div", { class: "timeline-note muted small", text: t("video.no_recordings") }));
+    box.replaceChildren(track, axis, ...notes);
+    paintCursor();
+  }
+
+  /** Click: play from that moment; drag: choose a range and play it. */
+  function bindTrack(track, w) {
+    const timeAt = (clientX) => {
+      const r = track.getBoundingClientRect();
+      const f = Math.min(1, Math.max(0, (clientX - r.left) / Math.max(1, r.width)));
+      return Math.round(w.from + f * (w.to - w.from));
+    };
+    let down = null;
+    track.addEventListener("pointermove", (e) => {
+      track.title = clock(timeAt(e.clientX), true);
+      if (!down) return;
+      if (Math.abs(e.clientX - down.x) < 4 && !down.moved) return;
+      down.moved = true;
+      const a = Math.min(down.t, timeAt(e.clientX));
+      const b = Math.max(down.t, timeAt(e.clientX));
+      let sel = track.querySelector(".timeline-sel");
+      if (!sel) sel = track.appendChild(el("div", { class: "timeline-sel" }));
+      sel.style.left = ((100 * (a - w.from)) / (w.to - w.from)).toFixed(3) + "%";
+      sel.style.width = ((100 * (b - a)) / (w.to - w.from)).toFixed(3) + "%";
+    });
+    track.addEventListener("pointerdown", (e) => {
+      if (e.pointerType === "mouse" && e.button !== 0) return;
+      down = { x: e.clientX, t: timeAt(e.clientX), moved: false };
+      try {
+        track.setPointerCapture(e.pointerId);
+      } catch (_) {
+        // Synthetic pointers: the drag works inside the track.
+      }
+    });
+    track.addEventListener("pointerup", (e) => {
+      const d = down;
+      down = null;
+      if (!d) return;
+      const s = S.single;
+      if (!s) return;
+      const now = Date.now();
+      if (d.moved) {
+        const a = Math.min(d.t, timeAt(e.clientX));
+        const b = Math.min(now, Math.max(d.t, timeAt(e.clientX)));
+        if (b - a < 1000) return;
+        s.sel = { from: a, to: b };
+        playFrom(a, b);
+      } else {
+        s.sel = null;
+        playFrom(d.t, Math.min(now, d.t + PLAYBACK_S * 1000));
+      }
+    });
+    track.addEventListener("pointercancel", () => (down = null));
+    track.addEventListener("keydown", (e) => {
+      const s = S.single;
+      if (!s || (e.key !== "Enter" && e.key !== " ")) return;
+      e.preventDefault();
+      const at = Math.max(w.from, Date.now() - 10 * 60e3);
+      playFrom(at, Math.min(Date.now(), at + PLAYBACK_S * 1000));
+    });
+  }
+
+  /** Playback of [from, to] from the timeline; starts where a recording begins, if later. */
+  function playFrom(from, to) {
+    const s = S.single;
+    if (!s) return;
+    const inside = (s.spans || []).find((r) => r.from <= from && r.to > from);
+    if (!inside) {
+      const next = (s.spans || []).filter((r) => r.from > from && r.from < to).sort((a, b) => a.from - b.from)[0];
+      if (next) from = next.from;
+    }
+    startPlayback(from, to);
+    renderTimeline();
+  }
+
+  // ---- Snapshot and export
+
+  function dialog(cls, title, body, onClose) {
+    const d = el(
+      "dialog",
+      { class: "video-dialog " + cls },
+      el("header", { class: "dialog-head" }, el("h2", { text: title }), el("button", { type: "button", class: "icon-btn dialog-close", title: t("details.close"), "aria-label": t("details.close"), onclick: () => d.close() }, "×")),
+      body
+    );
+    d.addEventListener("close", () => {
+      d.remove();
+      if (onClose) onClose();
+    });
+    document.body.appendChild(d);
+    d.showModal();
+    return d;
+  }
+
+  function closeDialogs() {
+    document.querySelectorAll("dialog.video-dialog").forEach((d) => (d.open ? d.close() : d.remove()));
+  }
+
+  async function snapshot() {
+    const s = S.single;
+    if (!s) return;
+    const id = s.camera;
+    const btn = document.querySelector("#video-view .single-snapshot");
+    if (btn) btn.disabled = true;
+    try {
+      const blob = await fetchBlob(camPath(id) + "/snapshot");
+      if (S.single !== s) return;
+      const at = Date.now();
+      const url = URL.createObjectURL(blob);
+      const stamp = iso(at).replace(/[-:]/g, "").replace("T", "-").replace("Z", "");
+      const name = id + "-" + stamp + ".jpg";
+      dialog(
+        "snapshot-dialog",
+        t("video.snapshot_title", { name: cameraName(id) }),
+        el(
+          "div",
+          { class: "dialog-body" },
+          el("img", { class: "snapshot-img", src: url, alt: t("video.snapshot_title", { name: cameraName(id) }) }),
+          el(
+            "div",
+            { class: "dialog-actions" },
+            el("span", { class: "muted small", text: t("video.taken_at", { time: clock(at, true) }) }),
+            el("a", { class: "btn btn-small btn-primary snapshot-download", href: url, download: name, text: t("video.download") })
+          )
+        ),
+        () => URL.revokeObjectURL(url)
+      );
+    } catch (ex) {
+      B.showToast(ex);
+    } finally {
+      if (btn) btn.disabled = false;
+    }
+  }
+
+  function exportDialog() {
+    const s = S.single;
+    if (!s || !canExport()) return;
+    const id = s.camera;
+    const now = Date.now();
+    const range = s.sel ? s.sel : { from: now - 10 * 60e3, to: now };
+    const from = el("input", { type: "datetime-local", step: "1", class: "text-input export-from", name: "from", required: true });
+    const to = el("input", { type: "datetime-local", step: "1", class: "text-input export-to", name: "to", required: true });
+    from.value = localInput(range.from);
+    to.value = localInput(range.to);
+    const reason = el("textarea", { class: "text-input export-reason", name: "reason", rows: "2", maxlength: "2000", required: true, placeholder: t("video.export_reason_placeholder") });
+    const incident = el("input", { type: "text", class: "text-input export-incident", name: "incident", maxlength: "100", autocomplete: "off", spellcheck: "false" });
+    const errors = el("div", { class: "export-errors" });
+    const submit = el("button", { type: "submit", class: "btn btn-small btn-primary export-submit", text: t("video.export_submit") });
+    const fields = { from, to, reason, incident };
+    const showError = (ex) => {
+      errors.replaceChildren(errorBox(ex));
+      for (const f of Object.values(fields)) f.removeAttribute("aria-invalid");
+      for (const d of (ex && ex.details) || []) {
+        const f = fields[String(d.field || "").split(/[.[]/)[0]];
+        if (f) f.setAttribute("aria-invalid", "true");
+      }
+    };
+    const form = el(
+      "form",
+      {
+        class: "export-form",
+        novalidate: true,
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const a = new Date(from.value).getTime();
+          const b = new Date(to.value).getTime();
+          if (!Number.isFinite(a) || !Number.isFinite(b) || b <= a) {
+            showError({ message: t("video.export_range_bad"), details: [{ field: "to" }] });
+            to.focus();
+            return;
+          }
+          if (!reason.value.trim()) {
+            showError({ message: t("video.export_reason_required"), details: [{ field: "reason" }] });
+            reason.focus();
+            return;
+          }
+          submit.disabled = true;
+          submit.textContent = t("video.export_busy");
+          errors.replaceChildren();
+          try {
+            const r = await B.api("POST", "/api/v1/exports", {
+              cameras: [id],
+              from: iso(a),
+              to: iso(b),
+              reason: reason.value.trim(),
+              incident: incident.value.trim() || null,
+            });
+            form.replaceWith(exportResult(r));
+          } catch (ex) {
+            showError(ex);
+            submit.disabled = false;
+            submit.textContent = t("video.export_submit");
+          }
+        },
+      },
+      el("div", { class: "export-range" }, el("label", null, el("span", { text: t("video.export_from") }), from), el("label", null, el("span", { text: t("video.export_to") }), to)),
+      el("label", null, el("span", { text: t("video.export_reason") }), reason),
+      el("label", null, el("span", { text: t("video.export_incident") }), incident),
+      errors,
+      el("div", { class: "dialog-actions" }, el("span", { class: "muted small", text: t("video.export_note") }), submit)
+    );
+    dialog("export-dialog", t("video.export_title", { name: cameraName(id) }), el("div", { class: "dialog-body" }, form));
+    reason.focus();
+  }
+
+  function exportResult(r) {
+    const id = r && r.id ? String(r.id) : "";
+    const base = "/api/v1/exports/" + encodeURIComponent(id);
+    const download = (path, name) => async (e) => {
+      const b = e.currentTarget;
+      b.disabled = true;
+      try {
+        saveBlob(await fetchBlob(path), name);
+      } catch (ex) {
+        const box = b.closest(".export-result").querySelector(".export-errors");
+        if (box) box.replaceChildren(errorBox(ex));
+      } finally {
+        b.disabled = false;
+      }
+    };
+    const files = (r && r.files) || [];
+    return el(
+      "div",
+      { class: "export-result", "data-export-id": id },
+      el("p", { class: "small", text: t("video.export_done", { id }) }),
+      el(
+        "ol",
+        { class: "item-list export-files" },
+        files.map((f) =>
+          el(
+            "li",
+            { class: "export-file", "data-name": f.name },
+            el(
+              "div",
+              { class: "cam-item-main" },
+              el("span", { class: "cam-item-name", text: f.name }),
+              el("span", { class: "cam-item-meta", text: cameraName(f.camera) + " · " + fmtBytes(+f.bytes) }),
+              el("code", { class: "mono wrap export-sha", title: "SHA-256", text: "SHA-256 " + (f.sha256 || "") })
+            ),
+            el("button", { type: "button", class: "btn btn-small export-download", text: t("video.download"), onclick: download(base + "/files/" + encodeURIComponent(f.name), f.name) })
+          )
+        )
+      ),
+      el(
+        "div",
+        { class: "dialog-actions" },
+        el("span", { class: "muted small", text: t("video.export_manifest_note") }),
+        el("button", { type: "button", class: "btn btn-small export-manifest", text: t("video.export_manifest"), onclick: download(base + "/manifest.json", "export-" + id + "-manifest.json") })
+      ),
+      el("div", { class: "export-errors" })
+    );
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Opening and closing
+
+  function openWall() {
+    if (!canWatch()) return;
+    stopSingle();
+    S.single = null;
+    S.open = true;
+    S.mode = "wall";
+    render();
+    startHealth();
+  }
+
+  function close() {
+    onDragCancel();
+    stopSingle();
+    stopAllTiles();
+    clearInterval(S.healthTimer);
+    S.single = null;
+    S.open = false;
+    render();
+  }
+
+  function toggle() {
+    if (S.open) close();
+    else openWall();
+  }
+
+  window.PolisVideo = {
+    attach(bridge) {
+      B = bridge;
+      B.livePlayer = livePlayer;
+      $("open-video").addEventListener("click", toggle);
+      // Capture, so that a camera taken from the map is ours and not a pan or a selection.
+      $("map").addEventListener("pointerdown", onMapPointerDown, true);
+      document.addEventListener("keydown", (e) => {
+        if (e.key === "Escape" && S.open && !document.querySelector("dialog.video-dialog[open]")) {
+          if (S.mode === "single") backToWall();
+          else close();
+        }
+      });
+    },
+    /** After sign-in: the wall of this user, and the button if the role may watch. */
+    start(session) {
+      S.session = session;
+      S.health.clear();
+      load();
+      $("open-video").hidden = !canWatch();
+    },
+    reset() {
+      S.session++;
+      close();
+      S.health.clear();
+      $("open-video").hidden = true;
+    },
+    /** The "Live video" button of a camera's details. */
+    openCamera(id) {
+      openSingle(id);
+    },
+    canWatch: () => canWatch(),
+    /** The registry changed: names and the list. */
+    onRegistry() {
+      if (!S.open) return;
+      if (S.mode === "wall") {
+        for (let i = 0; i < S.layout; i++) paintTileBar(i);
+        renderList();
+      } else renderSingleHealth();
+    },
+    /** The language changed: draw the view again (its players restart). */
+    onLanguage() {
+      if (!S.open) return;
+      const s = S.single;
+      stopSingle();
+      S.single = s;
+      render();
+    },
+    livePlayer: (...a) => livePlayer(...a),
+  };
+})();
