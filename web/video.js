@@ -132,12 +132,12 @@
   function errorBox(ex, cls) {
     const box = el("div", { class: "form-error " + (cls || ""), role: "alert" }, el("div", { text: ex && ex.message ? ex.message : String(ex) }));
     const details = (ex && ex.details) || [];
-    if (details.length) {
+    if (details.some((d) => d.message)) {
       box.appendChild(
         el(
           "ul",
           null,
-          details.map((d) => el("li", { "data-field": d.field || "" }, d.field ? d.field + ": " : "", d.message || ""))
+          details.filter((d) => d.message).map((d) => el("li", { "data-field": d.field || "" }, d.field ? d.field + ": " : "", d.message))
         )
       );
     }
@@ -673,6 +673,8 @@
         text: t("video.map"),
         onclick: () => {
           S.withMap = !S.withMap;
+          // The map beside the wall is for taking cameras: free it of the details panel.
+          if (S.withMap && B.state.selection) B.clearSelection();
           render();
         },
       }),
@@ -1115,7 +1117,8 @@
     const dl = document.querySelector("#video-view .single-fields");
     if (!dl) return;
     const c = camera(s.camera);
-    const size = s.player ? s.player.size : null;
+    const video = singleVideo();
+    const size = video && video.videoWidth ? { width: video.videoWidth, height: video.videoHeight } : s.player ? s.player.size : null;
     const rows = [
       B.row("field.health", h && !h.error ? term("health", h.status) : h && h.error ? h.error : null),
       B.row("field.fps", h && Number.isFinite(+h.fps) ? I.number(+h.fps, 1) : null),
