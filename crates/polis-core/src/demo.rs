@@ -587,6 +587,7 @@ fn placed_cameras(sites: &[Site]) -> Vec<(Camera, Option<Id>)> {
                 owner: Some(owner),
                 status: row.status,
                 demo: true,
+                video: Default::default(),
             };
             (camera, target)
         })

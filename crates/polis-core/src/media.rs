@@ -2,7 +2,7 @@
 //! health, and when a camera's stream is pulled (someone looks at it).
 
 use crate::App;
-use polis_base::{Clock, Result};
+use polis_base::{Clock, Error, Result};
 use polis_domain::{Actor, Camera, Id};
 use polis_media::{Health, HubConfig, MediaHub, RetinaOpener};
 use std::sync::Arc;
@@ -36,6 +36,40 @@ impl App {
             if n > 0 {
                 tracing::info!(stopped = n, "idle camera sessions stopped");
             }
+        }
+    }
+}
+
+/// Which of a camera's streams a viewer wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamChoice {
+    Main,
+    /// The sub stream (smaller, for video walls); the main stream when the camera has none.
+    Sub,
+}
+
+impl App {
+    /// Frames of a camera's live stream for a viewer with the right to watch it.
+    pub async fn live(&self, actor: &Actor, id: &Id, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        let cam: Camera = self.get(actor, id).await?;
+        actor.check_video(&cam.municipality)?;
+        self.live_of(&cam, choice)
+    }
+
+    /// Frames of a camera's live stream for the holder of a share that covers it.
+    pub async fn live_shared(&self, token: &str, id: &Id, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        let view = self.use_share(token, Some(id), "live").await?;
+        let cam = view.cameras.into_iter().find(|c| c.id == *id).ok_or_else(|| Error::not_found("no such camera"))?;
+        self.live_of(&cam, choice)
+    }
+
+    fn live_of(&self, cam: &Camera, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        match (choice, &cam.sub_stream, &cam.stream) {
+            (StreamChoice::Sub, Some(sub), _) => {
+                Ok(self.media.subscribe(&Id::from_trusted(format!("{}~sub", cam.id)), sub))
+            }
+            (_, _, Some(main)) => Ok(self.media.subscribe(&cam.id, main)),
+            _ => Err(Error::failed_precondition(format!("camera {} has no stream", cam.id))),
         }
     }
 }

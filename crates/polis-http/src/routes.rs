@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras/seeing", get(cameras_seeing))
         .route("/cameras/near", get(cameras_near))
         .route("/cameras/{id}/health", get(crate::media::camera_health))
+        .route("/cameras/{id}/live", get(crate::media::live))
+        .route("/cameras/{id}/recordings", get(crate::media::recordings))
+        .route("/cameras/{id}/playback", post(crate::media::playback_ticket))
+        .route("/cameras/{id}/recording.mp4", get(crate::media::recording_mp4))
         .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
         .route("/sites", get(list_sites).post(create::<Site>))
         .route("/sites/near", get(sites_near))
@@ -177,7 +181,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
         ("polis_registry_sensors", "Sensors in the registry.", reg.sensors.len() as f64),
     ];
     drop(reg);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&gauges)).into_response()
+    let mut text = s.metrics.render(&gauges);
+    s.live_latency.render(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn openapi() -> Response {
