@@ -53,7 +53,9 @@ impl App {
     pub async fn live(&self, actor: &Actor, id: &Id, choice: StreamChoice) -> Result<polis_media::Subscription> {
         let cam: Camera = self.get(actor, id).await?;
         actor.check_video(&cam.municipality)?;
-        self.live_of(&cam, choice)
+        let sub = self.live_of(&cam, choice)?;
+        self.log_view(actor, &cam, "live").await?;
+        Ok(sub)
     }
 
     /// Frames of a camera's live stream for the holder of a share that covers it.

@@ -488,3 +488,207 @@ impl OpenSegment {
         self.frag.first_pending_pts().unwrap_or(i64::MAX)
     }
 }
+
+// ---- Evidence export ---------------------------------------------------------------------------
+
+/// One file of an export.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportFile {
+    pub camera: String,
+    pub camera_name: String,
+    pub name: String,
+    /// The recorded pictures the file holds (whole key-frame groups around the range asked).
+    pub from: String,
+    pub to: String,
+    pub duration_s: f64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What an evidence export holds and why: written beside the files as `manifest.json`, and in
+/// the audit log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportManifest {
+    pub id: String,
+    pub municipality: String,
+    pub created_at: String,
+    pub exported_by: String,
+    pub reason: String,
+    pub incident: Option<String>,
+    /// The range asked for.
+    pub from: String,
+    pub to: String,
+    pub files: Vec<ExportFile>,
+    pub hash_algorithm: String,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// What an export is asked to hold.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub cameras: Vec<Id>,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub reason: String,
+    pub incident: Option<Id>,
+}
+
+impl App {
+    /// Exports a time range of one or several cameras (of one municipality) to MP4 files with a
+    /// manifest of their SHA-256 hashes, who exported them, why and for which incident. All or
+    /// nothing: a camera without recordings in the range fails the export and nothing is kept.
+    pub async fn export_video(&self, actor: &Actor, req: ExportRequest) -> Result<ExportManifest> {
+        let reason = polis_domain::incident::check_text("reason", &req.reason, 500)?;
+        if req.cameras.is_empty() || req.cameras.len() > 16 {
+            return Err(Error::invalid("cameras", "name 1 to 16 cameras"));
+        }
+        check_range(req.from, req.to)?;
+        let mut cams = Vec::new();
+        for id in &req.cameras {
+            let cam: Camera = self.get(actor, id).await?;
+            actor.check_video(&cam.municipality)?;
+            cams.push(cam);
+        }
+        let municipality = cams[0].municipality.clone();
+        if cams.iter().any(|c| c.municipality != municipality) {
+            return Err(Error::invalid("cameras", "an export holds cameras of one municipality"));
+        }
+        if let Some(inc) = &req.incident {
+            let view = self.incident(actor, inc).await.map_err(|e| match e.kind {
+                polis_base::ErrorKind::NotFound => Error::invalid("incident", format!("no incident {inc}")),
+                _ => e,
+            })?;
+            if view.incident.municipality != municipality {
+                return Err(Error::invalid("incident", "the incident is of another municipality"));
+            }
+        }
+        let mut clips = Vec::new();
+        for cam in &cams {
+            let clip = self.clip_unchecked(&cam.id, req.from, req.to).await.map_err(|e| match e.kind {
+                polis_base::ErrorKind::NotFound => {
+                    Error::invalid("cameras", format!("camera {} has no recording in this range", cam.id))
+                }
+                _ => e,
+            })?;
+            clips.push(clip);
+        }
+        let now = self.clock().now();
+        let id = crate::registry::new_id("export");
+        let dir = self.video_config()?.export_dir().join(id.as_str());
+        let names: Vec<String> = cams.iter().map(|c| format!("{}.mp4", c.id)).collect();
+        let written = {
+            let (dir, clips, names) = (dir.clone(), clips.clone(), names.clone());
+            tokio::task::spawn_blocking(move || write_export(&dir, &clips, &names))
+                .await
+                .map_err(|e| Error::internal(format!("writing an export: {e}")))?
+        };
+        let hashes = match written {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let files = cams
+            .iter()
+            .zip(&clips)
+            .zip(names.into_iter().zip(hashes))
+            .map(|((cam, clip), (name, sha256))| ExportFile {
+                camera: cam.id.to_string(),
+                camera_name: cam.name.clone(),
+                name,
+                from: rfc3339(clip.start),
+                to: rfc3339(clip.start + clip.duration),
+                duration_s: clip.duration.as_seconds_f64(),
+                bytes: clip.len(),
+                sha256,
+            })
+            .collect();
+        let manifest = ExportManifest {
+            id: id.to_string(),
+            municipality: municipality.to_string(),
+            created_at: rfc3339(now),
+            exported_by: actor.username.clone(),
+            reason,
+            incident: req.incident.as_ref().map(|i| i.to_string()),
+            from: rfc3339(req.from),
+            to: rfc3339(req.to),
+            files,
+            hash_algorithm: "SHA-256".into(),
+        };
+        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::internal(format!("manifest: {e}")))?;
+        let audit = self.audit(actor, "video.export", id.as_str(), Some(&municipality), None, Some(&manifest));
+        let saved = std::fs::write(dir.join("manifest.json"), &text)
+            .map_err(|e| io_error("writing the manifest", e))
+            .and_then(|_| sync_dir(&dir));
+        let recorded = match saved {
+            Ok(()) => self.store().append_audit(&[audit]).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(manifest)
+    }
+
+    /// An export's manifest, for someone who may watch video of its municipality.
+    pub async fn export_manifest(&self, actor: &Actor, id: &Id) -> Result<ExportManifest> {
+        let path = self.video_config()?.export_dir().join(id.as_str()).join("manifest.json");
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no export {id}")))
+            }
+            Err(e) => return Err(io_error("reading an export", e)),
+        };
+        let m: ExportManifest =
+            serde_json::from_slice(&text).map_err(|e| Error::internal(format!("export manifest {id}: {e}")))?;
+        let municipality = Id::parse("municipality", &m.municipality)?;
+        if !actor.sees(&municipality) {
+            return Err(Error::not_found(format!("no export {id}")));
+        }
+        actor.check_video(&municipality)?;
+        Ok(m)
+    }
+
+    /// The path of one file of an export (checked like the manifest); the download is audited.
+    pub async fn export_file(&self, actor: &Actor, id: &Id, name: &str) -> Result<PathBuf> {
+        let m = self.export_manifest(actor, id).await?;
+        let file = m
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| Error::not_found(format!("export {id} has no file {name}")))?;
+        let municipality = Id::parse("municipality", &m.municipality)?;
+        let audit = self.audit(actor, "video.download", id.as_str(), Some(&municipality), None, Some(&file.name));
+        self.store().append_audit(&[audit]).await?;
+        Ok(self.video_config()?.export_dir().join(id.as_str()).join(&file.name))
+    }
+
+    /// Records in the audit log that the actor watched a camera (`live` or `playback`).
+    pub async fn log_view(&self, actor: &Actor, cam: &Camera, what: &str) -> Result<()> {
+        let audit =
+            self.audit(actor, &format!("video.{what}"), cam.id.as_str(), Some(&cam.municipality), None, None::<&()>);
+        self.store().append_audit(&[audit]).await
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error("syncing an export", e))
+}
+
+/// Writes each clip to `dir/name` (made durable), returning the SHA-256 of each.
+fn write_export(dir: &Path, clips: &[Clip], names: &[String]) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error("creating an export", e))?;
+    let mut hashes = Vec::new();
+    for (clip, name) in clips.iter().zip(names) {
+        let mut f = std::fs::File::create(dir.join(name)).map_err(|e| io_error("creating an export file", e))?;
+        hashes.push(clip.write_to(&mut f)?);
+        f.sync_all().map_err(|e| io_error("syncing an export file", e))?;
+    }
+    Ok(hashes)
+}

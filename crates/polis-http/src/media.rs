@@ -102,6 +102,8 @@ pub(crate) async fn playback_ticket(
     let (from, to) = (time_param(&q, "from")?, time_param(&q, "to")?);
     // Checks the right and that there is something to play.
     let clip = s.app.clip(&a, &id, from, to).await?;
+    let cam: polis_domain::Camera = s.app.get(&a, &id).await?;
+    s.app.log_view(&a, &cam, "playback").await?;
     let now = s.app.clock().now();
     let token = polis_core::auth::new_token();
     {
@@ -153,7 +155,18 @@ pub(crate) async fn recording_mp4(
         }
         None => {
             let Authed(a) = Authed::from_request_parts(&mut parts, &s).await?;
-            s.app.clip(&a, &id, from, to).await?
+            let clip = s.app.clip(&a, &id, from, to).await?;
+            // A player asks for many ranges of one clip: the view is logged at its start.
+            let at_start = parts
+                .headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|r| r.starts_with("bytes=0-"));
+            if at_start {
+                let cam: polis_domain::Camera = s.app.get(&a, &id).await?;
+                s.app.log_view(&a, &cam, "playback").await?;
+            }
+            clip
         }
     };
     Ok(serve_clip(clip, &parts.headers))
@@ -344,4 +357,97 @@ async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamC
             },
         }
     }
+}
+
+// ---- Evidence export ---------------------------------------------------------------------------
+
+fn export_json(m: &polis_core::video::ExportManifest) -> Value {
+    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+    if let Some(files) = v.get_mut("files").and_then(Value::as_array_mut) {
+        for f in files {
+            let name = f["name"].as_str().unwrap_or_default().to_string();
+            f["url"] = format!("/api/v1/exports/{}/files/{name}", m.id).into();
+        }
+    }
+    json!({"id": m.id, "files": v["files"].clone(), "manifest": v, "manifest_url": format!("/api/v1/exports/{}/manifest.json", m.id)})
+}
+
+/// `POST /exports` with `{"cameras": [ids], "from", "to", "reason", "incident"}`.
+pub(crate) async fn create_export(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Json(body): Json<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let q: HashMap<String, String> = ["from", "to"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_str).map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let (from, to) = (time_param(&q, "from")?, time_param(&q, "to")?);
+    let cameras = match body.get("cameras") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|c| c.as_str().ok_or_else(|| Error::invalid("cameras", "must be a list of camera ids")))
+            .map(|c| c.and_then(|c| Id::parse("cameras", c)))
+            .collect::<Result<Vec<_>>>()?,
+        _ => return Err(Error::invalid("cameras", "must be a list of camera ids").into()),
+    };
+    let reason = body.get("reason").and_then(Value::as_str).unwrap_or_default().to_string();
+    let incident = match body.get("incident") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(i)) if i.is_empty() => None,
+        Some(Value::String(i)) => Some(Id::parse("incident", i)?),
+        Some(_) => return Err(Error::invalid("incident", "must be an incident id").into()),
+    };
+    let req = polis_core::video::ExportRequest { cameras, from, to, reason, incident };
+    let m = s.app.export_video(&a, req).await?;
+    Ok((StatusCode::CREATED, Json(export_json(&m))))
+}
+
+pub(crate) async fn export_manifest(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = crate::routes::parse_id("id", &id)?;
+    let m = s.app.export_manifest(&a, &id).await?;
+    Ok(Json(serde_json::to_value(&m).unwrap_or(Value::Null)))
+}
+
+/// `GET /exports/{id}/files/{name}`: one exported MP4, as a download.
+pub(crate) async fn export_file(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let id = crate::routes::parse_id("id", &id)?;
+    let path = s.app.export_file(&a, &id, &name).await?;
+    let file = std::fs::File::open(&path).map_err(|e| Error::unavailable(format!("opening the export: {e}")))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let stream = futures::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0; 256 * 1024];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((buf, file))
+        })
+        .await;
+        match read {
+            Ok(Ok((buf, _))) if buf.is_empty() => None,
+            Ok(Ok((buf, file))) => Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), Some(file))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}-{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }

@@ -103,6 +103,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sensors(&self) -> Result<Vec<Sensor>>;
 
     // Audit log.
+    /// Appends records that go with no other change (a person watched or exported video).
+    async fn append_audit(&self, audit: &[AuditRecord]) -> Result<()>;
     /// Newest first; `municipality` filters (records without a municipality are region-wide and
     /// only returned when the filter is `None`).
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>>;

@@ -864,6 +864,13 @@ impl Store for SqlStore {
         self.list(&SENSORS, sensor_from).await
     }
 
+    async fn append_audit(&self, audit: &[AuditRecord]) -> Result<()> {
+        const WHAT: &str = "append to the audit log";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = write_audit(&mut tx, WHAT, audit).await;
+        tx.finish(WHAT, r).await
+    }
+
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>> {
         let mut sql = format!("SELECT seq, {} FROM audit_log", AUDIT.cols.join(", "));
         let mut args = vec![Arg::Int(i64::from(limit))];

@@ -181,6 +181,56 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
     assert_eq!(t.client.get(t.url(&other)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(t.client.get(t.url(&path)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
+    // Evidence export: the file's SHA-256 matches the manifest, ffprobe reads it, the audit log
+    // has it; bad requests name the field and leave nothing behind.
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(clip_from), "to": rfc3339(clip_to), "reason": "Collision at the crossroads, for the police"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let export_id = b["id"].as_str().unwrap().to_string();
+    assert_eq!(b["manifest"]["exported_by"], "admin");
+    assert_eq!(b["manifest"]["reason"], "Collision at the crossroads, for the police");
+    let f = &b["files"][0];
+    let res = t.req(Method::GET, f["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let exported = res.bytes().await.unwrap();
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&exported).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(f["sha256"].as_str().unwrap(), digest, "the manifest's hash is the file's");
+    assert_eq!(f["bytes"].as_u64().unwrap(), exported.len() as u64);
+    let efile = dir.path().join("export.mp4");
+    std::fs::write(&efile, &exported).unwrap();
+    let (d, _) = ffprobe(&efile);
+    assert!((d - f["duration_s"].as_f64().unwrap()).abs() < 0.5, "ffprobe {d} s, manifest {}", f["duration_s"]);
+    let (s, m) = t.get(&format!("/api/v1/exports/{export_id}/manifest.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(m["files"][0]["sha256"], f["sha256"]);
+    let (_, audit) = t.get("/api/v1/audit?limit=50").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    assert!(actions.contains(&"video.export"), "{actions:?}");
+    assert!(actions.contains(&"video.playback"), "{actions:?}");
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(clip_from), "to": rfc3339(clip_to)}),
+        )
+        .await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("reason")), "{b}");
+    let old_from = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(old_from), "to": rfc3339(old_from + time::Duration::minutes(5)), "reason": "r"}),
+        )
+        .await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("cameras")), "{b}");
+    let (_, audit) = t.get("/api/v1/audit?limit=50").await;
+    let exports = audit.as_array().unwrap().iter().filter(|a| a["action"] == "video.export").count();
+    assert_eq!(exports, 1, "a failed export is not recorded");
+
     // Bad ranges name the field; a viewer sees no video; nothing recorded long ago.
     let (s, b) =
         t.get(&format!("/api/v1/cameras/rec-1/recordings?from=yesterday&to={}", urlenc(&rfc3339(clip_to)))).await;
@@ -188,6 +238,11 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
     let viewer = t.user("kz-viewer", "viewer", "kazanlak").await;
     let (s, _) = t.call(t.req_as(&viewer, Method::GET, &path)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, &format!("/api/v1/exports/{export_id}/manifest.json"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let other = t.user("sz-operator", "operator", "stara-zagora").await;
+    let (s, _) = t.call(t.req_as(&other, Method::GET, &format!("/api/v1/exports/{export_id}/manifest.json"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let old = time::OffsetDateTime::now_utc() - time::Duration::hours(5);
     let (s, _) =
         t.get(&format!("/api/v1/cameras/rec-1/recording.mp4?{}", range(old, old + time::Duration::minutes(1)))).await;
