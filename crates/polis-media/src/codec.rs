@@ -39,7 +39,7 @@ impl fmt::Debug for Rgb {
 impl Rgb {
     /// A black picture of the given size.
     pub fn new(width: u32, height: u32) -> Rgb {
-        Rgb { width, height, data: vec![0; width as usize * height as usize * 3] }
+        Rgb { width, height, data: vec![0; (width as usize).saturating_mul(height as usize).saturating_mul(3)] }
     }
 
     /// Whether `data` holds exactly `width * height` pixels.
@@ -700,6 +700,19 @@ mod tests {
         // A broken configuration.
         assert!(decode_key_frame(&frame_with(good.data.to_vec(), extra[..5].to_vec(), VideoCodec::H264)).is_err());
         assert!(decode_key_frame(&frame_with(good.data.to_vec(), Vec::new(), VideoCodec::H264)).is_err());
+        // Bit flips in the slice data and in the SPS/PPS: errors or damaged pictures, never a panic.
+        for i in 0..300 {
+            let (mut data, mut config) = (good.data.to_vec(), extra.clone());
+            let flip = noise(2);
+            if i % 3 == 0 {
+                let k = 8 + usize::from(flip[0]) % (config.len() - 8);
+                config[k] ^= 1 << (flip[1] % 8);
+            } else {
+                let k = 5 + (usize::from(flip[0]) * 7 + i) % (data.len() - 5);
+                data[k] ^= 1 << (flip[1] % 8);
+            }
+            let _ = decode_key_frame(&frame_with(data, config, VideoCodec::H264));
+        }
         // And the untouched frame still decodes.
         assert!(decode_key_frame(&frame_with(good.data.to_vec(), extra, VideoCodec::H264)).is_ok());
     }

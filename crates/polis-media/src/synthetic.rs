@@ -109,12 +109,13 @@ impl StreamOpener for SyntheticOpener {
     async fn open(&self, url: &StreamUrl) -> Result<Box<dyn FrameSource>> {
         let label = label_of(&url.url)?;
         let encoder = H264Encoder::new(self.settings.encoder_settings())?;
-        let period = Duration::from_secs(1) / self.settings.fps;
+        let period = Duration::from_secs(1) / self.settings.fps.max(1);
         let start = Instant::now();
         let mut interval = tokio::time::interval_at(start, period);
         interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let painter =
-            Painter { label, picture: Rgb::new(self.settings.width, self.settings.height), encoder, count: 0 };
+        let mut background = Rgb::new(self.settings.width, self.settings.height);
+        draw_background(&mut background);
+        let painter = Painter { label, picture: background.clone(), background, encoder, count: 0 };
         Ok(Box::new(SyntheticSource { painter: Arc::new(Mutex::new(painter)), interval, start }))
     }
 }
@@ -122,6 +123,8 @@ impl StreamOpener for SyntheticOpener {
 /// Draws and encodes the pictures of one stream.
 struct Painter {
     label: String,
+    /// The still part of the picture, drawn once.
+    background: Rgb,
     picture: Rgb,
     encoder: H264Encoder,
     /// Pictures drawn so far: moves the box.
@@ -130,7 +133,8 @@ struct Painter {
 
 impl Painter {
     fn next_frame(&mut self, now: OffsetDateTime, pts: i64) -> Result<Option<Frame>> {
-        draw_test_pattern(&mut self.picture, &self.label, now, self.count);
+        self.picture.data.copy_from_slice(&self.background.data);
+        draw_overlay(&mut self.picture, &self.label, now, self.count);
         self.count += 1;
         self.encoder.encode_at(&self.picture, pts)
     }
@@ -212,20 +216,40 @@ const BLACK: [u8; 3] = [16, 16, 16];
 const BARS: [[u8; 3]; 7] =
     [[191, 191, 191], [191, 191, 0], [0, 191, 191], [0, 191, 0], [191, 0, 191], [191, 0, 0], [0, 0, 191]];
 
-/// Draws the whole picture: bars, ramp, the moving box (position from `count`), label and time.
-fn draw_test_pattern(img: &mut Rgb, label: &str, now: OffsetDateTime, count: u64) {
+/// Where the colour bars end and the ramp begins.
+fn bars_height(img: &Rgb) -> i64 {
+    i64::from(img.height) * 2 / 3
+}
+
+/// The still part: colour bars over the top two thirds, a grey ramp below.
+fn draw_background(img: &mut Rgb) {
     let (w, h) = (i64::from(img.width), i64::from(img.height));
-    let bars_h = h * 2 / 3;
+    let bars_h = bars_height(img);
     for (i, colour) in BARS.iter().enumerate() {
         let x0 = w * i as i64 / 7;
         let x1 = w * (i as i64 + 1) / 7;
         img.fill_rect(x0, 0, x1 - x0, bars_h, *colour);
     }
-    // A grey ramp from black to white below the bars.
-    for x in 0..w {
-        let v = (x * 255 / (w - 1).max(1)) as u8;
-        img.fill_rect(x, bars_h, 1, h - bars_h, [v, v, v]);
+    // A grey ramp from black to white: one row, copied down.
+    let Ok(first) = u32::try_from(bars_h) else { return };
+    for x in 0..img.width {
+        let v = (u64::from(x) * 255 / u64::from(img.width.saturating_sub(1).max(1))) as u8;
+        img.set_pixel(x, first, [v, v, v]);
     }
+    let row_len = img.width as usize * 3;
+    let start = first as usize * row_len;
+    for row in (bars_h + 1)..h {
+        let to = row as usize * row_len;
+        if to + row_len <= img.data.len() {
+            img.data.copy_within(start..start + row_len, to);
+        }
+    }
+}
+
+/// The moving part: the box (position from `count`), the label and the date and time.
+fn draw_overlay(img: &mut Rgb, label: &str, now: OffsetDateTime, count: u64) {
+    let (w, h) = (i64::from(img.width), i64::from(img.height));
+    let bars_h = bars_height(img);
     // A box bouncing left and right across the bars, a step each frame.
     let side = (h / 8).max(4);
     let travel = (w - side).max(1);
@@ -378,6 +402,12 @@ mod tests {
     use crate::codec::decode_key_frame;
     use crate::session::VideoCodec;
 
+    /// The whole picture: bars, ramp, the moving box (position from `count`), label and time.
+    fn draw_test_pattern(img: &mut Rgb, label: &str, now: OffsetDateTime, count: u64) {
+        draw_background(img);
+        draw_overlay(img, label, now, count);
+    }
+
     fn demo_url(url: &str) -> StreamUrl {
         StreamUrl { url: url.into(), username: None, password: None }
     }
@@ -465,6 +495,10 @@ mod tests {
         // Colour bars: yellow in the second seventh, blue in the last.
         assert_eq!(a.pixel(140, 200), Some(BARS[1]));
         assert_eq!(a.pixel(620, 200), Some(BARS[6]));
+        // The grey ramp below them, black to white.
+        assert_eq!(a.pixel(0, 250), Some([0, 0, 0]));
+        assert_eq!(a.pixel(320, 300), Some([127, 127, 127]));
+        assert_eq!(a.pixel(639, 359), Some([255, 255, 255]));
     }
 
     #[tokio::test]
