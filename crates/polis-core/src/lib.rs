@@ -44,6 +44,7 @@ pub struct App {
     plans: plan::Jobs,
     media: polis_media::MediaHub,
     video: std::sync::OnceLock<video::VideoConfig>,
+    snapshots: media::SnapshotCache,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -66,6 +67,7 @@ impl App {
         Ok(Arc::new(App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
+            snapshots: media::SnapshotCache::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

@@ -451,3 +451,31 @@ pub(crate) async fn export_file(
     }
     Ok(r)
 }
+
+fn jpeg(bytes: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `GET /cameras/{id}/snapshot`: the latest key frame as JPEG, privacy zones blacked out.
+pub(crate) async fn snapshot(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = crate::routes::parse_id("id", &id)?;
+    Ok(jpeg(s.app.snapshot(&a, &id).await?))
+}
+
+/// `GET /share/cameras/{id}/snapshot` with the share token in `X-Polis-Share`.
+pub(crate) async fn shared_snapshot(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = crate::routes::parse_id("id", &id)?;
+    let token = crate::incidents::share_token(&headers)?;
+    Ok(jpeg(s.app.snapshot_shared(&token, &id).await?))
+}

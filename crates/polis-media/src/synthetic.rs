@@ -108,12 +108,18 @@ fn percent_decode(s: &str) -> String {
 impl StreamOpener for SyntheticOpener {
     async fn open(&self, url: &StreamUrl) -> Result<Box<dyn FrameSource>> {
         let label = label_of(&url.url)?;
-        let encoder = H264Encoder::new(self.settings.encoder_settings())?;
-        let period = Duration::from_secs(1) / self.settings.fps.max(1);
+        // `?sub`: the camera's sub stream, half the size.
+        let mut settings = self.settings;
+        if url.url.ends_with("?sub") {
+            settings.width = (settings.width / 4 * 2).max(16);
+            settings.height = (settings.height / 4 * 2).max(16);
+        }
+        let encoder = H264Encoder::new(settings.encoder_settings())?;
+        let period = Duration::from_secs(1) / settings.fps.max(1);
         let start = Instant::now();
         let mut interval = tokio::time::interval_at(start, period);
         interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut background = Rgb::new(self.settings.width, self.settings.height);
+        let mut background = Rgb::new(settings.width, settings.height);
         draw_background(&mut background);
         let painter = Painter { label, picture: background.clone(), background, encoder, count: 0 };
         Ok(Box::new(SyntheticSource { painter: Arc::new(Mutex::new(painter)), interval, start }))

@@ -307,3 +307,71 @@ async fn live_view_sends_an_init_segment_then_fragments() {
     req.headers_mut().insert("authorization", format!("Bearer {viewer}").parse().unwrap());
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
 }
+
+fn decode_jpeg(bytes: &[u8]) -> (u16, u16, Vec<u8>) {
+    let mut d = jpeg_decoder::Decoder::new(bytes);
+    let pixels = d.decode().expect("a JPEG");
+    let info = d.info().unwrap();
+    (info.width, info.height, pixels)
+}
+
+/// Mean brightness of the RGB pixels in columns `x0..x1`.
+fn mean(width: u16, pixels: &[u8], x0: usize, x1: usize) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for (i, px) in pixels.chunks(3).enumerate() {
+        let x = i % width as usize;
+        if (x0..x1).contains(&x) {
+            sum += px.iter().map(|&c| u64::from(c)).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+/// Snapshots: a JPEG of the latest key frame, of a real RTSP camera and of a synthetic one, with
+/// the camera's privacy zone blacked out; a share opens the snapshot of its camera only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
+    let port = free_port();
+    let _server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("snap-rtsp", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let res = t.req(Method::GET, "/api/v1/cameras/snap-rtsp/snapshot").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    let (w, h, _) = decode_jpeg(&res.bytes().await.unwrap());
+    assert_eq!((w, h), (320, 240));
+
+    // A synthetic picture (bright colour bars) with its left half private.
+    let mut cam = camera("snap-demo", 42.62, 25.39, 90.0);
+    cam["stream_url"] = "demo://test/Gate".into();
+    cam["privacy_zones"] = serde_json::json!([[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]]);
+    let (s, b) = t.post("/api/v1/cameras", cam).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let res = t.req(Method::GET, "/api/v1/cameras/snap-demo/snapshot").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (w, _, px) = decode_jpeg(&res.bytes().await.unwrap());
+    let left = mean(w, &px, 0, w as usize / 2 - 4);
+    let right = mean(w, &px, w as usize / 2 + 4, w as usize);
+    assert!(left < 12.0, "the private half is not black: mean {left}");
+    assert!(right > 60.0, "the open half is dark: mean {right}");
+
+    // Zones outside the picture are refused, naming the field.
+    let (s, b) = t
+        .req(Method::PATCH, "/api/v1/cameras/snap-demo")
+        .json(&serde_json::json!({"privacy_zones": [[[0.0, 0.0], [1.5, 0.0], [0.5, 1.0]]]}))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let body: serde_json::Value = b.json().await.unwrap();
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "privacy_zones[0]", "{body}");
+
+    // A viewer gets no picture.
+    let viewer = t.user("kz-viewer3", "viewer", "kazanlak").await;
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
