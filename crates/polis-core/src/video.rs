@@ -20,6 +20,27 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+/// Tells the free bytes of the disk that holds a directory (the real one asks the kernel;
+/// tests substitute a disk that fills up).
+#[derive(Clone)]
+pub struct FreeSpace(pub Arc<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>);
+
+impl std::fmt::Debug for FreeSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FreeSpace")
+    }
+}
+
+impl FreeSpace {
+    /// The space an unprivileged writer may still use, from `statvfs`.
+    pub fn of_disk() -> Self {
+        FreeSpace(Arc::new(|p: &Path| {
+            let s = rustix::fs::statvfs(p).map_err(std::io::Error::from)?;
+            Ok(s.f_bavail.saturating_mul(s.f_frsize))
+        }))
+    }
+}
+
 /// Where and how video is kept.
 #[derive(Debug, Clone)]
 pub struct VideoConfig {
@@ -29,11 +50,20 @@ pub struct VideoConfig {
     /// When the disk holding the video has less free space than this, the oldest recordings go
     /// (whatever their camera), and an alarm is raised.
     pub min_free_bytes: u64,
+    pub free_space: FreeSpace,
+    /// A pulled camera offline this long raises `camera-offline`.
+    pub offline_alarm_after: Duration,
 }
 
 impl VideoConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        VideoConfig { dir: dir.into(), segment: Duration::seconds(60), min_free_bytes: 2 << 30 }
+        VideoConfig {
+            dir: dir.into(),
+            segment: Duration::seconds(60),
+            min_free_bytes: 2 << 30,
+            free_space: FreeSpace::of_disk(),
+            offline_alarm_after: Duration::seconds(30),
+        }
     }
 
     fn rec_dir(&self) -> PathBuf {
@@ -489,6 +519,183 @@ impl OpenSegment {
     }
 }
 
+// ---- Retention and watch ---------------------------------------------------------------------
+
+/// What a retention run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VideoPurge {
+    pub files: u64,
+    pub bytes: u64,
+    /// Of those, deleted before their time because the disk was nearly full.
+    pub for_space: u64,
+}
+
+/// The source id of the disk alarm (one per municipality).
+pub const DISK_SOURCE: &str = "video-storage";
+
+impl App {
+    async fn delete_recording(&self, seg: &Segment) -> Result<()> {
+        let path = self.video_config()?.rec_dir().join(&seg.file);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("deleting a recording", e)),
+        }
+        // The row goes after the file: a crash in between leaves a row whose file is missing,
+        // which playback skips and the next run removes; never a file nobody knows of.
+        self.store().delete_segment(&seg.camera, seg.start).await
+    }
+
+    /// Retention of recorded video: each camera keeps its `retention_days` and at most its
+    /// `retention_bytes`; then, while the disk has less than `min_free_bytes` free, the oldest
+    /// recordings of all cameras go and the `video-disk-full` alarm is raised (cleared once
+    /// there is room again). The file being written is never deleted.
+    pub async fn purge_video(&self) -> Result<VideoPurge> {
+        let config = self.video_config()?.clone();
+        let now = self.clock().now();
+        let cameras = self.registry().await.cameras.clone();
+        let mut out = VideoPurge::default();
+        for usage in self.store().segment_usage().await? {
+            let cam = cameras.get(&usage.camera);
+            let days = cam.map(|c| c.retention_days).unwrap_or(0);
+            let cutoff = now - Duration::days(i64::from(days));
+            let budget = cam.and_then(|c| c.video.retention_bytes).unwrap_or(u64::MAX);
+            let mut bytes = usage.bytes;
+            let mut left = usage.segments;
+            'camera: loop {
+                let batch = self.store().oldest_segments(Some(&usage.camera), 100).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for seg in &batch {
+                    // Keep the newest file (it may be the one being written).
+                    let expired = seg.end < cutoff || (bytes > budget && left > 1);
+                    if !expired || left <= 1 {
+                        break 'camera;
+                    }
+                    self.delete_recording(seg).await?;
+                    bytes = bytes.saturating_sub(seg.bytes);
+                    left -= 1;
+                    out.files += 1;
+                    out.bytes += seg.bytes;
+                }
+            }
+        }
+        // The disk floor, over all cameras, oldest first.
+        let free = |dir: &Path| (config.free_space.0)(dir).map_err(|e| io_error("reading the free disk space", e));
+        let mut free_now = free(&config.dir)?;
+        let mut hit: std::collections::BTreeSet<Id> = std::collections::BTreeSet::new();
+        'disk: while free_now < config.min_free_bytes {
+            let batch = self.store().oldest_segments(None, 50).await?;
+            let usage: HashMap<Id, u64> =
+                self.store().segment_usage().await?.into_iter().map(|u| (u.camera, u.segments)).collect();
+            let mut deleted = false;
+            for seg in &batch {
+                if usage.get(&seg.camera).copied().unwrap_or(0) <= 1 {
+                    continue;
+                }
+                self.delete_recording(seg).await?;
+                if let Some(c) = cameras.get(&seg.camera) {
+                    hit.insert(c.municipality.clone());
+                }
+                out.files += 1;
+                out.bytes += seg.bytes;
+                out.for_space += 1;
+                deleted = true;
+                free_now = free(&config.dir)?;
+                if free_now >= config.min_free_bytes {
+                    break 'disk;
+                }
+            }
+            if !deleted {
+                break;
+            }
+        }
+        let low = free_now < config.min_free_bytes || !hit.is_empty();
+        let municipalities: std::collections::BTreeSet<Id> = cameras.values().map(|c| c.municipality.clone()).collect();
+        for m in municipalities {
+            let raise = low && (hit.contains(&m) || hit.is_empty());
+            let message = format!(
+                "video storage nearly full: {} MB free (floor {} MB); the oldest recordings were deleted",
+                free_now >> 20,
+                config.min_free_bytes >> 20
+            );
+            self.system_alarm(
+                "video-disk-full",
+                &Id::from_trusted(DISK_SOURCE),
+                &m,
+                None,
+                polis_domain::Severity::Major,
+                message,
+                raise,
+            )
+            .await?;
+        }
+        Ok(out)
+    }
+
+    /// Runs [`App::purge_video`] every `every`.
+    pub async fn run_video_retention(self: Arc<Self>, every: std::time::Duration) {
+        loop {
+            match self.purge_video().await {
+                Ok(p) if p.files > 0 => {
+                    tracing::info!(files = p.files, bytes = p.bytes, for_space = p.for_space, "video retention")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.message, "video retention failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Watches the health of the cameras whose stream is pulled (recorded or watched): one
+    /// offline for the configured time (30 s) raises `camera-offline` (with the camera's place),
+    /// cleared when it sends pictures again. `offline_since` carries state between calls.
+    pub async fn check_camera_health(&self, offline_since: &mut HashMap<Id, OffsetDateTime>) -> Result<usize> {
+        let now = self.clock().now();
+        let after = self.video_config()?.offline_alarm_after;
+        let cameras = self.registry().await.cameras.clone();
+        let mut changed = 0;
+        let running: Vec<Id> = self.media.running().into_iter().filter(|id| !id.as_str().contains('~')).collect();
+        offline_since.retain(|id, _| running.contains(id));
+        for id in running {
+            let Some(cam) = cameras.get(&id) else { continue };
+            let health = self.media.health(&id);
+            let offline = health.status == polis_media::HealthStatus::Offline;
+            let since = if offline { *offline_since.entry(id.clone()).or_insert(now) } else { now };
+            if !offline {
+                offline_since.remove(&id);
+            }
+            let raise = offline && now - since >= after;
+            if offline && !raise {
+                continue;
+            }
+            let last = health.last_frame_at.map(rfc3339).unwrap_or_else(|| "never".into());
+            let message =
+                format!("camera {} is offline (last picture: {last}, reconnects: {})", cam.name, health.reconnects);
+            let sev = polis_domain::Severity::Major;
+            if self
+                .system_alarm("camera-offline", &id, &cam.municipality, Some(cam.position), sev, message, raise)
+                .await?
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Runs [`App::check_camera_health`] every `every`.
+    pub async fn run_camera_watch(self: Arc<Self>, every: std::time::Duration) {
+        let mut offline_since = HashMap::new();
+        loop {
+            if let Err(e) = self.check_camera_health(&mut offline_since).await {
+                tracing::warn!(error = %e.message, "camera health check failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
 // ---- Evidence export ---------------------------------------------------------------------------
 
 /// One file of an export.
@@ -691,4 +898,165 @@ fn write_export(dir: &Path, clips: &[Clip], names: &[String]) -> Result<Vec<Stri
         f.sync_all().map_err(|e| io_error("syncing an export file", e))?;
     }
     Ok(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polis_base::SimClock;
+    use polis_domain::{CameraKind, CameraStatus, FieldOfView, Heading, LatLon, OrgKind, Organisation, RangeM};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn camera(id: &str, days: u32, budget: Option<u64>) -> Camera {
+        Camera {
+            id: Id::from_trusted(id),
+            municipality: Id::from_trusted("kazanlak"),
+            name: id.into(),
+            position: LatLon::new(42.619, 25.393).expect("position"),
+            mount_height_m: 6.0,
+            heading: Heading::new(0.0).expect("heading"),
+            fov: FieldOfView::new(60.0).expect("fov"),
+            range: RangeM::new("range_m", 100.0).expect("range"),
+            kind: CameraKind::Fixed,
+            stream: None,
+            sub_stream: None,
+            retention_days: days,
+            owner: None,
+            status: CameraStatus::Active,
+            demo: false,
+            video: polis_domain::CameraVideo { retention_bytes: budget, ..Default::default() },
+        }
+    }
+
+    /// A disk of `capacity` bytes holding only the recordings.
+    fn small_disk(capacity: Arc<AtomicU64>) -> FreeSpace {
+        FreeSpace(Arc::new(move |dir: &Path| {
+            let mut used = 0;
+            for cam in std::fs::read_dir(dir.join("rec"))? {
+                for f in std::fs::read_dir(cam?.path())? {
+                    used += f?.metadata()?.len();
+                }
+            }
+            Ok(capacity.load(Ordering::SeqCst).saturating_sub(used))
+        }))
+    }
+
+    async fn app(clock: Arc<SimClock>, capacity: Arc<AtomicU64>) -> (Arc<App>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = polis_store::open("sqlite::memory:").await.expect("store");
+        let app = App::open(store, clock).await.expect("app");
+        let mut config = VideoConfig::new(dir.path());
+        config.min_free_bytes = 10_000;
+        config.free_space = small_disk(capacity);
+        app.configure_video(config).expect("video");
+        let system = Actor::system();
+        app.put_organisation(
+            &system,
+            Organisation {
+                id: Id::from_trusted("kazanlak"),
+                kind: OrgKind::Municipality,
+                name_bg: "Казанлък".into(),
+                name_en: "Kazanlak".into(),
+                municipality: Id::from_trusted("kazanlak"),
+                agency_kind: None,
+                demo: false,
+            },
+        )
+        .await
+        .expect("org");
+        (app, dir)
+    }
+
+    /// Writes an hour-long recording of `bytes` bytes starting `hours_ago` hours before now.
+    async fn recording(app: &App, camera: &str, hours_ago: i64, bytes: usize) -> Segment {
+        let start = app.clock().now() - Duration::hours(hours_ago);
+        let file = format!("{camera}/{}.mp4", start.unix_timestamp());
+        let path = app.video_config().expect("config").rec_dir().join(&file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(&path, vec![7u8; bytes]).expect("file");
+        let seg = Segment {
+            camera: Id::from_trusted(camera),
+            start,
+            end: start + Duration::hours(1),
+            file,
+            bytes: bytes as u64,
+        };
+        app.store().put_segment(&seg).await.expect("index");
+        seg
+    }
+
+    async fn left(app: &App, camera: &str) -> Vec<i64> {
+        let now = app.clock().now();
+        let segs = app
+            .store()
+            .segments(&Id::from_trusted(camera), now - Duration::days(400), now + Duration::days(1))
+            .await
+            .expect("segments");
+        for s in &segs {
+            assert!(app.video_config().expect("config").rec_dir().join(&s.file).exists(), "{} lost its file", s.file);
+        }
+        segs.iter().map(|s| (now - s.start).whole_hours()).collect()
+    }
+
+    #[tokio::test]
+    async fn retention_keeps_each_cameras_days_and_bytes_and_the_disk_floor() {
+        let clock = Arc::new(SimClock::new(time::macros::datetime!(2026-06-01 00:00 UTC)));
+        let capacity = Arc::new(AtomicU64::new(1 << 40));
+        let (app, _dir) = app(clock.clone(), capacity.clone()).await;
+        let system = Actor::system();
+        app.create(&system, camera("days-2", 2, None)).await.expect("camera");
+        app.create(&system, camera("budget", 30, Some(3_500))).await.expect("camera");
+        for h in [100, 60, 47, 30, 1] {
+            recording(&app, "days-2", h, 1000).await;
+            recording(&app, "budget", h, 1000).await;
+        }
+        let p = app.purge_video().await.expect("purge");
+        // days-2 keeps what ends within 2 days; budget keeps its newest 3 files (3,000 of 3,500 bytes).
+        assert_eq!(left(&app, "days-2").await, vec![47, 30, 1]);
+        assert_eq!(left(&app, "budget").await, vec![47, 30, 1]);
+        assert_eq!((p.files, p.for_space), (4, 0));
+        assert!(app.store().open_alarms().await.expect("alarms").is_empty());
+
+        // Two days on, the days-2 camera's old files go; nothing else.
+        clock.advance(Duration::days(2));
+        app.purge_video().await.expect("purge");
+        assert_eq!(left(&app, "days-2").await, vec![49]);
+        assert_eq!(left(&app, "budget").await.len(), 3);
+
+        // The disk fills up: the oldest recordings of any camera go until the floor is met,
+        // never a camera's newest, and the disk alarm is raised; it clears once there is room.
+        recording(&app, "days-2", 2, 1000).await;
+        capacity.store(4_000 + 10_000 + 500, Ordering::SeqCst); // 5 files of 1,000 bytes on disk
+        let p = app.purge_video().await.expect("purge");
+        assert_eq!(p.for_space, 1, "{p:?}");
+        assert_eq!(left(&app, "budget").await.len(), 2, "the oldest file overall was budget's (95 h)");
+        let alarms = app.store().open_alarms().await.expect("alarms");
+        assert_eq!(alarms.len(), 1, "{alarms:?}");
+        assert_eq!((alarms[0].rule.as_str(), alarms[0].source.as_str()), ("video-disk-full", DISK_SOURCE));
+        capacity.store(1 << 40, Ordering::SeqCst);
+        app.purge_video().await.expect("purge");
+        let alarm = app.store().alarm(&alarms[0].id).await.expect("alarm").expect("kept");
+        assert!(alarm.cleared_at.is_some(), "the disk alarm clears: {alarm:?}");
+    }
+
+    #[test]
+    fn adjacent_files_join_into_spans_clipped_to_the_range() {
+        let t0 = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let seg = |a: i64, b: i64| Segment {
+            camera: Id::from_trusted("c"),
+            start: t0 + Duration::seconds(a),
+            end: t0 + Duration::seconds(b),
+            file: String::new(),
+            bytes: 0,
+        };
+        let s =
+            spans(&[seg(0, 60), seg(61, 120), seg(200, 260)], t0 + Duration::seconds(10), t0 + Duration::seconds(230));
+        assert_eq!(
+            s,
+            vec![
+                (t0 + Duration::seconds(10), t0 + Duration::seconds(120)),
+                (t0 + Duration::seconds(200), t0 + Duration::seconds(230))
+            ]
+        );
+    }
 }

@@ -375,3 +375,61 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
     let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+/// The camera's server goes away: health goes offline and, after the configured time (2 s in
+/// the tests, 30 s by default), a `camera-offline` alarm opens at the camera's place; the server
+/// comes back: the session reconnects by itself and the alarm clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_drops_off_raises_an_alarm_and_reconnects() {
+    let port = free_port();
+    let server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("drop-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "continuous".into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let wait_for = |what: &'static str, secs: u64, check: fn(&serde_json::Value) -> bool, path: &'static str| {
+        let t = &t;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            loop {
+                let (_, b) = t.get(path).await;
+                if check(&b) {
+                    return b;
+                }
+                assert!(Instant::now() < deadline, "waited {secs} s for {what}: {b}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for("online", 20, |b| b["status"] == "online", "/api/v1/cameras/drop-1/health").await;
+    let (_, alarms) = t.get("/api/v1/alarms?state=active").await;
+    assert!(!alarms.to_string().contains("camera-offline"), "{alarms}");
+
+    drop(server);
+    wait_for("offline", 20, |b| b["status"] == "offline", "/api/v1/cameras/drop-1/health").await;
+    let alarms = wait_for(
+        "the offline alarm",
+        20,
+        |b| b.as_array().is_some_and(|a| a.iter().any(|x| x["rule"] == "camera-offline" && x["source"] == "drop-1")),
+        "/api/v1/alarms?state=active",
+    )
+    .await;
+    let alarm = alarms.as_array().unwrap().iter().find(|x| x["rule"] == "camera-offline").unwrap().clone();
+    assert_eq!(alarm["severity"], "major");
+    assert_eq!(alarm["state"], "active_unacknowledged");
+
+    let _server = start_rtsp(port);
+    let h = wait_for("back online", 40, |b| b["status"] == "online", "/api/v1/cameras/drop-1/health").await;
+    assert!(h["reconnects"].as_u64().unwrap() >= 1, "{h}");
+    let id = alarm["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, a) = t.get(&format!("/api/v1/alarms/{id}")).await;
+        if a["state"] == "cleared_unacknowledged" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the alarm did not clear: {a}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
