@@ -23,7 +23,10 @@ use time::{Duration, OffsetDateTime};
 /// Tells the free bytes of the disk that holds a directory (the real one asks the kernel;
 /// tests substitute a disk that fills up).
 #[derive(Clone)]
-pub struct FreeSpace(pub Arc<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>);
+pub struct FreeSpace(pub Arc<FreeSpaceFn>);
+
+/// Free bytes of the disk that holds a directory.
+pub type FreeSpaceFn = dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync;
 
 impl std::fmt::Debug for FreeSpace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
