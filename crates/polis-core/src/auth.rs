@@ -37,6 +37,12 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
 }
 
+/// A new random token (256 bits, URL-safe base64).
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The SHA-256 (hex) of a token: what the store keeps.
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());

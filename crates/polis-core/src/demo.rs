@@ -17,8 +17,8 @@ use polis_domain::CameraKind::{self, Anpr, Fixed, Ptz, Thermal};
 use polis_domain::CameraStatus::{self, Active, Offline, Planned};
 use polis_domain::{
     incident::{IncidentType, UnitKind},
-    AgencyKind, Camera, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation, Priority, RangeM, Sector, Sensor,
-    SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
+    AgencyKind, Camera, CameraVideo, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation, Priority, RangeM,
+    RecordingMode, Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
 };
 use std::collections::BTreeMap;
 
@@ -568,6 +568,8 @@ fn placed_cameras(sites: &[Site]) -> Vec<(Camera, Option<Id>)> {
                     (position, heading, format!("{bg} / {en}{suffix}"), None, 60, org_id(""))
                 }
             };
+            let stream = demo_stream(&cam_id, &name, row.status, false);
+            let sub_stream = demo_stream(&cam_id, &name, row.status, true);
             let camera = Camera {
                 id: id(&cam_id),
                 municipality: org_id(""),
@@ -578,19 +580,49 @@ fn placed_cameras(sites: &[Site]) -> Vec<(Camera, Option<Id>)> {
                 fov: valid(FieldOfView::new(row.fov)),
                 range: valid(RangeM::new("range_m", row.range)),
                 kind: row.kind,
-                stream: Some(valid(StreamUrl::parse("stream_url", &format!("rtsp://demo.invalid/{cam_id}/main")))),
-                sub_stream: Some(valid(StreamUrl::parse(
-                    "sub_stream_url",
-                    &format!("rtsp://demo.invalid/{cam_id}/sub"),
-                ))),
+                // A synthetic picture with the camera's name and the time (see polis-media's
+                // synthetic opener), so the video wall plays without real cameras.
+                // An offline camera points at a port where nothing answers; a planned one has none.
+                stream: stream.map(|u| valid(StreamUrl::parse("stream_url", &u))),
+                sub_stream: sub_stream.map(|u| valid(StreamUrl::parse("sub_stream_url", &u))),
                 retention_days,
                 owner: Some(owner),
                 status: row.status,
                 demo: true,
+                video: CameraVideo {
+                    // Two cameras record all the time, so the timeline and playback have something.
+                    recording: if RECORDED.contains(&cam_id.as_str()) {
+                        RecordingMode::Continuous
+                    } else {
+                        RecordingMode::Off
+                    },
+                    ..CameraVideo::default()
+                },
             };
             (camera, target)
         })
         .collect()
+}
+
+/// The demo cameras recorded continuously.
+pub const RECORDED: [&str; 2] = ["kz-cam-001", "kz-cam-002"];
+
+/// The synthetic stream of a demo camera: labelled with its id and English name.
+fn demo_stream(cam_id: &str, name: &str, status: CameraStatus, sub: bool) -> Option<String> {
+    match status {
+        Active => {}
+        Offline => return Some(format!("rtsp://127.0.0.1:9/{cam_id}/{}", if sub { "sub" } else { "main" })),
+        _ => return None,
+    }
+    let english = name.split(" / ").last().unwrap_or(name);
+    let label: String = format!("{cam_id} {english}")
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Some(format!("demo://kazanlak/{label}{}", if sub { "?sub" } else { "" }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -845,11 +877,17 @@ mod tests {
                 Thermal => (20.0..=60.0).contains(&fov),
             };
             assert!(ok, "{} has fov {fov} for {}", c.id, c.kind);
-            let main = c.stream.as_ref().expect("main stream");
-            let sub = c.sub_stream.as_ref().expect("sub stream");
-            assert_eq!(main.url, format!("rtsp://demo.invalid/{}/main", c.id));
-            assert_eq!(sub.url, format!("rtsp://demo.invalid/{}/sub", c.id));
-            assert!(!main.has_credentials() && !sub.has_credentials());
+            match c.status {
+                Active => {
+                    let main = c.stream.as_ref().expect("main stream");
+                    let sub = c.sub_stream.as_ref().expect("sub stream");
+                    assert!(main.url.starts_with(&format!("demo://kazanlak/{}%20", c.id)), "{}", main.url);
+                    assert_eq!(sub.url, format!("{}?sub", main.url));
+                }
+                Offline => assert!(c.stream.as_ref().is_some_and(|s| s.url.starts_with("rtsp://127.0.0.1:9/"))),
+                _ => assert!(c.stream.is_none() && c.sub_stream.is_none(), "{}", c.id),
+            }
+            assert!(c.stream.iter().chain(&c.sub_stream).all(|s| !s.has_credentials()));
         }
         let n = city.cameras.len();
         let ptz = city.cameras.iter().filter(|c| c.kind == Ptz).count();

@@ -251,6 +251,64 @@ impl App {
         Ok(changed)
     }
 
+    /// Raises (or repeats) an alarm of a built-in rule (e.g. `camera-offline`) for `source`, or
+    /// with `raise == false` clears it if open: the same alarm life as rule alarms (one open
+    /// alarm per rule and source, acknowledged by operators), for conditions the server itself
+    /// watches. Returns whether an alarm changed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn system_alarm(
+        &self,
+        rule: &str,
+        source: &Id,
+        municipality: &Id,
+        location: Option<polis_domain::LatLon>,
+        severity: polis_domain::Severity,
+        message: String,
+        raise: bool,
+    ) -> Result<bool> {
+        let key = AlarmKey { rule: Id::from_trusted(rule), source: source.clone() };
+        let mut alarms = self.live.alarms.lock().await;
+        let open = alarms.get(&key).cloned();
+        let kind = match (raise, &open) {
+            (true, None) => SignalKind::Raise,
+            (true, Some(a)) if a.cleared_at.is_some() => SignalKind::Raise,
+            (true, Some(_)) => SignalKind::Repeat,
+            (false, Some(a)) if a.cleared_at.is_none() => SignalKind::Clear,
+            (false, _) => return Ok(false),
+        };
+        // A condition that still holds is repeated only now and then, not on every check.
+        if let (SignalKind::Repeat, Some(a)) = (kind, &open) {
+            if a.cleared_at.is_none() && self.clock().now() - a.last_seen < time::Duration::minutes(5) {
+                return Ok(false);
+            }
+        }
+        let signal = Signal {
+            rule: key.rule.clone(),
+            rule_version: 1,
+            source: source.clone(),
+            kind,
+            value: None,
+            time: self.clock().now(),
+            severity,
+            message,
+        };
+        let alarm = match open {
+            Some(mut a) => {
+                a.apply(&signal)?;
+                a
+            }
+            None => Alarm::open(new_id("alarm"), municipality.clone(), &signal, location)?,
+        };
+        self.store().put_alarm(&alarm, None).await?;
+        if alarm.is_open() {
+            alarms.insert(key, alarm.clone());
+        } else {
+            alarms.remove(&key);
+        }
+        self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
+        Ok(true)
+    }
+
     // ---- Rules --------------------------------------------------------------------------
 
     /// The rules the actor may see.

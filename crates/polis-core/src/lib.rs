@@ -18,6 +18,7 @@ pub mod plan;
 pub mod registry;
 pub mod retention;
 mod seed;
+pub mod video;
 
 use bus::{EventBus, LocalBus};
 use live::LiveEvent;
@@ -42,6 +43,8 @@ pub struct App {
     desk: incidents::Desk,
     plans: plan::Jobs,
     media: polis_media::MediaHub,
+    video: std::sync::OnceLock<video::VideoConfig>,
+    snapshots: media::SnapshotCache,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -63,6 +66,8 @@ impl App {
         let desk = incidents::Desk::load(&*store).await?;
         Ok(Arc::new(App {
             media: media::hub(clock.clone()),
+            video: std::sync::OnceLock::new(),
+            snapshots: media::SnapshotCache::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

@@ -2,14 +2,14 @@
 //! health, and when a camera's stream is pulled (someone looks at it).
 
 use crate::App;
-use polis_base::{Clock, Result};
+use polis_base::{Clock, Error, Result};
 use polis_domain::{Actor, Camera, Id};
-use polis_media::{Health, HubConfig, MediaHub, RetinaOpener};
+use polis_media::{Health, HubConfig, MediaHub, RetinaOpener, RoutingOpener, SyntheticOpener};
 use std::sync::Arc;
 
-/// The hub of the running server: RTSP through retina.
+/// The hub of the running server: RTSP through retina, `demo://` streams drawn and encoded here.
 pub(crate) fn hub(clock: Arc<dyn Clock>) -> MediaHub {
-    MediaHub::new(Arc::new(RetinaOpener), clock, HubConfig::default())
+    MediaHub::new(Arc::new(RoutingOpener::new(RetinaOpener, SyntheticOpener::new())), clock, HubConfig::default())
 }
 
 impl App {
@@ -37,5 +37,105 @@ impl App {
                 tracing::info!(stopped = n, "idle camera sessions stopped");
             }
         }
+    }
+}
+
+/// Which of a camera's streams a viewer wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamChoice {
+    Main,
+    /// The sub stream (smaller, for video walls); the main stream when the camera has none.
+    Sub,
+}
+
+impl App {
+    /// Frames of a camera's live stream for a viewer with the right to watch it.
+    pub async fn live(&self, actor: &Actor, id: &Id, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        let cam: Camera = self.get(actor, id).await?;
+        actor.check_video(&cam.municipality)?;
+        let sub = self.live_of(&cam, choice)?;
+        self.log_view(actor, &cam, "live").await?;
+        Ok(sub)
+    }
+
+    /// Frames of a camera's live stream for the holder of a share that covers it.
+    pub async fn live_shared(&self, token: &str, id: &Id, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        let view = self.use_share(token, Some(id), "live").await?;
+        let cam = view.cameras.into_iter().find(|c| c.id == *id).ok_or_else(|| Error::not_found("no such camera"))?;
+        self.live_of(&cam, choice)
+    }
+
+    fn live_of(&self, cam: &Camera, choice: StreamChoice) -> Result<polis_media::Subscription> {
+        match (choice, &cam.sub_stream, &cam.stream) {
+            (StreamChoice::Sub, Some(sub), _) => {
+                Ok(self.media.subscribe(&Id::from_trusted(format!("{}~sub", cam.id)), sub))
+            }
+            (_, _, Some(main)) => Ok(self.media.subscribe(&cam.id, main)),
+            _ => Err(Error::failed_precondition(format!("camera {} has no stream", cam.id))),
+        }
+    }
+}
+
+impl App {
+    /// A JPEG of the camera's latest key frame with its privacy zones blacked out. Asking
+    /// watches the camera; the first picture may take up to a key-frame interval.
+    pub async fn snapshot(&self, actor: &Actor, id: &Id) -> Result<Vec<u8>> {
+        let cam: Camera = self.get(actor, id).await?;
+        actor.check_video(&cam.municipality)?;
+        self.snapshot_of(&cam).await
+    }
+
+    /// [`App::snapshot`] for the holder of a share that covers the camera.
+    pub async fn snapshot_shared(&self, token: &str, id: &Id) -> Result<Vec<u8>> {
+        let view = self.use_share(token, Some(id), "snapshot").await?;
+        let cam = view.cameras.into_iter().find(|c| c.id == *id).ok_or_else(|| Error::not_found("no such camera"))?;
+        self.snapshot_of(&cam).await
+    }
+
+    async fn snapshot_of(&self, cam: &Camera) -> Result<Vec<u8>> {
+        let url = cam
+            .stream
+            .as_ref()
+            .ok_or_else(|| Error::failed_precondition(format!("camera {} has no stream", cam.id)))?;
+        self.media.watch(&cam.id, url);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+        let frame = loop {
+            if let Some(f) = self.media.latest_key_frame(&cam.id) {
+                break f;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::unavailable(format!("camera {} sent no picture", cam.id)));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        // The same key frame and privacy zones give the same picture: kept until the next one.
+        let key = (frame.pts, frame.at, cam.video.privacy_zones.clone());
+        if let Some(jpeg) = self.snapshots.get(&cam.id, &key) {
+            return Ok(jpeg);
+        }
+        let zones = key.2.clone();
+        let jpeg = tokio::task::spawn_blocking(move || polis_media::snapshot_jpeg(&frame, &zones))
+            .await
+            .map_err(|e| Error::internal(format!("snapshot: {e}")))??;
+        self.snapshots.put(&cam.id, key, jpeg.clone());
+        Ok(jpeg)
+    }
+}
+
+/// What a snapshot was made of: the key frame (its time) and the privacy zones.
+type SnapshotKey = (i64, time::OffsetDateTime, Vec<polis_domain::PrivacyZone>);
+
+/// The last snapshot of each camera, by what it was made of.
+#[derive(Default)]
+pub(crate) struct SnapshotCache(std::sync::Mutex<std::collections::HashMap<Id, (SnapshotKey, Vec<u8>)>>);
+
+impl SnapshotCache {
+    fn get(&self, cam: &Id, key: &SnapshotKey) -> Option<Vec<u8>> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(cam).filter(|(k, _)| k == key).map(|(_, j)| j.clone())
+    }
+
+    fn put(&self, cam: &Id, key: SnapshotKey, jpeg: Vec<u8>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(cam.clone(), (key, jpeg));
     }
 }

@@ -335,6 +335,7 @@ impl App {
                 owner: None,
                 status: CameraStatus::Planned,
                 demo: false,
+                video: Default::default(),
             });
         }
         let n = self.import(actor, cameras).await?;

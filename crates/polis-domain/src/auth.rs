@@ -107,6 +107,19 @@ impl Actor {
         }
     }
 
+    /// Live view, playback and evidence export of a camera of municipality `m`: administrators,
+    /// supervisors and operators of `m`. Viewers see the map but no video; agency liaisons see
+    /// video only through a share.
+    pub fn check_video(&self, m: &Id) -> Result<()> {
+        if !matches!(self.role, Role::Admin | Role::Supervisor | Role::Operator) {
+            return Err(Error::permission_denied(format!("role {} may not watch video", self.role)));
+        }
+        if !self.sees(m) {
+            return Err(Error::permission_denied(format!("you may not see municipality {m}")));
+        }
+        Ok(())
+    }
+
     /// Changing the registry of municipality `m`: administrators and supervisors of `m`.
     pub fn check_write_registry(&self, m: &Id) -> Result<()> {
         if !matches!(self.role, Role::Admin | Role::Supervisor) {

@@ -259,6 +259,7 @@ mod tests {
             owner: None,
             status: CameraStatus::Active,
             demo: false,
+            video: Default::default(),
         }
     }
 

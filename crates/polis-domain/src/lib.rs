@@ -21,8 +21,8 @@ pub use incident::{
 };
 pub use observation::{Observation, TimeWindow};
 pub use registry::{
-    AgencyKind, Camera, CameraKind, CameraStatus, OrgKind, Organisation, Sector, Sensor, SensorKind, Site,
-    SiteCategory, SiteGeometry, StreamUrl,
+    AgencyKind, Camera, CameraKind, CameraStatus, CameraVideo, OrgKind, Organisation, PrivacyZone, RecordingMode,
+    Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
 };
 pub use rules::{Condition, Engine, GeofenceTrigger, Rule, RuleScope, Severity, Signal, SignalKind};
 pub use values::{FieldOfView, Heading, Id, LatLon, Priority, RangeM};

@@ -204,8 +204,11 @@ impl StreamUrl {
         let (scheme, rest) =
             s.split_once("://").ok_or_else(|| Error::invalid(field, "must be a URL like rtsp://host:554/path"))?;
         let scheme_lc = scheme.to_ascii_lowercase();
-        if !matches!(scheme_lc.as_str(), "rtsp" | "rtsps" | "http" | "https") {
-            return Err(Error::invalid(field, "scheme must be rtsp, rtsps, http or https"));
+        if !matches!(scheme_lc.as_str(), "rtsp" | "rtsps" | "http" | "https" | "demo") {
+            return Err(Error::invalid(
+                field,
+                "scheme must be rtsp, rtsps, http, https (or demo, a synthetic picture)",
+            ));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -248,6 +251,69 @@ impl StreamUrl {
     }
 }
 
+/// Whether a camera's stream is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecordingMode {
+    /// Recorded only when someone asks (live view pulls the stream, nothing is kept).
+    #[default]
+    Off,
+    /// Recorded all the time, kept for the camera's retention.
+    Continuous,
+}
+
+impl RecordingMode {
+    pub fn parse(field: &str, s: &str) -> Result<RecordingMode> {
+        match s {
+            "off" => Ok(RecordingMode::Off),
+            "continuous" => Ok(RecordingMode::Continuous),
+            _ => Err(Error::invalid(field, "must be off or continuous")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingMode::Off => "off",
+            RecordingMode::Continuous => "continuous",
+        }
+    }
+}
+
+/// A privacy zone: a polygon in image coordinates, each vertex `(x, y)` a fraction of the
+/// picture's width and height from its top-left corner, so it holds at any resolution.
+pub type PrivacyZone = Vec<(f64, f64)>;
+
+/// How a camera's video is handled.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CameraVideo {
+    pub recording: RecordingMode,
+    /// At most this many bytes of recordings are kept (the oldest go first); `None`: no budget
+    /// but the days.
+    pub retention_bytes: Option<u64>,
+    /// Blacked out in snapshots.
+    pub privacy_zones: Vec<PrivacyZone>,
+}
+
+impl CameraVideo {
+    /// Every problem of the privacy zones, with the field named.
+    pub fn check(&self) -> Vec<polis_base::FieldError> {
+        let mut errs = Vec::new();
+        if self.privacy_zones.len() > 32 {
+            errs.push(polis_base::FieldError::new("privacy_zones", "at most 32 zones"));
+        }
+        for (i, z) in self.privacy_zones.iter().enumerate() {
+            if !(3..=64).contains(&z.len()) {
+                errs.push(polis_base::FieldError::new(format!("privacy_zones[{i}]"), "needs 3 to 64 points"));
+            } else if z.iter().any(|(x, y)| !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y)) {
+                errs.push(polis_base::FieldError::new(
+                    format!("privacy_zones[{i}]"),
+                    "points are [x, y] fractions of the picture's width and height, from 0 to 1",
+                ));
+            }
+        }
+        errs
+    }
+}
+
 /// A camera in the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Camera {
@@ -267,6 +333,8 @@ pub struct Camera {
     pub owner: Option<Id>,
     pub status: CameraStatus,
     pub demo: bool,
+    #[serde(default)]
+    pub video: CameraVideo,
 }
 
 impl Camera {
@@ -282,6 +350,7 @@ impl Camera {
         if self.retention_days > 3650 {
             errs.push(polis_base::FieldError::new("retention_days", "must be at most 3650 days"));
         }
+        errs.extend(self.video.check());
         errs
     }
 }

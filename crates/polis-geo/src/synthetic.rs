@@ -78,6 +78,7 @@ pub fn cameras(n: usize, seed: u64, center: LatLon, radius_m: f64, municipality:
                 owner: None,
                 status: CameraStatus::Active,
                 demo: false,
+                video: Default::default(),
             }
         })
         .collect()

@@ -503,7 +503,7 @@ pub async fn share_uses(
     )))
 }
 
-fn share_token(headers: &HeaderMap) -> Result<String> {
+pub(crate) fn share_token(headers: &HeaderMap) -> Result<String> {
     headers
         .get(SHARE_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -47,11 +47,20 @@ pub struct AppState {
     pub app: Arc<App>,
     pub console: Arc<ConsoleConfig>,
     metrics: Arc<metrics::Metrics>,
+    tickets: media::Tickets,
+    /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
+    live_latency: Arc<metrics::Latency>,
 }
 
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
-    let state = AppState { app, console: Arc::new(console), metrics: Arc::new(metrics::Metrics::default()) };
+    let state = AppState {
+        app,
+        console: Arc::new(console),
+        metrics: Arc::new(metrics::Metrics::default()),
+        tickets: media::Tickets::default(),
+        live_latency: Arc::default(),
+    };
     routes::routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::trace::TraceLayer::new_for_http())

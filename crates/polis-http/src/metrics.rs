@@ -59,3 +59,44 @@ impl Metrics {
         s
     }
 }
+
+/// Live-view latency: a histogram in microseconds with fine buckets (for percentiles in
+/// benchmarks), exposed as `polis_live_latency_seconds`.
+#[derive(Default)]
+pub struct Latency {
+    /// Bucket i counts samples below `LIVE_BUCKETS_US[i]` (cumulative on render).
+    buckets: [AtomicU64; LIVE_BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+const LIVE_BUCKETS_US: [u64; 16] = [
+    100, 250, 500, 1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 50_000, 100_000, 250_000,
+    1_000_000,
+];
+
+impl Latency {
+    pub fn observe(&self, d: std::time::Duration) {
+        let us = d.as_micros() as u64;
+        if let Some(i) = LIVE_BUCKETS_US.iter().position(|b| us <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, s: &mut String) {
+        let _ =
+            writeln!(s, "# HELP polis_live_latency_seconds Live view: from a frame's arrival to its fragment sent.");
+        let _ = writeln!(s, "# TYPE polis_live_latency_seconds histogram");
+        let mut cum = 0;
+        for (i, b) in LIVE_BUCKETS_US.iter().enumerate() {
+            cum += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(s, "polis_live_latency_seconds_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e6);
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(s, "polis_live_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(s, "polis_live_latency_seconds_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(s, "polis_live_latency_seconds_count {count}");
+    }
+}

@@ -33,6 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras/seeing", get(cameras_seeing))
         .route("/cameras/near", get(cameras_near))
         .route("/cameras/{id}/health", get(crate::media::camera_health))
+        .route("/cameras/{id}/live", get(crate::media::live))
+        .route("/cameras/{id}/snapshot", get(crate::media::snapshot))
+        .route("/cameras/{id}/recordings", get(crate::media::recordings))
+        .route("/cameras/{id}/playback", post(crate::media::playback_ticket))
+        .route("/cameras/{id}/recording.mp4", get(crate::media::recording_mp4))
+        .route("/exports", post(crate::media::create_export))
+        .route("/exports/{id}/manifest.json", get(crate::media::export_manifest))
+        .route("/exports/{id}/files/{name}", get(crate::media::export_file))
         .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
         .route("/sites", get(list_sites).post(create::<Site>))
         .route("/sites/near", get(sites_near))
@@ -80,6 +88,7 @@ pub fn routes() -> Router<AppState> {
         .route("/shares/{id}/uses", get(crate::incidents::share_uses))
         .route("/share", get(crate::incidents::open_share))
         .route("/share/cameras/{id}", get(crate::incidents::shared_camera))
+        .route("/share/cameras/{id}/snapshot", get(crate::media::shared_snapshot))
         .route("/units", get(crate::incidents::list_units).post(crate::incidents::create_unit))
         .route("/units/{id}", axum::routing::patch(crate::incidents::patch_unit))
         .route("/units/{id}/report", post(crate::incidents::report_unit))
@@ -177,7 +186,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
         ("polis_registry_sensors", "Sensors in the registry.", reg.sensors.len() as f64),
     ];
     drop(reg);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&gauges)).into_response()
+    let mut text = s.metrics.render(&gauges);
+    s.live_latency.render(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn openapi() -> Response {

@@ -6,8 +6,8 @@
 use polis_base::{Error, FieldError};
 use polis_core::registry::new_id;
 use polis_domain::{
-    AgencyKind, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation, Priority,
-    RangeM, Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
+    AgencyKind, Camera, CameraKind, CameraStatus, CameraVideo, FieldOfView, Heading, Id, LatLon, OrgKind, Organisation,
+    Priority, RangeM, RecordingMode, Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
 };
 use serde_json::{json, Map, Value};
 
@@ -277,6 +277,7 @@ pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
         None => Some(CameraStatus::Active),
     };
     let demo = f.opt_bool("demo").unwrap_or(false);
+    let video = camera_video(&mut f);
     let cam = (|| {
         Some(Camera {
             id: id?,
@@ -294,12 +295,52 @@ pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
             owner,
             status: status?,
             demo,
+            video: video?,
         })
     })();
     if let Some(c) = &cam {
         f.errors.extend(c.check());
     }
     f.finish(cam, row)
+}
+
+/// `recording` ("off" or "continuous"), `retention_bytes` and `privacy_zones` (polygons of
+/// `[x, y]` fractions of the picture).
+fn camera_video(f: &mut Fields) -> Option<CameraVideo> {
+    let recording = match f.opt_str("recording") {
+        Some(r) => f.absorb(RecordingMode::parse("recording", &r)),
+        None => Some(RecordingMode::Off),
+    };
+    let retention_bytes = match f.opt_int("retention_bytes") {
+        Some(b) if b > 0 => Some(b as u64),
+        Some(_) => {
+            f.problem("retention_bytes", "must be a positive number of bytes");
+            None
+        }
+        None => None,
+    };
+    let mut privacy_zones = Vec::new();
+    match f.map.get("privacy_zones") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(zones)) => {
+            for (i, z) in zones.iter().enumerate() {
+                let pts: Option<Vec<(f64, f64)>> = z.as_array().and_then(|pts| {
+                    pts.iter()
+                        .map(|p| match p.as_array().map(Vec::as_slice) {
+                            Some([x, y]) => Some((x.as_f64()?, y.as_f64()?)),
+                            _ => None,
+                        })
+                        .collect()
+                });
+                match pts {
+                    Some(p) => privacy_zones.push(p),
+                    None => f.problem(&format!("privacy_zones[{i}]"), "must be a list of [x, y] number pairs"),
+                }
+            }
+        }
+        Some(_) => f.problem("privacy_zones", "must be a list of polygons"),
+    }
+    Some(CameraVideo { recording: recording?, retention_bytes, privacy_zones })
 }
 
 fn stream_sub(f: &mut Fields) -> Option<StreamUrl> {
@@ -327,6 +368,9 @@ pub fn camera_props(c: &Camera) -> Map<String, Value> {
         "owner": c.owner.as_ref().map(|o| o.as_str()),
         "status": c.status.as_str(),
         "demo": c.demo,
+        "recording": c.video.recording.as_str(),
+        "retention_bytes": c.video.retention_bytes,
+        "privacy_zones": c.video.privacy_zones.iter().map(|z| z.iter().map(|&(x, y)| [x, y]).collect::<Vec<_>>()).collect::<Vec<_>>(),
     });
     into_map(v)
 }

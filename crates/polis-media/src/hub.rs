@@ -137,6 +137,11 @@ impl MediaHub {
         before - map.len()
     }
 
+    /// The streams with a running session.
+    pub fn running(&self) -> Vec<Id> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// Whether a session runs for the camera.
     pub fn is_running(&self, camera: &Id) -> bool {
         self.lock().contains_key(camera)

@@ -67,6 +67,11 @@ impl Fragmenter {
         self.pending.push(frame);
     }
 
+    /// The time of the first frame waiting, if any.
+    pub fn first_pending_pts(&self) -> Option<i64> {
+        self.pending.first().map(|f| f.pts)
+    }
+
     /// Frames waiting for the next fragment.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -115,7 +120,13 @@ mod tests {
     }
 
     fn frame(p: &Arc<StreamParams>, pts: i64, key: bool) -> Frame {
-        Frame { data: Bytes::from_static(&[0, 0, 0, 1, 0x65]), key, pts, at: OffsetDateTime::UNIX_EPOCH, params: p.clone() }
+        Frame {
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            key,
+            pts,
+            at: OffsetDateTime::UNIX_EPOCH,
+            params: p.clone(),
+        }
     }
 
     #[test]

@@ -3,12 +3,12 @@
 use crate::health::{Health, HealthCalc, HealthPolicy};
 use async_trait::async_trait;
 use bytes::Bytes;
-use time::OffsetDateTime;
 use futures::FutureExt;
 use polis_base::{Clock, Error, Result};
 use polis_domain::registry::StreamUrl;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// The video codec of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use sqlx::{Row, Transaction};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
     Int(i64),
+    OptInt(Option<i64>),
     Real(f64),
     OptReal(Option<f64>),
     Bool(bool),
@@ -31,6 +32,7 @@ macro_rules! bind_all {
         for a in $args {
             q = match *a {
                 Arg::Int(v) => q.bind(v),
+                Arg::OptInt(v) => q.bind(v),
                 Arg::Real(v) => q.bind(v),
                 Arg::OptReal(v) => q.bind(v),
                 Arg::Bool(v) => q.bind(v),
@@ -194,6 +196,9 @@ impl DbRow {
         get!(self, i)
     }
     pub(crate) fn real(&self, i: usize) -> Result<f64, sqlx::Error> {
+        get!(self, i)
+    }
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
         get!(self, i)
     }
     pub(crate) fn opt_real(&self, i: usize) -> Result<Option<f64>, sqlx::Error> {

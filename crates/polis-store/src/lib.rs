@@ -13,10 +13,12 @@ mod error;
 mod incidents;
 mod live;
 mod migrate;
+mod recordings;
 mod sql;
 pub mod testing;
 
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
+pub use recordings::{Segment, SegmentUsage};
 
 use async_trait::async_trait;
 use polis_base::{Error, Result};
@@ -101,6 +103,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sensors(&self) -> Result<Vec<Sensor>>;
 
     // Audit log.
+    /// Appends records that go with no other change (a person watched or exported video).
+    async fn append_audit(&self, audit: &[AuditRecord]) -> Result<()>;
     /// Newest first; `municipality` filters (records without a municipality are region-wide and
     /// only returned when the filter is `None`).
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>>;
@@ -170,6 +174,18 @@ pub trait Store: Send + Sync + 'static {
     /// Newest `last_seen` first (then by id), at most `limit`; `municipality` filters, and
     /// `open_only` leaves out the closed ones.
     async fn list_alarms(&self, municipality: Option<&Id>, open_only: bool, limit: u32) -> Result<Vec<Alarm>>;
+
+    // Recorded video: the index of the files on disk (the files are the media layer's).
+    /// Inserts or updates (by camera and start) a recorded file's row.
+    async fn put_segment(&self, segment: &Segment) -> Result<()>;
+    /// The camera's files that overlap `from..to`, oldest first.
+    async fn segments(&self, camera: &Id, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<Segment>>;
+    /// The oldest files of one camera, or of all, at most `limit`.
+    async fn oldest_segments(&self, camera: Option<&Id>, limit: u32) -> Result<Vec<Segment>>;
+    /// What each camera's recordings take.
+    async fn segment_usage(&self) -> Result<Vec<SegmentUsage>>;
+    /// Forgets a file (after the media layer deleted it).
+    async fn delete_segment(&self, camera: &Id, start: OffsetDateTime) -> Result<()>;
 
     // Incidents. The journal is append-only: `journal` lines are appended in the same
     // transaction as the change they describe; nothing updates or deletes them.

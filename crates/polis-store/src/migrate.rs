@@ -25,6 +25,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "live", sql: include_str!("../migrations/sqlite/0002_live.sql") },
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/sqlite/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/sqlite/0004_incidents.sql") },
+    Migration { version: 5, name: "video", sql: include_str!("../migrations/sqlite/0005_video.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -32,6 +33,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "live", sql: include_str!("../migrations/postgres/0002_live.sql") },
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/postgres/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/postgres/0004_incidents.sql") },
+    Migration { version: 5, name: "video", sql: include_str!("../migrations/postgres/0005_video.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

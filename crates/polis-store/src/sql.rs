@@ -15,8 +15,9 @@ use polis_base::{Error, FieldError, Result};
 use polis_domain::incident::{Incident, JournalEntry, Procedure, Share, SosDevice, Unit};
 use polis_domain::registry::Secret;
 use polis_domain::{
-    AgencyKind, Alarm, AuditRecord, Camera, CameraKind, CameraStatus, FieldOfView, Heading, Id, LatLon, Observation,
-    OrgKind, Organisation, Priority, RangeM, Role, Rule, Sensor, SensorKind, Site, SiteCategory, StreamUrl, User,
+    AgencyKind, Alarm, AuditRecord, Camera, CameraKind, CameraStatus, CameraVideo, FieldOfView, Heading, Id, LatLon,
+    Observation, OrgKind, Organisation, Priority, RangeM, RecordingMode, Role, Rule, Sensor, SensorKind, Site,
+    SiteCategory, StreamUrl, User,
 };
 use std::collections::HashSet;
 use time::OffsetDateTime;
@@ -69,6 +70,9 @@ const CAMERAS: Table = Table {
         "owner",
         "status",
         "demo",
+        "recording",
+        "retention_bytes",
+        "privacy_zones",
     ],
 };
 
@@ -213,6 +217,9 @@ impl<'r> Cols<'r> {
     pub(crate) fn text(&mut self) -> Result<String> {
         self.take(DbRow::text)
     }
+    pub(crate) fn opt_int(&mut self) -> Result<Option<i64>> {
+        self.take(DbRow::opt_int)
+    }
     pub(crate) fn opt_text(&mut self) -> Result<Option<String>> {
         self.take(DbRow::opt_text)
     }
@@ -311,7 +318,14 @@ fn stream_args(s: Option<&StreamUrl>) -> [Arg<'_>; 3] {
     ]
 }
 
-fn camera_args<'a>(c: &'a Camera, out: &mut Vec<Arg<'a>>) {
+/// The privacy zones as JSON text (`[[[x, y], ...], ...]`), made before the arguments borrow it.
+fn camera_enc(c: &Camera) -> String {
+    let zones: Vec<Vec<[f64; 2]>> =
+        c.video.privacy_zones.iter().map(|z| z.iter().map(|&(x, y)| [x, y]).collect()).collect();
+    serde_json::to_string(&zones).unwrap_or_else(|_| "[]".into())
+}
+
+fn camera_args<'a>((c, zones): (&'a Camera, &'a String), out: &mut Vec<Arg<'a>>) {
     out.extend([
         Arg::Text(c.id.as_str()),
         Arg::Text(c.municipality.as_str()),
@@ -331,6 +345,9 @@ fn camera_args<'a>(c: &'a Camera, out: &mut Vec<Arg<'a>>) {
         Arg::OptText(c.owner.as_ref().map(Id::as_str)),
         Arg::Text(c.status.as_str()),
         Arg::Bool(c.demo),
+        Arg::Text(c.video.recording.as_str()),
+        Arg::OptInt(c.video.retention_bytes.and_then(|b| i64::try_from(b).ok())),
+        Arg::Text(zones),
     ]);
 }
 
@@ -356,6 +373,13 @@ fn camera_from(row: &DbRow) -> Result<Camera> {
     let status = c.text()?;
     let status = c.check(CameraStatus::parse("status", &status))?;
     let demo = c.boolean()?;
+    let recording = c.text()?;
+    let recording = c.check(RecordingMode::parse("recording", &recording))?;
+    let retention_bytes = c.opt_int()?.and_then(|b| u64::try_from(b).ok());
+    let zones = c.text()?;
+    let zones: Vec<Vec<[f64; 2]>> =
+        c.check(serde_json::from_str(&zones).map_err(|e| polis_base::Error::invalid("privacy_zones", e.to_string())))?;
+    let privacy_zones = zones.into_iter().map(|z| z.into_iter().map(|[x, y]| (x, y)).collect()).collect();
     Ok(Camera {
         id: c.id(),
         municipality,
@@ -372,6 +396,7 @@ fn camera_from(row: &DbRow) -> Result<Camera> {
         owner,
         status,
         demo,
+        video: CameraVideo { recording, retention_bytes, privacy_zones },
     })
 }
 
@@ -737,6 +762,26 @@ impl Store for SqlStore {
         rows.first().map(user_from).transpose()
     }
 
+    async fn put_segment(&self, segment: &crate::Segment) -> Result<()> {
+        crate::recordings::put_segment(&self.db, segment).await
+    }
+
+    async fn segments(&self, camera: &Id, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<crate::Segment>> {
+        crate::recordings::segments(&self.db, camera, from, to).await
+    }
+
+    async fn oldest_segments(&self, camera: Option<&Id>, limit: u32) -> Result<Vec<crate::Segment>> {
+        crate::recordings::oldest_segments(&self.db, camera, limit).await
+    }
+
+    async fn segment_usage(&self) -> Result<Vec<crate::SegmentUsage>> {
+        crate::recordings::segment_usage(&self.db).await
+    }
+
+    async fn delete_segment(&self, camera: &Id, start: OffsetDateTime) -> Result<()> {
+        crate::recordings::delete_segment(&self.db, camera, start).await
+    }
+
     async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64> {
         const WHAT: &str = "purge expired sessions";
         let mut tx = self.db.begin(WHAT).await?;
@@ -760,12 +805,14 @@ impl Store for SqlStore {
 
     async fn insert_cameras(&self, cameras: &[Camera], audit: &[AuditRecord]) -> Result<()> {
         let ids = cameras.iter().map(|c| c.id.as_str()).collect();
-        self.insert_all(&CAMERAS, ids, cameras.iter(), camera_args, audit).await
+        let encs: Vec<String> = cameras.iter().map(camera_enc).collect();
+        self.insert_all(&CAMERAS, ids, cameras.iter().zip(&encs), camera_args, audit).await
     }
 
     async fn update_camera(&self, camera: &Camera, audit: &AuditRecord) -> Result<()> {
+        let enc = camera_enc(camera);
         let mut args = Vec::with_capacity(CAMERAS.cols.len());
-        camera_args(camera, &mut args);
+        camera_args((camera, &enc), &mut args);
         self.update_one(&CAMERAS, &camera.id, &args, audit).await
     }
 
@@ -815,6 +862,13 @@ impl Store for SqlStore {
 
     async fn list_sensors(&self) -> Result<Vec<Sensor>> {
         self.list(&SENSORS, sensor_from).await
+    }
+
+    async fn append_audit(&self, audit: &[AuditRecord]) -> Result<()> {
+        const WHAT: &str = "append to the audit log";
+        let mut tx = self.db.begin(WHAT).await?;
+        let r = write_audit(&mut tx, WHAT, audit).await;
+        tx.finish(WHAT, r).await
     }
 
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>> {

@@ -284,6 +284,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let backend = store.backend();
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
+    let video_dir = config.data.join("video");
+    app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
+        .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
+    tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
+    tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
+    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }

@@ -47,6 +47,7 @@ pub fn camera(
         owner: None,
         status: CameraStatus::Active,
         demo: false,
+        video: Default::default(),
     }
 }
 

@@ -111,6 +111,11 @@ pub async fn spawn_with(backend: Backend, clock: Arc<dyn polis_base::Clock>) -> 
     };
     let store = polis_store::open(&url).await.unwrap();
     let app = App::open(store, clock).await.unwrap();
+    let mut video = polis_core::video::VideoConfig::new(dir.path().join("video"));
+    video.offline_alarm_after = time::Duration::seconds(2);
+    app.configure_video(video).unwrap();
+    tokio::spawn(app.clone().run_recorder(std::time::Duration::from_millis(200)));
+    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_millis(250)));
     let system = Actor::system();
     for (id, bg, en) in [("kazanlak", "Казанлък", "Kazanlak"), ("stara-zagora", "Стара Загора", "Stara Zagora")]
     {

@@ -62,3 +62,374 @@ async fn camera_health_goes_online_and_is_scoped() {
     let (s, b) = t.get("/api/v1/cameras/nope/health").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// What ffprobe says of an MP4 file: (duration in seconds, frames decoded), or panics with its
+/// complaint. ffprobe is installed by scripts/test (Debian's ffmpeg).
+fn ffprobe(path: &std::path::Path) -> (f64, u64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "format=duration:stream=nb_read_frames,codec_name", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe (install ffmpeg, or run scripts/test)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "ffprobe complains: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["streams"][0]["codec_name"], "h264", "{v}");
+    let duration: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+    let frames: u64 = v["streams"][0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    (duration, frames)
+}
+
+/// A camera recorded continuously: its recordings are listed, a range plays back as an MP4 that
+/// ffprobe reads with the right duration, range requests work (for seeking in a browser), a
+/// playback ticket opens the clip without a header, and a viewer gets no video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_camera_plays_back_a_range_as_mp4() {
+    let port = free_port();
+    let _server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("rec-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "continuous".into();
+    let (s, b) = t.post("/api/v1/cameras", cam).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["recording"], "continuous", "{b}");
+
+    // Nobody watches it: it records because it is set to.
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let range = |from: time::OffsetDateTime, to: time::OffsetDateTime| {
+        format!("from={}&to={}", urlenc(&rfc3339(from)), urlenc(&rfc3339(to)))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let spans = loop {
+        let now = time::OffsetDateTime::now_utc();
+        let (s, b) = t.get(&format!("/api/v1/cameras/rec-1/recordings?{}", range(start, now))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let covered: f64 = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sp| {
+                let f = time::OffsetDateTime::parse(
+                    sp["from"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
+                let to = time::OffsetDateTime::parse(
+                    sp["to"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
+                (to - f).as_seconds_f64()
+            })
+            .sum();
+        if covered >= 6.0 {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "less than 6 s recorded after 30 s: {b}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let first = &spans[0];
+    let from =
+        time::OffsetDateTime::parse(first["from"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let (clip_from, clip_to) = (from + time::Duration::seconds(1), from + time::Duration::seconds(5));
+
+    // The clip, whole: an MP4 of about four seconds (whole key-frame groups: one a second here).
+    let path = format!("/api/v1/cameras/rec-1/recording.mp4?{}", range(clip_from, clip_to));
+    let res = t.req(Method::GET, &path).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    assert_eq!(res.headers()["accept-ranges"], "bytes");
+    let whole = res.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    std::fs::write(&file, &whole).unwrap();
+    let (duration, frames) = ffprobe(&file);
+    assert!((3.5..=6.5).contains(&duration), "the clip lasts {duration} s, not about 4");
+    assert!(frames as f64 >= duration * 20.0, "{frames} frames in {duration} s of 25 fps");
+
+    // A range: 206 with the right bytes.
+    let res = t.req(Method::GET, &path).header("range", "bytes=100-1099").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()["content-range"], format!("bytes 100-1099/{}", whole.len()).as_str());
+    assert_eq!(res.bytes().await.unwrap(), whole.slice(100..1100));
+    let res = t.req(Method::GET, &path).header("range", format!("bytes={}-", whole.len() + 5)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // A ticket for a <video> element: the same bytes without a header; not for another range.
+    let (s, b) = t
+        .post("/api/v1/cameras/rec-1/playback", serde_json::json!({"from": rfc3339(clip_from), "to": rfc3339(clip_to)}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let url = b["url"].as_str().unwrap();
+    let res = t.client.get(t.url(url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap(), whole);
+    let other = url
+        .replace("&ticket=", "&x=1&ticket=")
+        .replace(&urlenc(&rfc3339(clip_to)), &urlenc(&rfc3339(clip_to + time::Duration::seconds(1))));
+    assert_eq!(t.client.get(t.url(&other)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.client.get(t.url(&path)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // Evidence export: the file's SHA-256 matches the manifest, ffprobe reads it, the audit log
+    // has it; bad requests name the field and leave nothing behind.
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(clip_from), "to": rfc3339(clip_to), "reason": "Collision at the crossroads, for the police"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let export_id = b["id"].as_str().unwrap().to_string();
+    assert_eq!(b["manifest"]["exported_by"], "admin");
+    assert_eq!(b["manifest"]["reason"], "Collision at the crossroads, for the police");
+    let f = &b["files"][0];
+    let res = t.req(Method::GET, f["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let exported = res.bytes().await.unwrap();
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&exported).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(f["sha256"].as_str().unwrap(), digest, "the manifest's hash is the file's");
+    assert_eq!(f["bytes"].as_u64().unwrap(), exported.len() as u64);
+    let efile = dir.path().join("export.mp4");
+    std::fs::write(&efile, &exported).unwrap();
+    let (d, _) = ffprobe(&efile);
+    assert!((d - f["duration_s"].as_f64().unwrap()).abs() < 0.5, "ffprobe {d} s, manifest {}", f["duration_s"]);
+    let (s, m) = t.get(&format!("/api/v1/exports/{export_id}/manifest.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(m["files"][0]["sha256"], f["sha256"]);
+    let (_, audit) = t.get("/api/v1/audit?limit=50").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    assert!(actions.contains(&"video.export"), "{actions:?}");
+    assert!(actions.contains(&"video.playback"), "{actions:?}");
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(clip_from), "to": rfc3339(clip_to)}),
+        )
+        .await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("reason")), "{b}");
+    let old_from = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    let (s, b) = t
+        .post(
+            "/api/v1/exports",
+            serde_json::json!({"cameras": ["rec-1"], "from": rfc3339(old_from), "to": rfc3339(old_from + time::Duration::minutes(5)), "reason": "r"}),
+        )
+        .await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("cameras")), "{b}");
+    let (_, audit) = t.get("/api/v1/audit?limit=50").await;
+    let exports = audit.as_array().unwrap().iter().filter(|a| a["action"] == "video.export").count();
+    assert_eq!(exports, 1, "a failed export is not recorded");
+
+    // Bad ranges name the field; a viewer sees no video; nothing recorded long ago.
+    let (s, b) =
+        t.get(&format!("/api/v1/cameras/rec-1/recordings?from=yesterday&to={}", urlenc(&rfc3339(clip_to)))).await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("from")), "{b}");
+    let viewer = t.user("kz-viewer", "viewer", "kazanlak").await;
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, &path)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, &format!("/api/v1/exports/{export_id}/manifest.json"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let other = t.user("sz-operator", "operator", "stara-zagora").await;
+    let (s, _) = t.call(t.req_as(&other, Method::GET, &format!("/api/v1/exports/{export_id}/manifest.json"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let old = time::OffsetDateTime::now_utc() - time::Duration::hours(5);
+    let (s, _) =
+        t.get(&format!("/api/v1/cameras/rec-1/recording.mp4?{}", range(old, old + time::Duration::minutes(1)))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+fn urlenc(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+/// Live view over a WebSocket: after the token, an init message with the MIME type, the
+/// initialisation segment, then one fragment per frame, the first a key frame. No token, no video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_sends_an_init_segment_then_fragments() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let port = free_port();
+    let _server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("live-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+
+    let url = format!("{}/api/v1/cameras/live-1/live?stream=sub", t.base.replace("http", "ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
+    ws.send(Message::Text(serde_json::json!({"token": t.token}).to_string().into())).await.unwrap();
+    async fn next<S>(ws: &mut S) -> Message
+    where
+        S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("a message").unwrap().unwrap()
+    }
+    let init = next(&mut ws).await;
+    let Message::Text(text) = init else { panic!("expected the init message, got {init:?}") };
+    let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+    assert_eq!(v["type"], "init");
+    assert!(v["mime"].as_str().unwrap().starts_with("video/mp4; codecs=\"avc1."), "{v}");
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(320), Some(240)));
+    let Message::Binary(init_seg) = next(&mut ws).await else { panic!("expected the init segment") };
+    assert_eq!(&init_seg[4..8], b"ftyp");
+    let mut times = Vec::new();
+    for i in 0..25 {
+        let Message::Binary(frag) = next(&mut ws).await else { panic!("expected a fragment") };
+        let moof_len = u32::from_be_bytes([frag[0], frag[1], frag[2], frag[3]]) as usize;
+        let (_, decode_time, _, key) = polis_media::fmp4::parse_moof(&frag[..moof_len]).unwrap();
+        if i == 0 {
+            assert!(key, "the first fragment starts on a key frame");
+        }
+        times.push(decode_time);
+    }
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "decode times increase: {times:?}");
+    drop(ws);
+
+    // A wrong token: an error message, no video.
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
+    ws.send(Message::Text(r#"{"token": "forged"}"#.into())).await.unwrap();
+    let Message::Text(text) = next(&mut ws).await else { panic!("expected an error message") };
+    assert!(text.as_str().contains("\"type\":\"error\""), "{text}");
+    // A viewer is refused before the upgrade.
+    let viewer = t.user("kz-viewer2", "viewer", "kazanlak").await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {viewer}").parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+}
+
+fn decode_jpeg(bytes: &[u8]) -> (u16, u16, Vec<u8>) {
+    let mut d = jpeg_decoder::Decoder::new(bytes);
+    let pixels = d.decode().expect("a JPEG");
+    let info = d.info().unwrap();
+    (info.width, info.height, pixels)
+}
+
+/// Mean brightness of the RGB pixels in columns `x0..x1`.
+fn mean(width: u16, pixels: &[u8], x0: usize, x1: usize) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for (i, px) in pixels.chunks(3).enumerate() {
+        let x = i % width as usize;
+        if (x0..x1).contains(&x) {
+            sum += px.iter().map(|&c| u64::from(c)).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+/// Snapshots: a JPEG of the latest key frame, of a real RTSP camera and of a synthetic one, with
+/// the camera's privacy zone blacked out; a share opens the snapshot of its camera only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
+    let port = free_port();
+    let _server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("snap-rtsp", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let res = t.req(Method::GET, "/api/v1/cameras/snap-rtsp/snapshot").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    let (w, h, _) = decode_jpeg(&res.bytes().await.unwrap());
+    assert_eq!((w, h), (320, 240));
+
+    // A synthetic picture (bright colour bars) with its left half private.
+    let mut cam = camera("snap-demo", 42.62, 25.39, 90.0);
+    cam["stream_url"] = "demo://test/Gate".into();
+    cam["privacy_zones"] = serde_json::json!([[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]]);
+    let (s, b) = t.post("/api/v1/cameras", cam).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let res = t.req(Method::GET, "/api/v1/cameras/snap-demo/snapshot").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (w, _, px) = decode_jpeg(&res.bytes().await.unwrap());
+    let left = mean(w, &px, 0, w as usize / 2 - 4);
+    let right = mean(w, &px, w as usize / 2 + 4, w as usize);
+    assert!(left < 12.0, "the private half is not black: mean {left}");
+    assert!(right > 60.0, "the open half is dark: mean {right}");
+
+    // Zones outside the picture are refused, naming the field.
+    let (s, b) = t
+        .req(Method::PATCH, "/api/v1/cameras/snap-demo")
+        .json(&serde_json::json!({"privacy_zones": [[[0.0, 0.0], [1.5, 0.0], [0.5, 1.0]]]}))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    let body: serde_json::Value = b.json().await.unwrap();
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "privacy_zones[0]", "{body}");
+
+    // A viewer gets no picture.
+    let viewer = t.user("kz-viewer3", "viewer", "kazanlak").await;
+    let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// The camera's server goes away: health goes offline and, after the configured time (2 s in
+/// the tests, 30 s by default), a `camera-offline` alarm opens at the camera's place; the server
+/// comes back: the session reconnects by itself and the alarm clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_drops_off_raises_an_alarm_and_reconnects() {
+    let port = free_port();
+    let server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("drop-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "continuous".into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let wait_for = |what: &'static str, secs: u64, check: fn(&serde_json::Value) -> bool, path: &'static str| {
+        let t = &t;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            loop {
+                let (_, b) = t.get(path).await;
+                if check(&b) {
+                    return b;
+                }
+                assert!(Instant::now() < deadline, "waited {secs} s for {what}: {b}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for("online", 20, |b| b["status"] == "online", "/api/v1/cameras/drop-1/health").await;
+    let (_, alarms) = t.get("/api/v1/alarms?state=active").await;
+    assert!(!alarms.to_string().contains("camera-offline"), "{alarms}");
+
+    drop(server);
+    wait_for("offline", 20, |b| b["status"] == "offline", "/api/v1/cameras/drop-1/health").await;
+    let alarms = wait_for(
+        "the offline alarm",
+        20,
+        |b| b.as_array().is_some_and(|a| a.iter().any(|x| x["rule"] == "camera-offline" && x["source"] == "drop-1")),
+        "/api/v1/alarms?state=active",
+    )
+    .await;
+    let alarm = alarms.as_array().unwrap().iter().find(|x| x["rule"] == "camera-offline").unwrap().clone();
+    assert_eq!(alarm["severity"], "major");
+    assert_eq!(alarm["state"], "active_unacknowledged");
+
+    let _server = start_rtsp(port);
+    let h = wait_for("back online", 40, |b| b["status"] == "online", "/api/v1/cameras/drop-1/health").await;
+    assert!(h["reconnects"].as_u64().unwrap() >= 1, "{h}");
+    let id = alarm["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, a) = t.get(&format!("/api/v1/alarms/{id}")).await;
+        if a["state"] == "cleared_unacknowledged" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the alarm did not clear: {a}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

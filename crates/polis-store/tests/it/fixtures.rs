@@ -74,6 +74,7 @@ pub fn camera(code: &str) -> Camera {
         owner: Some(id("police-kz")),
         status: CameraStatus::Offline,
         demo: true,
+        video: Default::default(),
     }
 }
 
@@ -95,6 +96,7 @@ pub fn bare_camera(code: &str) -> Camera {
         owner: None,
         status: CameraStatus::Planned,
         demo: false,
+        video: Default::default(),
     }
 }
 
