@@ -49,13 +49,15 @@
   const el = (...a) => B.el(...a);
   const role = () => (B && B.state.user ? B.state.user.role : "viewer");
 
-  /** Who sees the video wall: everyone but agency liaisons (they see video only through a share).
-   *  The server decides who may watch which camera; a tile shows its refusal. */
+  /** Live view, snapshots, playback and export: administrators, supervisors and operators.
+   *  Viewers see no video, agency liaisons only through a share (docs/ref/video.md); the server
+   *  decides per camera, and a tile shows its refusal. */
+  const VIDEO_ROLES = ["admin", "supervisor", "operator"];
   function canWatch() {
-    return !!(B && B.state.user) && role() !== "agency";
+    return !!(B && B.state.user) && VIDEO_ROLES.includes(role());
   }
   function canExport() {
-    return ["admin", "supervisor", "operator"].includes(role());
+    return VIDEO_ROLES.includes(role());
   }
 
   // -----------------------------------------------------------------------------------------
@@ -999,7 +1001,7 @@
     );
     const side = el("aside", { class: "single-side" }, el("dl", { class: "fields single-fields" }));
     v.replaceChildren(bar, el("div", { class: "video-body single-view", "data-camera-id": id }, el("div", { class: "single-main" }, stage, tools, timeline), side));
-    if (s.playback) startPlayback(s.playback.from, s.playback.to, s.playback.url);
+    if (s.playback) startPlayback(s.playback.from, s.playback.to, s.playback.url, s.playback.start);
     else startLive();
     renderSingleHealth();
     renderTimeline();
@@ -1062,26 +1064,30 @@
   }
 
   /** Plays the recording from `from` to `to` (ms); `url` when already granted. */
-  async function startPlayback(from, to, url) {
+  async function startPlayback(from, to, url, start0) {
     const s = S.single;
     const video = singleVideo();
     if (!s || !video) return;
     if (s.player) s.player.stop();
     s.player = null;
     const seq = ++s.seq;
-    s.playback = { from, to, url: null };
+    s.playback = { from, to, url: null, start: from };
     s.state = "connecting";
     s.message = null;
     paintStage();
     paintCursor();
     try {
+      let start = from;
       if (!url) {
         const r = await B.api("POST", camPath(s.camera) + "/playback", { from: iso(from), to: iso(to) });
         url = r && r.url;
         if (!url) throw new Error(t("app.error"));
-      }
+        // The clip starts on the key frame at or before `from`: its time 0 is `start`.
+        if (r.start && Number.isFinite(Date.parse(r.start))) start = Date.parse(r.start);
+      } else if (start0 !== undefined) start = start0;
       if (S.single !== s || seq !== s.seq) return;
       s.playback.url = url;
+      s.playback.start = start;
       video.controls = true;
       video.onloadeddata = () => {
         if (S.single !== s || seq !== s.seq) return;
@@ -1190,7 +1196,7 @@
     const s = S.single;
     const video = singleVideo();
     if (!s || !s.playback || !video) return null;
-    return s.playback.from + (video.currentTime || 0) * 1000;
+    return s.playback.start + (video.currentTime || 0) * 1000;
   }
 
   function paintCursor() {
@@ -1487,10 +1493,10 @@
               "div",
               { class: "cam-item-main" },
               el("span", { class: "cam-item-name", text: f.name }),
-              el("span", { class: "cam-item-meta", text: cameraName(f.camera) + " · " + fmtBytes(+f.bytes) }),
+              el("span", { class: "cam-item-meta", text: [f.camera_name ? B.shortName(f.camera_name) : cameraName(f.camera), f.from && f.to ? clock(Date.parse(f.from), true) + " – " + clock(Date.parse(f.to)) : null, fmtBytes(+f.bytes)].filter(Boolean).join(" · ") }),
               el("code", { class: "mono wrap export-sha", title: "SHA-256", text: "SHA-256 " + (f.sha256 || "") })
             ),
-            el("button", { type: "button", class: "btn btn-small export-download", text: t("video.download"), onclick: download(base + "/files/" + encodeURIComponent(f.name), f.name) })
+            el("button", { type: "button", class: "btn btn-small export-download", text: t("video.download"), onclick: download(f.url || base + "/files/" + encodeURIComponent(f.name), f.name) })
           )
         )
       ),
@@ -1498,7 +1504,7 @@
         "div",
         { class: "dialog-actions" },
         el("span", { class: "muted small", text: t("video.export_manifest_note") }),
-        el("button", { type: "button", class: "btn btn-small export-manifest", text: t("video.export_manifest"), onclick: download(base + "/manifest.json", "export-" + id + "-manifest.json") })
+        el("button", { type: "button", class: "btn btn-small export-manifest", text: t("video.export_manifest"), onclick: download((r && r.manifest_url) || base + "/manifest.json", id + "-manifest.json") })
       ),
       el("div", { class: "export-errors" })
     );

@@ -4,7 +4,8 @@
 //! over the WebSocket into Media Source Extensions) with the stream's health; the wall survives a
 //! reload; a double click opens the single-camera view, which plays live too. A recorded demo
 //! camera, opened from its details on the map, shows its recordings on the timeline, and a click
-//! there plays the recording back; then a snapshot, and an evidence export with its hashes.
+//! there plays the recording back; then a snapshot, and an evidence export with its hashes. A
+//! viewer, who may not watch video, is offered none.
 //!
 //! Needs Chromium and chromedriver, like `tests/console.rs`: `POLIS_TEST_CHROMEDRIVER` (default
 //! `/usr/bin/chromedriver`) and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set
@@ -139,6 +140,21 @@ impl Api {
         ensure!(status.is_success(), "GET {path}: {status} {body}");
         Ok(body)
     }
+
+    async fn post(&self, path: &str, json: &Value) -> TestResult<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(json)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = res.status();
+        let body: Value = res.json().await.map_err(|e| format!("POST {path}: body: {e}"))?;
+        ensure!(status.is_success(), "POST {path}: {status} {body}");
+        Ok(body)
+    }
 }
 
 async fn js(c: &Client, script: &str, args: Vec<Value>) -> TestResult<Value> {
@@ -172,7 +188,10 @@ async fn click(c: &Client, css: &str) -> TestResult<()> {
     let start = Instant::now();
     loop {
         match find(c, css).await?.click().await.map_err(|e| format!("clicking {css}: {e}")) {
-            Err(e) if (e.contains("stale") || e.contains("not interactable")) && start.elapsed() < Duration::from_secs(5) => {
+            Err(e)
+                if (e.contains("stale") || e.contains("not interactable"))
+                    && start.elapsed() < Duration::from_secs(5) =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,
@@ -395,7 +414,8 @@ async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         .iter()
         .filter(streaming)
         .find(|f| f["properties"]["recording"] == "continuous")
-        .and_then(|f| f["properties"]["id"].as_str().map(String::from));
+        .and_then(|f| f["properties"]["id"].as_str().map(String::from))
+        .ok_or("no demo camera with a stream is recorded continuously")?;
 
     // The wall, four tiles; the camera from the list filtered by its id.
     click(c, "#open-video").await?;
@@ -416,9 +436,9 @@ async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(attr(c, tile, "data-camera-id").await? == live_id, "tile 2 does not show the chosen camera");
 
     // It plays live, near the live edge, with its health.
-    wait_css(c, &format!("{tile}[data-state=\"live\"]"), Duration::from_secs(30)).await.map_err(|e| {
-        format!("the live view did not start (tile state, then message): {e}")
-    })?;
+    wait_css(c, &format!("{tile}[data-state=\"live\"]"), Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("the live view did not start (tile state, then message): {e}"))?;
     plays(c, &format!("{tile} video"), "the tile's live video").await?;
     let lag = js(
         c,
@@ -468,7 +488,7 @@ async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(count(c, "#video-view:not([hidden])").await? == 0, "the video view did not close");
 
     // The recorded camera from its details on the map.
-    let camera = recorded.clone().unwrap_or_else(|| live_id.clone());
+    let camera = recorded;
     js(c, "window.polisMap.select('camera', arguments[0]);", vec![json!(camera)]).await?;
     wait_css(c, &format!("#details[data-id=\"{camera}\"] .camera-live"), Duration::from_secs(5)).await?;
     click(c, "#details .camera-live").await?;
@@ -476,15 +496,37 @@ async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     wait_css(c, "#video-view .single-stage[data-state=\"live\"]", Duration::from_secs(30)).await?;
     wait_css(c, "#video-view .timeline[data-state=\"done\"]", Duration::from_secs(10)).await?;
 
-    if let Some(camera) = &recorded {
-        timeline_and_playback(c, api, camera).await?;
-    } else {
-        eprintln!("no demo camera is recorded continuously: the timeline and playback are not checked");
-    }
-
+    timeline_and_playback(c, api, &camera).await?;
     snapshot(c).await?;
     export(c, api, &camera).await?;
     no_page_errors(c).await?;
+
+    viewer_sees_no_video(c, api, &camera).await
+}
+
+/// A viewer may not watch video (docs/ref/video.md): no wall, no "Live video" on a camera.
+async fn viewer_sees_no_video(c: &Client, api: &Api, camera: &str) -> TestResult {
+    let password = "Video-viewer-Pa55";
+    api.post(
+        "/api/v1/users",
+        &json!({"username": "video-viewer", "password": password, "role": "viewer", "municipality": "kazanlak"}),
+    )
+    .await?;
+    click(c, "#video-view .video-close").await?;
+    click(c, "#logout").await?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    wait_until("the sign-in form", Duration::from_secs(10), || async {
+        Ok(find(c, "#login-form").await?.is_displayed().await.unwrap_or(false))
+    })
+    .await?;
+    type_into(c, "#username", "video-viewer").await?;
+    type_into(c, "#password", password).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    ensure!(!find(c, "#open-video").await?.is_displayed().await.unwrap_or(true), "a viewer has the video wall");
+    js(c, "window.polisMap.select('camera', arguments[0]);", vec![json!(camera)]).await?;
+    wait_css(c, &format!("#details[data-id=\"{camera}\"]"), Duration::from_secs(5)).await?;
+    ensure!(count(c, "#details .camera-live").await? == 0, "a viewer is offered live video");
     Ok(())
 }
 
@@ -510,15 +552,18 @@ async fn timeline_and_playback(c: &Client, api: &Api, camera: &str) -> TestResul
             .iter()
             .map(|r| {
                 let at = |k: &str| {
-                    time::OffsetDateTime::parse(r[k].as_str().unwrap_or_default(), &time::format_description::well_known::Rfc3339)
-                        .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
-                        .unwrap_or(0.0)
+                    time::OffsetDateTime::parse(
+                        r[k].as_str().unwrap_or_default(),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
+                    .unwrap_or(0.0)
                 };
                 at("to") - at("from")
             })
             .sum();
         spans = list.as_array().map(Vec::len).unwrap_or(0);
-        if recorded_s >= 6.0 {
+        if recorded_s >= 10.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -550,9 +595,9 @@ async fn timeline_and_playback(c: &Client, api: &Api, camera: &str) -> TestResul
         .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
     c.perform_actions(press).await.map_err(|e| format!("clicking the timeline at ({x}, {y}): {e}"))?;
     wait_css(c, "#video-view .single-view[data-playback=\"recording\"]", Duration::from_secs(5)).await?;
-    wait_css(c, "#video-view .single-stage[data-state=\"playing\"]", Duration::from_secs(20)).await.map_err(|e| {
-        format!("the recording did not start: {e}")
-    })?;
+    wait_css(c, "#video-view .single-stage[data-state=\"playing\"]", Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("the recording did not start: {e}"))?;
     let src = js(c, "return document.querySelector('#video-view .single-video').src;", vec![]).await?;
     ensure!(
         src.as_str().is_some_and(|s| s.contains(&format!("/api/v1/cameras/{camera}/recording.mp4?"))),
@@ -591,7 +636,16 @@ async fn snapshot(c: &Client) -> TestResult {
 async fn export(c: &Client, api: &Api, camera: &str) -> TestResult {
     click(c, "#video-view .single-export").await?;
     wait_css(c, "dialog.export-dialog[open] .export-form", Duration::from_secs(5)).await?;
-    ensure!(!attr(c, "dialog.export-dialog .export-from", "value").await.unwrap_or_default().is_empty(), "no start");
+    let range = js(
+        c,
+        "return ['from', 'to'].map((k) => document.querySelector('dialog.export-dialog .export-' + k).value);",
+        vec![],
+    )
+    .await?;
+    ensure!(
+        range.as_array().is_some_and(|r| r.iter().all(|v| v.as_str().is_some_and(|v| v.len() >= 16))),
+        "the export's range has no default: {range}"
+    );
     click(c, "dialog.export-dialog .export-submit").await?;
     wait_css(c, "dialog.export-dialog .export-errors .form-error", Duration::from_secs(5)).await?;
     ensure!(
