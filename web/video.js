@@ -685,10 +685,12 @@
 
     const filter = el("input", { type: "search", class: "text-input wall-filter", placeholder: t("video.filter"), "aria-label": t("video.filter") });
     filter.value = S.filter;
-    filter.addEventListener("input", () => {
+    const refilter = () => {
+      if (S.filter === filter.value) return;
       S.filter = filter.value;
       renderList();
-    });
+    };
+    for (const ev of ["input", "change", "search"]) filter.addEventListener(ev, refilter);
     const aside = el(
       "aside",
       { class: "wall-side" },

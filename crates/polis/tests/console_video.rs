@@ -9,7 +9,8 @@
 //!
 //! Needs Chromium and chromedriver, like `tests/console.rs`: `POLIS_TEST_CHROMEDRIVER` (default
 //! `/usr/bin/chromedriver`) and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set
-//! `POLIS_VIDEO_SCREENSHOT` to a file name to save a screenshot of the wall.
+//! `POLIS_VIDEO_SCREENSHOT` to a file name to save a screenshot of a full wall (docs/guide/video.png
+//! is made this way).
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -452,8 +453,22 @@ async fn video_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     let bar = text_of(c, &format!("{tile} .tile-bar")).await?;
     ensure!(bar.contains("fps"), "the tile shows no frame rate: {bar:?}");
     if let Ok(path) = std::env::var("POLIS_VIDEO_SCREENSHOT") {
+        // A full wall: three more cameras, with the map beside it (docs/guide/video.png).
+        type_into(c, "#video-view .wall-filter", "").await?;
+        for (tile, f) in [0, 2, 3].into_iter().zip(features.iter().filter(streaming).skip(1)) {
+            let id = f["properties"]["id"].as_str().unwrap_or_default();
+            click(c, &format!("#video-view .wall-tile[data-tile=\"{tile}\"]")).await?;
+            click(c, &format!("#video-view .wall-cam[data-camera-id=\"{id}\"]")).await?;
+        }
+        click(c, "#video-view .wall-map-toggle").await?;
+        wait_until("a full wall", Duration::from_secs(30), || async {
+            Ok(count(c, "#video-view .wall-tile[data-state=\"live\"] .health-dot[data-health=\"online\"]").await? == 4)
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
         std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+        click(c, "#video-view .wall-map-toggle").await?;
     }
     no_page_errors(c).await?;
 
