@@ -45,6 +45,7 @@ pub struct App {
     media: polis_media::MediaHub,
     video: std::sync::OnceLock<video::VideoConfig>,
     snapshots: media::SnapshotCache,
+    armed: video::Armed,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -68,6 +69,7 @@ impl App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
+            armed: video::Armed::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),
