@@ -370,6 +370,27 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "privacy_zones[0]", "{body}");
 
+    // Into an incident's journal: the JPEG with its hash, as an attachment.
+    let (s, inc) = t
+        .post(
+            "/api/v1/incidents",
+            serde_json::json!({"type": "crime", "priority": 3, "lat": 42.62, "lon": 25.3905, "description": "fight", "municipality": "kazanlak"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let inc_id = inc["id"].as_str().unwrap();
+    let (s, att) =
+        t.post(&format!("/api/v1/incidents/{inc_id}/snapshots"), serde_json::json!({"camera": "snap-demo"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{att}");
+    assert_eq!(att["content_type"], "image/jpeg");
+    let res = t.req(Method::GET, &format!("/api/v1/attachments/{}", att["id"].as_str().unwrap())).send().await.unwrap();
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
+    let (_, journal) = t.get(&format!("/api/v1/incidents/{inc_id}/journal")).await;
+    assert!(journal.as_array().unwrap().iter().any(|j| j["kind"] == "attachment"), "{journal}");
+    let (s, b) = t.post(&format!("/api/v1/incidents/{inc_id}/snapshots"), serde_json::json!({"camera": "nope"})).await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("camera")), "{b}");
+
     // A viewer gets no picture.
     let viewer = t.user("kz-viewer3", "viewer", "kazanlak").await;
     let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
