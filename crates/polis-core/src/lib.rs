@@ -46,6 +46,7 @@ pub struct App {
     video: std::sync::OnceLock<video::VideoConfig>,
     snapshots: media::SnapshotCache,
     armed: video::Armed,
+    clips: video::ClipCache,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -70,6 +71,7 @@ impl App {
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
             armed: video::Armed::default(),
+            clips: video::ClipCache::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

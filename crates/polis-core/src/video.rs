@@ -343,17 +343,29 @@ impl App {
         self.clip_unchecked(camera, from, to).await
     }
 
-    /// A clip for a share's holder or an export: the caller checked the right.
+    /// A clip for a share's holder or an export: the caller checked the right. A player asks
+    /// for many byte ranges of one clip: clips of ranges that ended in the past are kept for a
+    /// minute (the recording of a range still going on grows, so it is assembled each time).
     pub(crate) async fn clip_unchecked(&self, camera: &Id, from: OffsetDateTime, to: OffsetDateTime) -> Result<Clip> {
         check_range(from, to)?;
+        let key = (camera.clone(), from, to);
+        let now = self.clock().now();
+        if let Some(c) = self.clips.get(&key, now) {
+            return Ok(c);
+        }
         let dir = self.video_config()?.rec_dir();
         let segments = self.store().segments(camera, from, to).await?;
         if segments.is_empty() {
             return Err(Error::not_found(format!("camera {camera} has no recording between these times")));
         }
-        tokio::task::spawn_blocking(move || Clip::assemble(&dir, &segments, from, to))
+        let finished = segments.last().is_some_and(|s| s.end >= to) || to < now - Duration::minutes(2);
+        let clip = tokio::task::spawn_blocking(move || Clip::assemble(&dir, &segments, from, to))
             .await
-            .map_err(|e| Error::internal(format!("assembling a clip: {e}")))?
+            .map_err(|e| Error::internal(format!("assembling a clip: {e}")))??;
+        if finished {
+            self.clips.put(key, now, clip.clone());
+        }
+        Ok(clip)
     }
 }
 
@@ -381,6 +393,32 @@ pub fn spans(segments: &[Segment], from: OffsetDateTime, to: OffsetDateTime) -> 
         }
     }
     out
+}
+
+/// Recently assembled clips (see [`App::clip_unchecked`]).
+#[derive(Default)]
+pub(crate) struct ClipCache(std::sync::Mutex<Vec<(ClipKey, OffsetDateTime, Clip)>>);
+
+type ClipKey = (Id, OffsetDateTime, OffsetDateTime);
+
+impl ClipCache {
+    const KEEP: Duration = Duration::minutes(1);
+    const MAX: usize = 16;
+
+    fn get(&self, key: &ClipKey, now: OffsetDateTime) -> Option<Clip> {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(_, at, _)| now - *at < Self::KEEP);
+        v.iter().find(|(k, _, _)| k == key).map(|(_, _, c)| c.clone())
+    }
+
+    fn put(&self, key: ClipKey, now: OffsetDateTime, clip: Clip) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(k, _, _)| *k != key);
+        if v.len() >= Self::MAX {
+            v.remove(0);
+        }
+        v.push((key, now, clip));
+    }
 }
 
 /// A piece of a clip: bytes made here (the initialisation segment, rewritten fragment headers),
