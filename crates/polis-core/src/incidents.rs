@@ -377,6 +377,7 @@ impl App {
             journal.push(line(&incident.id, now, &actor.username, JournalKind::Alarm, format!("alarm {a} linked")));
         }
         self.save_incident(actor, "incident.create", None, &incident, &journal).await?;
+        self.record_event(&incident.municipality, incident.location).await;
         let cameras = self.cameras_for(&incident.municipality, incident.location).await;
         let units = self.propose(&incident).await;
         Ok(IncidentView {

@@ -236,6 +236,7 @@ impl App {
                 None if signal.kind == SignalKind::Clear => continue,
                 None => {
                     let Some(sensor) = sensor else { continue };
+                    self.record_event(&sensor.municipality, sensor.position).await;
                     Alarm::open(new_id("alarm"), sensor.municipality.clone(), &signal, Some(sensor.position))?
                 }
             };

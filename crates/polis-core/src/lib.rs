@@ -45,6 +45,8 @@ pub struct App {
     media: polis_media::MediaHub,
     video: std::sync::OnceLock<video::VideoConfig>,
     snapshots: media::SnapshotCache,
+    armed: video::Armed,
+    clips: video::ClipCache,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -68,6 +70,8 @@ impl App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
+            armed: video::Armed::default(),
+            clips: video::ClipCache::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

@@ -139,3 +139,30 @@ impl SnapshotCache {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(cam.clone(), (key, jpeg));
     }
 }
+
+impl App {
+    /// Takes a snapshot of `camera` and attaches it to the incident's journal (a JPEG with its
+    /// SHA-256, named after the camera and the time).
+    pub async fn attach_snapshot(
+        &self,
+        actor: &Actor,
+        incident: &Id,
+        camera: &Id,
+    ) -> Result<polis_store::AttachmentMeta> {
+        let jpeg = self.snapshot(actor, camera).await.map_err(|e| match e.kind {
+            polis_base::ErrorKind::NotFound => Error::invalid("camera", format!("no camera {camera}")),
+            _ => e,
+        })?;
+        let at = self.clock().now();
+        let stamp = format!(
+            "{:04}{:02}{:02}-{:02}{:02}{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        self.attach(actor, incident, &format!("snapshot-{camera}-{stamp}.jpg"), "image/jpeg", &jpeg).await
+    }
+}

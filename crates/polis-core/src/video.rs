@@ -78,6 +78,56 @@ impl VideoConfig {
     }
 }
 
+/// An event-recorded camera keeps this much video from before the event.
+pub const PRE_EVENT: Duration = Duration::seconds(10);
+/// ...and records this long after the last event near it.
+pub const POST_EVENT: Duration = Duration::minutes(5);
+
+/// Event-recorded cameras armed by an alarm or incident: recording until the time given.
+#[derive(Default)]
+pub(crate) struct Armed(std::sync::Mutex<HashMap<Id, OffsetDateTime>>);
+
+impl Armed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Id, OffsetDateTime>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn until(&self, camera: &Id) -> Option<OffsetDateTime> {
+        self.lock().get(camera).copied()
+    }
+}
+
+/// The frames an event-recorded camera keeps from before an event: whole groups of pictures
+/// covering at least [`PRE_EVENT`].
+#[derive(Default)]
+struct PreBuffer(std::collections::VecDeque<Frame>);
+
+impl PreBuffer {
+    /// Frames kept at most (a stream with no key frame for a long time does not grow memory).
+    const MAX: usize = 2_000;
+
+    fn push(&mut self, frame: Frame) {
+        if self.0.is_empty() && !frame.key {
+            return;
+        }
+        let newest = frame.at;
+        self.0.push_back(frame);
+        // Drop leading groups while the next group still starts early enough.
+        loop {
+            let next_key = self.0.iter().skip(1).position(|f| f.key).map(|i| i + 1);
+            match next_key {
+                Some(i) if self.0[i].at <= newest - PRE_EVENT || self.0.len() > Self::MAX => {
+                    self.0.drain(..i);
+                }
+                _ => break,
+            }
+        }
+        if self.0.len() > Self::MAX {
+            self.0.clear();
+        }
+    }
+}
+
 /// A flush of waiting frames happens at a key frame, or when they span this long.
 const MAX_FRAGMENT: i64 = 2 * CLOCK_RATE as i64;
 
@@ -116,48 +166,70 @@ impl App {
     /// Keeps a recorder running for every camera whose recording is continuous (and only those):
     /// checks the registry every `every`. Runs until the task is dropped.
     pub async fn run_recorder(self: Arc<Self>, every: std::time::Duration) {
-        let mut tasks: HashMap<Id, tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut tasks: HashMap<Id, (RecordingMode, tokio::task::JoinHandle<()>)> = HashMap::new();
         loop {
             let recorded: Vec<Camera> = self
                 .registry()
                 .await
                 .cameras
                 .values()
-                .filter(|c| c.video.recording == RecordingMode::Continuous && c.stream.is_some())
+                .filter(|c| c.video.recording != RecordingMode::Off && c.stream.is_some())
                 .cloned()
                 .collect();
             let wanted: HashMap<Id, Camera> = recorded.into_iter().map(|c| (c.id.clone(), c)).collect();
-            tasks.retain(|id, task| {
-                let keep = wanted.contains_key(id) && !task.is_finished();
+            tasks.retain(|id, (mode, task)| {
+                let keep = wanted.get(id).is_some_and(|c| c.video.recording == *mode) && !task.is_finished();
                 if !keep {
                     task.abort();
-                    self.media.set_recording(id, None, false);
+                    if !wanted.contains_key(id) {
+                        self.media.set_recording(id, None, false);
+                    }
                 }
                 keep
             });
             for (id, cam) in wanted {
+                // An event-recorded camera's stream runs all the time, for its pre-buffer.
                 self.media.set_recording(&id, cam.stream.as_ref(), true);
                 if let std::collections::hash_map::Entry::Vacant(slot) = tasks.entry(id.clone()) {
                     let app = self.clone();
-                    slot.insert(tokio::spawn(async move { app.record(id).await }));
+                    let mode = cam.video.recording;
+                    slot.insert((mode, tokio::spawn(async move { app.record(id, mode).await })));
                 }
             }
             tokio::time::sleep(every).await;
         }
     }
 
-    /// Records one camera for as long as its session runs (restarting with it).
-    async fn record(self: Arc<Self>, camera: Id) {
+    /// Records one camera for as long as its session runs (restarting with it): always, or for
+    /// an event-recorded camera while it is armed, starting with its pre-buffer.
+    async fn record(self: Arc<Self>, camera: Id, mode: RecordingMode) {
         loop {
             let Some(mut sub) = self.media.subscribe_running(&camera) else {
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
             };
             let mut open: Option<OpenSegment> = None;
+            let mut pre = PreBuffer::default();
             while let Some(frame) = sub.next().await {
-                if let Err(e) = self.record_frame(&camera, &mut open, frame).await {
-                    tracing::warn!(camera = %camera, error = %e.message, "recording failed; starting a new file");
-                    open = None;
+                let wanted =
+                    mode == RecordingMode::Continuous || self.armed.until(&camera).is_some_and(|u| frame.at < u);
+                let mut frames = Vec::new();
+                if wanted {
+                    frames.extend(pre.0.drain(..));
+                    frames.push(frame);
+                } else {
+                    if let Some(seg) = open.take() {
+                        if let Err(e) = self.close_segment(seg, None).await {
+                            tracing::warn!(camera = %camera, error = %e.message, "closing a recording failed");
+                        }
+                    }
+                    pre.push(frame);
+                }
+                for frame in frames {
+                    if let Err(e) = self.record_frame(&camera, &mut open, frame).await {
+                        tracing::warn!(camera = %camera, error = %e.message, "recording failed; starting a new file");
+                        open = None;
+                    }
                 }
             }
             if let Some(seg) = open.take() {
@@ -227,6 +299,27 @@ impl App {
         seg.file.sync_data().await.map_err(|e| io_error("syncing a recording", e))
     }
 
+    /// An alarm or an incident at `p`: every event-recorded camera of `municipality` that sees
+    /// the point records from its pre-buffer until [`POST_EVENT`] after now. Returns the cameras.
+    pub async fn record_event(&self, municipality: &Id, p: polis_domain::LatLon) -> Vec<Id> {
+        let until = self.clock().now() + POST_EVENT;
+        let reg = self.registry().await;
+        let cams: Vec<Id> = reg
+            .camera_index
+            .seeing(p, Some(municipality), 50)
+            .into_iter()
+            .filter(|h| reg.cameras.get(&h.id).is_some_and(|c| c.video.recording == RecordingMode::Events))
+            .map(|h| h.id)
+            .collect();
+        drop(reg);
+        let mut armed = self.armed.lock();
+        for c in &cams {
+            let e = armed.entry(c.clone()).or_insert(until);
+            *e = (*e).max(until);
+        }
+        cams
+    }
+
     // ---- Playback ------------------------------------------------------------------------
 
     /// The recorded spans of a camera between `from` and `to` (adjacent files joined).
@@ -250,17 +343,29 @@ impl App {
         self.clip_unchecked(camera, from, to).await
     }
 
-    /// A clip for a share's holder or an export: the caller checked the right.
+    /// A clip for a share's holder or an export: the caller checked the right. A player asks
+    /// for many byte ranges of one clip: clips of ranges that ended in the past are kept for a
+    /// minute (the recording of a range still going on grows, so it is assembled each time).
     pub(crate) async fn clip_unchecked(&self, camera: &Id, from: OffsetDateTime, to: OffsetDateTime) -> Result<Clip> {
         check_range(from, to)?;
+        let key = (camera.clone(), from, to);
+        let now = self.clock().now();
+        if let Some(c) = self.clips.get(&key, now) {
+            return Ok(c);
+        }
         let dir = self.video_config()?.rec_dir();
         let segments = self.store().segments(camera, from, to).await?;
         if segments.is_empty() {
             return Err(Error::not_found(format!("camera {camera} has no recording between these times")));
         }
-        tokio::task::spawn_blocking(move || Clip::assemble(&dir, &segments, from, to))
+        let finished = segments.last().is_some_and(|s| s.end >= to) || to < now - Duration::minutes(2);
+        let clip = tokio::task::spawn_blocking(move || Clip::assemble(&dir, &segments, from, to))
             .await
-            .map_err(|e| Error::internal(format!("assembling a clip: {e}")))?
+            .map_err(|e| Error::internal(format!("assembling a clip: {e}")))??;
+        if finished {
+            self.clips.put(key, now, clip.clone());
+        }
+        Ok(clip)
     }
 }
 
@@ -288,6 +393,32 @@ pub fn spans(segments: &[Segment], from: OffsetDateTime, to: OffsetDateTime) -> 
         }
     }
     out
+}
+
+/// Recently assembled clips (see [`App::clip_unchecked`]).
+#[derive(Default)]
+pub(crate) struct ClipCache(std::sync::Mutex<Vec<(ClipKey, OffsetDateTime, Clip)>>);
+
+type ClipKey = (Id, OffsetDateTime, OffsetDateTime);
+
+impl ClipCache {
+    const KEEP: Duration = Duration::minutes(1);
+    const MAX: usize = 16;
+
+    fn get(&self, key: &ClipKey, now: OffsetDateTime) -> Option<Clip> {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(_, at, _)| now - *at < Self::KEEP);
+        v.iter().find(|(k, _, _)| k == key).map(|(_, _, c)| c.clone())
+    }
+
+    fn put(&self, key: ClipKey, now: OffsetDateTime, clip: Clip) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        v.retain(|(k, _, _)| *k != key);
+        if v.len() >= Self::MAX {
+            v.remove(0);
+        }
+        v.push((key, now, clip));
+    }
 }
 
 /// A piece of a clip: bytes made here (the initialisation segment, rewritten fragment headers),

@@ -259,6 +259,9 @@ pub enum RecordingMode {
     Off,
     /// Recorded all the time, kept for the camera's retention.
     Continuous,
+    /// Recorded when an alarm or an incident happens where the camera sees, from a few seconds
+    /// before (a pre-buffer kept in memory) to a few minutes after.
+    Events,
 }
 
 impl RecordingMode {
@@ -266,7 +269,8 @@ impl RecordingMode {
         match s {
             "off" => Ok(RecordingMode::Off),
             "continuous" => Ok(RecordingMode::Continuous),
-            _ => Err(Error::invalid(field, "must be off or continuous")),
+            "events" => Ok(RecordingMode::Events),
+            _ => Err(Error::invalid(field, "must be off, continuous or events")),
         }
     }
 
@@ -274,6 +278,7 @@ impl RecordingMode {
         match self {
             RecordingMode::Off => "off",
             RecordingMode::Continuous => "continuous",
+            RecordingMode::Events => "events",
         }
     }
 }

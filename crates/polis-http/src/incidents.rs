@@ -386,13 +386,27 @@ pub async fn attach(
         .unwrap_or("application/octet-stream")
         .to_string();
     let meta = s.app.attach(&a, &path_id(&id)?, &name, &ct, &body).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": meta.id.as_str(), "incident": meta.incident.as_str(), "name": meta.name,
-                    "content_type": meta.content_type, "size": meta.size, "sha256": meta.sha256,
-                    "created_at": rfc3339(meta.created_at), "by": meta.by})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(attachment_json(&meta))).into_response())
+}
+
+fn attachment_json(meta: &polis_store::AttachmentMeta) -> Value {
+    json!({"id": meta.id.as_str(), "incident": meta.incident.as_str(), "name": meta.name,
+           "content_type": meta.content_type, "size": meta.size, "sha256": meta.sha256,
+           "created_at": rfc3339(meta.created_at), "by": meta.by})
+}
+
+/// `POST /api/v1/incidents/{id}/snapshots` with `{"camera"}`: a snapshot of the camera, attached
+/// to the incident's journal.
+pub async fn attach_snapshot(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let camera = body.get("camera").and_then(Value::as_str).ok_or_else(|| Error::invalid("camera", "is required"))?;
+    let camera = Id::parse("camera", camera)?;
+    let meta = s.app.attach_snapshot(&a, &path_id(&id)?, &camera).await?;
+    Ok((StatusCode::CREATED, Json(attachment_json(&meta))).into_response())
 }
 
 pub async fn get_attachment(

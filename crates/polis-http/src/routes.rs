@@ -80,6 +80,7 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(polis_core::incidents::MAX_ATTACHMENT_BYTES + 1)),
         )
         .route("/attachments/{id}", get(crate::incidents::get_attachment))
+        .route("/incidents/{id}/snapshots", post(crate::incidents::attach_snapshot))
         .route("/incidents/{id}/alarms", post(crate::incidents::link_alarm))
         .route("/incidents/{id}/units", post(crate::incidents::assign))
         .route("/incidents/{id}/units/{unit}", axum::routing::delete(crate::incidents::release))

@@ -127,13 +127,16 @@ impl MediaHub {
         self.lock().remove(camera);
     }
 
-    /// Stops watched sessions nobody has looked at for `idle_after`; returns how many.
+    /// Stops watched sessions nobody has looked at for `idle_after` and nobody subscribes to (a
+    /// live viewer keeps its stream however long it watches); returns how many.
     pub fn reap_idle(&self) -> usize {
         let now = self.clock.now();
         let idle_after = self.config.idle_after;
         let mut map = self.lock();
         let before = map.len();
-        map.retain(|_, e| e.recording || e.last_watched.is_some_and(|t| now - t < idle_after));
+        map.retain(|_, e| {
+            e.recording || e.tap.subscribers() > 0 || e.last_watched.is_some_and(|t| now - t < idle_after)
+        });
         before - map.len()
     }
 
@@ -276,5 +279,13 @@ mod tests {
         assert!(!hub.is_running(&watched));
         assert!(hub.is_running(&recorded));
         assert_eq!(hub.health(&watched).status, HealthStatus::Offline);
+        // A live viewer keeps its stream past the idle time, until it goes.
+        let viewed = Id::parse("id", "v").unwrap();
+        let viewer = hub.subscribe(&viewed, &url());
+        clock.advance(Duration::seconds(120));
+        assert_eq!(hub.reap_idle(), 0);
+        assert!(hub.is_running(&viewed));
+        drop(viewer);
+        assert_eq!(hub.reap_idle(), 1);
     }
 }

@@ -148,6 +148,11 @@ impl Tap {
         let _ = self.tx.send(frame);
     }
 
+    /// How many subscribers (live viewers, the recorder) listen now.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// The connection ended: the cached pictures are no longer current.
     pub fn reset(&self) {
         self.gop().clear();

@@ -185,6 +185,18 @@ async fn js(c: &Client, script: &str, args: Vec<Value>) -> TestResult<Value> {
     c.execute(script, args).await.map_err(|e| format!("script failed: {e}\n{script}"))
 }
 
+/// The attribute `attr` of every element matching `css`, read in one step in the page (a panel
+/// that live updates draw again cannot change between finding the elements and reading them).
+async fn attrs(c: &Client, css: &str, attr: &str) -> TestResult<Vec<String>> {
+    let v = js(
+        c,
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]) || '');",
+        vec![json!(css), json!(attr)],
+    )
+    .await?;
+    Ok(v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default())
+}
+
 async fn find(c: &Client, css: &str) -> TestResult<fantoccini::elements::Element> {
     c.find(Locator::Css(css)).await.map_err(|e| format!("no element {css}: {e}"))
 }
@@ -722,10 +734,7 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
         .filter_map(|c| c["id"].as_str().map(String::from))
         .collect();
     ensure!(!cams.is_empty(), "no camera sees the incident: {inc}");
-    let mut listed = Vec::new();
-    for item in c.find_all(Locator::Css("#details .incident-camera")).await.map_err(|e| e.to_string())? {
-        listed.push(item.attr("data-camera-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
-    }
+    let listed = attrs(c, "#details .incident-camera", "data-camera-id").await?;
     ensure!(listed == cams, "the panel lists {listed:?}, the API answers {cams:?} (nearest first)");
     let ptz = inc["cameras"].as_array().map_or(0, |a| a.iter().filter(|c| c["ptz"] == json!(true)).count());
     ensure!(count(c, "#details .incident-camera .badge-ptz").await? == ptz, "not every PTZ camera is flagged");
@@ -788,10 +797,7 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
         .filter(|u| u["kind"] == "patrol_car")
         .filter_map(|u| u["id"].as_str())
         .collect();
-    let mut proposed = Vec::new();
-    for item in c.find_all(Locator::Css("#details .unit-item.is-proposed")).await.map_err(|e| e.to_string())? {
-        proposed.push(item.attr("data-unit-id").await.map_err(|e| e.to_string())?.unwrap_or_default());
-    }
+    let proposed = attrs(c, "#details .unit-item.is-proposed", "data-unit-id").await?;
     let unit = proposed
         .iter()
         .find(|u| patrol_cars.contains(&u.as_str()))

@@ -370,6 +370,27 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "privacy_zones[0]", "{body}");
 
+    // Into an incident's journal: the JPEG with its hash, as an attachment.
+    let (s, inc) = t
+        .post(
+            "/api/v1/incidents",
+            serde_json::json!({"type": "crime", "priority": 3, "lat": 42.62, "lon": 25.3905, "description": "fight", "municipality": "kazanlak"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let inc_id = inc["id"].as_str().unwrap();
+    let (s, att) =
+        t.post(&format!("/api/v1/incidents/{inc_id}/snapshots"), serde_json::json!({"camera": "snap-demo"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{att}");
+    assert_eq!(att["content_type"], "image/jpeg");
+    let res = t.req(Method::GET, &format!("/api/v1/attachments/{}", att["id"].as_str().unwrap())).send().await.unwrap();
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
+    let (_, journal) = t.get(&format!("/api/v1/incidents/{inc_id}/journal")).await;
+    assert!(journal.as_array().unwrap().iter().any(|j| j["kind"] == "attachment"), "{journal}");
+    let (s, b) = t.post(&format!("/api/v1/incidents/{inc_id}/snapshots"), serde_json::json!({"camera": "nope"})).await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("camera")), "{b}");
+
     // A viewer gets no picture.
     let viewer = t.user("kz-viewer3", "viewer", "kazanlak").await;
     let (s, _) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
@@ -432,4 +453,73 @@ async fn a_camera_that_drops_off_raises_an_alarm_and_reconnects() {
         assert!(Instant::now() < deadline, "the alarm did not clear: {a}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A camera recorded on events records nothing until an incident opens where it sees; then its
+/// recording starts from the pre-buffer, seconds before the incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_in_view_records_an_event_camera_from_its_pre_buffer() {
+    let port = free_port();
+    let _server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("evt-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "events".into();
+    let (s, b) = t.post("/api/v1/cameras", cam).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let since = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    // The stream runs (for the pre-buffer) but nothing is written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, h) = t.get("/api/v1/cameras/evt-1/health").await;
+        if h["status"] == "online" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never online: {h}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let span = |from: time::OffsetDateTime| {
+        format!(
+            "/api/v1/cameras/evt-1/recordings?from={}&to={}",
+            urlenc(&rfc3339(from)),
+            urlenc(&rfc3339(time::OffsetDateTime::now_utc() + time::Duration::seconds(5)))
+        )
+    };
+    let (_, before) = t.get(&span(since)).await;
+    assert_eq!(before, serde_json::json!([]), "an event camera records nothing without an event");
+
+    // An accident 50 m in front of it.
+    let at = time::OffsetDateTime::now_utc();
+    let (s, inc) = t
+        .post(
+            "/api/v1/incidents",
+            serde_json::json!({"type": "traffic_accident", "priority": 2, "lat": 42.62, "lon": 25.390611, "description": "two cars", "municipality": "kazanlak"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let (_, b) = t.get(&span(since)).await;
+        if b.as_array().is_some_and(|a| !a.is_empty()) {
+            let to = time::OffsetDateTime::parse(
+                b[0]["to"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            if to > at + time::Duration::seconds(2) {
+                break b;
+            }
+        }
+        assert!(Instant::now() < deadline, "no recording after the incident: {b}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let from =
+        time::OffsetDateTime::parse(spans[0]["from"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(
+        from <= at - time::Duration::seconds(2),
+        "the recording starts {from}, not seconds before the incident at {at}"
+    );
+    assert!(from >= since, "{from}");
 }

@@ -74,7 +74,14 @@ pub fn camera(code: &str) -> Camera {
         owner: Some(id("police-kz")),
         status: CameraStatus::Offline,
         demo: true,
-        video: Default::default(),
+        video: polis_domain::CameraVideo {
+            recording: polis_domain::RecordingMode::Continuous,
+            retention_bytes: Some(5_000_000_000_000),
+            privacy_zones: vec![
+                vec![(0.0, 0.0), (0.125, 0.0), (0.1, 0.333_333_333_333_333_3)],
+                vec![(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)],
+            ],
+        },
     }
 }
 

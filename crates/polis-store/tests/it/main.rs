@@ -9,6 +9,7 @@ mod fixtures;
 mod harness;
 mod incidents;
 mod observations;
+mod recordings;
 mod registry;
 mod rules;
 mod schema;
@@ -76,6 +77,7 @@ suite! {
         incidents::shares_are_found_by_token_hash_and_their_uses_logged,
         incidents::attachments_round_trip_with_their_journal_line,
         incidents::sos_profiles_live_in_their_own_columns,
+        recordings::segments_are_indexed_listed_by_overlap_and_deleted,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,
