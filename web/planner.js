@@ -119,7 +119,7 @@
   }
 
   async function loadCatalogue() {
-    if (S.catalogue || S.catalogueLoading) return;
+    if (S.catalogue || S.catalogueLoading || S.catalogueFailed) return;
     S.catalogueLoading = true;
     try {
       const c = await B.api("GET", "/api/v1/plans/models");
@@ -128,6 +128,8 @@
       if (c.defaults && !S.purposeTouched) S.purpose = c.defaults.purpose || S.purpose;
       if (c.defaults && Number.isFinite(+c.defaults.pole_cost) && !S.poleCostTouched) S.poleCost = +c.defaults.pole_cost;
     } catch (ex) {
+      // Shown once; opening the planner again tries again.
+      S.catalogueFailed = true;
       B.showToast(ex);
     }
     S.catalogueLoading = false;
@@ -284,6 +286,7 @@
       el("button", { type: "button", class: "icon-btn", title: t("details.close"), "aria-label": t("details.close"), onclick: () => B.clearSelection() }, "×")
     );
     const d = { lang: I.lang };
+    S.catalogueFailed = false;
     d.budgets = el("div", { class: "plan-budgets" });
     d.total = el("div", { class: "muted small plan-budget-total" });
     d.addPhase = el("button", {
@@ -574,7 +577,7 @@
   function renderModels() {
     const d = S.dom;
     if (!S.catalogue) {
-      d.models.replaceChildren(el("p", { class: "muted small", text: t("plan.loading") }));
+      d.models.replaceChildren(el("p", { class: "muted small", text: t(S.catalogueFailed ? "plan.models_failed" : "plan.loading") }));
       loadCatalogue();
       return;
     }

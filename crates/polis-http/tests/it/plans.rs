@@ -174,9 +174,9 @@ async fn chosen_sites_models_budgets_and_candidates_shape_the_plan(t: TestApp) {
             "sites": ["square", {"id": "museum", "priority": 1, "critical": true}],
             "models": ["wide-4mp"],
             "sector_weights": {"tourism": 2, "safety": 1.5},
-            "candidates": [{"lat": 42.6192, "lon": 25.3935, "cost": 100, "id": "town-hall"}],
+            "candidates": [{"lat": 42.6162, "lon": 25.3872, "cost": 100, "id": "town-hall"}],
             "pole_cost": 300,
-            "purpose": "recognise",
+            "purpose": "detect",
         }),
     )
     .await;
@@ -187,11 +187,11 @@ async fn chosen_sites_models_budgets_and_candidates_shape_the_plan(t: TestApp) {
     assert_eq!(input["sites"], json!(["square", "museum"]), "{input}");
     assert_eq!(input["models"], json!(["wide-4mp"]));
     assert_eq!(input["budgets"], json!([2500.0, 4000.0]));
-    assert_eq!(input["purpose"], "recognise");
+    assert_eq!(input["purpose"], "detect");
     assert_eq!(input["candidates"], 2 * 8 + 1, "poles around the two sites and the town hall");
     // Only the chosen sites are planned for, with the overrides and weights given.
     let summary = &done["summary"];
-    assert_eq!(summary["purpose"], "recognise");
+    assert_eq!(summary["purpose"], "detect");
     assert_eq!(keys(&summary["before"]["sites"]), ["museum", "square"]);
     assert_eq!(summary["before"]["sites"]["museum"]["total"], 10.0, "priority 1 x tourism 2: {summary}");
     assert_eq!(summary["before"]["sites"]["square"]["total"], 7.5, "priority 1 x safety 1.5");
@@ -216,6 +216,7 @@ async fn extra_candidates_can_replace_the_generated_poles(t: TestApp) {
         &t,
         &t.token,
         json!({
+            "municipality": "kazanlak",
             "budgets": [3000],
             "generate_poles": false,
             "candidates": [{"lat": 42.6192, "lon": 25.3932, "cost": 200}, {"lat": 42.6208, "lon": 25.3988, "cost": 200}],
@@ -235,7 +236,7 @@ async fn extra_candidates_can_replace_the_generated_poles(t: TestApp) {
         assert!(c == "extra-1" || c == "extra-2", "{c}");
     }
     // The old form: phases x budget.
-    let id = start(&t, &t.token, json!({"phases": 2, "budget": 3000})).await;
+    let id = start(&t, &t.token, json!({"municipality": "kazanlak", "phases": 2, "budget": 3000})).await;
     let done = wait_done(&t, &t.token, &id).await;
     assert_eq!(done["input"]["budgets"], json!([3000.0, 3000.0]));
     assert_eq!(done["input"]["candidates"], 3 * 8);
