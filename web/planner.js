@@ -532,13 +532,14 @@
           "data-site-id": s.id,
           "aria-pressed": String(crit),
           title: t("plan.critical"),
-          text: t("plan.critical_short"),
+          text: critLabel(crit),
           onclick: () => {
             const next = !isCritical(s);
             if (next === defaultCritical(s.p)) S.critical.delete(s.id);
             else S.critical.set(s.id, next);
             critBtn.classList.toggle("is-on", next);
             critBtn.setAttribute("aria-pressed", String(next));
+            critBtn.textContent = critLabel(next);
           },
         });
         const row = el(
@@ -548,8 +549,12 @@
             "label",
             { class: "plan-site-main" },
             check,
-            el("span", { class: "plan-site-name", text: siteName(s.p) }),
-            el("span", { class: "plan-site-meta", text: I.term("category", s.p.category) + " · " + t("plan.priority", { p: s.p.priority || 5 }) })
+            el(
+              "span",
+              { class: "plan-site-text" },
+              el("span", { class: "plan-site-name", title: siteName(s.p), text: siteName(s.p) }),
+              el("span", { class: "plan-site-meta", text: I.term("category", s.p.category) + " · " + t("plan.priority", { p: s.p.priority || 5 }) })
+            )
           ),
           critBtn
         );
@@ -561,6 +566,8 @@
     d.sites.replaceChildren(...out);
     renderSiteCount();
   }
+
+  const critLabel = (on) => (on ? "✓ " : "") + t("plan.critical_short");
 
   function renderSiteCount() {
     const all = mySites();
@@ -716,7 +723,7 @@
               "tr",
               { class: "plan-phase-row", "data-phase": String(ph.phase) },
               el("td", {}, el("span", { class: "chip-dot", style: "background:" + phaseColour(ph.phase) }), " " + ph.phase),
-              el("td", { text: I.number(ph.spent) + " / " + I.number(ph.budget) }),
+              el("td", { class: "plan-spent", text: I.number(Math.max(0, ph.spent) || 0) + " / " + I.number(ph.budget) }),
               el("td", { text: String(ph.cameras) }),
               el("td", { text: pct(ph.covered_weight / ph.total_weight) }),
               el("td", { text: pct(ph.upper_bound / ph.total_weight) }),

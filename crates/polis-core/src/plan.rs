@@ -220,9 +220,11 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
             critical: is_critical.unwrap_or_else(|| critical(s)),
         });
         if opts.generate_poles {
-            // Poles around the site: eight bearings at 30 m, costs by how busy the place is.
+            // Poles around the site: eight bearings at 30 m, costs by how busy the place is. The
+            // bearings are those the fixed cameras' headings are tried at, so that a narrow lens
+            // on a pole can look straight at its site.
             for k in 0..8 {
-                let q = destination(centre, f64::from(k) * 45.0 + 22.5, 30.0);
+                let q = destination(centre, f64::from(k) * 45.0, 30.0);
                 candidates.push(Candidate {
                     id: format!("{}-pole-{}", s.id, k + 1),
                     lon: q.lon(),

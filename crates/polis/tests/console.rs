@@ -9,8 +9,10 @@
 //!
 //! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
 //! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set `POLIS_CONSOLE_SCREENSHOT` to a
-//! file name to save a screenshot of the console (docs/guide/console.png is made this way), and
-//! `POLIS_INCIDENT_SCREENSHOT` for the incident panel (docs/guide/incident.png).
+//! file name to save a screenshot of the console (docs/guide/console.png is made this way),
+//! `POLIS_INCIDENT_SCREENSHOT` for the incident panel (docs/guide/incident.png), and
+//! `POLIS_PLANNER_SCREENSHOT` for the planner with its result (the form before running goes to
+//! the same name with `-form` before the extension).
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -885,26 +887,26 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         .iter()
         .filter(|f| f["properties"]["status"] == "planned")
         .count();
-    // Two point sites of the highest priority, to plan for.
+    // Two point sites that the fewest cameras see (then the highest priority), to plan for.
     let sites = api.get("/api/v1/sites").await?;
-    let mut points: Vec<(i64, String, (f64, f64))> = sites["features"]
-        .as_array()
-        .ok_or("no site features")?
-        .iter()
-        .filter(|f| f["geometry"]["type"] == "Point")
-        .filter_map(|f| {
-            let c = &f["geometry"]["coordinates"];
-            Some((
-                f["properties"]["priority"].as_i64()?,
-                f["properties"]["id"].as_str()?.to_string(),
-                (c[1].as_f64()?, c[0].as_f64()?),
-            ))
-        })
-        .collect();
-    points.sort();
+    let mut points: Vec<(usize, i64, String, (f64, f64))> = Vec::new();
+    for f in sites["features"].as_array().ok_or("no site features")? {
+        let c = &f["geometry"]["coordinates"];
+        let (Some(priority), Some(id), Some(lat), Some(lon)) =
+            (f["properties"]["priority"].as_i64(), f["properties"]["id"].as_str(), c[1].as_f64(), c[0].as_f64())
+        else {
+            continue;
+        };
+        if f["geometry"]["type"] != "Point" {
+            continue;
+        }
+        let seeing = feature_ids(&api.get(&format!("/api/v1/sites/{id}/cameras")).await?).len();
+        points.push((seeing, priority, id.to_string(), (lat, lon)));
+    }
+    points.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
     ensure!(points.len() >= 2, "the demo has fewer than two point sites");
-    let chosen: Vec<String> = points.iter().take(2).map(|p| p.1.clone()).collect();
-    let near = points[0].2;
+    let chosen: Vec<String> = points.iter().take(2).map(|p| p.2.clone()).collect();
+    let near = points[0].3;
 
     click(c, "#open-planner").await?;
     wait_css(c, "#details[data-kind=\"plan\"] .plan-run", Duration::from_secs(5)).await?;
@@ -929,9 +931,17 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     let checked = attrs(c, "#details .plan-site-check:checked", "data-site-id").await?;
     ensure!(checked.len() == 2 && chosen.iter().all(|id| checked.contains(id)), "chosen in the form: {checked:?}");
     ensure!(count(c, ".plan-site-ring").await? == 2, "the two chosen sites are not highlighted on the map");
+    // Both critical: watched by two cameras.
+    for id in &chosen {
+        let toggle = format!("#details .plan-site-critical[data-site-id=\"{id}\"]");
+        if attrs(c, &toggle, "aria-pressed").await? != ["true"] {
+            click_live(c, &toggle).await?;
+        }
+        ensure!(attrs(c, &toggle, "aria-pressed").await? == ["true"], "{id} is not marked critical");
+    }
 
-    // One model: the wide one.
-    let model = "wide-4mp";
+    // One model: the narrow one, which sees a site from the poles around it.
+    let model = "tele-4mp";
     for m in attrs(c, "#details .plan-model-check", "data-model").await? {
         if m != model {
             click_live(c, &format!("#details .plan-model-check[data-model=\"{m}\"]")).await?;
@@ -981,6 +991,15 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     );
     type_live(c, "#details .plan-point-cost", "250").await?;
 
+    if let Ok(path) = std::env::var("POLIS_PLANNER_SCREENSHOT") {
+        let path = Path::new(&path);
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("planner");
+        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        let form = path.with_file_name(format!("{stem}-form.{ext}"));
+        std::fs::write(&form, png).map_err(|e| format!("writing {}: {e}", form.display()))?;
+    }
+
     click_live(c, "#details .plan-run").await?;
     wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
     ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
@@ -989,6 +1008,13 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     ensure!(cameras > 0, "no new cameras listed");
     ensure!(count(c, ".plan-marker").await? == cameras, "the new cameras are not all on the map");
     ensure!(count(c, ".plan-cone").await? == cameras, "the new cameras' views are not all on the map");
+    if let Ok(path) = std::env::var("POLIS_PLANNER_SCREENSHOT") {
+        js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(near.0), json!(near.1)]).await?;
+        js(c, "document.querySelector('#details .plan-result').scrollIntoView();", vec![]).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+    }
 
     // What was planned, through the API.
     let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no plan id")?;
@@ -1004,12 +1030,8 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     let features = job["geojson"]["features"].as_array().ok_or("no features")?;
     ensure!(features.len() == cameras, "the panel lists {cameras} cameras, the API {}", features.len());
     ensure!(features.iter().all(|f| f["properties"]["model"] == model), "a camera of another model: {features:?}");
-    let budgets: Vec<f64> = job["summary"]["phases"]
-        .as_array()
-        .ok_or("no phases")?
-        .iter()
-        .filter_map(|p| p["budget"].as_f64())
-        .collect();
+    let budgets: Vec<f64> =
+        job["summary"]["phases"].as_array().ok_or("no phases")?.iter().filter_map(|p| p["budget"].as_f64()).collect();
     ensure!(budgets == [6000.0, 9000.0], "the phases' budgets are {budgets:?}");
 
     click_live(c, "#details .plan-accept").await?;
