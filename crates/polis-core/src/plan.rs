@@ -103,8 +103,11 @@ impl ScenarioOptions {
     }
 }
 
+/// `[lon, lat]`, as the instance format writes positions.
+type Lonlat = polis_plan::instance::Lonlat;
+
 /// The point a site is planned from (a polygon's vertex mean) and its demand geometry.
-fn site_geometry(s: &Site) -> (LatLon, Option<[f64; 2]>, Option<Vec<[f64; 2]>>) {
+fn site_geometry(s: &Site) -> (LatLon, Option<Lonlat>, Option<Vec<Lonlat>>) {
     match &s.geometry {
         SiteGeometry::Point(p) => (*p, Some([p.lon(), p.lat()]), None),
         SiteGeometry::Polygon(r) => {
