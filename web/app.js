@@ -544,13 +544,14 @@
       click: map.layer("click"),
     };
     map.on("render", drawOverlay);
-    map.on("click", (e) => seeAt(e.lat, e.lon));
-    map.on("featureclick", (e) => select(e.kind, e.id));
+    // While the planner picks mounting points, clicks are its own.
+    map.on("click", (e) => Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),

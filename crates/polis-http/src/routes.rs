@@ -100,6 +100,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sos/alerts", post(crate::incidents::sos_alert))
         .route("/stats/incidents", get(crate::incidents::stats))
         .route("/plans", post(crate::plans::create).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
+        .route("/plans/models", get(crate::plans::models))
         .route("/plans/{id}", get(crate::plans::get).delete(crate::plans::cancel))
         .route("/plans/{id}/report.html", get(crate::plans::report))
         .route("/plans/{id}/accept", post(crate::plans::accept))

@@ -9,8 +9,10 @@
 //!
 //! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
 //! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`). Set `POLIS_CONSOLE_SCREENSHOT` to a
-//! file name to save a screenshot of the console (docs/guide/console.png is made this way), and
-//! `POLIS_INCIDENT_SCREENSHOT` for the incident panel (docs/guide/incident.png).
+//! file name to save a screenshot of the console (docs/guide/console.png is made this way),
+//! `POLIS_INCIDENT_SCREENSHOT` for the incident panel (docs/guide/incident.png), and
+//! `POLIS_PLANNER_SCREENSHOT` for the planner with its result (the form before running goes to
+//! the same name with `-form` before the extension).
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -873,8 +875,11 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     Ok((id, token))
 }
 
-/// The planner panel: plans the demo city in two phases, follows the job to the end, shows the
-/// phases and the new cameras, and accepts them into the registry as planned cameras.
+/// The planner panel: plans two key sites of the demo city (all others deselected) with one
+/// camera model, two phases with their own budgets and one extra mounting point clicked on the
+/// map; follows the job to the end, shows the phases, coverage by sector and the new cameras (on
+/// the map with their views), checks through the API that the plan used exactly those sites,
+/// that model and those budgets, and accepts it into the registry as planned cameras.
 async fn planner(c: &Client, api: &Api) -> TestResult {
     let planned_before = api.get("/api/v1/cameras").await?["features"]
         .as_array()
@@ -882,20 +887,153 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         .iter()
         .filter(|f| f["properties"]["status"] == "planned")
         .count();
+    // Two point sites that the fewest cameras see (then the highest priority), to plan for.
+    let sites = api.get("/api/v1/sites").await?;
+    let mut points: Vec<(usize, i64, String, (f64, f64))> = Vec::new();
+    for f in sites["features"].as_array().ok_or("no site features")? {
+        let c = &f["geometry"]["coordinates"];
+        let (Some(priority), Some(id), Some(lat), Some(lon)) =
+            (f["properties"]["priority"].as_i64(), f["properties"]["id"].as_str(), c[1].as_f64(), c[0].as_f64())
+        else {
+            continue;
+        };
+        if f["geometry"]["type"] != "Point" {
+            continue;
+        }
+        let seeing = feature_ids(&api.get(&format!("/api/v1/sites/{id}/cameras")).await?).len();
+        points.push((seeing, priority, id.to_string(), (lat, lon)));
+    }
+    points.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    ensure!(points.len() >= 2, "the demo has fewer than two point sites");
+    let chosen: Vec<String> = points.iter().take(2).map(|p| p.2.clone()).collect();
+    let near = points[0].3;
+
     click(c, "#open-planner").await?;
     wait_css(c, "#details[data-kind=\"plan\"] .plan-run", Duration::from_secs(5)).await?;
-    type_live(c, "#details .plan-phases", "2").await?;
-    type_live(c, "#details .plan-budget", "10000").await?;
+    wait_css(c, "#details .plan-model-check", Duration::from_secs(10)).await?;
+
+    // Two phases, each with its own budget.
+    while count(c, "#details .plan-budget-row").await? > 2 {
+        click_live(c, "#details .plan-budget-row:last-child .plan-remove-phase").await?;
+    }
+    while count(c, "#details .plan-budget-row").await? < 2 {
+        click_live(c, "#details .plan-add-phase").await?;
+    }
+    type_live(c, "#details .plan-budget-row[data-phase=\"1\"] .plan-budget", "6000").await?;
+    type_live(c, "#details .plan-budget-row[data-phase=\"2\"] .plan-budget", "9000").await?;
+
+    // Every site off, then the two on; they are highlighted on the map.
+    click_live(c, "#details .plan-sites-none").await?;
+    ensure!(count(c, "#details .plan-site-check:checked").await? == 0, "\"none\" left sites chosen");
+    for id in &chosen {
+        click_live(c, &format!("#details .plan-site-check[data-site-id=\"{id}\"]")).await?;
+    }
+    let checked = attrs(c, "#details .plan-site-check:checked", "data-site-id").await?;
+    ensure!(checked.len() == 2 && chosen.iter().all(|id| checked.contains(id)), "chosen in the form: {checked:?}");
+    ensure!(count(c, ".plan-site-ring").await? == 2, "the two chosen sites are not highlighted on the map");
+    // Both critical: watched by two cameras.
+    for id in &chosen {
+        let toggle = format!("#details .plan-site-critical[data-site-id=\"{id}\"]");
+        if attrs(c, &toggle, "aria-pressed").await? != ["true"] {
+            click_live(c, &toggle).await?;
+        }
+        ensure!(attrs(c, &toggle, "aria-pressed").await? == ["true"], "{id} is not marked critical");
+    }
+
+    // One model: the narrow one, which sees a site from the poles around it.
+    let model = "tele-4mp";
+    for m in attrs(c, "#details .plan-model-check", "data-model").await? {
+        if m != model {
+            click_live(c, &format!("#details .plan-model-check[data-model=\"{m}\"]")).await?;
+        }
+    }
+    let models = attrs(c, "#details .plan-model-check:checked", "data-model").await?;
+    ensure!(models == [model], "models chosen: {models:?}");
+
+    // One extra mounting point, clicked on the map near the first site.
+    let seeing_before = count(c, "#seeing-panel:not([hidden])").await?;
+    click_live(c, "#details .plan-pick").await?;
+    let mut at = None;
+    'search: for dist in [40.0, 70.0, 100.0] {
+        for k in 0..8 {
+            let target = destination(near.0, near.1, f64::from(k) * 45.0, dist);
+            let v = js(
+                c,
+                r#"const [lat, lon] = arguments;
+                   window.polisMap.setView(lat, lon, 17);
+                   const p = window.polisMap.project(lat, lon);
+                   const r = document.getElementById('map').getBoundingClientRect();
+                   const x = Math.round(r.left + p.x), y = Math.round(r.top + p.y);
+                   const hit = document.elementFromPoint(x, y);
+                   const free = !!hit && document.getElementById('map').contains(hit)
+                     && !hit.closest('[data-feature], .map-ui');
+                   return {x, y, free};"#,
+                vec![json!(target.0), json!(target.1)],
+            )
+            .await?;
+            if v["free"] == json!(true) {
+                at = Some((v["x"].as_i64().unwrap_or(0), v["y"].as_i64().unwrap_or(0)));
+                break 'search;
+            }
+        }
+    }
+    let (x, y) = at.ok_or("no free point of the map near the first site to click")?;
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x, y })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(mouse).await.map_err(|e| format!("clicking the map at ({x}, {y}): {e}"))?;
+    wait_css(c, "#details .plan-point[data-point=\"1\"]", Duration::from_secs(5)).await?;
+    ensure!(count(c, ".plan-point-marker").await? == 1, "the picked point is not on the map");
+    ensure!(
+        count(c, "#seeing-panel:not([hidden])").await? == seeing_before,
+        "the click while picking also looked for the cameras that see the point"
+    );
+    type_live(c, "#details .plan-point-cost", "250").await?;
+
+    if let Ok(path) = std::env::var("POLIS_PLANNER_SCREENSHOT") {
+        let path = Path::new(&path);
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("planner");
+        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        let form = path.with_file_name(format!("{stem}-form.{ext}"));
+        std::fs::write(&form, png).map_err(|e| format!("writing {}: {e}", form.display()))?;
+    }
+
     click_live(c, "#details .plan-run").await?;
     wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
     ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
+    ensure!(count(c, "#details .plan-sector-row").await? >= 1, "no coverage by sector");
     let cameras = count(c, "#details .plan-camera").await?;
     ensure!(cameras > 0, "no new cameras listed");
     ensure!(count(c, ".plan-marker").await? == cameras, "the new cameras are not all on the map");
+    ensure!(count(c, ".plan-cone").await? == cameras, "the new cameras' views are not all on the map");
+    if let Ok(path) = std::env::var("POLIS_PLANNER_SCREENSHOT") {
+        js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(near.0), json!(near.1)]).await?;
+        js(c, "document.querySelector('#details .plan-result').scrollIntoView();", vec![]).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+        std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+
+    // What was planned, through the API.
     let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no plan id")?;
     let job = api.get(&format!("/api/v1/plans/{id}")).await?;
-    let n = job["geojson"]["features"].as_array().map(Vec::len).unwrap_or(0);
-    ensure!(n == cameras, "the panel lists {cameras} cameras, the API {n}");
+    let mut planned_sites: Vec<String> =
+        job["summary"]["before"]["sites"].as_object().ok_or("no per-site coverage")?.keys().cloned().collect();
+    planned_sites.sort();
+    let mut want = chosen.clone();
+    want.sort();
+    ensure!(planned_sites == want, "the plan covers sites {planned_sites:?}, the form chose {want:?}");
+    ensure!(job["input"]["models"] == json!([model]), "the plan used models {}", job["input"]["models"]);
+    ensure!(job["input"]["candidates"] == json!(2 * 8 + 1), "candidates: {}", job["input"]["candidates"]);
+    let features = job["geojson"]["features"].as_array().ok_or("no features")?;
+    ensure!(features.len() == cameras, "the panel lists {cameras} cameras, the API {}", features.len());
+    ensure!(features.iter().all(|f| f["properties"]["model"] == model), "a camera of another model: {features:?}");
+    let budgets: Vec<f64> =
+        job["summary"]["phases"].as_array().ok_or("no phases")?.iter().filter_map(|p| p["budget"].as_f64()).collect();
+    ensure!(budgets == [6000.0, 9000.0], "the phases' budgets are {budgets:?}");
+
     click_live(c, "#details .plan-accept").await?;
     wait_css(c, "#details .plan-accepted", Duration::from_secs(10)).await?;
     let planned_after = api.get("/api/v1/cameras").await?["features"]
@@ -908,7 +1046,7 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         planned_after == planned_before + cameras,
         "{planned_before} planned cameras before, {planned_after} after"
     );
-    click_live(c, "#details .icon-btn").await?;
+    click_live(c, "#details .panel-head .icon-btn").await?;
     Ok(())
 }
 

@@ -149,3 +149,214 @@ async fn a_cancelled_plan_stops_and_keeps_nothing(t: TestApp) {
     let (s, _) = t.call(t.req_as(&sup, Method::POST, &format!("/api/v1/plans/{id}/accept"))).await;
     assert_eq!(s, StatusCode::CONFLICT);
 }
+
+async fn start(t: &TestApp, token: &str, body: Value) -> String {
+    let (s, job) = t.call(t.req_as(token, Method::POST, "/api/v1/plans").json(&body)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body} -> {job}");
+    job["id"].as_str().unwrap().to_string()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+both!(chosen_sites_models_budgets_and_candidates_shape_the_plan);
+async fn chosen_sites_models_budgets_and_candidates_shape_the_plan(t: TestApp) {
+    sites(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let id = start(
+        &t,
+        &sup,
+        json!({
+            "budgets": [2500, 4000],
+            "sites": ["square", {"id": "museum", "priority": 1, "critical": true}],
+            "models": ["wide-4mp"],
+            "sector_weights": {"tourism": 2, "safety": 1.5},
+            "candidates": [{"lat": 42.6162, "lon": 25.3872, "cost": 100, "id": "town-hall"}],
+            "pole_cost": 300,
+            "purpose": "detect",
+        }),
+    )
+    .await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    // The job says what it planned.
+    let input = &done["input"];
+    assert_eq!(input["sites"], json!(["square", "museum"]), "{input}");
+    assert_eq!(input["models"], json!(["wide-4mp"]));
+    assert_eq!(input["budgets"], json!([2500.0, 4000.0]));
+    assert_eq!(input["purpose"], "detect");
+    assert_eq!(input["candidates"], 2 * 8 + 1, "poles around the two sites and the town hall");
+    // Only the chosen sites are planned for, with the overrides and weights given.
+    let summary = &done["summary"];
+    assert_eq!(summary["purpose"], "detect");
+    assert_eq!(keys(&summary["before"]["sites"]), ["museum", "square"]);
+    assert_eq!(summary["before"]["sites"]["museum"]["total"], 10.0, "priority 1 x tourism 2: {summary}");
+    assert_eq!(summary["before"]["sites"]["square"]["total"], 7.5, "priority 1 x safety 1.5");
+    let budgets: Vec<f64> =
+        summary["phases"].as_array().unwrap().iter().map(|p| p["budget"].as_f64().unwrap()).collect();
+    assert_eq!(budgets, [2500.0, 4000.0]);
+    let features = done["geojson"]["features"].as_array().unwrap();
+    assert!(!features.is_empty());
+    for f in features {
+        assert_eq!(f["properties"]["model"], "wide-4mp", "{f}");
+        // Every camera's cost is its mount (300, 450 or 600 for poles, 100 for the town hall)
+        // plus the model's 400.
+        let cost = f["properties"]["cost"].as_f64().unwrap();
+        assert!([500.0, 700.0, 850.0, 1000.0].contains(&cost), "cost {cost}");
+    }
+}
+
+both!(extra_candidates_can_replace_the_generated_poles);
+async fn extra_candidates_can_replace_the_generated_poles(t: TestApp) {
+    sites(&t).await;
+    let id = start(
+        &t,
+        &t.token,
+        json!({
+            "municipality": "kazanlak",
+            "budgets": [3000],
+            "generate_poles": false,
+            "candidates": [{"lat": 42.6192, "lon": 25.3932, "cost": 200}, {"lat": 42.6208, "lon": 25.3988, "cost": 200}],
+        }),
+    )
+    .await;
+    let done = wait_done(&t, &t.token, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["input"]["candidates"], 2);
+    assert_eq!(done["input"]["sites"], json!(["museum", "school", "square"]), "every site by default");
+    assert_eq!(done["input"]["models"].as_array().unwrap().len(), 3, "every model by default");
+    assert_eq!(done["input"]["purpose"], "observe");
+    let features = done["geojson"]["features"].as_array().unwrap();
+    assert!(!features.is_empty());
+    for f in features {
+        let c = f["properties"]["candidate"].as_str().unwrap();
+        assert!(c == "extra-1" || c == "extra-2", "{c}");
+    }
+    // The old form: phases x budget.
+    let id = start(&t, &t.token, json!({"municipality": "kazanlak", "phases": 2, "budget": 3000})).await;
+    let done = wait_done(&t, &t.token, &id).await;
+    assert_eq!(done["input"]["budgets"], json!([3000.0, 3000.0]));
+    assert_eq!(done["input"]["candidates"], 3 * 8);
+}
+
+both!(the_model_catalogue_lists_names_kinds_costs_and_dori_ranges);
+async fn the_model_catalogue_lists_names_kinds_costs_and_dori_ranges(t: TestApp) {
+    let (s, b) = t.get("/api/v1/plans/models").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["purpose"], "observe");
+    assert_eq!(b["defaults"]["pole_cost"], 600.0);
+    let models = b["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["wide-4mp", "tele-4mp", "ptz-2mp"]);
+    let wide = &models[0];
+    assert_eq!(
+        (wide["kind"].as_str(), wide["hfov_deg"].as_f64(), wide["h_pixels"].as_u64()),
+        (Some("fixed"), Some(100.0), Some(2560))
+    );
+    assert_eq!(wide["cost"], 400.0);
+    let r = &wide["ranges_m"];
+    let (d, o, rc, i) = (
+        r["detect"].as_f64().unwrap(),
+        r["observe"].as_f64().unwrap(),
+        r["recognise"].as_f64().unwrap(),
+        r["identify"].as_f64().unwrap(),
+    );
+    assert!(d > o && o > rc && rc > i && i > 0.0, "{r}");
+    assert_eq!(wide["reach_m"].as_f64(), Some(o), "a fixed camera reaches its range for the purpose");
+    assert_eq!(models[2]["kind"], "ptz");
+    assert_eq!(models[2]["reach_m"], models[2]["ranges_m"]["detect"], "a PTZ camera is planned one level lower");
+    let (_, b) = t.get("/api/v1/plans/models?purpose=identify").await;
+    assert_eq!(b["models"][0]["reach_m"], b["models"][0]["ranges_m"]["identify"]);
+    let (s, b) = t.get("/api/v1/plans/models?purpose=admire").await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "purpose", None);
+    let (s, _) = t.call(t.client.get(t.url("/api/v1/plans/models"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+both!(bad_planning_options_are_refused_naming_the_field);
+async fn bad_planning_options_are_refused_naming_the_field(t: TestApp) {
+    sites(&t).await;
+    let elsewhere = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [25.6420, 42.4250]},
+         "properties": {"id": "sz-square", "name_en": "Square", "category": "square", "sectors": ["safety"], "priority": 1}}
+    ]});
+    let (s, b) = t
+        .call(
+            t.req(Method::POST, "/api/v1/import/sites?municipality=stara-zagora")
+                .header("content-type", "application/geo+json")
+                .body(elsewhere.to_string()),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let at = |extra: Value| {
+        let mut c = json!({"lat": 42.6195, "lon": 25.3935, "cost": 100});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let eleven: Vec<f64> = vec![5000.0; 11];
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"budgets": []}), "budgets"),
+        (json!({"budgets": eleven}), "budgets"),
+        (json!({"budgets": 5000}), "budgets"),
+        (json!({"budgets": [5000, -5]}), "budgets[1]"),
+        (json!({"budgets": [5000, "lots"]}), "budgets[1]"),
+        (json!({"budgets": [5000, 10]}), "budgets[1]"),
+        (json!({"budgets": [5000], "phases": 2}), "budgets"),
+        (json!({"phases": 0}), "phases"),
+        (json!({"budget": -1}), "budget"),
+        (json!({"sites": "square"}), "sites"),
+        (json!({"sites": []}), "sites"),
+        (json!({"sites": ["square", "nowhere"]}), "sites[1]"),
+        (json!({"sites": ["sz-square"]}), "sites[0]"),
+        (json!({"sites": ["square", "square"]}), "sites[1]"),
+        (json!({"sites": [7]}), "sites[0]"),
+        (json!({"sites": [{"priority": 1}]}), "sites[0].id"),
+        (json!({"sites": [{"id": "square", "priority": 7}]}), "sites[0].priority"),
+        (json!({"sites": [{"id": "square", "priority": 1.5}]}), "sites[0].priority"),
+        (json!({"sites": [{"id": "square", "critical": "yes"}]}), "sites[0].critical"),
+        (json!({"sites": [{"id": "square", "weight": 2}]}), "sites[0].weight"),
+        (json!({"sector_weights": [1]}), "sector_weights"),
+        (json!({"sector_weights": {"weather": 1}}), "sector_weights.weather"),
+        (json!({"sector_weights": {"safety": -1}}), "sector_weights.safety"),
+        (json!({"sector_weights": {"safety": "high"}}), "sector_weights.safety"),
+        (json!({"models": "wide-4mp"}), "models"),
+        (json!({"models": []}), "models"),
+        (json!({"models": ["wide-4mp", "nope"]}), "models[1]"),
+        (json!({"models": [4]}), "models[0]"),
+        (json!({"candidates": {}}), "candidates"),
+        (json!({"candidates": [5]}), "candidates[0]"),
+        (json!({"candidates": [at(json!({"lat": 95}))]}), "candidates[0]"),
+        (json!({"candidates": [at(json!({"lat": 48.8566, "lon": 2.3522}))]}), "candidates[0]"),
+        (json!({"candidates": [at(json!({"cost": null}))]}), "candidates[0].cost"),
+        (json!({"candidates": [at(json!({"cost": -1}))]}), "candidates[0].cost"),
+        (json!({"candidates": [at(json!({"lon": "east"}))]}), "candidates[0].lon"),
+        (json!({"candidates": [at(json!({"id": 3}))]}), "candidates[0].id"),
+        (json!({"candidates": [at(json!({"height": 3}))]}), "candidates[0].height"),
+        (json!({"candidates": [at(json!({"id": "a"})), at(json!({"id": "a"}))]}), "candidates[1].id"),
+        (json!({"candidates": [at(json!({"id": "square-pole-1"}))]}), "candidates[0].id"),
+        (json!({"generate_poles": false}), "candidates"),
+        (json!({"generate_poles": "maybe"}), "generate_poles"),
+        (json!({"pole_cost": -5}), "pole_cost"),
+        (json!({"pole_cost": "cheap"}), "pole_cost"),
+        (json!({"purpose": "admire"}), "purpose"),
+        (json!({"budget_per_phase": 5000}), "budget_per_phase"),
+        (json!({"instance": {}, "phases": 2}), "phases"),
+    ];
+    for (body, field) in cases {
+        let (s, b) = t.call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&body)).await;
+        assert!(s == StatusCode::BAD_REQUEST, "{body}: {s} {b}");
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field, None);
+    }
+    // Every problem at once.
+    let (s, b) = t
+        .call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"sites": ["nowhere"], "models": ["nope"]})))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "sites[0]", None);
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "models[0]", None);
+}

@@ -201,6 +201,9 @@ async fn the_openapi_document_lists_every_route(t: TestApp) {
         "/procedures",
         "/sos/alerts",
         "/stats/incidents",
+        "/plans",
+        "/plans/models",
+        "/plans/{id}",
     ] {
         assert!(paths.contains_key(p), "{p} is not documented");
     }
