@@ -6,6 +6,12 @@
 //! rest) -> store the batch (acknowledged only once durable) -> evaluate rules -> apply signals to
 //! alarms under one lock (so concurrent intake of one source cannot open two alarms; the store's
 //! partial unique index is the second guard) -> publish.
+//!
+//! Evaluation and application are one ordered step: signals are queued while the engine is
+//! locked, so the queue holds them in the order the engine produced them, and whoever holds the
+//! alarm lock applies the whole queue in that order (its own signals and any a concurrent batch
+//! queued meanwhile). A clear therefore never overtakes the raise it answers, and a batch that
+//! raises nothing never waits for the alarm lock.
 
 use crate::live::LiveEvent;
 use crate::registry::new_id;
@@ -15,17 +21,30 @@ use polis_domain::{
     Actor, Alarm, AlarmKey, Id, LatLon, Observation, Role, Rule, Sensor, Signal, SignalKind, TimeWindow,
 };
 use polis_ingest::RawObservation;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// How old an observation may be when it arrives.
 pub const MAX_OBSERVATION_AGE: time::Duration = time::Duration::days(7);
 
-/// The live state: the rules engine and the open alarms.
+/// The live state: the rules engine, the signals it produced that are not applied yet, and the
+/// open alarms. Lock order: alarms, then engine, then pending.
 pub struct Live {
     engine: std::sync::Mutex<polis_domain::Engine>,
+    /// Signals in the order the engine produced them; pushed only while the engine is locked.
+    pending: std::sync::Mutex<VecDeque<Pending>>,
     alarms: tokio::sync::Mutex<HashMap<AlarmKey, Alarm>>,
+}
+
+/// A signal waiting for the alarm lock, with the sensor it is about and the counter of alarm
+/// changes of the batch (or tick) that produced it.
+struct Pending {
+    signal: Signal,
+    sensor: Option<Sensor>,
+    changed: Arc<AtomicUsize>,
 }
 
 impl Live {
@@ -43,11 +62,41 @@ impl Live {
             }
             alarms.insert(alarm.key(), alarm);
         }
-        Ok(Live { engine: std::sync::Mutex::new(engine), alarms: tokio::sync::Mutex::new(alarms) })
+        Ok(Live {
+            engine: std::sync::Mutex::new(engine),
+            pending: std::sync::Mutex::new(VecDeque::new()),
+            alarms: tokio::sync::Mutex::new(alarms),
+        })
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, polis_domain::Engine> {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `evaluate` on the engine and queues the signals it returns, in order, while the
+    /// engine is still locked. Returns the counter the appliers add this step's alarm changes to,
+    /// or `None` if there were no signals.
+    fn evaluate(
+        &self,
+        sensors: &HashMap<Id, Sensor>,
+        evaluate: impl FnOnce(&mut polis_domain::Engine) -> Vec<Signal>,
+    ) -> Option<Arc<AtomicUsize>> {
+        let mut engine = self.engine();
+        let signals = evaluate(&mut engine);
+        if signals.is_empty() {
+            return None;
+        }
+        let changed = Arc::new(AtomicUsize::new(0));
+        let mut pending = self.pending();
+        for signal in signals {
+            let sensor = sensors.get(&signal.source).cloned();
+            pending.push_back(Pending { signal, sensor, changed: changed.clone() });
+        }
+        Some(changed)
     }
 }
 
@@ -182,15 +231,19 @@ impl App {
         }
         self.store().insert_observations(&accepted).await?;
         report.accepted = accepted.len();
-        let signals: Vec<Signal> = {
-            let mut engine = self.live.engine();
+        let queued = self.live.evaluate(&sensors, |engine| {
             accepted
                 .iter()
                 .filter_map(|o| sensors.get(o.sensor()).map(|s| (s, o)))
                 .flat_map(|(s, o)| engine.on_observation(s, o))
                 .collect()
-        };
-        report.alarms_changed = self.apply_signals(signals, &sensors).await?;
+        });
+        // Signals left by a batch whose caller went away are applied by the next one.
+        if queued.is_some() || !self.live.pending().is_empty() {
+            let mut alarms = self.live.alarms.lock().await;
+            self.apply_pending(&mut alarms).await?;
+        }
+        report.alarms_changed = queued.map_or(0, |c| c.load(Ordering::SeqCst));
         // The newest reading of each sensor (and quantity) of the batch, for live maps and charts.
         let mut latest: BTreeMap<(&Id, Option<&str>), &Observation> = BTreeMap::new();
         for o in &accepted {
@@ -210,46 +263,61 @@ impl App {
     pub async fn tick(&self) -> Result<usize> {
         let now = self.clock().now();
         let sensors: HashMap<Id, Sensor> = self.registry().await.sensors.clone().into_iter().collect();
-        let signals = self.live.engine().on_tick(now, sensors.values());
-        self.apply_signals(signals, &sensors).await
+        let queued = self.live.evaluate(&sensors, |engine| engine.on_tick(now, sensors.values()));
+        if queued.is_some() || !self.live.pending().is_empty() {
+            let mut alarms = self.live.alarms.lock().await;
+            self.apply_pending(&mut alarms).await?;
+        }
+        Ok(queued.map_or(0, |c| c.load(Ordering::SeqCst)))
     }
 
-    /// Turns rule signals into alarm changes, under the alarm lock.
-    async fn apply_signals(&self, signals: Vec<Signal>, sensors: &HashMap<Id, Sensor>) -> Result<usize> {
-        if signals.is_empty() {
-            return Ok(0);
-        }
-        let mut alarms = self.live.alarms.lock().await;
-        let mut changed = 0;
-        for signal in signals {
-            let key = AlarmKey::of(&signal);
-            let sensor = sensors.get(&signal.source);
-            let alarm = match alarms.get(&key) {
-                Some(open) => {
-                    let mut a = open.clone();
-                    if let Err(e) = a.apply(&signal) {
-                        tracing::warn!(error = %e, "signal not applied");
-                        continue;
-                    }
-                    a
-                }
-                None if signal.kind == SignalKind::Clear => continue,
-                None => {
-                    let Some(sensor) = sensor else { continue };
-                    self.record_event(&sensor.municipality, sensor.position).await;
-                    Alarm::open(new_id("alarm"), sensor.municipality.clone(), &signal, Some(sensor.position))?
-                }
-            };
-            self.store().put_alarm(&alarm, None).await?;
-            if alarm.is_open() {
-                alarms.insert(key, alarm.clone());
-            } else {
-                alarms.remove(&key);
+    /// Turns every queued signal into alarm changes, oldest first; the caller holds the alarm
+    /// lock. A signal leaves the queue only once applied, so a caller that is cancelled midway
+    /// leaves the rest to the next one.
+    async fn apply_pending(&self, alarms: &mut HashMap<AlarmKey, Alarm>) -> Result<()> {
+        loop {
+            let next = self.live.pending().front().map(|p| (p.signal.clone(), p.sensor.clone(), p.changed.clone()));
+            let Some((signal, sensor, changed)) = next else { return Ok(()) };
+            let applied = self.apply_signal(alarms, &signal, sensor.as_ref()).await;
+            self.live.pending().pop_front();
+            if applied? {
+                changed.fetch_add(1, Ordering::SeqCst);
             }
-            changed += 1;
-            self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
         }
-        Ok(changed)
+    }
+
+    /// Applies one rule signal to the alarms; returns whether an alarm changed.
+    async fn apply_signal(
+        &self,
+        alarms: &mut HashMap<AlarmKey, Alarm>,
+        signal: &Signal,
+        sensor: Option<&Sensor>,
+    ) -> Result<bool> {
+        let key = AlarmKey::of(signal);
+        let alarm = match alarms.get(&key) {
+            Some(open) => {
+                let mut a = open.clone();
+                if let Err(e) = a.apply(signal) {
+                    tracing::warn!(error = %e, "signal not applied");
+                    return Ok(false);
+                }
+                a
+            }
+            None if signal.kind == SignalKind::Clear => return Ok(false),
+            None => {
+                let Some(sensor) = sensor else { return Ok(false) };
+                self.record_event(&sensor.municipality, sensor.position).await;
+                Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(sensor.position))?
+            }
+        };
+        self.store().put_alarm(&alarm, None).await?;
+        if alarm.is_open() {
+            alarms.insert(key, alarm.clone());
+        } else {
+            alarms.remove(&key);
+        }
+        self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
+        Ok(true)
     }
 
     /// Raises (or repeats) an alarm of a built-in rule (e.g. `camera-offline`) for `source`, or
@@ -396,6 +464,8 @@ impl App {
             return Err(Error::permission_denied(format!("role {} may not handle alarms", actor.role)));
         }
         let mut alarms = self.live.alarms.lock().await;
+        // Signals the engine produced before this action go first.
+        self.apply_pending(&mut alarms).await?;
         let before = match alarms.values().find(|a| &a.id == id) {
             Some(a) if actor.sees(&a.municipality) => a.clone(),
             Some(_) => return Err(Error::not_found(format!("no alarm with id {id}"))),
@@ -422,8 +492,13 @@ impl App {
         if alarm.is_open() {
             alarms.insert(alarm.key(), alarm.clone());
         } else {
-            alarms.remove(&alarm.key());
-            self.live.engine().reset(&alarm.rule, &alarm.source);
+            let key = alarm.key();
+            alarms.remove(&key);
+            // The engine forgets the condition, and signals it produced meanwhile are dropped,
+            // both at once, so the next violation raises a new alarm.
+            let mut engine = self.live.engine();
+            engine.reset(&alarm.rule, &alarm.source);
+            self.live.pending().retain(|p| AlarmKey::of(&p.signal) != key);
         }
         self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm.clone())));
         Ok(alarm)
@@ -456,5 +531,125 @@ impl polis_ingest::Sink for App {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polis_base::SystemClock;
+    use polis_domain::{Condition, OrgKind, Organisation, RuleScope, SensorKind, Severity};
+
+    async fn app_with_gauge() -> Arc<App> {
+        let store = polis_store::open("sqlite::memory:").await.expect("store");
+        let app = App::open(store, Arc::new(SystemClock)).await.expect("app");
+        let system = Actor::system();
+        let kazanlak = Id::from_trusted("kazanlak");
+        app.put_organisation(
+            &system,
+            Organisation {
+                id: kazanlak.clone(),
+                kind: OrgKind::Municipality,
+                name_bg: "Казанлък".into(),
+                name_en: "Kazanlak".into(),
+                municipality: kazanlak.clone(),
+                agency_kind: None,
+                demo: false,
+            },
+        )
+        .await
+        .expect("org");
+        let gauge = Sensor {
+            id: Id::from_trusted("gauge"),
+            municipality: kazanlak.clone(),
+            name: "gauge".into(),
+            kind: SensorKind::WaterLevel,
+            unit: "cm".into(),
+            position: LatLon::new(42.6, 25.4).expect("position"),
+            owner: None,
+            demo: false,
+        };
+        app.import(&system, vec![gauge]).await.expect("sensor");
+        let rule = Rule {
+            id: Id::from_trusted("high"),
+            municipality: kazanlak,
+            name: "High".into(),
+            version: 0,
+            enabled: true,
+            scope: RuleScope::Sensor(Id::from_trusted("gauge")),
+            quantity: None,
+            condition: Condition::Threshold { above: Some(400.0), below: None, hysteresis: 0.0 },
+            severity: Severity::Major,
+        };
+        app.put_rule(&system, rule).await.expect("rule");
+        app
+    }
+
+    fn reading(seconds_ago: i64, value: f64) -> Vec<RawObservation> {
+        let t = OffsetDateTime::now_utc() - time::Duration::seconds(seconds_ago);
+        vec![RawObservation {
+            sensor: "gauge".into(),
+            time: t.format(&Rfc3339).expect("time"),
+            value: Some(serde_json::json!(value)),
+            values: None,
+            lat: None,
+            lon: None,
+        }]
+    }
+
+    async fn wait_pending(app: &App, n: usize) {
+        for _ in 0..500 {
+            if app.live.pending().len() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} signals never queued");
+    }
+
+    /// A raise is evaluated, and its batch is still waiting for the alarm lock when a clear is
+    /// evaluated and its batch is cancelled (a client went away): the raise and the clear are
+    /// applied in the order the engine produced them, by whoever takes the lock next, so the
+    /// alarm ends cleared instead of missing, or open after the level dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signals_are_applied_in_evaluation_order_even_when_their_batches_are_not() {
+        let app = app_with_gauge().await;
+        let held = app.live.alarms.lock().await;
+        let raise = tokio::spawn({
+            let app = app.clone();
+            async move { App::ingest(&app, None, None, reading(20, 450.0)).await }
+        });
+        wait_pending(&app, 1).await;
+        let clear = tokio::spawn({
+            let app = app.clone();
+            async move { App::ingest(&app, None, None, reading(10, 350.0)).await }
+        });
+        wait_pending(&app, 2).await;
+        // The clear's batch gives up; the raise's batch takes the lock and applies both.
+        clear.abort();
+        drop(held);
+        let report = raise.await.expect("task").expect("ingest");
+        assert_eq!(report.alarms_changed, 1);
+        assert!(app.live.pending().is_empty());
+        let system = Actor::system();
+        let all = app.alarms(&system, false, 10).await.expect("alarms");
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(!all[0].is_active(), "the level dropped after the raise: {:?}", all[0]);
+
+        // The same with the raise's batch cancelled: the next batch applies what it left.
+        let held = app.live.alarms.lock().await;
+        let raise = tokio::spawn({
+            let app = app.clone();
+            async move { App::ingest(&app, None, None, reading(5, 460.0)).await }
+        });
+        wait_pending(&app, 1).await;
+        raise.abort();
+        drop(held);
+        App::ingest(&app, None, None, reading(4, 300.0)).await.expect("ingest");
+        let all = app.alarms(&system, false, 10).await.expect("alarms");
+        // The cleared (unacknowledged) alarm is still open: the rise repeats it, then it clears.
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!((all[0].count, all[0].is_active()), (2, false), "{:?}", all[0]);
+        assert!(app.live.pending().is_empty());
     }
 }

@@ -266,3 +266,62 @@ async fn an_alarm_reaches_a_live_client(t: TestApp) {
     assert_eq!(got[0].2["data"]["source"], "tundzha-1");
     assert_eq!(got[0].2["data"]["state"], "active_unacknowledged");
 }
+
+both!(concurrent_batches_crossing_a_threshold_leave_the_alarm_as_the_last_reading_says);
+/// Batches of several gauges race each other: in every round each gauge gets two batches at
+/// once, one above and one below the threshold, the later one (by observation time) alternating
+/// between the two. Whatever order they are evaluated and applied in, once the round is over each
+/// gauge's alarm must be active exactly when its newest reading is above the threshold: a clear
+/// must never be applied before the raise it answers.
+async fn concurrent_batches_crossing_a_threshold_leave_the_alarm_as_the_last_reading_says(t: TestApp) {
+    const GAUGES: usize = 8;
+    for g in 0..GAUGES {
+        let (s, b) = t
+            .post(
+                "/api/v1/sensors",
+                json!({"id": format!("race-{g}"), "municipality": "kazanlak", "name": format!("Gauge {g}"),
+                       "kind": "water_level", "unit": "cm", "lat": LAT, "lon": LON + g as f64 * 0.001}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, b) = t
+        .post(
+            "/api/v1/rules",
+            json!({"name": "High", "municipality": "kazanlak", "sensor_kind": "water_level",
+                   "condition": {"type": "threshold", "above": 400}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let start = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    for round in 0..40i64 {
+        // Even rounds end below the threshold, odd rounds above.
+        let (first, last) = if round % 2 == 0 { (450.0, 350.0) } else { (350.0, 450.0) };
+        let mut sends = Vec::new();
+        for g in 0..GAUGES {
+            for (k, value) in [(0, first), (1, last)] {
+                let at = (start + time::Duration::seconds(2 * round + k)).format(&Rfc3339).unwrap();
+                let body = json!([{"sensor": format!("race-{g}"), "time": at, "value": value}]);
+                sends.push(t.call(t.req(Method::POST, "/api/v1/observations").json(&body)));
+            }
+        }
+        for (s, b) in futures::future::join_all(sends).await {
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        let active: Vec<String> = open_alarms(&t)
+            .await
+            .iter()
+            .filter(|a| a["state"] == "active_unacknowledged")
+            .map(|a| a["source"].to_string())
+            .collect();
+        let want = if last > 400.0 { GAUGES } else { 0 };
+        assert_eq!(active.len(), want, "round {round}: newest reading {last}, active alarms for {active:?}");
+    }
+    // Never more than one open alarm per gauge.
+    let (_, all) = t.get("/api/v1/alarms?state=open").await;
+    let mut sources: Vec<&str> = all.as_array().unwrap().iter().map(|a| a["source"].as_str().unwrap()).collect();
+    let n = sources.len();
+    sources.sort_unstable();
+    sources.dedup();
+    assert_eq!(sources.len(), n, "{all}");
+}
