@@ -20,7 +20,7 @@ pub mod retention;
 mod seed;
 pub mod video;
 
-use bus::{EventBus, LocalBus};
+use bus::{Bus, EventBus, LocalBus};
 use live::LiveEvent;
 use polis_base::{Clock, Error, Result};
 use polis_domain::{Actor, AuditRecord, Id};
@@ -30,6 +30,25 @@ use std::sync::Arc;
 pub use auth::{LoginLimiter, NewUser, Session};
 pub use registry::{Entity, Registry};
 
+/// How many events the default in-process bus keeps for resumption.
+pub const LOCAL_BUS_RETAIN: usize = 100_000;
+/// How far a subscriber of the default bus may fall behind before it is told of a gap.
+pub const LOCAL_BUS_LAG: usize = 4096;
+
+/// How to open an [`App`].
+pub struct Options {
+    /// How long a login session lasts.
+    pub session_ttl_hours: u32,
+    /// The live event bus engine; `None` is the in-process [`LocalBus`].
+    pub bus: Option<Arc<dyn EventBus<LiveEvent>>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { session_ttl_hours: 12, bus: None }
+    }
+}
+
 /// The application: the store, the registry in memory, the clock.
 pub struct App {
     store: DynStore,
@@ -38,7 +57,7 @@ pub struct App {
     /// Serialises registry writes so that the order of writes in the store and in memory agree.
     write_lock: tokio::sync::Mutex<()>,
     limiter: LoginLimiter,
-    bus: Arc<dyn EventBus<LiveEvent>>,
+    bus: Bus<LiveEvent>,
     live: intake::Live,
     desk: incidents::Desk,
     plans: plan::Jobs,
@@ -63,6 +82,14 @@ impl App {
         clock: Arc<dyn Clock>,
         session_ttl_hours: u32,
     ) -> Result<Arc<App>> {
+        App::open_with(store, clock, Options { session_ttl_hours, ..Options::default() }).await
+    }
+
+    /// [`App::open`] with options: how long sessions last and which live event bus to use.
+    /// Call inside a Tokio runtime.
+    pub async fn open_with(store: DynStore, clock: Arc<dyn Clock>, options: Options) -> Result<Arc<App>> {
+        let Options { session_ttl_hours, bus } = options;
+        let bus = bus.unwrap_or_else(|| Arc::new(LocalBus::new(LOCAL_BUS_RETAIN, LOCAL_BUS_LAG)));
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
@@ -77,7 +104,7 @@ impl App {
             registry: tokio::sync::RwLock::new(registry),
             write_lock: tokio::sync::Mutex::new(()),
             limiter: LoginLimiter::new(),
-            bus: Arc::new(LocalBus::new(100_000, 4096)),
+            bus: Bus::new(bus),
             live,
             desk,
             plans: plan::Jobs::default(),
@@ -89,9 +116,9 @@ impl App {
         &self.store
     }
 
-    /// The live event bus.
-    pub fn bus(&self) -> &dyn EventBus<LiveEvent> {
-        &*self.bus
+    /// The live event bus: publish (in order, without waiting) and subscribe.
+    pub fn bus(&self) -> &Bus<LiveEvent> {
+        &self.bus
     }
 
     pub fn clock(&self) -> &dyn Clock {

@@ -543,7 +543,7 @@ impl App {
             Some(job.municipality.clone()),
             LiveEvent::Plan {
                 id: job.id.clone(),
-                status: job.status.as_str(),
+                status: job.status.as_str().to_string(),
                 stage: job.stage.clone(),
                 progress: job.progress,
             },

@@ -64,14 +64,43 @@ pub fn check_quantity(s: &str) -> Result<()> {
     Ok(())
 }
 
-/// A validated reading.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated reading. It serialises as `{"sensor", "time" (RFC 3339), "quantity", "value",
+/// "position"}` and is checked again (value and quantity) when deserialised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "ObservationRecord", into = "ObservationRecord")]
 pub struct Observation {
     sensor: Id,
     time: OffsetDateTime,
     quantity: Option<String>,
     value: f64,
     position: Option<LatLon>,
+}
+
+/// The serialised form of an [`Observation`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ObservationRecord {
+    sensor: Id,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
+    #[serde(default)]
+    quantity: Option<String>,
+    value: f64,
+    #[serde(default)]
+    position: Option<LatLon>,
+}
+
+impl TryFrom<ObservationRecord> for Observation {
+    type Error = Error;
+
+    fn try_from(r: ObservationRecord) -> Result<Observation> {
+        Observation::stored(r.sensor, r.time, r.quantity, r.value, r.position)
+    }
+}
+
+impl From<Observation> for ObservationRecord {
+    fn from(o: Observation) -> ObservationRecord {
+        ObservationRecord { sensor: o.sensor, time: o.time, quantity: o.quantity, value: o.value, position: o.position }
+    }
 }
 
 impl Observation {

@@ -130,7 +130,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s)
             .await
             .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
-        let sub = s.app.bus().subscribe(after);
+        let sub = s.app.bus().subscribe(after).await?;
         return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter)));
     }
     let accepts_sse = parts
@@ -141,7 +141,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
     if !accepts_sse {
         return Err(Error::invalid("accept", "ask for text/event-stream, or open a WebSocket").into());
     }
-    let sub = s.app.bus().subscribe(after);
+    let sub = s.app.bus().subscribe(after).await?;
     let stream = futures::stream::unfold((sub, filter), |(mut sub, filter)| async move {
         let (id, ty, json) = next_json(&mut sub, &filter).await?;
         let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.to_string());
