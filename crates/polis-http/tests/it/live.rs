@@ -325,3 +325,174 @@ async fn concurrent_batches_crossing_a_threshold_leave_the_alarm_as_the_last_rea
     sources.dedup();
     assert_eq!(sources.len(), n, "{all}");
 }
+
+// ---- Every rule kind through the API, on a simulated clock ---------------------------------
+
+use crate::both_clocked;
+use polis_base::{Clock, SimClock};
+use std::sync::Arc;
+
+async fn sensor(t: &TestApp, id: &str, kind: &str) {
+    let (s, b) = t
+        .post(
+            "/api/v1/sensors",
+            json!({"id": id, "municipality": "kazanlak", "name": id, "kind": kind, "unit": "cm", "lat": LAT, "lon": LON}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
+async fn rule(t: &TestApp, body: Value) -> String {
+    let (s, r) = t.post("/api/v1/rules", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    r["id"].as_str().unwrap().to_string()
+}
+
+/// Sends one reading stamped with the simulated clock's time.
+async fn observe_sim(t: &TestApp, clock: &SimClock, sensor: &str, value: f64, at: Option<(f64, f64)>) -> Value {
+    let mut o = json!({"sensor": sensor, "time": clock.now().format(&Rfc3339).unwrap(), "value": value});
+    if let Some((lat, lon)) = at {
+        o["lat"] = json!(lat);
+        o["lon"] = json!(lon);
+    }
+    let (s, b) = t.post("/api/v1/observations", json!([o])).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["accepted"], 1, "{b}");
+    b
+}
+
+/// The alarms of a rule, newest first.
+async fn alarms_of(t: &TestApp, rule: &str) -> Vec<Value> {
+    let (s, b) = t.get("/api/v1/alarms?state=all").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b.as_array().unwrap().iter().filter(|a| a["rule"] == rule).cloned().collect()
+}
+
+async fn state_of(t: &TestApp, rule: &str) -> Option<String> {
+    alarms_of(t, rule).await.first().map(|a| a["state"].as_str().unwrap().to_string())
+}
+
+both_clocked!(a_silent_gauge_raises_an_alarm_on_the_rule_tick_and_its_next_reading_clears_it);
+async fn a_silent_gauge_raises_an_alarm_on_the_rule_tick_and_its_next_reading_clears_it(
+    t: TestApp,
+    clock: Arc<SimClock>,
+) {
+    sensor(&t, "quiet-1", "water_level").await;
+    let id = rule(
+        &t,
+        json!({"name": "Gauge silent", "sensor": "quiet-1", "condition": {"type": "silence", "minutes": 10}, "severity": "minor"}),
+    )
+    .await;
+    observe_sim(&t, &clock, "quiet-1", 120.0, None).await;
+    clock.advance(time::Duration::minutes(9));
+    assert_eq!(t.app.tick().await.unwrap(), 0);
+    assert_eq!(state_of(&t, &id).await, None, "nine minutes of silence are not ten");
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(t.app.tick().await.unwrap(), 1);
+    let a = &alarms_of(&t, &id).await[0];
+    assert_eq!(a["state"], "active_unacknowledged", "{a}");
+    assert_eq!(a["severity"], "minor");
+    assert_eq!(a["source"], "quiet-1");
+    assert!(a["message"].as_str().unwrap().contains("no data"), "{a}");
+    // Further ticks do not repeat it.
+    clock.advance(time::Duration::minutes(5));
+    assert_eq!(t.app.tick().await.unwrap(), 0);
+    assert_eq!(alarms_of(&t, &id).await[0]["count"], 1);
+    let b = observe_sim(&t, &clock, "quiet-1", 121.0, None).await;
+    assert_eq!(b["alarms_changed"], 1, "{b}");
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("cleared_unacknowledged"));
+}
+
+both_clocked!(a_device_entering_and_leaving_a_geofence_raises_and_clears_an_alarm);
+async fn a_device_entering_and_leaving_a_geofence_raises_and_clears_an_alarm(t: TestApp, clock: Arc<SimClock>) {
+    sensor(&t, "boat-1", "other").await;
+    // A square of about 1.6 by 2.2 km around the gauge.
+    let id = rule(
+        &t,
+        json!({"name": "Dam exclusion zone", "sensor": "boat-1", "severity": "critical",
+               "condition": {"type": "geofence", "trigger": "enter",
+                             "zone": {"type": "Polygon", "coordinates": [[[25.38, 42.60], [25.40, 42.60], [25.40, 42.62], [25.38, 42.62], [25.38, 42.60]]]}}}),
+    )
+    .await;
+    let outside = (42.65, 25.45);
+    let inside = (42.61, 25.39);
+    // The first position only says where the device is.
+    observe_sim(&t, &clock, "boat-1", 1.0, Some(outside)).await;
+    clock.advance(time::Duration::seconds(30));
+    observe_sim(&t, &clock, "boat-1", 1.0, Some(outside)).await;
+    assert_eq!(state_of(&t, &id).await, None);
+    // A reading without a position says nothing about the zone.
+    clock.advance(time::Duration::seconds(30));
+    observe_sim(&t, &clock, "boat-1", 1.0, None).await;
+    assert_eq!(state_of(&t, &id).await, None);
+    clock.advance(time::Duration::seconds(30));
+    observe_sim(&t, &clock, "boat-1", 1.0, Some(inside)).await;
+    let a = &alarms_of(&t, &id).await[0];
+    assert_eq!(a["state"], "active_unacknowledged", "{a}");
+    assert_eq!(a["severity"], "critical");
+    assert!(a["message"].as_str().unwrap().contains("entered"), "{a}");
+    clock.advance(time::Duration::seconds(30));
+    observe_sim(&t, &clock, "boat-1", 1.0, Some(inside)).await;
+    assert_eq!(alarms_of(&t, &id).await[0]["count"], 2, "still inside repeats");
+    clock.advance(time::Duration::seconds(30));
+    observe_sim(&t, &clock, "boat-1", 1.0, Some(outside)).await;
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("cleared_unacknowledged"));
+    assert_eq!(alarms_of(&t, &id).await.len(), 1);
+}
+
+both_clocked!(a_level_held_for_the_rule_minutes_raises_a_duration_alarm);
+async fn a_level_held_for_the_rule_minutes_raises_a_duration_alarm(t: TestApp, clock: Arc<SimClock>) {
+    sensor(&t, "held-1", "water_level").await;
+    let id = rule(
+        &t,
+        json!({"name": "High for 5 min", "sensor": "held-1",
+               "condition": {"type": "duration", "above": 400, "hysteresis": 10, "minutes": 5}}),
+    )
+    .await;
+    observe_sim(&t, &clock, "held-1", 450.0, None).await;
+    clock.advance(time::Duration::minutes(3));
+    observe_sim(&t, &clock, "held-1", 455.0, None).await;
+    assert_eq!(state_of(&t, &id).await, None, "three minutes are not five");
+    // A dip below the level restarts the count.
+    clock.advance(time::Duration::minutes(1));
+    observe_sim(&t, &clock, "held-1", 395.0, None).await;
+    clock.advance(time::Duration::minutes(2));
+    observe_sim(&t, &clock, "held-1", 460.0, None).await;
+    clock.advance(time::Duration::minutes(4));
+    observe_sim(&t, &clock, "held-1", 460.0, None).await;
+    assert_eq!(state_of(&t, &id).await, None, "four minutes since the dip");
+    clock.advance(time::Duration::minutes(1) + time::Duration::seconds(1));
+    observe_sim(&t, &clock, "held-1", 470.0, None).await;
+    let a = &alarms_of(&t, &id).await[0];
+    assert_eq!(a["state"], "active_unacknowledged", "{a}");
+    assert!(a["message"].as_str().unwrap().contains("for 5 min"), "{a}");
+    clock.advance(time::Duration::minutes(1));
+    observe_sim(&t, &clock, "held-1", 395.0, None).await;
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("active_unacknowledged"), "within the hysteresis");
+    clock.advance(time::Duration::minutes(1));
+    observe_sim(&t, &clock, "held-1", 380.0, None).await;
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("cleared_unacknowledged"));
+}
+
+both_clocked!(a_fast_rise_raises_a_rate_of_change_alarm_that_clears_when_it_slows);
+async fn a_fast_rise_raises_a_rate_of_change_alarm_that_clears_when_it_slows(t: TestApp, clock: Arc<SimClock>) {
+    sensor(&t, "rise-1", "water_level").await;
+    let id = rule(
+        &t,
+        json!({"name": "Rising fast", "sensor": "rise-1",
+               "condition": {"type": "rate_of_change", "max_per_minute": 10, "window_minutes": 5}}),
+    )
+    .await;
+    observe_sim(&t, &clock, "rise-1", 100.0, None).await;
+    clock.advance(time::Duration::minutes(5));
+    observe_sim(&t, &clock, "rise-1", 110.0, None).await; // 2 cm/min
+    assert_eq!(state_of(&t, &id).await, None);
+    clock.advance(time::Duration::minutes(5));
+    observe_sim(&t, &clock, "rise-1", 200.0, None).await; // 18 cm/min
+    let a = &alarms_of(&t, &id).await[0];
+    assert_eq!(a["state"], "active_unacknowledged", "{a}");
+    assert!(a["message"].as_str().unwrap().contains("rising 18 cm/min"), "{a}");
+    clock.advance(time::Duration::minutes(5));
+    observe_sim(&t, &clock, "rise-1", 205.0, None).await; // 1 cm/min
+    assert_eq!(state_of(&t, &id).await.as_deref(), Some("cleared_unacknowledged"));
+}
