@@ -425,7 +425,8 @@ pub async fn list_alarms(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let filter = q.get("state").map(String::as_str).unwrap_or("open");
-    let open_only = !matches!(filter, "all" | "cleared_acknowledged");
+    // Closed alarms (cleared and acknowledged) are only in the full list.
+    let open_only = !matches!(filter, "all" | "cleared" | "cleared_acknowledged");
     let limit = q.get("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(500);
     let keep = |al: &Alarm| -> bool {
         match filter {

@@ -496,3 +496,38 @@ async fn a_fast_rise_raises_a_rate_of_change_alarm_that_clears_when_it_slows(t: 
     observe_sim(&t, &clock, "rise-1", 205.0, None).await; // 1 cm/min
     assert_eq!(state_of(&t, &id).await.as_deref(), Some("cleared_unacknowledged"));
 }
+
+both_clocked!(cleared_alarms_include_the_acknowledged_ones);
+async fn cleared_alarms_include_the_acknowledged_ones(t: TestApp, clock: Arc<SimClock>) {
+    sensor(&t, "lvl-1", "water_level").await;
+    sensor(&t, "lvl-2", "water_level").await;
+    rule(&t, json!({"name": "High", "municipality": "kazanlak", "sensor_kind": "water_level", "condition": {"type": "threshold", "above": 400}})).await;
+    for s in ["lvl-1", "lvl-2"] {
+        observe_sim(&t, &clock, s, 450.0, None).await;
+    }
+    clock.advance(time::Duration::seconds(10));
+    for s in ["lvl-1", "lvl-2"] {
+        observe_sim(&t, &clock, s, 350.0, None).await;
+    }
+    // lvl-1's alarm is cleared and then acknowledged (closed); lvl-2's only cleared.
+    let (_, all) = t.get("/api/v1/alarms?state=all").await;
+    let one =
+        all.as_array().unwrap().iter().find(|a| a["source"] == "lvl-1").unwrap()["id"].as_str().unwrap().to_string();
+    let (s, b) = t.call(t.req(Method::POST, &format!("/api/v1/alarms/{one}/ack"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["state"], "cleared_acknowledged");
+    let (s, cleared) = t.get("/api/v1/alarms?state=cleared").await;
+    assert_eq!(s, StatusCode::OK, "{cleared}");
+    let mut got: Vec<(&str, &str)> = cleared
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["source"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![("lvl-1", "cleared_acknowledged"), ("lvl-2", "cleared_unacknowledged")]);
+    let (_, open) = t.get("/api/v1/alarms?state=open").await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let (_, closed) = t.get("/api/v1/alarms?state=cleared_acknowledged").await;
+    assert_eq!(closed.as_array().unwrap().len(), 1, "{closed}");
+}
