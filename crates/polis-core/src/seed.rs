@@ -51,7 +51,8 @@ impl App {
     }
 }
 
-/// The demo city's alarm rules: river warning and danger levels, silent gauges, smog, jams.
+/// The demo city's alarm rules: river warning and danger levels, silent water and rain gauges,
+/// smog, jams.
 fn demo_rules(m: &Id, rivers: &[Id]) -> Vec<Rule> {
     let rule = |id: String, name: String, scope: RuleScope, quantity: Option<&str>, condition, severity| Rule {
         id: Id::from_trusted(id),
@@ -87,6 +88,14 @@ fn demo_rules(m: &Id, rivers: &[Id]) -> Vec<Rule> {
         "demo-gauge-silent".into(),
         "Водомерът мълчи / Gauge silent".into(),
         RuleScope::Kind { kind: SensorKind::WaterLevel, zone: None },
+        None,
+        Condition::Silence { minutes: 10 },
+        Severity::Minor,
+    ));
+    rules.push(rule(
+        "demo-rain-gauge-silent".into(),
+        "Дъждомерът мълчи / Rain gauge silent".into(),
+        RuleScope::Kind { kind: SensorKind::Rain, zone: None },
         None,
         Condition::Silence { minutes: 10 },
         Severity::Minor,
