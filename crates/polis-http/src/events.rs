@@ -5,6 +5,10 @@
 //! retained event after that id, then the live stream, nothing twice. When events were lost to
 //! it (it fell too far behind, or asked for an id older than the retention window) it receives a
 //! `gap` event with the last id it got, and should reload its state.
+//!
+//! A browser cannot set an Authorization header on a WebSocket (or an `EventSource`): a
+//! signed-in client asks `POST /events/ticket` for a ticket, good once and for 30 seconds, and
+//! opens `GET /events?ticket=...`. A long-lived token never goes into a URL.
 
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
@@ -14,6 +18,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use polis_base::Error;
 use polis_core::bus::{Delivery, Envelope, Subscription};
 use polis_core::live::LiveEvent;
@@ -21,6 +26,8 @@ use polis_domain::Actor;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
 
 /// What a subscriber asked for.
 struct Filter {
@@ -85,9 +92,39 @@ async fn next_json(sub: &mut Subscription<LiveEvent>, filter: &Filter) -> Option
     }
 }
 
+/// Event-stream tickets: one-time, short-lived stand-ins for a bearer token in a URL.
+#[derive(Default, Clone)]
+pub(crate) struct Tickets(Arc<Mutex<HashMap<String, (Actor, OffsetDateTime)>>>);
+
+impl Tickets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Actor, OffsetDateTime)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a ticket: it works once, before it expires.
+    fn take(&self, ticket: &str, now: OffsetDateTime) -> Option<Actor> {
+        self.lock().remove(ticket).filter(|(_, expires)| *expires > now).map(|(a, _)| a)
+    }
+}
+
+/// How long an event-stream ticket is good for.
+pub const TICKET_LIFE: time::Duration = time::Duration::seconds(30);
+
+/// `POST /api/v1/events/ticket`: a ticket to open the event stream once, within 30 seconds, as
+/// the caller, from a client that cannot send an Authorization header.
+pub async fn ticket(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+    let now = s.app.clock().now();
+    let ticket = polis_core::auth::new_token();
+    {
+        let mut t = s.event_tickets.lock();
+        t.retain(|_, (_, expires)| *expires > now);
+        t.insert(ticket.clone(), (a, now + TICKET_LIFE));
+    }
+    Ok(Json(json!({"ticket": ticket, "expires_in_s": TICKET_LIFE.whole_seconds()})))
+}
+
 pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
     let (mut parts, _) = req.into_parts();
-    let Authed(actor) = Authed::from_request_parts(&mut parts, &s).await?;
     let q: HashMap<String, String> = parts
         .uri
         .query()
@@ -98,6 +135,14 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
                 .collect()
         })
         .unwrap_or_default();
+    let actor = match q.get("ticket").filter(|t| !t.is_empty()) {
+        Some(t) if !parts.headers.contains_key(header::AUTHORIZATION) => {
+            s.event_tickets
+                .take(t, s.app.clock().now())
+                .ok_or_else(|| Error::unauthenticated("this event ticket is unknown, used or expired"))?
+        }
+        _ => Authed::from_request_parts(&mut parts, &s).await?.0,
+    };
     let types = match q.get("types").filter(|t| !t.is_empty()) {
         None => None,
         Some(list) => {

@@ -48,6 +48,7 @@ pub struct AppState {
     pub console: Arc<ConsoleConfig>,
     metrics: Arc<metrics::Metrics>,
     tickets: media::Tickets,
+    event_tickets: events::Tickets,
     /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
     live_latency: Arc<metrics::Latency>,
 }
@@ -59,6 +60,7 @@ pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
         console: Arc::new(console),
         metrics: Arc::new(metrics::Metrics::default()),
         tickets: media::Tickets::default(),
+        event_tickets: events::Tickets::default(),
         live_latency: Arc::default(),
     };
     routes::routes()

@@ -55,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/audit", get(audit))
         .route("/events", get(crate::events::events))
+        .route("/events/ticket", post(crate::events::ticket))
         .route("/observations", post(crate::live::post_observations))
         .route("/sensors/{id}/observations", get(crate::live::sensor_observations))
         .route("/rules", get(crate::live::list_rules).post(crate::live::create_rule))

@@ -235,3 +235,70 @@ async fn a_client_that_falls_behind_is_told_so_resumes_and_never_slows_intake() 
     assert_eq!(values.len(), expected.len());
     assert!(values == expected, "the events before the gap and after the resume are exactly the published ones");
 }
+
+/// The next JSON text message of a WebSocket.
+pub async fn ws_json<S>(ws: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message").unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+// What a browser does: it cannot set an Authorization header on a WebSocket, so it asks for a
+// ticket with its token and opens the socket with the ticket in the URL. The ticket works once,
+// for 30 seconds, and as the user who asked for it.
+crate::both_clocked!(a_browser_opens_the_event_socket_with_a_one_time_ticket);
+async fn a_browser_opens_the_event_socket_with_a_one_time_ticket(
+    t: TestApp,
+    clock: std::sync::Arc<polis_base::SimClock>,
+) {
+    let ws_url =
+        |ticket: &str| format!("{}/api/v1/events?types=registry&ticket={ticket}", t.base.replace("http", "ws"));
+    let ticket_for = |token: String| {
+        let t = &t;
+        async move {
+            let (s, b) = t.call(t.req_as(&token, Method::POST, "/api/v1/events/ticket")).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            assert_eq!(b["expires_in_s"], 30);
+            b["ticket"].as_str().unwrap().to_string()
+        }
+    };
+    // Only a signed-in caller gets a ticket.
+    let (s, _) = t.call(t.client.post(t.url("/api/v1/events/ticket"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let sz = t.user("sz-watcher", "operator", "stara-zagora").await;
+    let mine = ticket_for(t.token.clone()).await;
+    let theirs = ticket_for(sz).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&mine)).await.expect("upgrade with a ticket");
+    let (mut sz_ws, _) = tokio_tungstenite::connect_async(ws_url(&theirs)).await.expect("upgrade with a ticket");
+    assert_eq!(t.post("/api/v1/cameras", camera("tk1", 42.619, 25.393, 0.0)).await.0, StatusCode::CREATED);
+    let got = ws_json(&mut ws).await;
+    assert_eq!((got["type"].as_str(), got["data"]["ids"][0].as_str()), (Some("registry"), Some("tk1")));
+    // The ticket carries its user's scope: a Stara Zagora operator does not see a Kazanlak camera.
+    use futures::StreamExt;
+    assert!(tokio::time::timeout(Duration::from_millis(300), sz_ws.next()).await.is_err());
+
+    // Used once: the second try is refused before any upgrade.
+    let again = tokio_tungstenite::connect_async(ws_url(&mine)).await;
+    match again {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("a used ticket must be refused: {other:?}"),
+    }
+    // Thirty seconds: a ticket not used in time is refused.
+    let late = ticket_for(t.token.clone()).await;
+    clock.advance(time::Duration::seconds(31));
+    match tokio_tungstenite::connect_async(ws_url(&late)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("an expired ticket must be refused: {other:?}"),
+    }
+    // A made-up ticket neither.
+    assert!(tokio_tungstenite::connect_async(ws_url("not-a-ticket")).await.is_err());
+}
