@@ -1,7 +1,8 @@
 //! `GET /api/v1/events`: the live event stream as Server-Sent Events (`Accept:
 //! text/event-stream`) or as a WebSocket (an upgrade request). Both carry the same JSON objects
 //! `{"id", "type", "municipality", "data"}`, filtered by the caller's municipality and by
-//! `?types=a,b`. A client resumes with `Last-Event-ID` (SSE) or `?after=ID` and gets every
+//! `?types=a,b`, `?municipality=a,b` (among those the caller may see) and `?sensors=a,b` (the
+//! observations of those sensors only). A client resumes with `Last-Event-ID` (SSE) or `?after=ID` and gets every
 //! retained event after that id, then the live stream, nothing twice. When events were lost to
 //! it (it fell too far behind, or asked for an id older than the retention window) it receives a
 //! `gap` event with the last id it got, and should reload its state.
@@ -32,7 +33,24 @@ use time::OffsetDateTime;
 /// What a subscriber asked for.
 struct Filter {
     types: Option<HashSet<String>>,
+    /// Only these municipalities (all visible to the actor).
+    municipalities: Option<HashSet<polis_domain::Id>>,
+    /// Observations of these sensors only (other kinds of event are not affected).
+    sensors: Option<HashSet<polis_domain::Id>>,
     actor: Actor,
+}
+
+/// At most this many sensors in `?sensors=`.
+pub const MAX_WATCHED_SENSORS: usize = 1000;
+
+/// A comma-separated list of ids from the query, or `None` when absent or empty.
+fn id_list(q: &HashMap<String, String>, name: &str) -> polis_base::Result<Option<HashSet<polis_domain::Id>>> {
+    let Some(list) = q.get(name).filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    let mut out = HashSet::new();
+    for v in list.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        out.insert(polis_domain::Id::parse(name, v)?);
+    }
+    Ok(Some(out))
 }
 
 impl Filter {
@@ -50,7 +68,13 @@ impl Filter {
                 None => self.actor.municipality.is_none(),
             }
         };
-        visible && self.types.as_ref().is_none_or(|t| t.contains(e.event.type_name()))
+        visible
+            && self.types.as_ref().is_none_or(|t| t.contains(e.event.type_name()))
+            && self.municipalities.as_ref().is_none_or(|ms| e.municipality.as_ref().is_some_and(|m| ms.contains(m)))
+            && match (&e.event, &self.sensors) {
+                (LiveEvent::Observation(o), Some(watched)) => watched.contains(o.sensor()),
+                _ => true,
+            }
     }
 }
 
@@ -165,7 +189,23 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
         None => None,
         Some(v) => Some(v.trim().parse::<u64>().map_err(|_| Error::invalid("after", "must be an event id"))?),
     };
-    let filter = Filter { types, actor };
+    let municipalities = id_list(&q, "municipality")?;
+    if let Some(ms) = &municipalities {
+        let reg = s.app.registry().await;
+        for m in ms {
+            // One the caller may not see is as unknown as one that does not exist.
+            if !actor.sees(m) || !reg.is_municipality(m) || actor.role == polis_domain::Role::Agency {
+                return Err(Error::not_found(format!("no municipality with id {m}"))
+                    .with_details(vec![polis_base::FieldError::new("municipality", format!("no municipality {m}"))])
+                    .into());
+            }
+        }
+    }
+    let sensors = id_list(&q, "sensors")?;
+    if sensors.as_ref().is_some_and(|s| s.len() > MAX_WATCHED_SENSORS) {
+        return Err(Error::invalid("sensors", format!("at most {MAX_WATCHED_SENSORS} sensors")).into());
+    }
+    let filter = Filter { types, municipalities, sensors, actor };
     let wants_ws = parts
         .headers
         .get(header::UPGRADE)

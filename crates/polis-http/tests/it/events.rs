@@ -302,3 +302,79 @@ async fn a_browser_opens_the_event_socket_with_a_one_time_ticket(
     // A made-up ticket neither.
     assert!(tokio_tungstenite::connect_async(ws_url("not-a-ticket")).await.is_err());
 }
+
+both!(a_region_administrator_filters_by_municipality_and_a_console_by_watched_sensors);
+async fn a_region_administrator_filters_by_municipality_and_a_console_by_watched_sensors(t: TestApp) {
+    for (id, m, lat) in [("kz-a", "kazanlak", 42.62), ("sz-a", "stara-zagora", 42.42), ("sz-b", "stara-zagora", 42.43)]
+    {
+        let (s, b) = t
+            .post(
+                "/api/v1/sensors",
+                serde_json::json!({"id": id, "municipality": m, "name": id, "kind": "water_level", "unit": "cm", "lat": lat, "lon": 25.6}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let open = |token: String, query: &'static str| {
+        let t = &t;
+        async move {
+            t.req_as(&token, Method::GET, &format!("/api/v1/events?{query}"))
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The region's administrator (of no one municipality) watches Stara Zagora only; a console
+    // watches one sensor's readings only.
+    let mut region = open(t.token.clone(), "types=observation,registry&municipality=stara-zagora").await;
+    assert_eq!(region.status(), StatusCode::OK);
+    let mut console = open(t.token.clone(), "types=observation&sensors=sz-b,kz-a").await;
+    assert_eq!(console.status(), StatusCode::OK);
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    for (i, id) in ["kz-a", "sz-a", "sz-b"].iter().enumerate() {
+        let batch = serde_json::json!([{"sensor": id, "time": now, "value": 100 + i}]);
+        let (s, b) = t.post("/api/v1/observations", batch).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    assert_eq!(t.post("/api/v1/cameras", camera("kz-cam", 42.619, 25.393, 0.0)).await.0, StatusCode::CREATED);
+    let mut sz_cam = camera("sz-cam", 42.42, 25.62, 0.0);
+    sz_cam["municipality"] = "stara-zagora".into();
+    assert_eq!(t.post("/api/v1/cameras", sz_cam).await.0, StatusCode::CREATED);
+
+    let got = read_events(&mut region, 3).await;
+    let seen: Vec<(String, String)> = got
+        .iter()
+        .map(|(_, ty, e)| {
+            assert_eq!(e["municipality"], "stara-zagora", "{e}");
+            let what = if ty == "observation" { e["data"]["sensor"].clone() } else { e["data"]["ids"][0].clone() };
+            (ty.clone(), what.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("observation".to_string(), "sz-a".to_string()),
+            ("observation".to_string(), "sz-b".to_string()),
+            ("registry".to_string(), "sz-cam".to_string())
+        ]
+    );
+    let got = read_events(&mut console, 2).await;
+    let sensors: Vec<&str> = got.iter().map(|(_, _, e)| e["data"]["sensor"].as_str().unwrap()).collect();
+    assert_eq!(sensors, vec!["kz-a", "sz-b"]);
+
+    // A municipality the caller may not see is as unknown as one that does not exist.
+    let kz = t.user("kz-events", "operator", "kazanlak").await;
+    for (token, query) in [(kz.clone(), "municipality=stara-zagora"), (t.token.clone(), "municipality=atlantis")] {
+        let r = open(token, query).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_error(status, &body, StatusCode::NOT_FOUND, "municipality", None);
+    }
+    let r = open(kz, "municipality=kazanlak").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = open(t.token.clone(), "sensors=Not%20an%20id").await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "sensors", None);
+}
