@@ -262,9 +262,12 @@ async fn simulate(target: &str, username: &str, interval: std::time::Duration, s
     }
     println!("simulating {} sensors of {base} every {} s (Ctrl-C to stop)", sensors.len(), interval.as_secs());
     let sim = polis_ingest::sim::Simulator::new(sensors, seed);
-    let report =
-        polis_ingest::sim::run_http(base, polis_domain::registry::Secret::new(token), sim, interval, shutdown_signal())
-            .await?;
+    // Logs in again by itself when its session expires.
+    let credentials = polis_ingest::sim::Credentials::Login {
+        username: username.to_string(),
+        password: polis_domain::registry::Secret::new(password),
+    };
+    let report = polis_ingest::sim::run_http_with(base, credentials, sim, interval, shutdown_signal()).await?;
     println!("delivered {} observations in {} steps ({} failures)", report.delivered, report.steps, report.failures);
     Ok(())
 }

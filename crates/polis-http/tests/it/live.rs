@@ -531,3 +531,72 @@ async fn cleared_alarms_include_the_acknowledged_ones(t: TestApp, clock: Arc<Sim
     let (_, closed) = t.get("/api/v1/alarms?state=cleared_acknowledged").await;
     assert_eq!(closed.as_array().unwrap().len(), 1, "{closed}");
 }
+
+/// Readings of a sensor stored in the last day (of the server's clock).
+async fn stored(t: &TestApp, sensor: &str) -> usize {
+    let (s, b) = t.get(&format!("/api/v1/sensors/{sensor}/observations")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["points"].as_array().unwrap().len()
+}
+
+async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ok().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+both_clocked!(the_http_simulator_feeds_a_polis_and_logs_in_again_when_its_session_expires);
+async fn the_http_simulator_feeds_a_polis_and_logs_in_again_when_its_session_expires(
+    mut t: TestApp,
+    clock: Arc<SimClock>,
+) {
+    sensor(&t, "sim-river", "water_level").await;
+    sensor(&t, "sim-rain", "rain").await;
+    t.user("feeder", "operator", "kazanlak").await;
+    let (_, fc) = t.get("/api/v1/sensors").await;
+    let sensors: Vec<polis_domain::Sensor> = fc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let d = polis_http::wire::Defaults { municipality: None, id: None };
+            polis_http::wire::sensor_from(f["properties"].as_object().unwrap(), &d, None).unwrap()
+        })
+        .collect();
+    assert_eq!(sensors.len(), 2);
+    let credentials = polis_ingest::sim::Credentials::Login {
+        username: "feeder".into(),
+        password: polis_domain::registry::Secret::new("password-123"),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let base = t.base.clone();
+    let run = tokio::spawn(async move {
+        polis_ingest::sim::run_http_with(
+            &base,
+            credentials,
+            polis_ingest::sim::Simulator::new(sensors, 3),
+            std::time::Duration::from_millis(100),
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    wait_for("readings of both sensors", async || {
+        stored(&t, "sim-river").await >= 3 && stored(&t, "sim-rain").await >= 3
+    })
+    .await;
+    // Thirteen hours on, the simulator's twelve-hour session has expired: its next post is
+    // refused, it logs in again and carries on with the batch it kept.
+    clock.advance(time::Duration::hours(13));
+    t.token = t.login("admin", crate::harness::ADMIN_PASSWORD).await;
+    let before = stored(&t, "sim-river").await;
+    wait_for("readings after the session expired", async || stored(&t, "sim-river").await >= before + 3).await;
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.logins, 2, "{report:?}");
+    assert_eq!(report.dropped, 0, "nothing lost to the expired session: {report:?}");
+    assert!(report.failures >= 1, "{report:?}");
+}

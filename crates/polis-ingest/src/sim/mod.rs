@@ -16,7 +16,7 @@
 
 mod run;
 
-pub use run::{run_http, run_sink, SimReport};
+pub use run::{run_http, run_http_with, run_sink, Credentials, SimReport};
 
 use crate::RawObservation;
 use polis_domain::{Id, Sensor, SensorKind};

@@ -25,6 +25,19 @@ pub struct SimReport {
     pub failures: u64,
     /// Observations dropped: refused for good, or the oldest when too many were waiting.
     pub dropped: u64,
+    /// Logins made (with [`Credentials::Login`]): the first, and one after each refused session.
+    pub logins: u64,
+}
+
+/// How the simulator signs in to the Polis it feeds.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A bearer token as it is; a 401 drops the batch (the token will not get better).
+    Token(Secret),
+    /// A user and password: the simulator logs in (`POST /api/v1/auth/login`) before the first
+    /// batch and again whenever the session is refused (it expired, or was revoked), keeping the
+    /// batch for the next try.
+    Login { username: String, password: Secret },
 }
 
 /// Posts one batch per `interval` as JSON (`[{sensor, time, value | values}]`) to
@@ -36,6 +49,18 @@ pub struct SimReport {
 pub async fn run_http(
     target: &str,
     token: Secret,
+    sim: Simulator,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<SimReport> {
+    run_http_with(target, Credentials::Token(token), sim, interval, shutdown).await
+}
+
+/// [`run_http`] with [`Credentials`]: with a user and password, a refused session (401) means
+/// logging in again and sending the kept batch with the next step.
+pub async fn run_http_with(
+    target: &str,
+    credentials: Credentials,
     mut sim: Simulator,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
@@ -50,6 +75,7 @@ pub async fn run_http(
         ));
     }
     let url = format!("{base}/api/v1/observations");
+    let login_url = format!("{base}/api/v1/auth/login");
     // reqwest's rustls needs a process-wide crypto provider; another part may have installed
     // one already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -59,6 +85,10 @@ pub async fn run_http(
         .map_err(|e| Error::internal("could not build the HTTP client").with_source(e))?;
     tracing::info!(%url, sensors = sim.sensors().len(), interval_ms = interval.as_millis() as u64, "simulator posting");
 
+    let mut token: Option<Secret> = match &credentials {
+        Credentials::Token(t) => Some(t.clone()),
+        Credentials::Login { .. } => None,
+    };
     let mut report = SimReport::default();
     let mut pending: Vec<RawObservation> = Vec::new();
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
@@ -76,25 +106,51 @@ pub async fn run_http(
         if pending.is_empty() {
             continue;
         }
+        if token.is_none() {
+            if let Credentials::Login { username, password } = &credentials {
+                let signed_in = tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    r = login(&client, &login_url, username, password) => r,
+                };
+                match signed_in {
+                    Ok(t) => {
+                        report.logins += 1;
+                        token = Some(t);
+                    }
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::warn!(url = %login_url, error = %e, waiting = pending.len(), "simulator: login failed; will retry");
+                        continue;
+                    }
+                }
+            }
+        }
+        let Some(current) = token.clone() else { continue };
         let sent = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            r = post(&client, &url, &token, &pending) => r,
+            r = post(&client, &url, &current, &pending) => r,
         };
         match sent {
             Ok(()) => {
                 report.delivered += pending.len() as u64;
                 pending.clear();
             }
-            Err((retry, e)) => {
+            Err(Refused::Unauthorized(e)) if matches!(credentials, Credentials::Login { .. }) => {
                 report.failures += 1;
-                if retry {
-                    tracing::warn!(%url, error = %e, waiting = pending.len(), "simulator: post failed; will retry");
-                } else {
-                    tracing::error!(%url, error = %e, "simulator: target refused the batch; dropped");
-                    report.dropped += pending.len() as u64;
-                    pending.clear();
-                }
+                tracing::info!(%url, error = %e, waiting = pending.len(), "simulator: session refused; logging in again");
+                token = None;
+            }
+            Err(Refused::Retry(e)) => {
+                report.failures += 1;
+                tracing::warn!(%url, error = %e, waiting = pending.len(), "simulator: post failed; will retry");
+            }
+            Err(Refused::Unauthorized(e) | Refused::ForGood(e)) => {
+                report.failures += 1;
+                tracing::error!(%url, error = %e, "simulator: target refused the batch; dropped");
+                report.dropped += pending.len() as u64;
+                pending.clear();
             }
         }
     }
@@ -102,15 +158,50 @@ pub async fn run_http(
     Ok(report)
 }
 
-/// Posts a batch. Err((retry, reason)).
+/// Logs in; the session token.
+async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &Secret,
+) -> std::result::Result<Secret, String> {
+    let body = serde_json::json!({"username": username, "password": password.expose()});
+    let resp = client.post(url).json(&body).send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {}", excerpt(&bytes, 300)));
+    }
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(Secret::new))
+        .ok_or_else(|| "no token in the login answer".to_string())
+}
+
+/// Why a post failed.
+enum Refused {
+    /// Unreachable, 5xx, 408, 429: try again.
+    Retry(String),
+    /// 401: the token is not (or no longer) good.
+    Unauthorized(String),
+    /// Any other 4xx.
+    ForGood(String),
+}
+
+/// Posts a batch.
 async fn post(
     client: &reqwest::Client,
     url: &str,
     token: &Secret,
     batch: &[RawObservation],
-) -> std::result::Result<(), (bool, String)> {
-    let resp =
-        client.post(url).bearer_auth(token.expose()).json(batch).send().await.map_err(|e| (true, e.to_string()))?;
+) -> std::result::Result<(), Refused> {
+    let resp = client
+        .post(url)
+        .bearer_auth(token.expose())
+        .json(batch)
+        .send()
+        .await
+        .map_err(|e| Refused::Retry(e.to_string()))?;
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
     if status.is_success() {
@@ -123,8 +214,13 @@ async fn post(
         }
         return Ok(());
     }
-    let retry = status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
-    Err((retry, format!("HTTP {status}: {}", excerpt(&body, 300))))
+    let reason = format!("HTTP {status}: {}", excerpt(&body, 300));
+    Err(match status.as_u16() {
+        401 => Refused::Unauthorized(reason),
+        408 | 429 => Refused::Retry(reason),
+        _ if status.is_server_error() => Refused::Retry(reason),
+        _ => Refused::ForGood(reason),
+    })
 }
 
 /// Delivers one batch per `interval` to `sink`, grouped by the sensors' municipality, until
