@@ -6,9 +6,9 @@
 //! above it may assume one process: publishing is asynchronous and may fail, a subscription is
 //! any stream of deliveries, and events are owned data that serialise.
 //!
-//! The application publishes through [`Bus`], an ordered outbox in front of the engine: callers
-//! (some on blocking threads) hand an event over without waiting, and one task publishes them
-//! to the engine in the order they were handed over.
+//! The application publishes through [`Bus`]: callers (some on blocking threads) never wait. An
+//! in-process engine takes the event at once ([`EventBus::publish_now`]); for a remote one, an
+//! ordered outbox and one task publish the events in the order they were handed over.
 
 use futures::stream::{BoxStream, Stream, StreamExt};
 use polis_base::Result;
@@ -47,6 +47,14 @@ pub trait EventBus<E>: Send + Sync + 'static {
     /// first if some of them are no longer retained), then live ones; without, the events
     /// published from now on. Always in id order, never one twice.
     async fn subscribe(&self, after: Option<u64>) -> Result<Subscription<E>>;
+
+    /// Publishes at once, without waiting, if this engine can (an in-process one), returning the
+    /// id; otherwise hands the event back for [`EventBus::publish`]. An engine either always
+    /// publishes here or never does, so that [`Bus`] keeps one order.
+    #[allow(clippy::result_large_err)]
+    fn publish_now(&self, municipality: Option<Id>, event: E) -> std::result::Result<u64, (Option<Id>, E)> {
+        Err((municipality, event))
+    }
 }
 
 /// A subscription: any stream of deliveries an engine provides, remembering the last id
@@ -100,11 +108,14 @@ impl<E: Send + 'static> Bus<E> {
         Bus { engine, outbox }
     }
 
-    /// Hands an event over for publication and returns at once (from any thread); events
-    /// handed over by one caller are published in that order.
+    /// Publishes an event without waiting (from any thread): at once on an engine that can
+    /// (the in-process one: the event is on the bus when this returns), else through the
+    /// outbox. Either way, events handed over by one caller are published in that order.
     pub fn publish(&self, municipality: Option<Id>, event: E) {
-        if self.outbox.send((municipality, event)).is_err() {
-            tracing::warn!("live event dropped: the publisher has stopped");
+        if let Err(queued) = self.engine.publish_now(municipality, event) {
+            if self.outbox.send(queued).is_err() {
+                tracing::warn!("live event dropped: the publisher has stopped");
+            }
         }
     }
 
@@ -150,7 +161,7 @@ impl<E: Clone + Send + Sync + 'static> LocalBus<E> {
         }
     }
 
-    fn publish_now(&self, municipality: Option<Id>, event: E) -> u64 {
+    fn publish_local(&self, municipality: Option<Id>, event: E) -> u64 {
         // The lock orders ids, the ring and the channel identically.
         let mut ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
@@ -200,7 +211,11 @@ impl<E: Clone + Send + Sync + 'static> LocalState<E> {
 #[async_trait::async_trait]
 impl<E: Clone + Send + Sync + 'static> EventBus<E> for LocalBus<E> {
     async fn publish(&self, municipality: Option<Id>, event: E) -> Result<u64> {
-        Ok(self.publish_now(municipality, event))
+        Ok(self.publish_local(municipality, event))
+    }
+
+    fn publish_now(&self, municipality: Option<Id>, event: E) -> std::result::Result<u64, (Option<Id>, E)> {
+        Ok(self.publish_local(municipality, event))
     }
 
     async fn subscribe(&self, after: Option<u64>) -> Result<Subscription<E>> {
@@ -442,14 +457,42 @@ mod tests {
         assert_eq!(take(&mut resumed, 100).await, (0..100).collect::<Vec<_>>());
     }
 
+    /// An engine that publishes only asynchronously, like a remote one.
+    struct Remote(LocalBus<u32>);
+
+    #[async_trait::async_trait]
+    impl EventBus<u32> for Remote {
+        async fn publish(&self, municipality: Option<Id>, event: u32) -> Result<u64> {
+            tokio::task::yield_now().await;
+            self.0.publish(municipality, event).await
+        }
+        async fn subscribe(&self, after: Option<u64>) -> Result<Subscription<u32>> {
+            self.0.subscribe(after).await
+        }
+    }
+
     #[tokio::test]
     async fn the_outbox_publishes_in_order() {
-        let engine: Arc<dyn EventBus<u32>> = Arc::new(LocalBus::new(1000, 1000));
+        let engine: Arc<dyn EventBus<u32>> = Arc::new(Remote(LocalBus::new(1000, 1000)));
         let bus = Bus::new(engine);
         let mut sub = bus.subscribe(None).await.unwrap();
         for i in 0..200u32 {
             bus.publish(None, i);
         }
         assert_eq!(take(&mut sub, 200).await, (0..200).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn an_in_process_engine_has_the_event_when_publish_returns() {
+        let engine: Arc<dyn EventBus<u32>> = Arc::new(LocalBus::new(1000, 1000));
+        let bus = Bus::new(engine);
+        let before = bus.subscribe(None).await.unwrap().last_id();
+        bus.publish(None, 7);
+        let mut sub = bus.subscribe(Some(before)).await.unwrap();
+        assert_eq!(take(&mut sub, 1).await, vec![7]);
+        // Subscribing from now after it was published does not see it.
+        let mut later = bus.subscribe(None).await.unwrap();
+        bus.publish(None, 8);
+        assert_eq!(take(&mut later, 1).await, vec![8]);
     }
 }
