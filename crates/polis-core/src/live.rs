@@ -39,6 +39,19 @@ pub enum LiveEvent {
     Incident(Box<IncidentEvent>),
     /// A planning job moved on.
     Plan { id: Id, status: &'static str, stage: String, progress: f64 },
+    /// Dispatch support: an incident with what an agency may see of it (its cameras, the live
+    /// values of the sensors near it), pushed to that agency when one of its units is assigned
+    /// or a share is made for it.
+    Dispatch(Box<DispatchEvent>),
+}
+
+/// What [`LiveEvent::Dispatch`] carries: the incident as `agency` sees it, and why it was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchEvent {
+    pub agency: Id,
+    /// `assigned` (a unit of the agency) or `shared` (a video share for it).
+    pub reason: &'static str,
+    pub view: crate::incidents::IncidentView,
 }
 
 /// An incident as it is now, with the agencies that may see it (a valid share or a unit on it):
@@ -58,11 +71,12 @@ impl LiveEvent {
             LiveEvent::Observation(_) => "observation",
             LiveEvent::Incident(_) => "incident",
             LiveEvent::Plan { .. } => "plan",
+            LiveEvent::Dispatch(_) => "dispatch",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan"];
+    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan", "dispatch"];
 
     pub(crate) fn registry<'a>(
         entity: &'static str,

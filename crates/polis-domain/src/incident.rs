@@ -625,14 +625,14 @@ impl Share {
     /// share, or a camera outside the share, is `PermissionDenied`.
     pub fn check_use(&self, now: OffsetDateTime, camera: Option<&Id>) -> Result<()> {
         if self.revoked_at.is_some() {
-            return Err(Error::permission_denied("this share was revoked"));
+            return Err(share_refused("revoked", "this share was revoked"));
         }
         if now >= self.expires_at {
-            return Err(Error::permission_denied("this share has expired"));
+            return Err(share_refused("expired", "this share has expired"));
         }
         if let Some(c) = camera {
             if !self.cameras.contains(c) {
-                return Err(Error::permission_denied("this share does not cover that camera"));
+                return Err(share_refused("camera", "this share does not cover that camera"));
             }
         }
         Ok(())
@@ -645,6 +645,12 @@ impl Share {
             self.revoked_by = Some(by.to_string());
         }
     }
+}
+
+/// A refused use of a share: `PermissionDenied` with the reason in a detail on the field
+/// `share` (`unknown`, `revoked`, `expired`, `closed`, `camera`) for pages to explain it.
+pub fn share_refused(reason: &str, message: &str) -> Error {
+    Error::permission_denied(message).with_details(vec![polis_base::FieldError::new("share", reason)])
 }
 
 string_enum!(

@@ -116,7 +116,11 @@ fn share_json(s: &Share, now: OffsetDateTime) -> Value {
 }
 
 fn view_json(s: &AppState, v: &IncidentView) -> Value {
-    let now = s.app.clock().now();
+    view_json_at(v, s.app.clock().now())
+}
+
+/// An incident view as JSON; `now` decides which shares are `active`.
+pub(crate) fn view_json_at(v: &IncidentView, now: OffsetDateTime) -> Value {
     let mut out = match incident_json(&v.incident) {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -512,7 +516,14 @@ pub async fn share_uses(
     let uses = s.app.share_uses(&a, &path_id(&id)?).await?;
     Ok(Json(Value::Array(
         uses.iter()
-            .map(|u| json!({"at": rfc3339(u.at), "what": u.what, "camera": u.camera.as_ref().map(|c| c.as_str())}))
+            .map(|u| {
+                // A refused use is stored as "<what> refused: <reason>".
+                let (what, refused) = match u.what.split_once(" refused: ") {
+                    Some((w, r)) => (w, Some(r)),
+                    None => (u.what.as_str(), None),
+                };
+                json!({"at": rfc3339(u.at), "what": what, "refused": refused, "camera": u.camera.as_ref().map(|c| c.as_str())})
+            })
             .collect(),
     )))
 }

@@ -581,6 +581,37 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     Ok(())
 }
 
+/// The playhead of the `<video>` under `css`, and whether it has a picture.
+async fn playhead(c: &Client, css: &str) -> TestResult<(f64, u64)> {
+    let v = js(
+        c,
+        "const v = document.querySelector(arguments[0]); return v ? [v.currentTime, v.videoWidth] : null;",
+        vec![json!(css)],
+    )
+    .await?;
+    ensure!(!v.is_null(), "no video element {css}");
+    Ok((v[0].as_f64().unwrap_or(0.0), v[1].as_u64().unwrap_or(0)))
+}
+
+/// Waits until the `<video>` under `css` shows a picture and its playhead moves on by 1 s.
+async fn plays(c: &Client, css: &str, what: &str) -> TestResult {
+    let start = Instant::now();
+    let mut first = None;
+    let mut last = (0.0, 0);
+    while start.elapsed() < Duration::from_secs(30) {
+        last = playhead(c, css).await?;
+        if last.1 > 0 {
+            match first {
+                None => first = Some(last.0),
+                Some(t0) if last.0 >= t0 + 1.0 => return Ok(()),
+                Some(_) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{what} does not play: its playhead is at {:.2} s, its picture {} px wide", last.0, last.1))
+}
+
 /// A 112 call: a traffic accident at a main crossroads of the demo city, handled in the console
 /// from the map click to a dispatched patrol car; then the police open the video share.
 async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
@@ -629,16 +660,54 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(page.contains("Traffic accident") && page.contains("Shared cameras (2)"), "the share page shows {page:?}");
     ensure!(count(c, "#share-view .share-cameras li").await? == 2, "the share page lists other than two cameras");
     ensure!(page.contains(&format!("{:.5}", at.0)), "the share page does not show where: {page:?}");
+    ensure!(page.contains("Shared until"), "the share page does not show the expiry: {page:?}");
 
-    // Revoked, the same link says so.
+    // Each shared camera that streams plays live on the page and shows a snapshot (the demo's
+    // synthetic cameras; an offline one says so instead).
     let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let shared_ids = inc["shares"][0]["cameras"].clone();
+    let streaming: Vec<String> = inc["cameras"]
+        .as_array()
+        .ok_or("no cameras")?
+        .iter()
+        .filter(|cam| cam["status"] == "active")
+        .filter_map(|cam| cam["id"].as_str().map(String::from))
+        .filter(|cam| shared_ids.as_array().is_some_and(|a| a.contains(&json!(cam))))
+        .collect();
+    ensure!(!streaming.is_empty(), "no shared camera is active: {inc}");
+    for cam in &streaming {
+        let card = format!("#share-view .share-cam[data-camera=\"{cam}\"]");
+        plays(c, &format!("{card} video.share-video"), &format!("the shared camera {cam}")).await?;
+        wait_css(c, &format!("{card}[data-snapshot=\"ok\"]"), Duration::from_secs(20)).await?;
+        let w = js(c, "return document.querySelector(arguments[0]).naturalWidth;", vec![json!(format!("{card} img"))])
+            .await?;
+        ensure!(w.as_u64().unwrap_or(0) > 0, "the snapshot of {cam} shows no picture");
+    }
+    // In Bulgarian, and the video keeps playing.
+    click(c, ".lang-btn[data-lang=\"bg\"]").await?;
+    let page = text_of(c, "#share-view").await?;
+    ensure!(page.contains("Споделени камери (2)") && page.contains("Споделено до"), "no Bulgarian: {page:?}");
+    plays(c, &format!("#share-view .share-cam[data-camera=\"{}\"] video", streaming[0]), "the video in Bulgarian")
+        .await?;
+    click(c, ".lang-btn[data-lang=\"en\"]").await?;
+
+    // Revoked while the police watch: the video stops and the page says why, without a reload.
     let share = inc["shares"][0]["id"].as_str().ok_or(format!("no share on {inc}"))?;
     api.post(&format!("/api/v1/shares/{share}/revoke"), &json!({})).await?;
-    c.refresh().await.map_err(|e| format!("reloading the share page: {e}"))?;
-    wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
+    wait_css(c, "#share-view[data-state=\"error\"][data-reason=\"revoked\"]", Duration::from_secs(20)).await?;
     let page = text_of(c, "#share-view").await?;
-    ensure!(page.contains("expired or was revoked"), "no clear message for a revoked share: {page:?}");
+    ensure!(page.contains("revoked this share"), "no clear message for a revoked share: {page:?}");
+    ensure!(count(c, "#share-view video").await? == 0, "a revoked share still shows video");
+    c.refresh().await.map_err(|e| format!("reloading the share page: {e}"))?;
+    wait_css(c, "#share-view[data-state=\"error\"][data-reason=\"revoked\"]", Duration::from_secs(10)).await?;
     ensure!(count(c, "#share-view .share-cameras li").await? == 0, "a revoked share still lists cameras");
+    // The use log has the page's live video and snapshots, and the refused uses after the end.
+    let uses = api.get(&format!("/api/v1/shares/{share}/uses")).await?;
+    let uses = uses.as_array().ok_or("no uses")?;
+    for what in ["open", "live", "snapshot"] {
+        ensure!(uses.iter().any(|u| u["what"] == what && u["refused"].is_null()), "no {what} in the share's uses");
+    }
+    ensure!(uses.iter().any(|u| u["refused"] == "revoked"), "the refused uses are not logged: {uses:?}");
     c.goto(&format!("{base}/share.html#pshr_not-a-real-token")).await.map_err(|e| e.to_string())?;
     wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
 
