@@ -733,11 +733,17 @@
     for (const p of [1, 2, 3, 4]) prio.appendChild(el("option", { value: String(p), text: "P" + p + " · " + t("inc.prio_" + p) }));
     const desc = el("textarea", { class: "text-input incident-description", rows: "2", maxlength: "4000", placeholder: t("inc.description"), "aria-label": t("inc.description") });
     const address = el("input", { type: "text", class: "text-input incident-address", maxlength: "500", placeholder: t("inc.address"), "aria-label": t("inc.address") });
+    // Where the report came from; SOS incidents come only from the devices.
+    const source = el("select", { class: "text-input incident-source", "aria-label": t("inc.source") });
+    for (const so of at.alarm ? ["alarm", "operator", "external", "citizen", "warning"] : ["operator", "external", "citizen", "warning"]) {
+      source.appendChild(el("option", { value: so, text: t("inc.source") + ": " + term("incsource", so) }));
+    }
+    const extRef = el("input", { type: "text", class: "text-input incident-external-ref", maxlength: "200", placeholder: t("inc.external_ref_hint"), "aria-label": t("inc.external_ref") });
     // The panel is drawn again on live changes (an alarm's count, a camera's status): what has
     // been typed, and where, survives it.
     const c = S.creating;
     c.draft = c.draft || {};
-    const fields = { type, prio, desc, address };
+    const fields = { type, prio, desc, address, source, extRef };
     for (const [name, f] of Object.entries(fields)) {
       if (c.draft[name] !== undefined) f.value = c.draft[name];
       const keep = () => (c.draft[name] = f.value);
@@ -765,6 +771,8 @@
           const body = { description: desc.value.trim(), address: address.value.trim() };
           if (type.value) body.type = type.value;
           if (prio.value) body.priority = +prio.value;
+          if (source.value) body.source = source.value;
+          if (extRef.value.trim()) body.external_ref = extRef.value.trim();
           if (at.alarm) body.alarms = [at.alarm];
           else Object.assign(body, { lat: at.lat, lon: at.lon });
           const r = await call("POST", "/api/v1/incidents", body);
@@ -780,6 +788,8 @@
       el("h3", { text: t("inc.new") }),
       type,
       prio,
+      source,
+      extRef,
       desc,
       address,
       el("div", { class: "inline-form" }, el("button", { type: "submit", class: "btn btn-small btn-primary incident-create-submit", text: t("inc.create") }), el("button", { type: "button", class: "btn btn-small", text: t("inc.share_cancel"), onclick: () => ((S.creating = null), B.rerender()) }))

@@ -336,9 +336,11 @@ impl App {
         )
     }
 
-    /// Opens an incident: from a call, an alarm (or several), an external system. Returns it
-    /// with the cameras that see it and the units proposed.
-    pub async fn create_incident(&self, actor: &Actor, req: IncidentRequest) -> Result<IncidentView> {
+    /// Opens an incident: from a call, an alarm (or several), an external system, a citizen's
+    /// report, a public warning. Returns it with the cameras that see it and the units proposed,
+    /// and `true`; or, when an open incident of the municipality has the same `external_ref`
+    /// already (a retry of an emergency-call system), that incident and `false`.
+    pub async fn create_incident(&self, actor: &Actor, req: IncidentRequest) -> Result<(IncidentView, bool)> {
         let mut alarms = Vec::with_capacity(req.alarms.len());
         for (i, a) in req.alarms.iter().enumerate() {
             let alarm = self.alarm(actor, a).await.map_err(|e| match e.kind {
@@ -396,12 +398,23 @@ impl App {
             alarms: req.alarms,
             sos_device: None,
         };
-        self.open_incident(actor, m, new).await
-    }
-
-    async fn open_incident(&self, actor: &Actor, m: Id, new: NewIncident) -> Result<IncidentView> {
         let _w = self.desk().write.lock().await;
-        self.open_incident_locked(actor, m, new).await
+        // An emergency-call system retries: the same reference of an open incident is that
+        // incident, not a second one.
+        if let Some(r) = new.external_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            let filter =
+                IncidentFilter { municipality: Some(m.clone()), open_only: true, limit: 10_000, ..Default::default() };
+            let found = self
+                .store()
+                .list_incidents(&filter)
+                .await?
+                .into_iter()
+                .find(|i| i.external_ref.as_deref().map(str::trim) == Some(r));
+            if let Some(existing) = found {
+                return Ok((self.incident(actor, &existing.id).await?, false));
+            }
+        }
+        Ok((self.open_incident_locked(actor, m, new).await?, true))
     }
 
     /// [`App::open_incident`] for a caller that holds the desk's write lock.

@@ -279,7 +279,11 @@ pub async fn create_incident(State(s): State<AppState>, Authed(a): Authed, body:
         f.problem("lat", "is required");
     }
     let req = done(f, req)?;
-    let view = s.app.create_incident(&a, req).await?;
+    let (view, created) = s.app.create_incident(&a, req).await?;
+    if !created {
+        // The same external reference again: the incident it opened before.
+        return Ok((StatusCode::OK, Json(view_json(&s, &view))).into_response());
+    }
     Ok((StatusCode::CREATED, Json(view_json(&s, &view))).into_response())
 }
 

@@ -788,12 +788,18 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     wait_css(c, "#seeing-panel .incident-create", Duration::from_secs(5)).await?;
     js(c, "document.querySelector('#seeing-panel .incident-type').value = 'traffic_accident';", vec![]).await?;
     type_into(c, "#seeing-panel .incident-description", "Two cars collided at the crossroads").await?;
+    // The call came through the 112 system: its source and case number.
+    js(c, "const s = document.querySelector('#seeing-panel .incident-source'); s.value = 'external'; s.dispatchEvent(new Event('change'));", vec![]).await?;
+    type_into(c, "#seeing-panel .incident-external-ref", "112-2026-000777").await?;
     click(c, "#seeing-panel .incident-create-submit").await?;
     wait_css(c, "#details[data-kind=\"incident\"][data-state=\"new\"] .incident-title", Duration::from_secs(10))
         .await?;
     let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no incident id")?;
     let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
-    ensure!(inc["type"] == "traffic_accident" && inc["source"] == "operator", "the API has {inc}");
+    ensure!(
+        inc["type"] == "traffic_accident" && inc["source"] == "external" && inc["external_ref"] == "112-2026-000777",
+        "the API has {inc}"
+    );
     ensure!(
         distance_m((inc["lat"].as_f64().unwrap_or(0.0), inc["lon"].as_f64().unwrap_or(0.0)), at) < 2.0,
         "placed elsewhere"

@@ -886,3 +886,85 @@ async fn viewers_and_agency_users_cannot_change_anything(t: TestApp) {
     let (_, units) = t.get("/api/v1/units").await;
     assert!(units.as_array().unwrap().iter().all(|u| u["name"] != "renamed" && u["id"] != "patrol-9"), "{units}");
 }
+
+both!(incidents_come_from_calls_citizens_warnings_and_several_alarms);
+async fn incidents_come_from_calls_citizens_warnings_and_several_alarms(t: TestApp) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let open = |body: Value| t.call(t.req_as(&op, Method::POST, "/api/v1/incidents").json(&body));
+    // An emergency-call system: its case number is kept; a retry with the same number is the
+    // same incident (200, nothing new), another number a new one.
+    let call = json!({"type": "fire", "lat": SPOT.0, "lon": SPOT.1, "source": "external",
+                      "external_ref": "112-2026-000900", "description": "smoke from a roof"});
+    let (s, first) = open(call.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!((first["source"].as_str(), first["external_ref"].as_str()), (Some("external"), Some("112-2026-000900")));
+    let (s, again) = open(call.clone()).await;
+    assert_eq!(s, StatusCode::OK, "a retry answers the incident it opened: {again}");
+    assert_eq!(again["id"], first["id"]);
+    let (s, other) = open(json!({"type": "fire", "lat": SPOT.0, "lon": SPOT.1, "source": "external",
+                                 "external_ref": "112-2026-000901"}))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{other}");
+    assert_ne!(other["id"], first["id"]);
+    // Once the first is closed (here: cancelled), the same number opens a new incident.
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(transition(&t, &op, id, "cancelled", Some("duplicate call")).await.0, StatusCode::OK);
+    let (s, reopened) = open(call).await;
+    assert_eq!(s, StatusCode::CREATED, "{reopened}");
+    assert_ne!(reopened["id"], first["id"]);
+    let (s, b) = open(json!({"type": "fire", "lat": SPOT.0, "lon": SPOT.1, "source": "external",
+                             "external_ref": "x".repeat(201)}))
+    .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "external_ref", None);
+
+    // A citizen's report and a public warning keep their source; SOS only from the devices.
+    for source in ["citizen", "warning"] {
+        let (s, b) = open(json!({"type": "infrastructure", "lat": SPOT.0, "lon": SPOT.1, "source": source})).await;
+        assert_eq!((s, b["source"].as_str()), (StatusCode::CREATED, Some(source)), "{b}");
+    }
+    let (s, b) = open(json!({"type": "medical", "lat": SPOT.0, "lon": SPOT.1, "source": "sos"})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "source", None);
+    let (s, b) = open(json!({"type": "medical", "lat": SPOT.0, "lon": SPOT.1, "source": "rumour"})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "source", None);
+
+    // From two alarms: both linked and journaled, type and place from the first.
+    let first_alarm = an_alarm(&t).await;
+    let (s, b) = t
+        .post(
+            "/api/v1/sensors",
+            json!({"id": "gauge-b", "municipality": "kazanlak", "name": "Gauge B", "kind": "water_level",
+                   "unit": "cm", "lat": SPOT.0 + 0.0004, "lon": SPOT.1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = t
+        .post(
+            "/api/v1/rules",
+            json!({"name": "Gauge B high", "sensor": "gauge-b", "severity": "major",
+                   "condition": {"type": "threshold", "above": 250, "hysteresis": 10}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    t.post("/api/v1/observations", json!([{"sensor": "gauge-b", "time": now, "value": 300}])).await;
+    let (_, alarms) = t.get("/api/v1/alarms?state=active").await;
+    let second_alarm = alarms
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "gauge-b")
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_else(|| panic!("no alarm of gauge-b: {alarms}"))
+        .to_string();
+    let (s, inc) = open(json!({"alarms": [first_alarm, second_alarm]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    assert_eq!((inc["type"].as_str(), inc["source"].as_str()), (Some("flood"), Some("alarm")));
+    assert_eq!(inc["alarms"], json!([first_alarm, second_alarm]));
+    assert!((inc["lon"].as_f64().unwrap() - (SPOT.1 + 0.0002)).abs() < 1e-9, "at the first alarm: {inc}");
+    let (_, journal) = t.get(&format!("/api/v1/incidents/{}/journal", inc["id"].as_str().unwrap())).await;
+    let linked = journal.as_array().unwrap().iter().filter(|j| j["kind"] == "alarm").count();
+    assert_eq!(linked, 2, "{journal}");
+    let (s, b) = open(json!({"alarms": [first_alarm, "alarm-nope"]})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "alarms[1]", None);
+}

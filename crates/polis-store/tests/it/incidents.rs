@@ -131,7 +131,12 @@ pub async fn an_assignment_stores_the_incident_and_its_units_in_one_transaction(
     free.status = UnitStatus::Available;
     free.incident = None;
     let r = store
-        .put_incident_and_units(&released, std::slice::from_ref(&free), &[line("inc-missing", JournalKind::Unit, "x")], None)
+        .put_incident_and_units(
+            &released,
+            std::slice::from_ref(&free),
+            &[line("inc-missing", JournalKind::Unit, "x")],
+            None,
+        )
         .await;
     assert!(r.is_err(), "a journal line of a missing incident is refused");
     assert_eq!(store.incident(&id("inc-a")).await.unwrap().as_ref(), Some(&i), "the incident did not change");
