@@ -773,6 +773,7 @@ fn durations_json(d: &polis_domain::incident::Durations) -> Value {
 
 fn stats_json(r: &StatsRow) -> Value {
     json!({
+        "period": r.period.map(|d| d.to_string()),
         "group": r.group, "incidents": r.incidents, "open": r.open, "cancelled": r.cancelled,
         "to_verify": durations_json(&r.to_verify), "to_dispatch": durations_json(&r.to_dispatch),
         "to_arrive": durations_json(&r.to_arrive), "to_resolve": durations_json(&r.to_resolve),
@@ -793,7 +794,17 @@ pub async fn stats(
         None => StatsGroup::Type,
         Some(g) => StatsGroup::parse("group", g)?,
     };
-    let rows = s.app.incident_stats(&a, from, to, group).await?;
+    let period = match q.get("period").filter(|g| !g.is_empty()) {
+        None => None,
+        Some(p) => Some(polis_domain::incident::StatsPeriod::parse("period", p)?),
+    };
+    let municipality = match q.get("municipality").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(Id::parse("municipality", m)?),
+    };
+    let query = polis_core::incidents::StatsQuery { from, to, group, period, municipality: municipality.clone() };
+    let rows = s.app.incident_stats(&a, query).await?;
     Ok(Json(json!({"from": rfc3339(from), "to": rfc3339(to), "group": group.as_str(),
+                   "period": period.map(|p| p.as_str()), "municipality": municipality.as_ref().map(|m| m.as_str()),
                    "rows": rows.iter().map(stats_json).collect::<Vec<_>>()})))
 }

@@ -968,3 +968,126 @@ async fn incidents_come_from_calls_citizens_warnings_and_several_alarms(t: TestA
     let (s, b) = open(json!({"alarms": [first_alarm, "alarm-nope"]})).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "alarms[1]", None);
 }
+
+both_clocked!(statistics_group_by_type_municipality_and_period_within_from_and_to);
+async fn statistics_group_by_type_municipality_and_period_within_from_and_to(mut t: TestApp, clock: Arc<SimClock>) {
+    use polis_base::Clock as _;
+    city(&t).await;
+    t.user("op", "operator", "kazanlak").await;
+    let mut op = String::new();
+    let iso = |at: time::OffsetDateTime| at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let c0 = clock.now();
+    // Three traffic accidents in Kazanlak verified after 60, 180 and 300 s, on day 0, 1 and 40;
+    // a fire in Stara Zagora on day 40.
+    let mut created = Vec::new();
+    for (day, verify_s) in [(0, 60), (1, 180), (40, 300)] {
+        clock.advance(c0 + time::Duration::days(day) - clock.now());
+        // Sessions end; sign in again on each day.
+        op = t.login("op", "password-123").await;
+        t.token = t.login("admin", crate::harness::ADMIN_PASSWORD).await;
+        created.push(clock.now());
+        let (s, inc) = t
+            .call(t.req_as(&op, Method::POST, "/api/v1/incidents").json(&json!({
+                "type": "traffic_accident", "lat": SPOT.0, "lon": SPOT.1, "source": "external",
+                "external_ref": format!("112-day-{day}"),
+            })))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{inc}");
+        let id = inc["id"].as_str().unwrap().to_string();
+        clock.advance(time::Duration::seconds(verify_s));
+        assert_eq!(transition(&t, &op, &id, "verified", None).await.0, StatusCode::OK);
+    }
+    let (s, fire) = t
+        .post("/api/v1/incidents", json!({"type": "fire", "municipality": "stara-zagora", "lat": 42.42, "lon": 25.63}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{fire}");
+    let window =
+        format!("from={}&to={}", iso(c0 - time::Duration::hours(1)), iso(clock.now() + time::Duration::hours(1)))
+            .replace('+', "%2B");
+    let t = &t;
+    let stats = |q: String| async move { t.get(&format!("/api/v1/stats/incidents?{q}")).await };
+
+    let (s, st) = stats(format!("{window}&group=type")).await;
+    assert_eq!(s, StatusCode::OK, "{st}");
+    let rows = st["rows"].as_array().unwrap();
+    let traffic = rows.iter().find(|r| r["group"] == "traffic_accident").unwrap();
+    assert_eq!(traffic["incidents"], 3);
+    let v = &traffic["to_verify"];
+    assert_eq!((v["count"].as_u64(), v["mean_s"].as_f64()), (Some(3), Some(180.0)), "{traffic}");
+    assert_eq!((v["median_s"].as_f64(), v["p90_s"].as_f64()), (Some(180.0), Some(300.0)), "{traffic}");
+    assert!(traffic["period"].is_null());
+
+    // By municipality; one municipality asked for; a Kazanlak user never sees Stara Zagora.
+    let (_, st) = stats(format!("{window}&group=municipality")).await;
+    let groups: Vec<(&str, u64)> = st["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["group"].as_str().unwrap(), r["incidents"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(groups, [("kazanlak", 3), ("stara-zagora", 1)]);
+    let (_, st) = stats(format!("{window}&group=type&municipality=stara-zagora")).await;
+    let groups: Vec<&str> = st["rows"].as_array().unwrap().iter().map(|r| r["group"].as_str().unwrap()).collect();
+    assert_eq!(groups, ["fire"]);
+    let (_, st) =
+        t.call(t.req_as(&op, Method::GET, &format!("/api/v1/stats/incidents?{window}&group=municipality"))).await;
+    assert_eq!(st["rows"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(st["rows"][0]["group"], "kazanlak");
+    let (s, st) = t
+        .call(t.req_as(
+            &op,
+            Method::GET,
+            &format!("/api/v1/stats/incidents?{window}&group=type&municipality=stara-zagora"),
+        ))
+        .await;
+    assert_eq!((s, st["rows"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{st}");
+
+    // From and to: from 12 hours in, the first accident is left out.
+    let later =
+        format!("from={}&to={}", iso(c0 + time::Duration::hours(12)), iso(clock.now() + time::Duration::hours(1)))
+            .replace('+', "%2B");
+    let (_, st) = stats(format!("{later}&group=type")).await;
+    let traffic = st["rows"].as_array().unwrap().iter().find(|r| r["group"] == "traffic_accident").unwrap().clone();
+    let v = &traffic["to_verify"];
+    assert_eq!(
+        (traffic["incidents"].as_u64(), v["median_s"].as_f64(), v["p90_s"].as_f64()),
+        (Some(2), Some(240.0), Some(300.0)),
+        "the median of two is their mean: {traffic}"
+    );
+    let (s, b) = stats(format!("from={}&to={}", iso(clock.now()), iso(c0)).replace('+', "%2B")).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "from", None);
+
+    // By period: each row names the first day of its period (UTC, weeks from Monday).
+    type PeriodOf = fn(time::OffsetDateTime) -> time::Date;
+    let periods: [(&str, PeriodOf); 3] = [
+        ("day", |at| at.to_offset(time::UtcOffset::UTC).date()),
+        ("week", |at| {
+            let d = at.to_offset(time::UtcOffset::UTC).date();
+            d - time::Duration::days(i64::from(d.weekday().number_days_from_monday()))
+        }),
+        ("month", |at| at.to_offset(time::UtcOffset::UTC).date().replace_day(1).unwrap()),
+    ];
+    for (name, of) in periods {
+        let (s, st) = stats(format!("{window}&group=type&municipality=kazanlak&period={name}")).await;
+        assert_eq!(s, StatusCode::OK, "{st}");
+        assert_eq!(st["period"], name);
+        let mut want: Vec<(String, u64)> = Vec::new();
+        for at in &created {
+            let p = of(*at).to_string();
+            match want.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, n)) => *n += 1,
+                None => want.push((p, 1)),
+            }
+        }
+        let got: Vec<(String, u64)> = st["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["period"].as_str().unwrap().to_string(), r["incidents"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, want, "by {name}: {st}");
+        assert!(st["rows"].as_array().unwrap().iter().all(|r| r["group"] == "traffic_accident"));
+    }
+    let (s, b) = stats(format!("{window}&period=year")).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "period", None);
+}
