@@ -1091,3 +1091,80 @@ async fn statistics_group_by_type_municipality_and_period_within_from_and_to(mut
     let (s, b) = stats(format!("{window}&period=year")).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "period", None);
 }
+
+both_clocked!(shares_end_with_their_incident_and_every_refused_use_is_logged);
+async fn shares_end_with_their_incident_and_every_refused_use_is_logged(t: TestApp, clock: Arc<SimClock>) {
+    city(&t).await;
+    let op = t.user("op", "operator", "kazanlak").await;
+    let share = |id: String, life: u64| {
+        let op = op.clone();
+        let t = &t;
+        async move {
+            let (s, b) = t
+                .call(t.req_as(&op, Method::POST, &format!("/api/v1/incidents/{id}/shares")).json(&json!({
+                    "agency": "kz-police", "cameras": ["cam-near"], "expires_in_s": life,
+                })))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            (b["id"].as_str().unwrap().to_string(), b["token"].as_str().unwrap().to_string())
+        }
+    };
+    let reason = |b: &Value| b["error"]["details"][0].clone();
+    let id = accident(&t, &op).await["id"].as_str().unwrap().to_string();
+    let (expiring, expiring_token) = share(id.clone(), 600).await;
+    let (revoked, revoked_token) = share(id.clone(), 3600).await;
+    let (kept, kept_token) = share(id.clone(), 3600).await;
+
+    // Each refusal says why, in a detail on the field "share".
+    let (s, b) = open_share(&t, &kept_token, Some("cam-far")).await;
+    assert_eq!((s, reason(&b)), (StatusCode::FORBIDDEN, json!({"field": "share", "message": "camera", "row": null})));
+    t.call(t.req_as(&op, Method::POST, &format!("/api/v1/shares/{revoked}/revoke"))).await;
+    let (s, b) = open_share(&t, &revoked_token, None).await;
+    assert_eq!((s, reason(&b)["message"].as_str()), (StatusCode::FORBIDDEN, Some("revoked")), "{b}");
+    clock.advance(time::Duration::seconds(601));
+    let (s, b) = open_share(&t, &expiring_token, Some("cam-near")).await;
+    assert_eq!((s, reason(&b)["message"].as_str()), (StatusCode::FORBIDDEN, Some("expired")), "{b}");
+    let (s, b) = open_share(&t, "pshr_no-such-share", None).await;
+    assert_eq!((s, reason(&b)["message"].as_str()), (StatusCode::FORBIDDEN, Some("unknown")), "{b}");
+    // The shared camera's snapshot is refused the same way (a camera outside the share).
+    let r = t.client.get(t.url("/api/v1/share/cameras/cam-far/snapshot")).header("x-polis-share", &kept_token);
+    let (s, b) = t.call(r).await;
+    assert_eq!((s, reason(&b)["message"].as_str()), (StatusCode::FORBIDDEN, Some("camera")), "{b}");
+
+    // The share still valid works until its incident ends; then it stops, saying why. (A second
+    // between uses keeps the use log's order certain.)
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(open_share(&t, &kept_token, None).await.0, StatusCode::OK);
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(transition(&t, &op, &id, "cancelled", Some("false alarm")).await.0, StatusCode::OK);
+    let (s, b) = open_share(&t, &kept_token, None).await;
+    assert_eq!((s, reason(&b)["message"].as_str()), (StatusCode::FORBIDDEN, Some("closed")), "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("cancelled"), "{b}");
+
+    // Every refused use of a known share is in its use log, with the reason.
+    let uses = |share: String| {
+        let op = op.clone();
+        let t = &t;
+        async move {
+            let (s, u) = t.call(t.req_as(&op, Method::GET, &format!("/api/v1/shares/{share}/uses"))).await;
+            assert_eq!(s, StatusCode::OK, "{u}");
+            u.as_array()
+                .unwrap()
+                .iter()
+                .map(|u| (u["what"].as_str().unwrap().to_string(), u["refused"].as_str().map(String::from)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let s = |a: &str| a.to_string();
+    assert_eq!(uses(expiring).await, [(s("camera"), Some(s("expired")))]);
+    assert_eq!(uses(revoked).await, [(s("open"), Some(s("revoked")))]);
+    assert_eq!(
+        uses(kept).await,
+        [
+            (s("camera"), Some(s("camera"))),
+            (s("snapshot"), Some(s("camera"))),
+            (s("open"), None),
+            (s("open"), Some(s("closed")))
+        ]
+    );
+}
