@@ -652,6 +652,7 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(at.0), json!(at.1)]).await?;
 
     let (id, token) = accident(c, api, at).await?;
+    statistics(c, api, &id).await?;
 
     // The police open the link without an account: the incident and the two cameras.
     c.goto(&format!("{base}/share.html#{token}")).await.map_err(|e| format!("opening the share page: {e}"))?;
@@ -774,7 +775,59 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         "the police liaison sees the alarm queue"
     );
     ensure!(!find(c, "#toast").await?.is_displayed().await.unwrap_or(false), "an error shows for the police liaison");
+    ensure!(
+        !find(c, "#incident-stats").await?.is_displayed().await.unwrap_or(true),
+        "the police liaison is offered statistics"
+    );
+
+    // Dispatch support: the control room shares a second camera; the liaison's console says so
+    // at once, and the notice opens the incident with both cameras.
+    let second = cams.first().and_then(|c| c["id"].as_str()).ok_or("no camera")?.to_string();
+    api.post(
+        &format!("/api/v1/incidents/{id}/shares"),
+        &json!({"agency": "kazanlak-police", "cameras": [second], "expires_in_s": 3600}),
+    )
+    .await?;
+    wait_css(c, "#incident-notice:not([hidden])[data-reason=\"shared\"]", Duration::from_secs(10)).await?;
+    let notice = text_of(c, "#incident-notice").await?;
+    ensure!(notice.contains("Traffic accident") && notice.contains("2 cameras"), "the notice says {notice:?}");
+    click(c, "#incident-notice").await?;
+    let both = format!("#details[data-id=\"{id}\"] .incident-camera");
+    let both = both.as_str();
+    wait_until("both shared cameras in the details", Duration::from_secs(10), move || async move {
+        Ok(count(c, both).await? == 2)
+    })
+    .await?;
+    ensure!(count(c, "#incident-notice:not([hidden])").await? == 0, "the notice stays after it was opened");
     Ok(())
+}
+
+/// The statistics dialog: response times by type of the last 30 days, then per day; the
+/// accident just handled is there with its time to verify.
+async fn statistics(c: &Client, api: &Api, id: &str) -> TestResult {
+    click(c, "#incident-stats").await?;
+    wait_css(c, "dialog.stats-dialog .stats-table-box[data-state=\"done\"]", Duration::from_secs(10)).await?;
+    let row = "dialog.stats-dialog .stats-row[data-group=\"traffic_accident\"]";
+    wait_css(c, row, Duration::from_secs(5)).await?;
+    let n = text_of(c, &format!("{row} .stats-incidents")).await?;
+    ensure!(n.trim().parse::<u32>().unwrap_or(0) >= 1, "the accident is not counted: {n:?}");
+    let verify = text_of(c, &format!("{row} .stats-to_verify")).await?;
+    ensure!(verify.contains(':') && verify.contains('·'), "no time to verify: {verify:?}");
+    js(
+        c,
+        "const s = document.querySelector('dialog.stats-dialog .stats-period'); s.value = 'day'; s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await?;
+    // The day it was created (UTC).
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let day = inc["created_at"].as_str().and_then(|t| t.get(..10)).ok_or(format!("no created_at in {inc}"))?;
+    wait_css(c, &format!("{row}[data-period=\"{day}\"]"), Duration::from_secs(10)).await?;
+    click(c, "dialog.stats-dialog .dialog-close").await?;
+    wait_until("the statistics dialog to close", Duration::from_secs(5), move || async move {
+        Ok(count(c, "dialog.stats-dialog").await? == 0)
+    })
+    .await
 }
 
 /// Opens an incident from the seeing panel at `at`, ticks the first procedure item, shares two
