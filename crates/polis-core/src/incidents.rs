@@ -564,7 +564,12 @@ impl App {
             Ok(view) => {
                 self.bus().publish(
                     Some(incident.municipality.clone()),
-                    LiveEvent::Dispatch(Box::new(crate::live::DispatchEvent { agency: agency.clone(), reason, view })),
+                    LiveEvent::Dispatch(Box::new(crate::live::DispatchEvent {
+                        agency: agency.clone(),
+                        reason,
+                        view,
+                        at: self.clock().now(),
+                    })),
                 );
             }
             Err(e) => {

@@ -52,6 +52,8 @@ pub struct DispatchEvent {
     /// `assigned` (a unit of the agency) or `shared` (a video share for it).
     pub reason: &'static str,
     pub view: crate::incidents::IncidentView,
+    /// When it was sent (the application's clock): decides which shares were active.
+    pub at: time::OffsetDateTime,
 }
 
 /// An incident as it is now, with the agencies that may see it (a valid share or a unit on it):

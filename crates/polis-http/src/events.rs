@@ -60,7 +60,8 @@ fn event_json(e: &Envelope<LiveEvent>) -> Value {
         LiveEvent::Dispatch(d) => json!({
             "agency": d.agency.as_str(),
             "reason": d.reason,
-            "incident": crate::incidents::view_json_at(&d.view, time::OffsetDateTime::now_utc()),
+            "at": crate::live::rfc3339(d.at),
+            "incident": crate::incidents::view_json_at(&d.view, d.at),
         }),
         LiveEvent::Plan { id, status, stage, progress } => {
             json!({"id": id.as_str(), "status": status, "stage": stage, "progress": progress})

@@ -548,6 +548,7 @@ async fn dispatch_support_pushes_the_incident_its_cameras_and_sensors_to_the_age
     assert_eq!(first[0].2["data"]["units"][0]["unit"], "patrol-2", "their first event is the assignment: {first:?}");
     let d = next_of(&mut theirs, "dispatch").await;
     assert_eq!((d["data"]["agency"].as_str(), d["data"]["reason"].as_str()), (Some("kz-police"), Some("assigned")));
+    assert!(d["data"]["at"].is_string(), "{d}");
     let inc = &d["data"]["incident"];
     assert_eq!(inc["id"], id.as_str());
     assert_eq!(inc["units"][0]["unit"], "patrol-2");
