@@ -1176,7 +1176,7 @@
   const SILENCE_MS = 15 * 60 * 1000;
   const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
   const MUTE_KEY = "polis.alarm_muted";
-  const LIVE_TYPES = "alarm,observation,registry,incident,plan";
+  const LIVE_TYPES = "alarm,observation,registry,incident,plan,dispatch";
   const LIVE_RETRY_MAX_MS = 30000;
 
   const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
@@ -1781,6 +1781,7 @@
     if (ev.type === "alarm") applyAlarm(ev.data, true);
     else if (ev.type === "observation") onObservation(ev.data);
     else if (ev.type === "incident") Inc.onEvent(ev.data);
+    else if (ev.type === "dispatch") Inc.onDispatch(ev.data);
     else if (ev.type === "plan") Planner.onEvent(ev.data);
     else if (ev.type === "gap") (loadAlarms(state.session), Inc.gap());
     else if (ev.type === "registry") onRegistryChange(ev.data || {});

@@ -733,11 +733,17 @@
     for (const p of [1, 2, 3, 4]) prio.appendChild(el("option", { value: String(p), text: "P" + p + " · " + t("inc.prio_" + p) }));
     const desc = el("textarea", { class: "text-input incident-description", rows: "2", maxlength: "4000", placeholder: t("inc.description"), "aria-label": t("inc.description") });
     const address = el("input", { type: "text", class: "text-input incident-address", maxlength: "500", placeholder: t("inc.address"), "aria-label": t("inc.address") });
+    // Where the report came from; SOS incidents come only from the devices.
+    const source = el("select", { class: "text-input incident-source", "aria-label": t("inc.source") });
+    for (const so of at.alarm ? ["alarm", "operator", "external", "citizen", "warning"] : ["operator", "external", "citizen", "warning"]) {
+      source.appendChild(el("option", { value: so, text: t("inc.source") + ": " + term("incsource", so) }));
+    }
+    const extRef = el("input", { type: "text", class: "text-input incident-external-ref", maxlength: "200", placeholder: t("inc.external_ref_hint"), "aria-label": t("inc.external_ref") });
     // The panel is drawn again on live changes (an alarm's count, a camera's status): what has
     // been typed, and where, survives it.
     const c = S.creating;
     c.draft = c.draft || {};
-    const fields = { type, prio, desc, address };
+    const fields = { type, prio, desc, address, source, extRef };
     for (const [name, f] of Object.entries(fields)) {
       if (c.draft[name] !== undefined) f.value = c.draft[name];
       const keep = () => (c.draft[name] = f.value);
@@ -765,6 +771,8 @@
           const body = { description: desc.value.trim(), address: address.value.trim() };
           if (type.value) body.type = type.value;
           if (prio.value) body.priority = +prio.value;
+          if (source.value) body.source = source.value;
+          if (extRef.value.trim()) body.external_ref = extRef.value.trim();
           if (at.alarm) body.alarms = [at.alarm];
           else Object.assign(body, { lat: at.lat, lon: at.lon });
           const r = await call("POST", "/api/v1/incidents", body);
@@ -780,6 +788,8 @@
       el("h3", { text: t("inc.new") }),
       type,
       prio,
+      source,
+      extRef,
       desc,
       address,
       el("div", { class: "inline-form" }, el("button", { type: "submit", class: "btn btn-small btn-primary incident-create-submit", text: t("inc.create") }), el("button", { type: "button", class: "btn btn-small", text: t("inc.share_cancel"), onclick: () => ((S.creating = null), B.rerender()) }))
@@ -836,14 +846,165 @@
     return el("div", { class: "seeing-incident" }, createForm({ key: "pt:" + sg.lat + "," + sg.lon, lat: sg.lat, lon: sg.lon }));
   }
 
+  // ---- Dispatch support for agency users ------------------------------------------------------
+
+  /** An incident pushed to the user's agency (a unit assigned, or video shared): it joins the
+   *  list, and an agency user sees a notice that opens it. */
+  function onDispatch(d) {
+    if (!d || !d.incident || !d.incident.id) return;
+    onEvent(d.incident);
+    if (role() !== "agency") return;
+    const n = $("incident-notice");
+    if (!n) return;
+    S.notice = d;
+    paintNotice();
+  }
+
+  function paintNotice() {
+    const n = $("incident-notice");
+    const d = S.notice;
+    if (!n) return;
+    if (!d) {
+      n.hidden = true;
+      return;
+    }
+    const i = d.incident;
+    const sensors = (i.sensors || []).length;
+    n.hidden = false;
+    n.dataset.incident = i.id;
+    n.dataset.reason = d.reason;
+    n.textContent = t(d.reason === "shared" ? "inc.dispatch_shared" : "inc.dispatch_assigned", {
+      type: typeName(i.type),
+      cameras: (i.cameras || []).length,
+      sensors,
+    });
+    n.onclick = () => {
+      S.notice = null;
+      paintNotice();
+      select(i.id);
+    };
+  }
+
+  // ---- Statistics ------------------------------------------------------------------------------
+
+  const STATS_PHASES = ["to_verify", "to_dispatch", "to_arrive", "to_resolve"];
+  const statsQuery = { days: 30, group: "type", period: "" };
+
+  function duration(s) {
+    if (s === null || s === undefined) return "–";
+    const v = Math.round(s);
+    if (v < 3600) return Math.floor(v / 60) + ":" + String(v % 60).padStart(2, "0");
+    return Math.floor(v / 3600) + " h " + String(Math.floor((v % 3600) / 60)).padStart(2, "0") + " min";
+  }
+
+  function statsGroupName(group, g) {
+    if (group === "type") return typeName(g);
+    if (group === "agency") return g === "none" ? t("stats.no_agency") : agencyName(g);
+    return g;
+  }
+
+  async function loadStats(d) {
+    const body = d.querySelector(".stats-table-box");
+    body.dataset.state = "loading";
+    const to = new Date(Date.now() + 60000);
+    const from = new Date(to.getTime() - statsQuery.days * 86400e3);
+    const q = { from: from.toISOString(), to: to.toISOString(), group: statsQuery.group };
+    if (statsQuery.period) q.period = statsQuery.period;
+    let r;
+    try {
+      r = await B.api("GET", "/api/v1/stats/incidents?" + B.query(q));
+    } catch (ex) {
+      body.dataset.state = "error";
+      body.replaceChildren(el("p", { class: "form-error", text: ex.message || t("app.error") }));
+      return;
+    }
+    if (!d.isConnected) return;
+    const rows = (r && r.rows) || [];
+    body.dataset.state = "done";
+    if (!rows.length) {
+      body.replaceChildren(el("p", { class: "empty stats-empty", text: t("stats.none") }));
+      return;
+    }
+    const head = [statsQuery.period ? t("stats.period") : null, t("stats.group_" + statsQuery.group), t("stats.incidents"), t("stats.open_cancelled")]
+      .concat(STATS_PHASES.map((p) => t("stats." + p)))
+      .filter((x) => x !== null);
+    body.replaceChildren(
+      el(
+        "table",
+        { class: "stats-table" },
+        el("thead", null, el("tr", null, head.map((h) => el("th", { text: h })))),
+        el(
+          "tbody",
+          null,
+          rows.map((row) =>
+            el(
+              "tr",
+              { class: "stats-row", "data-group": row.group, "data-period": row.period || "" },
+              statsQuery.period ? el("td", { class: "mono", text: row.period }) : null,
+              el("td", { text: statsGroupName(statsQuery.group, row.group) }),
+              el("td", { class: "num stats-incidents", text: String(row.incidents) }),
+              el("td", { class: "num", text: row.open + " / " + row.cancelled }),
+              STATS_PHASES.map((p) => {
+                const x = row[p] || {};
+                return el("td", { class: "num stats-" + p, title: t("stats.cell_title", { n: x.count || 0 }) }, x.count ? duration(x.median_s) + " · " + duration(x.p90_s) : "–");
+              })
+            )
+          )
+        )
+      ),
+      el("p", { class: "muted small", text: t("stats.note") })
+    );
+  }
+
+  function openStats() {
+    const select = (cls, value, options, onchange) => {
+      const s = el("select", { class: "text-input " + cls, onchange: (e) => onchange(e.target.value) }, options.map(([v, label]) => el("option", { value: v, text: label })));
+      s.value = value;
+      return s;
+    };
+    let d = null;
+    const reload = () => d && loadStats(d);
+    const controls = el(
+      "div",
+      { class: "inline-form stats-controls" },
+      select("stats-days", String(statsQuery.days), [7, 30, 90, 365].map((n) => [String(n), t("stats.days", { n })]), (v) => ((statsQuery.days = +v), reload())),
+      select("stats-group", statsQuery.group, ["type", "agency", "municipality"].map((g) => [g, t("stats.by") + " " + t("stats.group_" + g).toLowerCase()]), (v) => ((statsQuery.group = v), reload())),
+      select("stats-period", statsQuery.period, [["", t("stats.period_none")], ["day", t("stats.period_day")], ["week", t("stats.period_week")], ["month", t("stats.period_month")]], (v) => ((statsQuery.period = v), reload()))
+    );
+    d = el(
+      "dialog",
+      { class: "stats-dialog" },
+      el("header", { class: "dialog-head" }, el("h2", { text: t("stats.title") }), el("button", { type: "button", class: "icon-btn dialog-close", title: t("details.close"), "aria-label": t("details.close"), onclick: () => d.close() }, "×")),
+      el("div", { class: "dialog-body" }, controls, el("div", { class: "stats-table-box" }))
+    );
+    d.addEventListener("close", () => d.remove());
+    document.body.appendChild(d);
+    d.showModal();
+    loadStats(d);
+  }
+
   window.PolisIncidents = {
     attach(bridge) {
       B = bridge;
       const b = $("incident-closed");
       if (b) b.addEventListener("click", toggleClosed);
+      const st = $("incident-stats");
+      if (st) st.addEventListener("click", openStats);
     },
-    start,
-    reset,
+    start(session) {
+      const st = $("incident-stats");
+      if (st) st.hidden = role() === "agency";
+      return start(session);
+    },
+    reset() {
+      const st = $("incident-stats");
+      if (st) st.hidden = true;
+      S.notice = null;
+      paintNotice();
+      document.querySelectorAll("dialog.stats-dialog").forEach((d) => (d.open ? d.close() : d.remove()));
+      return reset();
+    },
+    onDispatch,
     draw,
     onEvent,
     renderDetails,

@@ -79,7 +79,7 @@ pub struct IncidentRequest {
 }
 
 /// A camera that can see an incident (emergency video support).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CameraHit {
     pub camera: Camera,
     pub distance_m: f64,
@@ -88,7 +88,7 @@ pub struct CameraHit {
 }
 
 /// A sensor near an incident with its newest readings (dispatch support).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SensorReading {
     pub sensor: Sensor,
     pub distance_m: f64,
@@ -96,7 +96,7 @@ pub struct SensorReading {
 }
 
 /// Everything inside an area incident (disaster support).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AreaContents {
     pub cameras: Vec<Camera>,
     pub sensors: Vec<Sensor>,
@@ -104,8 +104,9 @@ pub struct AreaContents {
 }
 
 /// An incident with what the control room needs around it. What a caller receives depends on
-/// its role: agency users get no proposals, only their own shares, and never the SOS profile.
-#[derive(Debug, Clone)]
+/// its role: agency users get no proposals, no journal, only their own shares, only the cameras
+/// they may see (see [`App::incident`]), and never the SOS profile.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IncidentView {
     pub incident: Incident,
     pub cameras: Vec<CameraHit>,
@@ -114,6 +115,8 @@ pub struct IncidentView {
     pub shares: Vec<Share>,
     pub sensors: Vec<SensorReading>,
     pub area: Option<AreaContents>,
+    /// Never serialised: a profile does not travel on the bus or anywhere else as data.
+    #[serde(skip)]
     pub sos_profile: Option<SosProfile>,
 }
 
@@ -170,6 +173,15 @@ fn sees_profile(actor: &Actor, m: &Id) -> bool {
     matches!(actor.role, Role::Admin | Role::Supervisor | Role::Operator) && actor.sees(m)
 }
 
+fn unknown_share() -> Error {
+    incident::share_refused("unknown", "this share does not exist")
+}
+
+/// The reason of a refused share use (see [`incident::share_refused`]).
+fn share_reason(e: &Error) -> &str {
+    e.details.iter().find(|d| d.field == "share").map_or(e.kind.code(), |d| d.message.as_str())
+}
+
 fn not_found(id: &Id) -> Error {
     Error::not_found(format!("no incident with id {id}"))
 }
@@ -221,8 +233,30 @@ impl App {
         incident: &Incident,
         journal: &[JournalEntry],
     ) -> Result<()> {
+        self.save_incident_units(actor, verb, before, incident, &[], journal).await
+    }
+
+    /// Stores a change with the units it moved (journal lines, audit) in one transaction, then
+    /// updates the units in memory and publishes the change.
+    async fn save_incident_units(
+        &self,
+        actor: &Actor,
+        verb: &str,
+        before: Option<&Incident>,
+        incident: &Incident,
+        units: &[Unit],
+        journal: &[JournalEntry],
+    ) -> Result<()> {
         let audit = self.audit(actor, verb, incident.id.as_str(), Some(&incident.municipality), before, Some(incident));
-        self.store().put_incident(incident, journal, Some(&audit)).await?;
+        if units.is_empty() {
+            self.store().put_incident(incident, journal, Some(&audit)).await?;
+        } else {
+            self.store().put_incident_and_units(incident, units, journal, Some(&audit)).await?;
+            let mut cache = write(&self.desk().units);
+            for u in units {
+                cache.insert(u.id.clone(), u.clone());
+            }
+        }
         if before.is_none() {
             // A new incident has no shares and no units yet: nobody outside its municipality.
             self.publish_to(incident, Vec::new());
@@ -269,6 +303,11 @@ impl App {
         }
     }
 
+    /// Whether the actor may change the incident (`NotFound` when it may not even read it).
+    pub(crate) async fn check_handles(&self, actor: &Actor, id: &Id) -> Result<()> {
+        self.handled(actor, id).await.map(|_| ())
+    }
+
     /// Loads an incident the actor may change (`NotFound` when it may not even read it).
     async fn handled(&self, actor: &Actor, id: &Id) -> Result<Incident> {
         let incident = self.readable(actor, id).await?;
@@ -299,9 +338,11 @@ impl App {
         )
     }
 
-    /// Opens an incident: from a call, an alarm (or several), an external system. Returns it
-    /// with the cameras that see it and the units proposed.
-    pub async fn create_incident(&self, actor: &Actor, req: IncidentRequest) -> Result<IncidentView> {
+    /// Opens an incident: from a call, an alarm (or several), an external system, a citizen's
+    /// report, a public warning. Returns it with the cameras that see it and the units proposed,
+    /// and `true`; or, when an open incident of the municipality has the same `external_ref`
+    /// already (a retry of an emergency-call system), that incident and `false`.
+    pub async fn create_incident(&self, actor: &Actor, req: IncidentRequest) -> Result<(IncidentView, bool)> {
         let mut alarms = Vec::with_capacity(req.alarms.len());
         for (i, a) in req.alarms.iter().enumerate() {
             let alarm = self.alarm(actor, a).await.map_err(|e| match e.kind {
@@ -359,12 +400,28 @@ impl App {
             alarms: req.alarms,
             sos_device: None,
         };
-        self.open_incident(actor, m, new).await
+        let _w = self.desk().write.lock().await;
+        // An emergency-call system retries: the same reference of an open incident is that
+        // incident, not a second one.
+        if let Some(r) = new.external_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            let filter =
+                IncidentFilter { municipality: Some(m.clone()), open_only: true, limit: 10_000, ..Default::default() };
+            let found = self
+                .store()
+                .list_incidents(&filter)
+                .await?
+                .into_iter()
+                .find(|i| i.external_ref.as_deref().map(str::trim) == Some(r));
+            if let Some(existing) = found {
+                return Ok((self.incident(actor, &existing.id).await?, false));
+            }
+        }
+        Ok((self.open_incident_locked(actor, m, new).await?, true))
     }
 
-    async fn open_incident(&self, actor: &Actor, m: Id, new: NewIncident) -> Result<IncidentView> {
+    /// [`App::open_incident`] for a caller that holds the desk's write lock.
+    async fn open_incident_locked(&self, actor: &Actor, m: Id, new: NewIncident) -> Result<IncidentView> {
         let now = self.clock().now();
-        let _w = self.desk().write.lock().await;
         let procedure = read(&self.desk().procedures).get(&procedure_id(&m, new.kind)).cloned();
         let incident = Incident::open(new_id("inc"), m, new, procedure.as_ref(), now, &actor.username)?;
         let mut text =
@@ -427,35 +484,18 @@ impl App {
     }
 
     /// One incident with its cameras, proposals, journal, shares, nearby sensors, area contents
-    /// and (for authorised roles) the SOS profile.
+    /// and (for authorised roles) the SOS profile. An agency user gets what its agency may see
+    /// ([`App::agency_view`]).
     pub async fn incident(&self, actor: &Actor, id: &Id) -> Result<IncidentView> {
         let incident = self.readable(actor, id).await?;
-        let agency = actor.role == Role::Agency;
-        let now = self.clock().now();
-        let mut shares = self.store().shares_of_incident(id).await?;
-        let mut cameras = self.cameras_for(&incident.municipality, incident.location).await;
-        if agency {
-            shares.retain(|s| Some(&s.agency) == actor.agency.as_ref() && s.is_valid(now));
-            // An agency sees the cameras it was given; with a unit on scene and no share, it
-            // sees which cameras exist there but no video (that needs a share).
-            if !shares.is_empty() {
-                let shared: Vec<&Id> = shares.iter().flat_map(|s| s.cameras.iter()).collect();
-                let reg = self.registry().await;
-                cameras = shared
-                    .iter()
-                    .filter_map(|c| reg.cameras.get(*c))
-                    .map(|c| CameraHit {
-                        ptz: c.kind == CameraKind::Ptz,
-                        distance_m: polis_domain::distance_m(c.position, incident.location),
-                        camera: c.clone(),
-                    })
-                    .collect();
-                cameras.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
-                cameras.dedup_by(|a, b| a.camera.id == b.camera.id);
-            }
+        if actor.role == Role::Agency {
+            let agency = actor.agency.as_ref().ok_or_else(|| not_found(id))?;
+            return self.agency_view(incident, agency).await;
         }
-        let units = if agency || !incident.is_open() { Vec::new() } else { self.propose(&incident).await };
-        let journal = if agency { Vec::new() } else { self.store().journal(id).await? };
+        let shares = self.store().shares_of_incident(id).await?;
+        let cameras = self.cameras_for(&incident.municipality, incident.location).await;
+        let units = if incident.is_open() { self.propose(&incident).await } else { Vec::new() };
+        let journal = self.store().journal(id).await?;
         let sensors = self.sensors_near(&incident).await?;
         let area = match &incident.area {
             Some(ring) => Some(self.area_contents(&incident.municipality, ring).await),
@@ -468,6 +508,76 @@ impl App {
             _ => None,
         };
         Ok(IncidentView { incident, cameras, units, journal, shares, sensors, area, sos_profile })
+    }
+
+    /// What an agency sees of an incident: its own valid shares; the cameras shared with it (with
+    /// no share but a unit on the incident, the cameras that see the spot, without video: that
+    /// needs a share); the sensors near it with their live values (dispatch support); of its
+    /// area, the sensors and key sites, and the cameras only among those it may see. No
+    /// proposals, no journal, never the SOS profile.
+    async fn agency_view(&self, incident: Incident, agency: &Id) -> Result<IncidentView> {
+        let now = self.clock().now();
+        let mut shares = self.store().shares_of_incident(&incident.id).await?;
+        shares.retain(|s| &s.agency == agency && s.is_valid(now));
+        let assigned = incident.assigned_agencies().contains(agency);
+        let mut cameras = Vec::new();
+        if !shares.is_empty() {
+            let reg = self.registry().await;
+            cameras = shares
+                .iter()
+                .flat_map(|s| s.cameras.iter())
+                .filter_map(|c| reg.cameras.get(c))
+                .map(|c| CameraHit {
+                    ptz: c.kind == CameraKind::Ptz,
+                    distance_m: polis_domain::distance_m(c.position, incident.location),
+                    camera: c.clone(),
+                })
+                .collect();
+            cameras.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then_with(|| a.camera.id.cmp(&b.camera.id)));
+            cameras.dedup_by(|a, b| a.camera.id == b.camera.id);
+        } else if assigned {
+            cameras = self.cameras_for(&incident.municipality, incident.location).await;
+        }
+        let sensors = self.sensors_near(&incident).await?;
+        let area = match &incident.area {
+            Some(ring) => {
+                let mut a = self.area_contents(&incident.municipality, ring).await;
+                a.cameras.retain(|c| cameras.iter().any(|h| h.camera.id == c.id));
+                Some(a)
+            }
+            None => None,
+        };
+        Ok(IncidentView {
+            incident,
+            cameras,
+            units: Vec::new(),
+            journal: Vec::new(),
+            shares,
+            sensors,
+            area,
+            sos_profile: None,
+        })
+    }
+
+    /// Dispatch support: pushes the incident as `agency` sees it (cameras, nearby live sensor
+    /// values) to that agency's live event stream.
+    async fn push_dispatch(&self, incident: &Incident, agency: &Id, reason: &'static str) {
+        match self.agency_view(incident.clone(), agency).await {
+            Ok(view) => {
+                self.bus().publish(
+                    Some(incident.municipality.clone()),
+                    LiveEvent::Dispatch(Box::new(crate::live::DispatchEvent {
+                        agency: agency.clone(),
+                        reason: reason.to_string(),
+                        view,
+                        at: self.clock().now(),
+                    })),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, incident = %incident.id, agency = %agency, "cannot push dispatch support")
+            }
+        }
     }
 
     async fn sensors_near(&self, incident: &Incident) -> Result<Vec<SensorReading>> {
@@ -560,15 +670,8 @@ impl App {
                 changed_units.push(unit);
             }
         }
-        if !changed_units.is_empty() {
-            self.store().put_units(&changed_units, &[]).await?;
-        }
         let verb = if reopened { "incident.reopen" } else { "incident.transition" };
-        self.save_incident(actor, verb, Some(&before), &incident, &journal).await?;
-        let mut units = write(&self.desk().units);
-        for u in changed_units {
-            units.insert(u.id.clone(), u);
-        }
+        self.save_incident_units(actor, verb, Some(&before), &incident, &changed_units, &journal).await?;
         Ok(incident)
     }
 
@@ -611,6 +714,9 @@ impl App {
     ) -> Result<AttachmentMeta> {
         use base64::Engine as _;
         use sha2::Digest as _;
+        // Under the desk's lock like every other journal line: the next line number is read and
+        // written in one go.
+        let _w = self.desk().write.lock().await;
         let incident = self.handled(actor, id).await?;
         let name = check_text("name", name, 200)?;
         if data.is_empty() || data.len() > MAX_ATTACHMENT_BYTES {
@@ -837,9 +943,17 @@ impl App {
         unit.incident = Some(id.clone());
         let journal =
             [line(id, now, &actor.username, JournalKind::Unit, format!("unit {} ({}) assigned", unit.id, unit.name))];
-        self.store().put_units(std::slice::from_ref(&unit), &[]).await?;
-        write(&self.desk().units).insert(unit.id.clone(), unit);
-        self.save_incident(actor, "incident.assign", Some(&before), &incident, &journal).await?;
+        self.save_incident_units(
+            actor,
+            "incident.assign",
+            Some(&before),
+            &incident,
+            std::slice::from_ref(&unit),
+            &journal,
+        )
+        .await?;
+        let agency = unit.agency;
+        self.push_dispatch(&incident, &agency, "assigned").await;
         Ok(incident)
     }
 
@@ -851,14 +965,16 @@ impl App {
         let mut incident = before.clone();
         incident.release(unit_id, now, &actor.username)?;
         let unit = read(&self.desk().units).get(unit_id).cloned();
-        if let Some(mut unit) = unit {
-            unit.status = UnitStatus::Available;
-            unit.incident = None;
-            self.store().put_units(std::slice::from_ref(&unit), &[]).await?;
-            write(&self.desk().units).insert(unit.id.clone(), unit);
-        }
+        let units: Vec<Unit> = unit
+            .map(|mut unit| {
+                unit.status = UnitStatus::Available;
+                unit.incident = None;
+                unit
+            })
+            .into_iter()
+            .collect();
         let journal = [line(id, now, &actor.username, JournalKind::Unit, format!("unit {unit_id} released"))];
-        self.save_incident(actor, "incident.release", Some(&before), &incident, &journal).await?;
+        self.save_incident_units(actor, "incident.release", Some(&before), &incident, &units, &journal).await?;
         Ok(incident)
     }
 
@@ -977,6 +1093,7 @@ impl App {
         let audit = self.audit(actor, "share.create", share.id.as_str(), Some(&share.municipality), None, Some(&share));
         self.store().put_share(&share, &journal, &audit).await?;
         self.publish_incident(&incident).await;
+        self.push_dispatch(&incident, agency, "shared").await;
         Ok((share, token))
     }
 
@@ -1015,27 +1132,59 @@ impl App {
     }
 
     /// Opens a share by its token, for `camera` if named: an unknown, expired or revoked token,
-    /// or a camera outside the share, is `PermissionDenied`. Every use is logged.
+    /// a camera outside the share, or a share of an incident that was closed or cancelled, is
+    /// `PermissionDenied` with the reason (see [`incident::share_refused`]). Every use is logged,
+    /// a refused one of a known share too (`what` then ends in "refused: <reason>").
     pub async fn use_share(&self, token: &str, camera: Option<&Id>, what: &str) -> Result<SharedView> {
-        let share = self
-            .store()
-            .share_by_token(&token_hash(token))
-            .await?
-            .ok_or_else(|| Error::permission_denied("this share does not exist"))?;
+        let (share, found) = self.valid_share(token, camera).await;
+        let Some(share) = share else { return Err(found.err().unwrap_or_else(unknown_share)) };
         let now = self.clock().now();
-        share.check_use(now, camera)?;
+        let what = match &found {
+            Ok(_) => what.to_string(),
+            Err(e) => format!("{what} refused: {}", share_reason(e)),
+        };
         self.store()
-            .record_share_use(&ShareUse {
-                share: share.id.clone(),
-                at: now,
-                what: what.to_string(),
-                camera: camera.cloned(),
-            })
+            .record_share_use(&ShareUse { share: share.id.clone(), at: now, what, camera: camera.cloned() })
             .await?;
-        let incident = self.store().incident(&share.incident).await?.ok_or_else(|| not_found(&share.incident))?;
+        let incident = found?;
         let reg = self.registry().await;
         let cameras = share.cameras.iter().filter_map(|c| reg.cameras.get(c).cloned()).collect();
         Ok(SharedView { share, incident, cameras })
+    }
+
+    /// Whether a share still opens `camera` (not logged: a live video socket asks this every few
+    /// seconds, and ends when the share does).
+    pub async fn check_share(&self, token: &str, camera: &Id) -> Result<()> {
+        match self.valid_share(token, Some(camera)).await {
+            (Some(_), Ok(_)) => Ok(()),
+            (_, Err(e)) => Err(e),
+            (None, Ok(_)) => Err(unknown_share()),
+        }
+    }
+
+    /// The share of a token (if any) and its incident, or why it may not be used now.
+    async fn valid_share(&self, token: &str, camera: Option<&Id>) -> (Option<Share>, Result<Incident>) {
+        let share = match self.store().share_by_token(&token_hash(token)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return (None, Err(unknown_share())),
+            Err(e) => return (None, Err(e)),
+        };
+        let now = self.clock().now();
+        if let Err(e) = share.check_use(now, camera) {
+            return (Some(share), Err(e));
+        }
+        let incident = match self.store().incident(&share.incident).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return (Some(share), Err(incident::share_refused("closed", "the incident of this share is gone")))
+            }
+            Err(e) => return (Some(share), Err(e)),
+        };
+        if !incident.is_open() {
+            let msg = format!("the incident of this share is {}: its shares ended with it", incident.status);
+            return (Some(share), Err(incident::share_refused("closed", &msg)));
+        }
+        (Some(share), Ok(incident))
     }
 
     // ---- SOS devices -----------------------------------------------------------------------
@@ -1095,6 +1244,9 @@ impl App {
     /// new position and journals it.
     pub async fn sos_alert(&self, actor: &Actor, device: &Id, position: LatLon) -> Result<IncidentView> {
         let missing = || Error::not_found(format!("no SOS device with id {device}"));
+        // One lock from the look for an open incident to opening one: two quick SOS messages of
+        // one device open one incident, not two.
+        let w = self.desk().write.lock().await;
         let mut d = read(&self.desk().sos).get(device).cloned().ok_or_else(missing)?;
         check_handle(actor, &d.municipality).map_err(|e| if actor.sees(&d.municipality) { e } else { missing() })?;
         let now = self.clock().now();
@@ -1111,14 +1263,13 @@ impl App {
         let open =
             self.store().list_incidents(&filter).await?.into_iter().find(|i| i.sos_device.as_ref() == Some(device));
         if let Some(before) = open {
-            let _w = self.desk().write.lock().await;
             let mut incident = before.clone();
             incident.location = position;
             incident.updated_at = now;
             let text = format!("SOS again from {} at {:.5}, {:.5}", d.label, position.lat(), position.lon());
             let journal = [line(&incident.id, now, &actor.username, JournalKind::Update, text)];
             self.save_incident(actor, "incident.sos", Some(&before), &incident, &journal).await?;
-            drop(_w);
+            drop(w);
             return self.incident(actor, &incident.id).await;
         }
         let new = NewIncident {
@@ -1133,7 +1284,8 @@ impl App {
             alarms: Vec::new(),
             sos_device: Some(device.clone()),
         };
-        let view = self.open_incident(actor, d.municipality.clone(), new).await?;
+        let view = self.open_incident_locked(actor, d.municipality.clone(), new).await?;
+        drop(w);
         let mut full = self.incident(actor, &view.incident.id).await?;
         full.units = view.units;
         Ok(full)
@@ -1141,26 +1293,37 @@ impl App {
 
     // ---- Statistics ------------------------------------------------------------------------
 
-    /// Response times of the incidents created in `[from, to)`, grouped. Every role but agency.
-    pub async fn incident_stats(
-        &self,
-        actor: &Actor,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        group: StatsGroup,
-    ) -> Result<Vec<StatsRow>> {
+    /// Response times of the incidents created in `[from, to)` (of one municipality if asked),
+    /// grouped, and split by period if asked. Every role but agency; a user of one municipality
+    /// sees only its own (another municipality asked for gives no rows).
+    pub async fn incident_stats(&self, actor: &Actor, query: StatsQuery) -> Result<Vec<StatsRow>> {
         actor.check_read_registry()?;
-        if from >= to {
+        if query.from >= query.to {
             return Err(Error::invalid("from", "must be before to"));
         }
+        let municipality = match (actor.scope(), query.municipality) {
+            (Some(own), Some(m)) if *own != m => return Ok(Vec::new()),
+            (Some(own), _) => Some(own.clone()),
+            (None, m) => m,
+        };
         let filter = IncidentFilter {
-            municipality: actor.scope().cloned(),
-            from: Some(from),
-            to: Some(to),
+            municipality,
+            from: Some(query.from),
+            to: Some(query.to),
             limit: 100_000,
             ..Default::default()
         };
         let incidents = self.store().list_incidents(&filter).await?;
-        Ok(incident_stats(&incidents, group))
+        Ok(incident_stats(&incidents, query.group, query.period))
     }
+}
+
+/// What incident statistics are asked for.
+#[derive(Debug, Clone)]
+pub struct StatsQuery {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub group: StatsGroup,
+    pub period: Option<incident::StatsPeriod>,
+    pub municipality: Option<Id>,
 }

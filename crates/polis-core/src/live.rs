@@ -42,6 +42,21 @@ pub enum LiveEvent {
     Incident(Box<IncidentEvent>),
     /// A planning job moved on.
     Plan { id: Id, status: String, stage: String, progress: f64 },
+    /// Dispatch support: an incident with what an agency may see of it (its cameras, the live
+    /// values of the sensors near it), pushed to that agency when one of its units is assigned
+    /// or a share is made for it.
+    Dispatch(Box<DispatchEvent>),
+}
+
+/// What [`LiveEvent::Dispatch`] carries: the incident as `agency` sees it, and why it was sent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DispatchEvent {
+    pub agency: Id,
+    /// `assigned` (a unit of the agency) or `shared` (a video share for it).
+    pub reason: String,
+    pub view: crate::incidents::IncidentView,
+    /// When it was sent (the application's clock): decides which shares were active.
+    pub at: time::OffsetDateTime,
 }
 
 /// An incident as it is now, with the agencies that may see it (a valid share or a unit on it):
@@ -61,11 +76,12 @@ impl LiveEvent {
             LiveEvent::Observation(_) => "observation",
             LiveEvent::Incident(_) => "incident",
             LiveEvent::Plan { .. } => "plan",
+            LiveEvent::Dispatch(_) => "dispatch",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan"];
+    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan", "dispatch"];
 
     pub(crate) fn registry<'a>(entity: &str, change: Change, ids: impl ExactSizeIterator<Item = &'a Id>) -> Self {
         let count = ids.len();

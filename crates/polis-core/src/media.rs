@@ -149,6 +149,8 @@ impl App {
         incident: &Id,
         camera: &Id,
     ) -> Result<polis_store::AttachmentMeta> {
+        // Refuse those who may not change the incident before any camera is watched.
+        self.check_handles(actor, incident).await?;
         let jpeg = self.snapshot(actor, camera).await.map_err(|e| match e.kind {
             polis_base::ErrorKind::NotFound => Error::invalid("camera", format!("no camera {camera}")),
             _ => e,

@@ -534,7 +534,7 @@ pub struct Unit {
 }
 
 /// A unit proposed for an incident.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitProposal {
     pub unit: Id,
     pub agency: Id,
@@ -625,14 +625,14 @@ impl Share {
     /// share, or a camera outside the share, is `PermissionDenied`.
     pub fn check_use(&self, now: OffsetDateTime, camera: Option<&Id>) -> Result<()> {
         if self.revoked_at.is_some() {
-            return Err(Error::permission_denied("this share was revoked"));
+            return Err(share_refused("revoked", "this share was revoked"));
         }
         if now >= self.expires_at {
-            return Err(Error::permission_denied("this share has expired"));
+            return Err(share_refused("expired", "this share has expired"));
         }
         if let Some(c) = camera {
             if !self.cameras.contains(c) {
-                return Err(Error::permission_denied("this share does not cover that camera"));
+                return Err(share_refused("camera", "this share does not cover that camera"));
             }
         }
         Ok(())
@@ -645,6 +645,12 @@ impl Share {
             self.revoked_by = Some(by.to_string());
         }
     }
+}
+
+/// A refused use of a share: `PermissionDenied` with the reason in a detail on the field
+/// `share` (`unknown`, `revoked`, `expired`, `closed`, `camera`) for pages to explain it.
+pub fn share_refused(reason: &str, message: &str) -> Error {
+    Error::permission_denied(message).with_details(vec![polis_base::FieldError::new("share", reason)])
 }
 
 string_enum!(
@@ -728,6 +734,23 @@ string_enum!(
     StatsGroup { Type = "type", Agency = "agency", Municipality = "municipality" }
 );
 
+string_enum!(
+    /// The periods statistics can be split into (UTC; weeks start on Monday).
+    StatsPeriod { Day = "day", Week = "week", Month = "month" }
+);
+
+impl StatsPeriod {
+    /// The first day of the period that holds `at` (in UTC).
+    pub fn start_of(self, at: OffsetDateTime) -> time::Date {
+        let d = at.to_offset(time::UtcOffset::UTC).date();
+        match self {
+            StatsPeriod::Day => d,
+            StatsPeriod::Week => d - Duration::days(i64::from(d.weekday().number_days_from_monday())),
+            StatsPeriod::Month => d.replace_day(1).unwrap_or(d),
+        }
+    }
+}
+
 /// Durations (seconds) of one phase of the response over a group of incidents.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Durations {
@@ -744,10 +767,13 @@ impl Durations {
         }
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        let n = v.len();
+        // The median of an even number of values is the mean of the two in the middle.
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
         Durations {
             count: v.len(),
             mean_s: Some(v.iter().sum::<f64>() / v.len() as f64),
-            median_s: Some(q(0.5)),
+            median_s: Some(median),
             p90_s: Some(q(0.9)),
         }
     }
@@ -756,6 +782,8 @@ impl Durations {
 /// Response times of one group: time from creation to verified, dispatched, on scene, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
+    /// The first day of the period, when split by period.
+    pub period: Option<time::Date>,
     pub group: String,
     pub incidents: usize,
     pub open: usize,
@@ -767,10 +795,13 @@ pub struct StatsRow {
 }
 
 /// Response-time statistics of `incidents`, grouped by `group` (an incident with units of two
-/// agencies counts for both agencies; one without units counts under "none").
-pub fn incident_stats(incidents: &[Incident], group: StatsGroup) -> Vec<StatsRow> {
-    let mut groups: std::collections::BTreeMap<String, Vec<&Incident>> = std::collections::BTreeMap::new();
+/// agencies counts for both agencies; one without units counts under "none") and, if asked, by
+/// the period of their creation; rows in order of period, then group.
+pub fn incident_stats(incidents: &[Incident], group: StatsGroup, period: Option<StatsPeriod>) -> Vec<StatsRow> {
+    type Key = (Option<time::Date>, String);
+    let mut groups: std::collections::BTreeMap<Key, Vec<&Incident>> = std::collections::BTreeMap::new();
     for i in incidents {
+        let p = period.map(|p| p.start_of(i.created_at));
         let keys: Vec<String> = match group {
             StatsGroup::Type => vec![i.kind.as_str().to_string()],
             StatsGroup::Municipality => vec![i.municipality.to_string()],
@@ -786,18 +817,19 @@ pub fn incident_stats(incidents: &[Incident], group: StatsGroup) -> Vec<StatsRow
             }
         };
         for k in keys {
-            groups.entry(k).or_default().push(i);
+            groups.entry((p, k)).or_default().push(i);
         }
     }
     groups
         .into_iter()
-        .map(|(group, list)| {
+        .map(|((period, group), list)| {
             let phase = |s: IncidentStatus| {
                 Durations::of(
                     list.iter().filter_map(|i| i.reached(s).map(|t| (t - i.created_at).as_seconds_f64())).collect(),
                 )
             };
             StatsRow {
+                period,
                 group,
                 incidents: list.len(),
                 open: list.iter().filter(|i| i.is_open()).count(),
@@ -982,13 +1014,94 @@ mod tests {
         a.transition(IncidentStatus::Dispatched, None, false, T0 + Duration::seconds(120), "op").unwrap();
         let mut b = incident();
         b.transition(IncidentStatus::Verified, None, false, T0 + Duration::seconds(180), "op").unwrap();
-        let rows = incident_stats(&[a, b], StatsGroup::Type);
+        let rows = incident_stats(&[a, b], StatsGroup::Type, None);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].incidents, 2);
         assert_eq!(rows[0].to_verify.count, 2);
         assert_eq!(rows[0].to_verify.mean_s, Some(120.0));
         assert_eq!(rows[0].to_dispatch.count, 1);
         assert_eq!(rows[0].to_arrive.count, 0);
+    }
+
+    #[test]
+    fn statistics_split_by_day_week_and_month() {
+        // T0 is Wednesday 25 November 2026.
+        assert_eq!(StatsPeriod::Day.start_of(T0).to_string(), "2026-11-25");
+        assert_eq!(StatsPeriod::Week.start_of(T0).to_string(), "2026-11-23");
+        assert_eq!(StatsPeriod::Month.start_of(T0).to_string(), "2026-11-01");
+        let sunday = datetime!(2026-11-29 23:59 UTC);
+        assert_eq!(StatsPeriod::Week.start_of(sunday).to_string(), "2026-11-23");
+        assert_eq!(StatsPeriod::Week.start_of(sunday + Duration::minutes(1)).to_string(), "2026-11-30");
+        // In UTC: 00:30 in Sofia on the 1st is still the 30th in UTC.
+        let sofia = datetime!(2026-12-01 00:30 +2);
+        assert_eq!(StatsPeriod::Month.start_of(sofia).to_string(), "2026-11-01");
+        let at = |t: OffsetDateTime, verify_s: i64| {
+            let mut i = Incident::open(
+                Id::from_trusted("i"),
+                Id::from_trusted("kazanlak"),
+                new_incident(IncidentType::Fire),
+                None,
+                t,
+                "op",
+            )
+            .unwrap();
+            i.transition(IncidentStatus::Verified, None, false, t + Duration::seconds(verify_s), "op").unwrap();
+            i
+        };
+        let list = [at(T0, 60), at(T0 + Duration::hours(30), 120), at(T0 + Duration::days(6), 300)];
+        let rows = incident_stats(&list, StatsGroup::Type, Some(StatsPeriod::Week));
+        let got: Vec<(String, usize, Option<f64>)> =
+            rows.iter().map(|r| (r.period.unwrap().to_string(), r.incidents, r.to_verify.median_s)).collect();
+        assert_eq!(got, [("2026-11-23".to_string(), 2, Some(90.0)), ("2026-11-30".to_string(), 1, Some(300.0))]);
+        let rows = incident_stats(&list, StatsGroup::Type, Some(StatsPeriod::Day));
+        assert_eq!(rows.len(), 3);
+        let rows = incident_stats(&list, StatsGroup::Type, Some(StatsPeriod::Month));
+        assert_eq!((rows.len(), rows[0].to_verify.p90_s), (2, Some(120.0)));
+        assert!(incident_stats(&list, StatsGroup::Type, None)[0].period.is_none());
+    }
+
+    fn unit(id: &str, agency: &str, status: UnitStatus, lat: f64) -> Unit {
+        Unit {
+            id: Id::from_trusted(id),
+            municipality: Id::from_trusted("kazanlak"),
+            agency: Id::from_trusted(agency),
+            name: id.to_string(),
+            kind: UnitKind::PatrolCar,
+            status,
+            position: Some(LatLon::new(lat, 25.40).unwrap()),
+            position_at: Some(T0),
+            incident: None,
+        }
+    }
+
+    #[test]
+    fn proposals_leave_out_dispatched_busy_and_out_of_service_units() {
+        let agency = |a: &Id| match a.as_str() {
+            "police" => Some(AgencyKind::Police),
+            "ambulance" => Some(AgencyKind::Ambulance),
+            _ => None,
+        };
+        let at = LatLon::new(42.62, 25.40).unwrap();
+        let units = [
+            unit("p-near-dispatched", "police", UnitStatus::Dispatched, 42.6201),
+            unit("p-near-on-scene", "police", UnitStatus::OnScene, 42.6202),
+            unit("p-near-broken", "police", UnitStatus::OutOfService, 42.6203),
+            unit("p-far", "police", UnitStatus::Available, 42.64),
+            unit("p-mid", "police", UnitStatus::Available, 42.63),
+            unit("a-1", "ambulance", UnitStatus::Available, 42.61),
+            unit("a-2", "ambulance", UnitStatus::OutOfService, 42.6200),
+            unit("x-1", "unknown-org", UnitStatus::Available, 42.62),
+        ];
+        let got: Vec<String> = propose_units(IncidentType::TrafficAccident, at, &units, agency, 3)
+            .into_iter()
+            .map(|p| p.unit.to_string())
+            .collect();
+        assert_eq!(got, ["p-mid", "p-far", "a-1"], "available units only, the leading agency first, nearest first");
+        let got = propose_units(IncidentType::TrafficAccident, at, &units, agency, 1);
+        assert_eq!(got.iter().map(|p| p.unit.as_str()).collect::<Vec<_>>(), ["p-mid", "a-1"]);
+        // With every police car busy, none of them is proposed.
+        let busy: Vec<Unit> = units.iter().filter(|u| u.status != UnitStatus::Available).cloned().collect();
+        assert!(propose_units(IncidentType::TrafficAccident, at, &busy, agency, 3).is_empty());
     }
 
     #[test]

@@ -57,9 +57,10 @@ impl Filter {
     fn wants(&self, e: &Envelope<LiveEvent>) -> bool {
         let visible = if self.actor.role == polis_domain::Role::Agency {
             // Agency liaisons receive the incidents shared with them (or that their units work
-            // on), nothing else.
+            // on) and the dispatch support addressed to them, nothing else.
             match (&e.event, &self.actor.agency) {
                 (LiveEvent::Incident(i), Some(a)) => i.agencies.contains(a),
+                (LiveEvent::Dispatch(d), Some(a)) => d.agency == *a,
                 _ => false,
             }
         } else {
@@ -87,6 +88,12 @@ fn event_json(e: &Envelope<LiveEvent>) -> Value {
         LiveEvent::Alarm(a) => crate::live::alarm_json_plain(a),
         LiveEvent::Observation(o) => crate::live::observation_json(o),
         LiveEvent::Incident(i) => crate::incidents::incident_json(&i.incident),
+        LiveEvent::Dispatch(d) => json!({
+            "agency": d.agency.as_str(),
+            "reason": d.reason,
+            "at": crate::live::rfc3339(d.at),
+            "incident": crate::incidents::view_json_at(&d.view, d.at),
+        }),
         LiveEvent::Plan { id, status, stage, progress } => {
             json!({"id": id.as_str(), "status": status, "stage": stage, "progress": progress})
         }

@@ -116,7 +116,11 @@ fn share_json(s: &Share, now: OffsetDateTime) -> Value {
 }
 
 fn view_json(s: &AppState, v: &IncidentView) -> Value {
-    let now = s.app.clock().now();
+    view_json_at(v, s.app.clock().now())
+}
+
+/// An incident view as JSON; `now` decides which shares are `active`.
+pub(crate) fn view_json_at(v: &IncidentView, now: OffsetDateTime) -> Value {
     let mut out = match incident_json(&v.incident) {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -275,7 +279,11 @@ pub async fn create_incident(State(s): State<AppState>, Authed(a): Authed, body:
         f.problem("lat", "is required");
     }
     let req = done(f, req)?;
-    let view = s.app.create_incident(&a, req).await?;
+    let (view, created) = s.app.create_incident(&a, req).await?;
+    if !created {
+        // The same external reference again: the incident it opened before.
+        return Ok((StatusCode::OK, Json(view_json(&s, &view))).into_response());
+    }
     Ok((StatusCode::CREATED, Json(view_json(&s, &view))).into_response())
 }
 
@@ -512,7 +520,14 @@ pub async fn share_uses(
     let uses = s.app.share_uses(&a, &path_id(&id)?).await?;
     Ok(Json(Value::Array(
         uses.iter()
-            .map(|u| json!({"at": rfc3339(u.at), "what": u.what, "camera": u.camera.as_ref().map(|c| c.as_str())}))
+            .map(|u| {
+                // A refused use is stored as "<what> refused: <reason>".
+                let (what, refused) = match u.what.split_once(" refused: ") {
+                    Some((w, r)) => (w, Some(r)),
+                    None => (u.what.as_str(), None),
+                };
+                json!({"at": rfc3339(u.at), "what": what, "refused": refused, "camera": u.camera.as_ref().map(|c| c.as_str())})
+            })
             .collect(),
     )))
 }
@@ -758,6 +773,7 @@ fn durations_json(d: &polis_domain::incident::Durations) -> Value {
 
 fn stats_json(r: &StatsRow) -> Value {
     json!({
+        "period": r.period.map(|d| d.to_string()),
         "group": r.group, "incidents": r.incidents, "open": r.open, "cancelled": r.cancelled,
         "to_verify": durations_json(&r.to_verify), "to_dispatch": durations_json(&r.to_dispatch),
         "to_arrive": durations_json(&r.to_arrive), "to_resolve": durations_json(&r.to_resolve),
@@ -778,7 +794,17 @@ pub async fn stats(
         None => StatsGroup::Type,
         Some(g) => StatsGroup::parse("group", g)?,
     };
-    let rows = s.app.incident_stats(&a, from, to, group).await?;
+    let period = match q.get("period").filter(|g| !g.is_empty()) {
+        None => None,
+        Some(p) => Some(polis_domain::incident::StatsPeriod::parse("period", p)?),
+    };
+    let municipality = match q.get("municipality").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(Id::parse("municipality", m)?),
+    };
+    let query = polis_core::incidents::StatsQuery { from, to, group, period, municipality: municipality.clone() };
+    let rows = s.app.incident_stats(&a, query).await?;
     Ok(Json(json!({"from": rfc3339(from), "to": rfc3339(to), "group": group.as_str(),
+                   "period": period.map(|p| p.as_str()), "municipality": municipality.as_ref().map(|m| m.as_str()),
                    "rows": rows.iter().map(stats_json).collect::<Vec<_>>()})))
 }

@@ -288,7 +288,7 @@ async fn authenticate_socket(
     s: &AppState,
     id: &Id,
     choice: StreamChoice,
-) -> Result<Subscription> {
+) -> Result<(Subscription, Option<String>)> {
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv())
         .await
         .map_err(|_| Error::unauthenticated("send {\"token\": ...} first"))?;
@@ -298,24 +298,36 @@ async fn authenticate_socket(
     };
     let v: Value = serde_json::from_str(&text).map_err(|_| Error::invalid("token", "send {\"token\": ...}"))?;
     if let Some(share) = v.get("share").and_then(Value::as_str) {
-        return s.app.live_shared(share, id, choice).await;
+        return Ok((s.app.live_shared(share, id, choice).await?, Some(share.to_string())));
     }
     let token = v.get("token").and_then(Value::as_str).ok_or_else(|| Error::invalid("token", "is required"))?;
     let actor = s.app.authenticate(token).await?;
-    s.app.live(&actor, id, choice).await
+    Ok((s.app.live(&actor, id, choice).await?, None))
 }
 
+/// How often a live socket opened with a share asks whether the share still holds.
+const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamChoice, pre: Option<Subscription>) {
-    let mut sub = match pre {
-        Some(sub) => sub,
+    let (mut sub, share) = match pre {
+        Some(sub) => (sub, None),
         None => match authenticate_socket(&mut socket, &s, &id, choice).await {
-            Ok(sub) => sub,
+            Ok(x) => x,
             Err(e) => return send_error(&mut socket, &e).await,
         },
     };
+    // Video opened with a share ends when the share does (expired, revoked, incident closed).
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + SHARE_RECHECK, SHARE_RECHECK);
     let mut muxer: Option<Fragmenter> = None;
     loop {
         tokio::select! {
+            _ = recheck.tick(), if share.is_some() => {
+                if let Some(token) = &share {
+                    if let Err(e) = s.app.check_share(token, &id).await {
+                        return send_error(&mut socket, &e).await;
+                    }
+                }
+            }
             frame = sub.next() => {
                 let Some(frame) = frame else { break };
                 let lag = s.app.clock().now() - frame.at;

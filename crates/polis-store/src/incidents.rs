@@ -96,16 +96,18 @@ async fn append_journal(tx: &mut crate::db::Tx, what: &str, entries: &[JournalEn
     Ok(())
 }
 
-/// Creates or replaces an incident and appends `journal` to its journal, with the audit record,
-/// in one transaction.
+/// Creates or replaces an incident and the `units` that changed with it, and appends `journal`
+/// to its journal, with the audit record, in one transaction.
 pub(crate) async fn put_incident(
     db: &Db,
     incident: &Incident,
+    units: &[Unit],
     journal: &[JournalEntry],
     audit: Option<&AuditRecord>,
 ) -> Result<()> {
     const WHAT: &str = "save incident";
     let body = to_json(WHAT, incident)?;
+    let unit_bodies = units.iter().map(|u| to_json(WHAT, u)).collect::<Result<Vec<_>>>()?;
     let args = [
         Arg::Text(incident.id.as_str()),
         Arg::Text(incident.municipality.as_str()),
@@ -119,6 +121,9 @@ pub(crate) async fn put_incident(
     let mut tx = db.begin(WHAT).await?;
     let r = async {
         tx.execute(&INCIDENTS.upsert_sql(), &args).await.map_err(|e| db_error(WHAT, e))?;
+        for (u, b) in units.iter().zip(&unit_bodies) {
+            upsert_unit(&mut tx, WHAT, u, b).await?;
+        }
         append_journal(&mut tx, WHAT, journal).await?;
         write_audit(&mut tx, WHAT, one(audit)).await
     }
@@ -333,22 +338,22 @@ pub(crate) async fn put_units(db: &Db, units: &[Unit], audit: &[AuditRecord]) ->
     let mut tx = db.begin(WHAT).await?;
     let r = async {
         for (u, b) in units.iter().zip(&bodies) {
-            tx.execute(
-                &UNITS.upsert_sql(),
-                &[
-                    Arg::Text(u.id.as_str()),
-                    Arg::Text(u.municipality.as_str()),
-                    Arg::Text(u.agency.as_str()),
-                    Arg::Text(b),
-                ],
-            )
-            .await
-            .map_err(|e| db_error(WHAT, e))?;
+            upsert_unit(&mut tx, WHAT, u, b).await?;
         }
         write_audit(&mut tx, WHAT, audit).await
     }
     .await;
     tx.finish(WHAT, r).await
+}
+
+async fn upsert_unit(tx: &mut crate::db::Tx, what: &str, u: &Unit, body: &str) -> Result<()> {
+    tx.execute(
+        &UNITS.upsert_sql(),
+        &[Arg::Text(u.id.as_str()), Arg::Text(u.municipality.as_str()), Arg::Text(u.agency.as_str()), Arg::Text(body)],
+    )
+    .await
+    .map_err(|e| db_error(what, e))?;
+    Ok(())
 }
 
 pub(crate) async fn list_units(db: &Db) -> Result<Vec<Unit>> {

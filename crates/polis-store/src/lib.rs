@@ -197,6 +197,15 @@ pub trait Store: Send + Sync + 'static {
         journal: &[JournalEntry],
         audit: Option<&AuditRecord>,
     ) -> Result<()>;
+    /// [`Store::put_incident`] that also inserts or replaces `units` (those the change moved:
+    /// assigned, released, on scene), all in one transaction.
+    async fn put_incident_and_units(
+        &self,
+        incident: &Incident,
+        units: &[Unit],
+        journal: &[JournalEntry],
+        audit: Option<&AuditRecord>,
+    ) -> Result<()>;
     async fn incident(&self, id: &Id) -> Result<Option<Incident>>;
     /// Newest first, at most `filter.limit`.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;

@@ -957,7 +957,16 @@ impl Store for SqlStore {
         journal: &[JournalEntry],
         audit: Option<&AuditRecord>,
     ) -> Result<()> {
-        incidents::put_incident(&self.db, incident, journal, audit).await
+        incidents::put_incident(&self.db, incident, &[], journal, audit).await
+    }
+    async fn put_incident_and_units(
+        &self,
+        incident: &Incident,
+        units: &[Unit],
+        journal: &[JournalEntry],
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        incidents::put_incident(&self.db, incident, units, journal, audit).await
     }
     async fn incident(&self, id: &Id) -> Result<Option<Incident>> {
         incidents::incident(&self.db, id).await

@@ -581,6 +581,37 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     Ok(())
 }
 
+/// The playhead of the `<video>` under `css`, and whether it has a picture.
+async fn playhead(c: &Client, css: &str) -> TestResult<(f64, u64)> {
+    let v = js(
+        c,
+        "const v = document.querySelector(arguments[0]); return v ? [v.currentTime, v.videoWidth] : null;",
+        vec![json!(css)],
+    )
+    .await?;
+    ensure!(!v.is_null(), "no video element {css}");
+    Ok((v[0].as_f64().unwrap_or(0.0), v[1].as_u64().unwrap_or(0)))
+}
+
+/// Waits until the `<video>` under `css` shows a picture and its playhead moves on by 1 s.
+async fn plays(c: &Client, css: &str, what: &str) -> TestResult {
+    let start = Instant::now();
+    let mut first = None;
+    let mut last = (0.0, 0);
+    while start.elapsed() < Duration::from_secs(30) {
+        last = playhead(c, css).await?;
+        if last.1 > 0 {
+            match first {
+                None => first = Some(last.0),
+                Some(t0) if last.0 >= t0 + 1.0 => return Ok(()),
+                Some(_) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{what} does not play: its playhead is at {:.2} s, its picture {} px wide", last.0, last.1))
+}
+
 /// A 112 call: a traffic accident at a main crossroads of the demo city, handled in the console
 /// from the map click to a dispatched patrol car; then the police open the video share.
 async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
@@ -621,6 +652,7 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     js(c, "window.polisMap.setView(arguments[0], arguments[1], 17);", vec![json!(at.0), json!(at.1)]).await?;
 
     let (id, token) = accident(c, api, at).await?;
+    statistics(c, api, &id).await?;
 
     // The police open the link without an account: the incident and the two cameras.
     c.goto(&format!("{base}/share.html#{token}")).await.map_err(|e| format!("opening the share page: {e}"))?;
@@ -629,16 +661,54 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(page.contains("Traffic accident") && page.contains("Shared cameras (2)"), "the share page shows {page:?}");
     ensure!(count(c, "#share-view .share-cameras li").await? == 2, "the share page lists other than two cameras");
     ensure!(page.contains(&format!("{:.5}", at.0)), "the share page does not show where: {page:?}");
+    ensure!(page.contains("Shared until"), "the share page does not show the expiry: {page:?}");
 
-    // Revoked, the same link says so.
+    // Each shared camera that streams plays live on the page and shows a snapshot (the demo's
+    // synthetic cameras; an offline one says so instead).
     let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let shared_ids = inc["shares"][0]["cameras"].clone();
+    let streaming: Vec<String> = inc["cameras"]
+        .as_array()
+        .ok_or("no cameras")?
+        .iter()
+        .filter(|cam| cam["status"] == "active")
+        .filter_map(|cam| cam["id"].as_str().map(String::from))
+        .filter(|cam| shared_ids.as_array().is_some_and(|a| a.contains(&json!(cam))))
+        .collect();
+    ensure!(!streaming.is_empty(), "no shared camera is active: {inc}");
+    for cam in &streaming {
+        let card = format!("#share-view .share-cam[data-camera=\"{cam}\"]");
+        plays(c, &format!("{card} video.share-video"), &format!("the shared camera {cam}")).await?;
+        wait_css(c, &format!("{card}[data-snapshot=\"ok\"]"), Duration::from_secs(20)).await?;
+        let w = js(c, "return document.querySelector(arguments[0]).naturalWidth;", vec![json!(format!("{card} img"))])
+            .await?;
+        ensure!(w.as_u64().unwrap_or(0) > 0, "the snapshot of {cam} shows no picture");
+    }
+    // In Bulgarian, and the video keeps playing.
+    click(c, ".lang-btn[data-lang=\"bg\"]").await?;
+    let page = text_of(c, "#share-view").await?;
+    ensure!(page.contains("Споделени камери (2)") && page.contains("Споделено до"), "no Bulgarian: {page:?}");
+    plays(c, &format!("#share-view .share-cam[data-camera=\"{}\"] video", streaming[0]), "the video in Bulgarian")
+        .await?;
+    click(c, ".lang-btn[data-lang=\"en\"]").await?;
+
+    // Revoked while the police watch: the video stops and the page says why, without a reload.
     let share = inc["shares"][0]["id"].as_str().ok_or(format!("no share on {inc}"))?;
     api.post(&format!("/api/v1/shares/{share}/revoke"), &json!({})).await?;
-    c.refresh().await.map_err(|e| format!("reloading the share page: {e}"))?;
-    wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
+    wait_css(c, "#share-view[data-state=\"error\"][data-reason=\"revoked\"]", Duration::from_secs(20)).await?;
     let page = text_of(c, "#share-view").await?;
-    ensure!(page.contains("expired or was revoked"), "no clear message for a revoked share: {page:?}");
+    ensure!(page.contains("revoked this share"), "no clear message for a revoked share: {page:?}");
+    ensure!(count(c, "#share-view video").await? == 0, "a revoked share still shows video");
+    c.refresh().await.map_err(|e| format!("reloading the share page: {e}"))?;
+    wait_css(c, "#share-view[data-state=\"error\"][data-reason=\"revoked\"]", Duration::from_secs(10)).await?;
     ensure!(count(c, "#share-view .share-cameras li").await? == 0, "a revoked share still lists cameras");
+    // The use log has the page's live video and snapshots, and the refused uses after the end.
+    let uses = api.get(&format!("/api/v1/shares/{share}/uses")).await?;
+    let uses = uses.as_array().ok_or("no uses")?;
+    for what in ["open", "live", "snapshot"] {
+        ensure!(uses.iter().any(|u| u["what"] == what && u["refused"].is_null()), "no {what} in the share's uses");
+    }
+    ensure!(uses.iter().any(|u| u["refused"] == "revoked"), "the refused uses are not logged: {uses:?}");
     c.goto(&format!("{base}/share.html#pshr_not-a-real-token")).await.map_err(|e| e.to_string())?;
     wait_css(c, "#share-view[data-state=\"error\"]", Duration::from_secs(10)).await?;
 
@@ -705,7 +775,59 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         "the police liaison sees the alarm queue"
     );
     ensure!(!find(c, "#toast").await?.is_displayed().await.unwrap_or(false), "an error shows for the police liaison");
+    ensure!(
+        !find(c, "#incident-stats").await?.is_displayed().await.unwrap_or(true),
+        "the police liaison is offered statistics"
+    );
+
+    // Dispatch support: the control room shares a second camera; the liaison's console says so
+    // at once, and the notice opens the incident with both cameras.
+    let second = cams.first().and_then(|c| c["id"].as_str()).ok_or("no camera")?.to_string();
+    api.post(
+        &format!("/api/v1/incidents/{id}/shares"),
+        &json!({"agency": "kazanlak-police", "cameras": [second], "expires_in_s": 3600}),
+    )
+    .await?;
+    wait_css(c, "#incident-notice:not([hidden])[data-reason=\"shared\"]", Duration::from_secs(10)).await?;
+    let notice = text_of(c, "#incident-notice").await?;
+    ensure!(notice.contains("Traffic accident") && notice.contains("2 cameras"), "the notice says {notice:?}");
+    click(c, "#incident-notice").await?;
+    let both = format!("#details[data-id=\"{id}\"] .incident-camera");
+    let both = both.as_str();
+    wait_until("both shared cameras in the details", Duration::from_secs(10), move || async move {
+        Ok(count(c, both).await? == 2)
+    })
+    .await?;
+    ensure!(count(c, "#incident-notice:not([hidden])").await? == 0, "the notice stays after it was opened");
     Ok(())
+}
+
+/// The statistics dialog: response times by type of the last 30 days, then per day; the
+/// accident just handled is there with its time to verify.
+async fn statistics(c: &Client, api: &Api, id: &str) -> TestResult {
+    click(c, "#incident-stats").await?;
+    wait_css(c, "dialog.stats-dialog .stats-table-box[data-state=\"done\"]", Duration::from_secs(10)).await?;
+    let row = "dialog.stats-dialog .stats-row[data-group=\"traffic_accident\"]";
+    wait_css(c, row, Duration::from_secs(5)).await?;
+    let n = text_of(c, &format!("{row} .stats-incidents")).await?;
+    ensure!(n.trim().parse::<u32>().unwrap_or(0) >= 1, "the accident is not counted: {n:?}");
+    let verify = text_of(c, &format!("{row} .stats-to_verify")).await?;
+    ensure!(verify.contains(':') && verify.contains('·'), "no time to verify: {verify:?}");
+    js(
+        c,
+        "const s = document.querySelector('dialog.stats-dialog .stats-period'); s.value = 'day'; s.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await?;
+    // The day it was created (UTC).
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let day = inc["created_at"].as_str().and_then(|t| t.get(..10)).ok_or(format!("no created_at in {inc}"))?;
+    wait_css(c, &format!("{row}[data-period=\"{day}\"]"), Duration::from_secs(10)).await?;
+    click(c, "dialog.stats-dialog .dialog-close").await?;
+    wait_until("the statistics dialog to close", Duration::from_secs(5), move || async move {
+        Ok(count(c, "dialog.stats-dialog").await? == 0)
+    })
+    .await
 }
 
 /// Opens an incident from the seeing panel at `at`, ticks the first procedure item, shares two
@@ -719,12 +841,18 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     wait_css(c, "#seeing-panel .incident-create", Duration::from_secs(5)).await?;
     js(c, "document.querySelector('#seeing-panel .incident-type').value = 'traffic_accident';", vec![]).await?;
     type_into(c, "#seeing-panel .incident-description", "Two cars collided at the crossroads").await?;
+    // The call came through the 112 system: its source and case number.
+    js(c, "const s = document.querySelector('#seeing-panel .incident-source'); s.value = 'external'; s.dispatchEvent(new Event('change'));", vec![]).await?;
+    type_into(c, "#seeing-panel .incident-external-ref", "112-2026-000777").await?;
     click(c, "#seeing-panel .incident-create-submit").await?;
     wait_css(c, "#details[data-kind=\"incident\"][data-state=\"new\"] .incident-title", Duration::from_secs(10))
         .await?;
     let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no incident id")?;
     let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
-    ensure!(inc["type"] == "traffic_accident" && inc["source"] == "operator", "the API has {inc}");
+    ensure!(
+        inc["type"] == "traffic_accident" && inc["source"] == "external" && inc["external_ref"] == "112-2026-000777",
+        "the API has {inc}"
+    );
     ensure!(
         distance_m((inc["lat"].as_f64().unwrap_or(0.0), inc["lon"].as_f64().unwrap_or(0.0)), at) < 2.0,
         "placed elsewhere"

@@ -91,6 +91,59 @@ pub async fn incidents_round_trip_with_their_journal_in_order(store: DynStore) {
     assert!(audit.iter().any(|a| a.record.action == "incident.create"));
 }
 
+pub async fn an_assignment_stores_the_incident_and_its_units_in_one_transaction(store: DynStore) {
+    let mut u = Unit {
+        id: id("patrol-1"),
+        municipality: id("kazanlak"),
+        agency: id("kazanlak-police"),
+        name: "Патрул 1".into(),
+        kind: UnitKind::PatrolCar,
+        status: UnitStatus::Available,
+        position: Some(ll(42.62, 25.40)),
+        position_at: Some(at_ms(T0)),
+        incident: None,
+    };
+    store.put_units(std::slice::from_ref(&u), &[]).await.unwrap();
+    let mut i = incident("inc-a", "kazanlak", T0, None);
+    store.put_incident(&i, &[line("inc-a", JournalKind::Created, "created")], None).await.unwrap();
+    i.assign(&u, at_ms(T0 + 1000), "op").unwrap();
+    u.status = UnitStatus::Dispatched;
+    u.incident = Some(id("inc-a"));
+    store
+        .put_incident_and_units(
+            &i,
+            std::slice::from_ref(&u),
+            &[line("inc-a", JournalKind::Unit, "patrol-1 assigned")],
+            Some(&audit("incident.assign", "inc-a")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.incident(&id("inc-a")).await.unwrap().as_ref(), Some(&i));
+    assert_eq!(store.list_units().await.unwrap(), vec![u.clone()]);
+    assert_eq!(store.journal(&id("inc-a")).await.unwrap().len(), 2);
+    assert!(store.list_audit(None, 10).await.unwrap().iter().any(|a| a.record.action == "incident.assign"));
+
+    // A change that fails part-way (a journal line of an incident that does not exist) stores
+    // nothing: neither the incident nor the unit moves.
+    let mut released = i.clone();
+    released.release(&id("patrol-1"), at_ms(T0 + 2000), "op").unwrap();
+    let mut free = u.clone();
+    free.status = UnitStatus::Available;
+    free.incident = None;
+    let r = store
+        .put_incident_and_units(
+            &released,
+            std::slice::from_ref(&free),
+            &[line("inc-missing", JournalKind::Unit, "x")],
+            None,
+        )
+        .await;
+    assert!(r.is_err(), "a journal line of a missing incident is refused");
+    assert_eq!(store.incident(&id("inc-a")).await.unwrap().as_ref(), Some(&i), "the incident did not change");
+    assert_eq!(store.list_units().await.unwrap(), vec![u], "the unit did not change");
+    assert_eq!(store.journal(&id("inc-a")).await.unwrap().len(), 2);
+}
+
 pub async fn incident_lists_filter_by_municipality_status_time_and_ids(store: DynStore) {
     for (n, m, t) in [("a", "kazanlak", T0), ("b", "kazanlak", T0 + 1000), ("c", "stara-zagora", T0 + 2000)] {
         store.put_incident(&incident(n, m, t, None), &[], None).await.unwrap();

@@ -74,6 +74,7 @@ suite! {
         incidents::incident_lists_filter_by_municipality_status_time_and_ids,
         incidents::procedures_keep_every_version_and_refuse_a_stale_edit,
         incidents::units_round_trip_and_update,
+        incidents::an_assignment_stores_the_incident_and_its_units_in_one_transaction,
         incidents::shares_are_found_by_token_hash_and_their_uses_logged,
         incidents::attachments_round_trip_with_their_journal_line,
         incidents::sos_profiles_live_in_their_own_columns,
