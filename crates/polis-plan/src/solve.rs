@@ -21,6 +21,7 @@
 //! the cumulative budget without the nesting, hence also a bound for the nested plan.
 
 use crate::coverage::{existing_counts, options_until, Opt};
+use crate::exact::{ExactLimits, Mip};
 use crate::instance::Problem;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -68,6 +69,9 @@ pub type Progress<'a> = dyn Fn(&str, f64) + Sync + 'a;
 /// How to plan.
 pub struct PlanOptions<'a> {
     pub local_search: bool,
+    /// Solve phases small enough exactly (an integer program in process) after the fast path;
+    /// `None`: the fast path only.
+    pub exact: Option<ExactLimits>,
     /// Called with a stage name and the share done (0 to 1).
     pub progress: Option<&'a Progress<'a>>,
     /// Set to stop: planning ends with `None` at the next check.
@@ -76,7 +80,7 @@ pub struct PlanOptions<'a> {
 
 impl Default for PlanOptions<'_> {
     fn default() -> Self {
-        PlanOptions { local_search: true, progress: None, cancel: None }
+        PlanOptions { local_search: true, exact: Some(ExactLimits::default()), progress: None, cancel: None }
     }
 }
 
@@ -358,6 +362,40 @@ fn lagrangian_bound(
     best
 }
 
+/// Runs the exact program on its own thread, so that a cancel stops planning at once (the
+/// abandoned solver ends by its time limit). `Some(None)` when the solver gave no answer; `None`
+/// when cancelled.
+fn run_exact(
+    mip: Mip,
+    time_limit_s: f64,
+    report: &dyn Fn(&str, f64),
+    cancel: Option<&AtomicBool>,
+) -> Option<Option<(Vec<usize>, bool)>> {
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("polis-plan-exact".into()).spawn(move || {
+        let _ = tx.send(mip.choose());
+    });
+    if spawned.is_err() {
+        return Some(None);
+    }
+    report("exact", 0.0);
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(answer) => {
+                report("exact", 1.0);
+                return Some(answer);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Some(None),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        report("exact", (started.elapsed().as_secs_f64() / time_limit_s.max(1e-3)).min(0.99));
+    }
+}
+
 /// Plans every phase of the problem. `None` when cancelled.
 pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let report = |stage: &str, share: f64| {
@@ -379,6 +417,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let mut chosen = Vec::new();
     let mut phases = Vec::new();
     let mut cumulative = 0.0;
+    let mut relaxed_bounds = Vec::new();
     for (k, &budget) in p.budgets.iter().enumerate() {
         report("phase", k as f64 / p.budgets.len() as f64);
         let mut s_greedy = state.clone();
@@ -406,6 +445,30 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
+        }
+        // The exact program of the phase (given the earlier phases' cameras), from the fast
+        // path's plan, when the phase is small enough.
+        let mut proven = None;
+        if let Some(limits) = &o.exact {
+            let start: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
+            if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, Some(budget), None, &start, limits) {
+                if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &report, o.cancel)? {
+                    let fast = s_greedy.value();
+                    let value = crate::exact::value_with(p, &opts, &state.counts, &exact);
+                    if value > fast + 1e-9 * fast.max(1.0) {
+                        s_greedy = state.clone();
+                        u_greedy = used.clone();
+                        for &i in &exact {
+                            s_greedy.add(&opts[i]);
+                            u_greedy[opts[i].candidate] = true;
+                        }
+                        mine = exact.into_iter().map(|i| (i, 0.0)).collect();
+                    }
+                    if optimal {
+                        proven = Some(value.max(fast));
+                    }
+                }
+            }
         }
         state = s_greedy;
         used = u_greedy;
@@ -445,7 +508,13 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
-        let bound = bound.min(lagrangian).max(covered_weight);
+        let relaxed = bound.min(lagrangian).max(covered_weight);
+        relaxed_bounds.push(relaxed);
+        // A phase proven optimal (given the earlier phases) is its own bound.
+        let bound = match proven {
+            Some(opt) => opt.max(covered_weight).min(relaxed),
+            None => relaxed,
+        };
         let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
         phases.push(PhaseResult {
             phase: k + 1,
@@ -460,9 +529,10 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         });
     }
     // The best plan for a smaller budget covers no more than the best for a larger one: each
-    // phase's bound is also bounded by the later phases' bounds.
+    // phase's bound is also bounded by the later phases' bounds of the relaxation (which, unlike
+    // an exact phase's optimum, do not depend on the earlier phases' choices).
     for k in (0..phases.len().saturating_sub(1)).rev() {
-        let later = phases[k + 1].upper_bound;
+        let later = relaxed_bounds[k + 1..].iter().copied().fold(f64::INFINITY, f64::min);
         let ph = &mut phases[k];
         if later < ph.upper_bound {
             ph.upper_bound = later.max(ph.covered_weight);

@@ -244,7 +244,7 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
         inst.headings = 4;
         inst.models.truncate(1);
         let p = inst.problem().expect("valid");
-        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let pl = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 30).expect("small enough");
         assert!(ph.covered_weight <= opt + 1e-9, "seed {seed}: the plan beats the optimum?");
@@ -255,6 +255,59 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
         }
     }
     assert!(equal >= 15, "the fast path found the optimum on only {equal} of 20");
+}
+
+/// Small seeded instances with one phase: few enough options to enumerate.
+fn small(seed: u64, models: usize) -> polis_plan::instance::Problem {
+    let mut inst =
+        city(CitySize { candidates: 6, demand: 120, buildings: seed % 2 == 0, phases: 1, cameras_per_phase: 2 }, seed);
+    inst.headings = 4;
+    inst.models.truncate(models);
+    inst.problem().expect("valid")
+}
+
+#[test]
+fn the_integer_program_finds_the_enumerated_optimum() {
+    for seed in 0..20 {
+        let p = small(seed, 1);
+        let opts = options(&p);
+        let base = existing_counts(&p);
+        let budget = p.budgets[0];
+        let (opt, _) = exact::optimum(&p, &opts, &base, budget, 30).expect("small enough");
+        let used = vec![false; p.candidates.len()];
+        let mip = exact::Mip::build(&p, &opts, &base, &used, Some(budget), None, &[], &Default::default())
+            .expect("small enough");
+        let answer = mip.solve(&p, &opts, &base).expect("an answer");
+        assert!(answer.optimal, "seed {seed}: not proven optimal");
+        assert!((answer.value - opt).abs() < 1e-6, "seed {seed}: the program gives {} against {opt}", answer.value);
+        let spent: f64 = answer.chosen.iter().map(|&k| opts[k].cost).sum();
+        assert!(spent <= budget + 1e-9, "seed {seed}: spends {spent} of {budget}");
+        let mut poles: Vec<usize> = answer.chosen.iter().map(|&k| opts[k].candidate).collect();
+        poles.sort();
+        poles.dedup();
+        assert_eq!(poles.len(), answer.chosen.len(), "seed {seed}: one camera per pole");
+    }
+}
+
+#[test]
+fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
+    let mut fast_short = 0;
+    for seed in 0..20 {
+        // Two models: the fast path misses the optimum on some of these.
+        let p = small(seed, 2);
+        let fast = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let ph = &pl.phases[0];
+        let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
+        assert!((ph.covered_weight - opt).abs() < 1e-6, "seed {seed}: {} against the optimum {opt}", ph.covered_weight);
+        assert!((ph.upper_bound - opt).abs() < 1e-6 && ph.gap < 1e-9, "seed {seed}: bound {}, gap {}", ph.upper_bound, ph.gap);
+        assert!(ph.spent <= ph.budget + 1e-9);
+        if fast.phases[0].covered_weight < opt - 1e-6 {
+            fast_short += 1;
+        }
+    }
+    // Else this test would not show that the exact path is what finds the optimum.
+    assert!(fast_short > 0, "the fast path alone found every optimum");
 }
 
 #[test]
