@@ -69,8 +69,11 @@ pub struct ExtraCandidate {
 /// What a registry scenario plans, beyond the registry itself: every part has a default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioOptions {
-    /// The budget of each phase (1 to [`MAX_PHASES`] phases).
+    /// The budget of each phase (1 to [`MAX_PHASES`] phases); empty when `max_cameras` alone
+    /// limits the phases.
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase (empty: money alone limits them; else one per phase).
+    pub max_cameras: Vec<u32>,
     /// The key sites to plan for, in the order given (`None`: every site of the municipality).
     pub sites: Option<Vec<SiteChoice>>,
     /// Weights replacing the defaults of the sectors named.
@@ -92,6 +95,7 @@ impl ScenarioOptions {
     pub fn equal_phases(phases: usize, budget_per_phase: f64) -> ScenarioOptions {
         ScenarioOptions {
             budgets: vec![budget_per_phase; phases],
+            max_cameras: Vec::new(),
             sites: None,
             sector_weights: BTreeMap::new(),
             models: None,
@@ -300,6 +304,7 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
         existing,
         buildings: Vec::new(),
         budgets: opts.budgets.clone(),
+        max_cameras: opts.max_cameras.clone(),
     })
 }
 
@@ -345,6 +350,7 @@ mod tests {
         let (a, b) = (city.sites[0].id.to_string(), city.sites[3].id.to_string());
         let opts = ScenarioOptions {
             budgets: vec![5000.0, 7000.0],
+            max_cameras: Vec::new(),
             sites: Some(vec![
                 SiteChoice { id: b.clone(), priority: Some(5), critical: Some(true) },
                 SiteChoice::new(a.clone()),
@@ -482,7 +488,10 @@ pub struct JobInput {
     pub sites: Vec<String>,
     /// The camera models allowed.
     pub models: Vec<String>,
+    /// The money of each phase (`f64::INFINITY`: only a count limits it).
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase, where limited.
+    pub max_cameras: Vec<Option<usize>>,
     pub purpose: Dori,
     /// How many candidate mounting points there are.
     pub candidates: usize,
@@ -503,6 +512,7 @@ impl JobInput {
             sites,
             models: p.models.iter().map(|m| m.id.clone()).collect(),
             budgets: p.budgets.clone(),
+            max_cameras: p.max_cameras.clone(),
             purpose: p.purpose,
             candidates: p.candidates.len(),
             demand_points: p.demand.len(),
@@ -569,7 +579,7 @@ impl App {
         let instance = match input {
             PlanInput::Instance(i) => *i,
             PlanInput::Registry(opts) => {
-                if !(1..=MAX_PHASES).contains(&opts.budgets.len()) {
+                if !(1..=MAX_PHASES).contains(&opts.budgets.len().max(opts.max_cameras.len())) {
                     return Err(Error::invalid("budgets", format!("give from 1 to {MAX_PHASES} phase budgets")));
                 }
                 let reg = self.registry().await;
@@ -618,7 +628,12 @@ impl App {
                     app.publish_job(&j);
                 }
             };
-            let opts = polis_plan::PlanOptions { local_search: true, progress: Some(&progress), cancel: Some(&cancel) };
+            let opts = polis_plan::PlanOptions {
+                local_search: true,
+                progress: Some(&progress),
+                cancel: Some(&cancel),
+                ..Default::default()
+            };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| polis_plan::plan(&problem, &opts)));
             let mut jobs = app.jobs();
             let Some(j) = jobs.get_mut(&id) else { return };

@@ -40,7 +40,10 @@ pub struct Chosen {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseResult {
     pub phase: usize,
+    /// `f64::INFINITY` when only a camera count limits the phase.
     pub budget: f64,
+    /// The most new cameras of the phase, if limited.
+    pub max_cameras: Option<usize>,
     pub spent: f64,
     pub cameras: usize,
     pub covered_weight: f64,
@@ -166,19 +169,25 @@ fn greedy(
     state: &mut State<'_>,
     used: &mut [bool],
     budget: f64,
+    count: Option<usize>,
     cancel: Option<&AtomicBool>,
 ) -> Option<Vec<(usize, f64)>> {
+    // With money, by gain per cost; with a count alone, by gain.
+    let key = |g: f64, o: &Opt| if budget.is_finite() { ratio(g, o.cost) } else { g };
     let mut heap: BinaryHeap<Entry> = opts
         .iter()
         .enumerate()
         .filter(|(_, o)| !used[o.candidate] && o.cost <= budget)
-        .map(|(i, o)| Entry { key: ratio(state.gain(o), o.cost), option: i })
+        .map(|(i, o)| Entry { key: key(state.gain(o), o), option: i })
         .filter(|e| e.key > 0.0)
         .collect();
     let mut left = budget;
     let mut out = Vec::new();
     let mut checks = 0u32;
     while let Some(top) = heap.pop() {
+        if count.is_some_and(|n| out.len() >= n) {
+            break;
+        }
         checks += 1;
         if checks.is_multiple_of(4096) && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
@@ -191,7 +200,7 @@ fn greedy(
         if g <= 0.0 {
             continue;
         }
-        let key = ratio(g, o.cost);
+        let key = key(g, o);
         if heap.peek().is_some_and(|next| next.key > key + 1e-12) {
             heap.push(Entry { key, option: top.option });
             continue;
@@ -249,8 +258,13 @@ fn local_search(
 }
 
 /// The upper bound for budget `capacity` given the current state (see the module comment).
-fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f64 {
-    let mut items: Vec<(f64, f64)> = opts.iter().map(|o| (state.gain(o), o.cost)).filter(|(g, _)| *g > 0.0).collect();
+/// With `unit`, every option costs 1 (`capacity` is a count of cameras).
+fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total: f64) -> f64 {
+    let mut items: Vec<(f64, f64)> = opts
+        .iter()
+        .map(|o| (state.gain(o), if unit { 1.0 } else { o.cost }))
+        .filter(|(g, _)| *g > 0.0)
+        .collect();
     items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
     let mut left = capacity;
     let mut extra = 0.0;
@@ -280,6 +294,7 @@ fn lagrangian_bound(
     opts: &[Opt],
     existing: &[u8],
     capacity: f64,
+    unit: bool,
     lower: f64,
     iters: usize,
     cancel: Option<&AtomicBool>,
@@ -316,7 +331,7 @@ fn lagrangian_bound(
         for (k, o) in opts.iter().enumerate() {
             let gain: f64 = o.covers.iter().map(|&i| u[i as usize]).sum();
             if gain > 0.0 {
-                items.push((gain, o.cost, k));
+                items.push((gain, if unit { 1.0 } else { o.cost }, k));
             }
         }
         items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
@@ -417,12 +432,14 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let mut chosen = Vec::new();
     let mut phases = Vec::new();
     let mut cumulative = 0.0;
+    let mut cumulative_count = Some(0usize);
     let mut relaxed_bounds = Vec::new();
     for (k, &budget) in p.budgets.iter().enumerate() {
+        let count = p.max_cameras.get(k).copied().flatten();
         report("phase", k as f64 / p.budgets.len() as f64);
         let mut s_greedy = state.clone();
         let mut u_greedy = used.clone();
-        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, o.cancel)?;
+        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, count, o.cancel)?;
         // The best single option that fits, against the ratio greedy.
         let single = opts
             .iter()
@@ -451,7 +468,8 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         let mut proven = None;
         if let Some(limits) = &o.exact {
             let start: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
-            if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, Some(budget), None, &start, limits) {
+            let money = budget.is_finite().then_some(budget);
+            if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, money, count, &start, limits) {
                 if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &report, o.cancel)? {
                     let fast = s_greedy.value();
                     let value = crate::exact::value_with(p, &opts, &state.counts, &exact);
@@ -479,10 +497,22 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         }
         let mut rest: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
         cumulative += budget;
+        cumulative_count = cumulative_count.zip(count).map(|(a, b)| a + b);
+        // The bounds of the relaxation: for the money, and for the count of cameras.
+        let knapsack = |st: &State<'_>| {
+            let mut b = total_weight;
+            if cumulative.is_finite() {
+                b = b.min(upper_bound(&opts, st, cumulative, false, total_weight));
+            }
+            if let Some(n) = cumulative_count {
+                b = b.min(upper_bound(&opts, st, n as f64, true, total_weight));
+            }
+            b
+        };
         // The bound holds for any set: take the least over some prefixes of the phase's
         // cameras in order of value (from the cameras of earlier phases alone to all of them).
         let step = (rest.len() / 8).max(1);
-        let mut bound = upper_bound(&opts, &replay, cumulative, total_weight);
+        let mut bound = knapsack(&replay);
         let mut added = 0usize;
         while !rest.is_empty() {
             let (pos, g) = rest
@@ -496,7 +526,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             chosen.push(Chosen { option: i, phase: k + 1, gain: g });
             added += 1;
             if added.is_multiple_of(step) || rest.is_empty() {
-                bound = bound.min(upper_bound(&opts, &replay, cumulative, total_weight));
+                bound = bound.min(knapsack(&replay));
             }
         }
         let covered_weight = state.value();
@@ -504,7 +534,14 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             return None;
         }
         report("bound", k as f64 / p.budgets.len() as f64);
-        let lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, covered_weight, 250, o.cancel);
+        let mut lagrangian = f64::INFINITY;
+        if cumulative.is_finite() {
+            lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, false, covered_weight, 250, o.cancel);
+        }
+        if let Some(n) = cumulative_count {
+            let by_count = lagrangian_bound(p, &opts, &base_counts, n as f64, true, covered_weight, 250, o.cancel);
+            lagrangian = lagrangian.min(by_count);
+        }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
@@ -519,6 +556,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         phases.push(PhaseResult {
             phase: k + 1,
             budget,
+            max_cameras: count,
             spent: mine.iter().map(|(i, _)| opts[*i].cost).sum(),
             cameras: mine.len(),
             covered_weight,

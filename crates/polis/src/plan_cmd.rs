@@ -13,7 +13,10 @@ pub struct PlanArgs {
     pub scenario: Option<String>,
     pub input: Option<PathBuf>,
     pub phases: usize,
-    pub budget: f64,
+    /// The demo scenario's budget per phase (`None`: 15000, or no money limit with `cameras`).
+    pub budget: Option<f64>,
+    /// The demo scenario's most new cameras per phase.
+    pub cameras: Option<u32>,
     pub out: PathBuf,
     pub local_search: bool,
 }
@@ -24,9 +27,25 @@ fn load(args: &PlanArgs) -> anyhow::Result<polis_plan::Instance> {
             if !(1..=10).contains(&args.phases) {
                 bail!("--phases: must be from 1 to 10");
             }
-            Ok(polis_core::plan::demo_scenario(args.phases, args.budget))
+            if args.budget.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
+                bail!("--budget: must be a positive number");
+            }
+            if args.cameras == Some(0) {
+                bail!("--cameras: must be 1 or more");
+            }
+            let mut inst = polis_core::plan::demo_scenario(args.phases, args.budget.unwrap_or(15_000.0));
+            if let Some(n) = args.cameras {
+                inst.max_cameras = vec![n; args.phases];
+                if args.budget.is_none() {
+                    inst.budgets.clear();
+                }
+            }
+            Ok(inst)
         }
         (Some(s), None) => bail!("--scenario: unknown scenario {s:?}; the one built in is \"demo\""),
+        (None, Some(_)) if args.budget.is_some() || args.cameras.is_some() => {
+            bail!("--budget and --cameras are for --scenario; an input file gives its own budgets and max_cameras")
+        }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             polis_plan::Instance::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))
@@ -66,7 +85,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
             eprint!("\r  {stage:<10} {:>3.0}%", share * 100.0);
             let _ = std::io::stderr().flush();
         };
-        let opts = polis_plan::PlanOptions { local_search, progress: Some(&progress), cancel: Some(&flag) };
+        let opts = polis_plan::PlanOptions { local_search, progress: Some(&progress), cancel: Some(&flag), ..Default::default() };
         let plan = polis_plan::plan(&problem, &opts);
         eprintln!();
         (problem, plan)
@@ -104,12 +123,15 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     for ph in &plan.phases {
+        let limit = match (ph.budget.is_finite(), ph.max_cameras) {
+            (true, Some(n)) => format!("{:.0} of {:.0}, at most {n} cameras", ph.spent, ph.budget),
+            (true, None) => format!("{:.0} of {:.0}", ph.spent, ph.budget),
+            (false, n) => format!("{:.0}, at most {} cameras", ph.spent, n.unwrap_or(0)),
+        };
         println!(
-            "phase {}: {} cameras for {:.0} of {:.0}; covered {:.1}% of the weight (bound {:.1}%, gap {:.2}%)",
+            "phase {}: {} cameras for {limit}; covered {:.1}% of the weight (bound {:.1}%, gap {:.2}%)",
             ph.phase,
             ph.cameras,
-            ph.spent,
-            ph.budget,
             100.0 * ph.covered_weight / ph.total_weight.max(1e-12),
             100.0 * ph.upper_bound / ph.total_weight.max(1e-12),
             100.0 * ph.gap

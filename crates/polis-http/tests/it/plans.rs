@@ -209,6 +209,29 @@ async fn chosen_sites_models_budgets_and_candidates_shape_the_plan(t: TestApp) {
     }
 }
 
+both!(a_count_of_cameras_limits_the_phases_instead_of_money);
+async fn a_count_of_cameras_limits_the_phases_instead_of_money(t: TestApp) {
+    sites(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let id = start(&t, &sup, json!({"max_cameras": [2, 1]})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["input"]["max_cameras"], json!([2, 1]), "{}", done["input"]);
+    assert_eq!(done["input"]["budgets"], json!([null, null]), "no money limit");
+    let phases = done["summary"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    assert_eq!((phases[0]["cameras"].as_u64(), phases[1]["cameras"].as_u64()), (Some(2), Some(1)), "{phases:?}");
+    assert!(phases[0]["budget"].is_null() && phases[0]["max_cameras"] == 2);
+    // Besides money: one number for every phase.
+    let id = start(&t, &sup, json!({"budgets": [20000, 20000, 20000], "max_cameras": 1})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["input"]["max_cameras"], json!([1, 1, 1]));
+    for ph in done["summary"]["phases"].as_array().unwrap() {
+        assert_eq!(ph["cameras"], 1, "{ph}");
+        assert_eq!(ph["budget"], 20000.0);
+    }
+}
+
 both!(extra_candidates_can_replace_the_generated_poles);
 async fn extra_candidates_can_replace_the_generated_poles(t: TestApp) {
     sites(&t).await;
@@ -310,6 +333,11 @@ async fn bad_planning_options_are_refused_naming_the_field(t: TestApp) {
         (json!({"budgets": [5000], "phases": 2}), "budgets"),
         (json!({"phases": 0}), "phases"),
         (json!({"budget": -1}), "budget"),
+        (json!({"max_cameras": 0}), "max_cameras"),
+        (json!({"max_cameras": "two"}), "max_cameras"),
+        (json!({"max_cameras": [2, 0]}), "max_cameras[1]"),
+        (json!({"max_cameras": [2, 1.5]}), "max_cameras[1]"),
+        (json!({"budgets": [5000, 5000], "max_cameras": [2]}), "max_cameras"),
         (json!({"sites": "square"}), "sites"),
         (json!({"sites": []}), "sites"),
         (json!({"sites": ["square", "nowhere"]}), "sites[1]"),
