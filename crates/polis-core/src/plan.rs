@@ -612,13 +612,15 @@ impl App {
         let app = self.clone();
         let (id, cancel) = (job.id.clone(), job.cancel.clone());
         tokio::task::spawn_blocking(move || {
-            let last = Mutex::new(-1.0f64);
+            // The last stage and share published: each stage's share is throttled on its own (a
+            // new stage is always published, then steps of 5% and its end).
+            let last = Mutex::new((String::new(), -1.0f64));
             let progress = |stage: &str, share: f64| {
                 let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
-                if share - *l < 0.05 && share < 1.0 {
+                if l.0 == stage && (share - l.1 < 0.05 && (share < 1.0 || l.1 >= 1.0)) {
                     return;
                 }
-                *l = share;
+                *l = (stage.to_string(), share);
                 let mut jobs = app.jobs();
                 if let Some(j) = jobs.get_mut(&id) {
                     j.stage = stage.to_string();

@@ -298,6 +298,7 @@ fn lagrangian_bound(
     lower: f64,
     iters: usize,
     cancel: Option<&AtomicBool>,
+    progress: &dyn Fn(f64),
 ) -> f64 {
     let n = p.demand.len();
     let mut u: Vec<f64> = p
@@ -311,9 +312,12 @@ fn lagrangian_bound(
     let mut stall = 0;
     let mut g = vec![0.0; n];
     let mut items: Vec<(f64, f64, usize)> = Vec::with_capacity(opts.len());
-    for _ in 0..iters {
+    for it in 0..iters {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             break;
+        }
+        if it % 10 == 0 {
+            progress(it as f64 / iters as f64);
         }
         let mut val = 0.0;
         for (i, d) in p.demand.iter().enumerate() {
@@ -383,7 +387,7 @@ fn lagrangian_bound(
 fn run_exact(
     mip: Mip,
     time_limit_s: f64,
-    report: &dyn Fn(&str, f64),
+    report: &dyn Fn(f64),
     cancel: Option<&AtomicBool>,
 ) -> Option<Option<(Vec<usize>, bool)>> {
     let started = std::time::Instant::now();
@@ -394,11 +398,11 @@ fn run_exact(
     if spawned.is_err() {
         return Some(None);
     }
-    report("exact", 0.0);
+    report(0.0);
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(50)) {
             Ok(answer) => {
-                report("exact", 1.0);
+                report(1.0);
                 return Some(answer);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Some(None),
@@ -407,7 +411,7 @@ fn run_exact(
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
-        report("exact", (started.elapsed().as_secs_f64() / time_limit_s.max(1e-3)).min(0.99));
+        report((started.elapsed().as_secs_f64() / time_limit_s.max(1e-3)).min(0.99));
     }
 }
 
@@ -418,8 +422,8 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             f(stage, share);
         }
     };
-    report("coverage", 0.0);
-    let opts = options_until(p, o.cancel)?;
+    let coverage_share = |share: f64| report("coverage", share);
+    let opts = options_until(p, o.cancel, Some(&coverage_share))?;
     report("coverage", 1.0);
     if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return None;
@@ -436,7 +440,10 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let mut relaxed_bounds = Vec::new();
     for (k, &budget) in p.budgets.iter().enumerate() {
         let count = p.max_cameras.get(k).copied().flatten();
-        report("phase", k as f64 / p.budgets.len() as f64);
+        // Every stage's share runs over all the phases: phase k of n covers k/n to (k+1)/n.
+        let n_phases = p.budgets.len() as f64;
+        let share = |x: f64| (k as f64 + x.clamp(0.0, 1.0)) / n_phases;
+        report("phase", share(0.0));
         let mut s_greedy = state.clone();
         let mut u_greedy = used.clone();
         let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, count, o.cancel)?;
@@ -447,6 +454,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             .filter(|(_, x)| !used[x.candidate] && x.cost <= budget)
             .map(|(i, x)| (i, state.gain(x)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
+        report("phase", share(0.5));
         let greedy_gain: f64 = mine.iter().map(|(_, g)| g).sum();
         if let Some((i, g)) = single {
             if g > greedy_gain {
@@ -470,7 +478,8 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             let start: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
             let money = budget.is_finite().then_some(budget);
             if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, money, count, &start, limits) {
-                if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &report, o.cancel)? {
+                let exact_share = |x: f64| report("exact", share(x));
+                if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &exact_share, o.cancel)? {
                     let fast = s_greedy.value();
                     let value = crate::exact::value_with(p, &opts, &state.counts, &exact);
                     if value > fast + 1e-9 * fast.max(1.0) {
@@ -533,15 +542,22 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
-        report("bound", k as f64 / p.budgets.len() as f64);
+        report("phase", share(1.0));
+        report("bound", share(0.0));
         let mut lagrangian = f64::INFINITY;
+        let both = if cumulative.is_finite() && cumulative_count.is_some() { 2.0 } else { 1.0 };
         if cumulative.is_finite() {
-            lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, false, covered_weight, 250, o.cancel);
+            let progress = |x: f64| report("bound", share(x / both));
+            lagrangian =
+                lagrangian_bound(p, &opts, &base_counts, cumulative, false, covered_weight, 250, o.cancel, &progress);
         }
         if let Some(n) = cumulative_count {
-            let by_count = lagrangian_bound(p, &opts, &base_counts, n as f64, true, covered_weight, 250, o.cancel);
+            let progress = |x: f64| report("bound", share((both - 1.0 + x) / both));
+            let by_count =
+                lagrangian_bound(p, &opts, &base_counts, n as f64, true, covered_weight, 250, o.cancel, &progress);
             lagrangian = lagrangian.min(by_count);
         }
+        report("bound", share(1.0));
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }

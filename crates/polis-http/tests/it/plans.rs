@@ -67,9 +67,36 @@ async fn a_supervisor_plans_the_municipality_and_accepts_the_plan(t: TestApp) {
     assert!(phases[1]["covered_weight"].as_f64() > done["summary"]["before"]["covered_weight"].as_f64());
     let features = done["geojson"]["features"].as_array().unwrap().len();
     assert!(features > 0);
-    // Progress travelled on the live stream, ending with "done".
-    let got = read_events(&mut events, 1).await;
-    assert_eq!(got[0].1, "plan");
+    // Progress travelled on the live stream through the stages, each stage's share never going
+    // back, ending with "done".
+    let mut got: Vec<Value> = Vec::new();
+    while got.last().is_none_or(|e| e["status"] == "running") {
+        let (_, ty, event) = read_events(&mut events, 1).await.remove(0);
+        assert_eq!(ty, "plan");
+        assert_eq!(event["data"]["id"], id.as_str());
+        got.push(event["data"].clone());
+    }
+    let stages: Vec<&str> = got.iter().map(|e| e["stage"].as_str().unwrap()).collect();
+    assert_eq!(got.last().unwrap()["status"], "done", "{stages:?}");
+    let mut firsts: Vec<&str> = Vec::new();
+    for s in &stages {
+        if !firsts.contains(s) {
+            firsts.push(s);
+        }
+    }
+    assert_eq!(firsts[..4], ["queued", "coverage", "phase", "exact"], "{stages:?}");
+    assert!(firsts.contains(&"bound") && firsts.last() == Some(&"done"), "{stages:?}");
+    let share = |e: &Value| e["progress"].as_f64().unwrap();
+    assert!(
+        got.iter().any(|e| e["stage"] == "coverage" && share(e) > 0.0 && share(e) < 1.0),
+        "coverage reports its way: {got:?}"
+    );
+    for stage in ["coverage", "phase", "exact", "bound"] {
+        let shares: Vec<f64> = got.iter().filter(|e| e["stage"] == stage).map(share).collect();
+        assert!(shares.len() >= 2, "{stage}: {shares:?}");
+        assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{stage} goes back: {shares:?}");
+        assert!(shares.last().is_some_and(|s| (*s - 1.0).abs() < 1e-9), "{stage} ends at 1: {shares:?}");
+    }
     let r = t.req_as(&sup, Method::GET, &format!("/api/v1/plans/{id}/report.html")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
