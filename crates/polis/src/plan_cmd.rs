@@ -4,7 +4,8 @@
 //! or cancelled run leaves no half-written plan.
 
 use anyhow::{bail, Context};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,6 +55,62 @@ fn load(args: &PlanArgs) -> anyhow::Result<polis_plan::Instance> {
     }
 }
 
+/// The planner's progress on stderr: a bar redrawn in place on a terminal, plain lines
+/// otherwise (a line when a stage starts and every 25% of it).
+struct Bar {
+    tty: bool,
+    /// The stage and the whole percent last shown.
+    last: Mutex<(String, i64)>,
+}
+
+impl Bar {
+    const WIDTH: usize = 30;
+
+    fn new(tty: bool) -> Bar {
+        Bar { tty, last: Mutex::new((String::new(), -1)) }
+    }
+
+    fn label(stage: &str) -> &str {
+        match stage {
+            "coverage" => "what each camera sees",
+            "phase" => "choosing cameras",
+            "exact" => "solving exactly",
+            "bound" => "proving the bound",
+            other => other,
+        }
+    }
+
+    fn show(&self, stage: &str, share: f64) {
+        let pct = (share.clamp(0.0, 1.0) * 100.0).floor() as i64;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let new_stage = last.0 != stage;
+        if !new_stage && (pct == last.1 || (!self.tty && pct / 25 == last.1 / 25)) {
+            return;
+        }
+        *last = (stage.to_string(), pct);
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let filled = (pct as usize * Self::WIDTH) / 100;
+            let _ = write!(
+                err,
+                "\r  [{}{}] {pct:>3}%  {:<24}",
+                "#".repeat(filled),
+                "-".repeat(Self::WIDTH - filled),
+                Self::label(stage)
+            );
+        } else {
+            let _ = writeln!(err, "  {} {pct}%", Self::label(stage));
+        }
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     std::fs::write(dir.join(name), text).with_context(|| format!("writing {name}"))
 }
@@ -81,13 +138,11 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
     let flag = cancel.clone();
     let local_search = args.local_search;
     let (problem, plan) = tokio::task::spawn_blocking(move || {
-        let progress = |stage: &str, share: f64| {
-            eprint!("\r  {stage:<10} {:>3.0}%", share * 100.0);
-            let _ = std::io::stderr().flush();
-        };
+        let bar = Bar::new(std::io::stderr().is_terminal());
+        let progress = |stage: &str, share: f64| bar.show(stage, share);
         let opts = polis_plan::PlanOptions { local_search, progress: Some(&progress), cancel: Some(&flag), ..Default::default() };
         let plan = polis_plan::plan(&problem, &opts);
-        eprintln!();
+        bar.finish();
         (problem, plan)
     })
     .await?;
