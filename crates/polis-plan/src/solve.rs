@@ -75,6 +75,8 @@ pub struct PlanOptions<'a> {
     /// Solve phases small enough exactly (an integer program in process) after the fast path;
     /// `None`: the fast path only.
     pub exact: Option<ExactLimits>,
+    /// Subgradient steps of the Lagrangian bound per phase (more: a tighter bound, slower).
+    pub bound_steps: usize,
     /// Called with a stage name and the share done (0 to 1).
     pub progress: Option<&'a Progress<'a>>,
     /// Set to stop: planning ends with `None` at the next check.
@@ -83,7 +85,13 @@ pub struct PlanOptions<'a> {
 
 impl Default for PlanOptions<'_> {
     fn default() -> Self {
-        PlanOptions { local_search: true, exact: Some(ExactLimits::default()), progress: None, cancel: None }
+        PlanOptions {
+            local_search: true,
+            exact: Some(ExactLimits::default()),
+            bound_steps: 250,
+            progress: None,
+            cancel: None,
+        }
     }
 }
 
@@ -213,48 +221,186 @@ fn greedy(
     Some(out)
 }
 
-/// Swaps that raise the value within the phase's budget; `mine` are this phase's choices.
+/// The local search's view of a plan: how often each point is seen, which candidates are
+/// used, and every option's marginal gain, kept up to date as cameras come and go (only the
+/// options seeing a point whose count changed are touched).
+struct Search<'a> {
+    p: &'a Problem,
+    opts: &'a [Opt],
+    /// The options seeing each demand point.
+    seen_by: &'a [Vec<u32>],
+    counts: Vec<u8>,
+    used: Vec<bool>,
+    gain: Vec<f64>,
+}
+
+impl<'a> Search<'a> {
+    fn new(p: &'a Problem, opts: &'a [Opt], seen_by: &'a [Vec<u32>], state: &State<'_>, used: &[bool]) -> Search<'a> {
+        let gain = opts.iter().map(|o| state.gain(o)).collect();
+        Search { p, opts, seen_by, counts: state.counts.clone(), used: used.to_vec(), gain }
+    }
+
+    fn change(&mut self, k: usize, up: bool) {
+        let o = &self.opts[k];
+        self.used[o.candidate] = up;
+        for &i in &o.covers {
+            let i = i as usize;
+            let d = &self.p.demand[i];
+            let before = unit_gain(d.weight, d.required, self.counts[i]);
+            self.counts[i] = if up { self.counts[i].saturating_add(1) } else { self.counts[i].saturating_sub(1) };
+            let after = unit_gain(d.weight, d.required, self.counts[i]);
+            if after != before {
+                for &q in &self.seen_by[i] {
+                    self.gain[q as usize] += after - before;
+                }
+            }
+        }
+    }
+
+    /// Adds option `k`; returns what it added.
+    fn add(&mut self, k: usize) -> f64 {
+        let g = self.gain[k];
+        self.change(k, true);
+        g
+    }
+
+    /// Removes option `k`; returns what it had added.
+    fn remove(&mut self, k: usize) -> f64 {
+        self.change(k, false);
+        self.gain[k]
+    }
+
+    /// What member `k` adds to the others (what removing it would lose).
+    fn loss(&self, k: usize) -> f64 {
+        self.opts[k]
+            .covers
+            .iter()
+            .map(|&i| {
+                let d = &self.p.demand[i as usize];
+                let c = self.counts[i as usize];
+                if c == 0 {
+                    0.0
+                } else {
+                    unit_gain(d.weight, d.required, c - 1)
+                }
+            })
+            .sum()
+    }
+
+    /// Lazy greedy with the money `left` and at most `count` more cameras; by gain per cost
+    /// when money limits, else by gain. Returns the options added with what each added.
+    fn refill(&mut self, mut left: f64, count: Option<usize>, by_ratio: bool) -> Vec<(usize, f64)> {
+        let key = |g: f64, c: f64| if by_ratio { ratio(g, c) } else { g };
+        let mut heap: BinaryHeap<Entry> = (0..self.opts.len())
+            .filter(|&k| !self.used[self.opts[k].candidate] && self.opts[k].cost <= left + 1e-9 && self.gain[k] > 1e-12)
+            .map(|k| Entry { key: key(self.gain[k], self.opts[k].cost), option: k })
+            .collect();
+        let mut out = Vec::new();
+        while let Some(top) = heap.pop() {
+            if count.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            let (k, o) = (top.option, &self.opts[top.option]);
+            if self.used[o.candidate] || o.cost > left + 1e-9 || self.gain[k] <= 1e-12 {
+                continue;
+            }
+            let now = key(self.gain[k], o.cost);
+            if heap.peek().is_some_and(|next| next.key > now + 1e-12) {
+                heap.push(Entry { key: now, option: k });
+                continue;
+            }
+            left -= o.cost;
+            let g = self.add(k);
+            out.push((k, g));
+        }
+        out
+    }
+}
+
+/// Improves the phase's choices `mine` within its `budget` and `count`, from `state` and `used`
+/// (which include them), until no move helps (or 20 rounds):
+/// - *swap*: replace a camera with the unused option that adds the most within the money it
+///   frees;
+/// - *refill*: spend what is left (money and count) greedily;
+/// - *drop and refill*: take a camera out and spend the money it frees greedily, kept when
+///   that covers more.
+#[allow(clippy::too_many_arguments)]
 fn local_search(
     opts: &[Opt],
+    seen_by: &[Vec<u32>],
     state: &mut State<'_>,
-    used: &mut [bool],
-    mine: &mut [(usize, f64)],
+    used: &mut Vec<bool>,
+    mine: &mut Vec<(usize, f64)>,
     budget: f64,
+    count: Option<usize>,
     cancel: Option<&AtomicBool>,
 ) {
-    for _pass in 0..20 {
+    let eps = 1e-9 * state.value().max(1.0);
+    let by_ratio = budget.is_finite();
+    let mut s = Search::new(state.p, opts, seen_by, state, used);
+    let mut cams: Vec<usize> = mine.iter().map(|(k, _)| *k).collect();
+    let spent = |cams: &[usize]| cams.iter().map(|&k| opts[k].cost).sum::<f64>();
+    let left_count = |cams: &[usize]| count.map(|n| n.saturating_sub(cams.len()));
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    for _round in 0..20 {
         let mut improved = false;
-        for k in 0..mine.len() {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return;
+        // Swaps.
+        for pos in 0..cams.len() {
+            if cancelled() {
+                break;
             }
-            let (cur, _) = mine[k];
-            let spent: f64 = mine.iter().map(|(o, _)| opts[*o].cost).sum();
-            state.remove(&opts[cur]);
-            used[opts[cur].candidate] = false;
-            let base = state.gain(&opts[cur]);
-            let room = budget - spent + opts[cur].cost;
-            let mut best = (cur, base);
+            let cur = cams[pos];
+            let room = budget - spent(&cams) + opts[cur].cost;
+            let had = s.remove(cur);
+            let mut best = (cur, had);
             for (j, o) in opts.iter().enumerate() {
-                if j == cur || used[o.candidate] || o.cost > room + 1e-9 {
-                    continue;
-                }
-                let g = state.gain(o);
-                if g > best.1 + 1e-9 {
-                    best = (j, g);
+                if s.gain[j] > best.1 + eps && !s.used[o.candidate] && o.cost <= room + 1e-9 {
+                    best = (j, s.gain[j]);
                 }
             }
-            state.add(&opts[best.0]);
-            used[opts[best.0].candidate] = true;
+            s.add(best.0);
             if best.0 != cur {
-                mine[k] = best;
+                cams[pos] = best.0;
                 improved = true;
             }
         }
-        if !improved {
+        // Refill what is left.
+        let added = s.refill(budget - spent(&cams), left_count(&cams), by_ratio);
+        improved |= !added.is_empty();
+        cams.extend(added.into_iter().map(|(k, _)| k));
+        // Drop one and refill, from the camera that adds least.
+        let mut order: Vec<usize> = cams.clone();
+        let loss: Vec<f64> = order.iter().map(|&k| s.loss(k)).collect();
+        let mut ranked: Vec<(usize, f64)> = order.drain(..).zip(loss).collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        order.extend(ranked.into_iter().map(|(k, _)| k));
+        for cur in order {
+            if cancelled() {
+                break;
+            }
+            let Some(pos) = cams.iter().position(|&k| k == cur) else { continue };
+            let lost = s.remove(cur);
+            cams.swap_remove(pos);
+            let added = s.refill(budget - spent(&cams), left_count(&cams), by_ratio);
+            let won: f64 = added.iter().map(|(_, g)| g).sum();
+            if won > lost + eps {
+                cams.extend(added.into_iter().map(|(k, _)| k));
+                improved = true;
+            } else {
+                for &(k, _) in &added {
+                    s.remove(k);
+                }
+                s.add(cur);
+                cams.push(cur);
+            }
+        }
+        if !improved || cancelled() {
             break;
         }
     }
+    state.counts = s.counts;
+    *used = s.used;
+    *mine = cams.into_iter().map(|k| (k, 0.0)).collect();
 }
 
 /// The upper bound for budget `capacity` given the current state (see the module comment).
@@ -282,36 +428,99 @@ fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total
     (state.value() + extra).min(total)
 }
 
-/// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation (with
-/// the one-camera-per-point rule relaxed). For multipliers `u >= 0` on the coverage constraints
-/// `required_i y_i <= existing_i + sum of x_o over the options o seeing i`,
-/// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the best
-/// fractional knapsack of the options valued `sum of u_i over what they see` within the
-/// capacity. Every `L(u)` bounds the optimum; a subgradient descent (Polyak steps towards the
-/// plan's value `lower`) looks for a small one. Returns the least `L(u)` found.
+/// The options grouped for the Lagrangian subproblem: one group per candidate and model (the
+/// headings of one camera on one pole, all of one cost), the groups of a candidate together.
+pub(crate) struct Groups {
+    /// Options of each group.
+    members: Vec<Vec<usize>>,
+    /// The range of groups of each candidate that has any, in order.
+    poles: Vec<std::ops::Range<usize>>,
+}
+
+impl Groups {
+    fn new(opts: &[Opt]) -> Groups {
+        let mut order: Vec<usize> = (0..opts.len()).collect();
+        order.sort_by_key(|&k| (opts[k].candidate, opts[k].model));
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut poles: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut last: Option<(usize, usize)> = None;
+        for k in order {
+            let key = (opts[k].candidate, opts[k].model);
+            if last != Some(key) {
+                if last.map(|l| l.0) != Some(key.0) {
+                    poles.push(members.len()..members.len());
+                }
+                members.push(Vec::new());
+                last = Some(key);
+            }
+            if let Some(m) = members.last_mut() {
+                m.push(k);
+            }
+            if let Some(r) = poles.last_mut() {
+                r.end = members.len();
+            }
+        }
+        Groups { members, poles }
+    }
+}
+
+/// The slope from a to b of (cost, gain) points; a step of no cost is infinitely steep.
+fn slope(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let dc = b.0 - a.0;
+    if dc <= 0.0 {
+        f64::INFINITY
+    } else {
+        (b.1 - a.1) / dc
+    }
+}
+
+/// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation. For
+/// multipliers `u` on the coverage constraints `required_i y_i <= existing_i + sum of x_o over
+/// the options o seeing i` (`0 <= y_i <= 1`),
+/// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the
+/// linear relaxation of a multiple-choice knapsack: the options valued `sum of u_i over what
+/// they see`, at most one per candidate, within the capacity. It is solved exactly: per
+/// candidate and model only the best heading counts, per candidate the upper concave hull of
+/// (cost, value) gives increments of falling value per cost, and those are taken greedily.
+/// Every `L(u)` bounds the optimum, and `u_i` above `w_i / required_i` never lowers it, so `u`
+/// stays in `[0, w_i / required_i]`. A deflected subgradient descent (Polyak steps towards the
+/// plan's value `lower`) from `start` looks for a small `L(u)`. Returns the least `L(u)` found
+/// and its multipliers (to start the next phase from).
+#[allow(clippy::too_many_arguments)]
 fn lagrangian_bound(
     p: &Problem,
     opts: &[Opt],
+    groups: &Groups,
     existing: &[u8],
     capacity: f64,
     unit: bool,
     lower: f64,
     iters: usize,
+    start: Option<&[f64]>,
     cancel: Option<&AtomicBool>,
     progress: &dyn Fn(f64),
-) -> f64 {
+) -> (f64, Vec<f64>) {
     let n = p.demand.len();
-    let mut u: Vec<f64> = p
-        .demand
-        .iter()
-        .zip(existing)
-        .map(|(d, &e)| if e >= d.required { 0.0 } else { d.weight / f64::from(d.required) })
-        .collect();
+    let cap: Vec<f64> = p.demand.iter().map(|d| d.weight.max(0.0) / f64::from(d.required)).collect();
+    let mut u: Vec<f64> = match start {
+        Some(s) if s.len() == n => s.iter().zip(&cap).map(|(x, c)| x.clamp(0.0, *c)).collect(),
+        _ => p.demand.iter().zip(existing).zip(&cap).map(|((d, &e), c)| if e >= d.required { 0.0 } else { *c }).collect(),
+    };
+    let cost = |k: usize| if unit { 1.0 } else { opts[k].cost };
     let mut best = f64::INFINITY;
+    let mut best_u = u.clone();
     let mut theta = 1.0;
     let mut stall = 0;
     let mut g = vec![0.0; n];
-    let mut items: Vec<(f64, f64, usize)> = Vec::with_capacity(opts.len());
+    let mut dir = vec![0.0; n];
+    let mut value = vec![0.0; opts.len()];
+    let mut group_best: Vec<(usize, f64)> = vec![(0, 0.0); groups.members.len()];
+    // Each candidate's hull, as (option, cost, value) from the origin out.
+    let mut hulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); groups.poles.len()];
+    // Increments: (value per cost, cost, value, candidate slot, hull index).
+    let mut steps: Vec<(f64, f64, f64, usize, usize)> = Vec::new();
+    // How far along its hull each candidate went, and the share of the next step.
+    let mut reached: Vec<(usize, f64)> = vec![(0, 0.0); groups.poles.len()];
     for it in 0..iters {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             break;
@@ -331,54 +540,104 @@ fn lagrangian_bound(
                 g[i] -= r;
             }
         }
-        items.clear();
         for (k, o) in opts.iter().enumerate() {
-            let gain: f64 = o.covers.iter().map(|&i| u[i as usize]).sum();
-            if gain > 0.0 {
-                items.push((gain, if unit { 1.0 } else { o.cost }, k));
-            }
+            value[k] = o.covers.iter().map(|&i| u[i as usize]).sum();
         }
-        items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
+        for (gi, m) in groups.members.iter().enumerate() {
+            group_best[gi] = m.iter().map(|&k| (k, value[k])).fold((m[0], f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        }
+        steps.clear();
+        for (slot, range) in groups.poles.iter().enumerate() {
+            let hull = &mut hulls[slot];
+            hull.clear();
+            let mut pts: Vec<(usize, f64, f64)> = range
+                .clone()
+                .map(|gi| group_best[gi])
+                .filter(|(_, v)| *v > 0.0)
+                .map(|(k, v)| (k, cost(k), v))
+                .collect();
+            pts.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
+            let mut last = (0.0, 0.0);
+            for (k, c, v) in pts {
+                if v <= last.1 {
+                    continue;
+                }
+                while let Some(&(_, c1, v1)) = hull.last() {
+                    let before = if hull.len() >= 2 { (hull[hull.len() - 2].1, hull[hull.len() - 2].2) } else { (0.0, 0.0) };
+                    if slope(before, (c1, v1)) <= slope((c1, v1), (c, v)) {
+                        hull.pop();
+                    } else {
+                        break;
+                    }
+                }
+                hull.push((k, c, v));
+                last = (c, v);
+            }
+            let mut prev = (0.0, 0.0);
+            for (h, &(_, c, v)) in hull.iter().enumerate() {
+                steps.push((slope(prev, (c, v)), c - prev.0, v - prev.1, slot, h));
+                prev = (c, v);
+            }
+            reached[slot] = (0, 0.0);
+        }
+        steps.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut left = capacity;
-        for &(gain, cost, k) in &items {
-            let x = if cost <= 0.0 {
-                1.0
-            } else if cost <= left {
-                left -= cost;
-                1.0
+        for &(_, c, v, slot, h) in &steps {
+            if c <= left {
+                left -= c;
+                val += v;
+                reached[slot] = (h + 1, 0.0);
             } else {
-                let x = left / cost;
-                left = 0.0;
-                x
-            };
-            if x <= 0.0 {
+                if c > 0.0 && left > 0.0 {
+                    let t = left / c;
+                    val += v * t;
+                    reached[slot] = (h, t);
+                }
                 break;
             }
-            val += gain * x;
-            for &i in &opts[k].covers {
-                g[i as usize] += x;
+        }
+        for (slot, &(upto, t)) in reached.iter().enumerate() {
+            let hull = &hulls[slot];
+            if upto > 0 && t < 1.0 {
+                for &i in &opts[hull[upto - 1].0].covers {
+                    g[i as usize] += 1.0 - t;
+                }
+            }
+            if t > 0.0 && upto < hull.len() {
+                for &i in &opts[hull[upto].0].covers {
+                    g[i as usize] += t;
+                }
             }
         }
         if !best.is_finite() || val < best - 1e-9 * best.abs().max(1.0) {
             best = val;
+            best_u.clone_from(&u);
             stall = 0;
         } else {
             stall += 1;
-            if stall >= 6 {
+            if stall >= 8 {
                 theta /= 2.0;
                 stall = 0;
             }
         }
-        let norm2: f64 = g.iter().map(|x| x * x).sum();
-        if norm2 <= 1e-18 || theta < 1e-4 {
+        // Deflection (Camerini, Fratta and Maffioli): bend the step away from the last one
+        // where they disagree, which damps the zig-zag of plain subgradient steps.
+        let gd: f64 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
+        let dd: f64 = dir.iter().map(|x| x * x).sum();
+        let beta = if dd > 0.0 && gd < 0.0 { -1.5 * gd / dd } else { 0.0 };
+        for i in 0..n {
+            dir[i] = g[i] + beta * dir[i];
+        }
+        let norm2: f64 = dir.iter().map(|x| x * x).sum();
+        if norm2 <= 1e-18 || theta < 1e-5 {
             break;
         }
         let step = theta * (val - lower).max(1e-9 * val.abs().max(1.0)) / norm2;
         for i in 0..n {
-            u[i] = (u[i] - step * g[i]).max(0.0);
+            u[i] = (u[i] - step * dir[i]).clamp(0.0, cap[i]);
         }
     }
-    best
+    (best, best_u)
 }
 
 /// Runs the exact program on its own thread, so that a cancel stops planning at once (the
@@ -438,6 +697,17 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let mut cumulative = 0.0;
     let mut cumulative_count = Some(0usize);
     let mut relaxed_bounds = Vec::new();
+    // The Lagrangian subproblem's groups, and each phase's multipliers to start the next from.
+    let groups = Groups::new(&opts);
+    let mut seen_by: Vec<Vec<u32>> = vec![Vec::new(); p.demand.len()];
+    if o.local_search {
+        for (k, x) in opts.iter().enumerate() {
+            for &i in &x.covers {
+                seen_by[i as usize].push(k as u32);
+            }
+        }
+    }
+    let (mut warm_money, mut warm_count): (Option<Vec<f64>>, Option<Vec<f64>>) = (None, None);
     for (k, &budget) in p.budgets.iter().enumerate() {
         let count = p.max_cameras.get(k).copied().flatten();
         // Every stage's share runs over all the phases: phase k of n covers k/n to (k+1)/n.
@@ -466,7 +736,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             }
         }
         if o.local_search {
-            local_search(&opts, &mut s_greedy, &mut u_greedy, &mut mine, budget, o.cancel);
+            local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
@@ -548,14 +818,39 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         let both = if cumulative.is_finite() && cumulative_count.is_some() { 2.0 } else { 1.0 };
         if cumulative.is_finite() {
             let progress = |x: f64| report("bound", share(x / both));
-            lagrangian =
-                lagrangian_bound(p, &opts, &base_counts, cumulative, false, covered_weight, 250, o.cancel, &progress);
+            let (b, u) = lagrangian_bound(
+                p,
+                &opts,
+                &groups,
+                &base_counts,
+                cumulative,
+                false,
+                covered_weight,
+                o.bound_steps,
+                warm_money.as_deref(),
+                o.cancel,
+                &progress,
+            );
+            lagrangian = b;
+            warm_money = Some(u);
         }
         if let Some(n) = cumulative_count {
             let progress = |x: f64| report("bound", share((both - 1.0 + x) / both));
-            let by_count =
-                lagrangian_bound(p, &opts, &base_counts, n as f64, true, covered_weight, 250, o.cancel, &progress);
-            lagrangian = lagrangian.min(by_count);
+            let (b, u) = lagrangian_bound(
+                p,
+                &opts,
+                &groups,
+                &base_counts,
+                n as f64,
+                true,
+                covered_weight,
+                o.bound_steps,
+                warm_count.as_deref(),
+                o.cancel,
+                &progress,
+            );
+            lagrangian = lagrangian.min(b);
+            warm_count = Some(u);
         }
         report("bound", share(1.0));
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
