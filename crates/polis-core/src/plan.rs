@@ -679,16 +679,40 @@ impl App {
     }
 
     /// Accepts a finished plan: its cameras go into the registry as `planned` (audited as one
-    /// import). Accepting twice is refused.
+    /// import). Accepting twice is refused, also when two accepts race: the first claims the
+    /// job before importing (and gives it back if the import fails).
     pub async fn accept_plan(&self, actor: &Actor, id: &Id) -> Result<usize> {
         let job = self.plan_job(actor, id)?;
         let Some(result) = job.result.clone() else {
             return Err(Error::failed_precondition(format!("plan {id} is {}", job.status.as_str())));
         };
-        if job.accepted {
-            return Err(Error::failed_precondition(format!("plan {id} was accepted already")));
+        {
+            let mut jobs = self.jobs();
+            let Some(j) = jobs.get_mut(id) else {
+                return Err(Error::not_found(format!("no plan with id {id}")));
+            };
+            if j.accepted {
+                return Err(Error::failed_precondition(format!("plan {id} was accepted already")));
+            }
+            j.accepted = true;
         }
-        let (problem, plan) = &*result;
+        let imported = self.import_plan(actor, id, &job, &result).await;
+        if imported.is_err() {
+            if let Some(j) = self.jobs().get_mut(id) {
+                j.accepted = false;
+            }
+        }
+        imported
+    }
+
+    async fn import_plan(
+        &self,
+        actor: &Actor,
+        id: &Id,
+        job: &PlanJob,
+        result: &(polis_plan::instance::Problem, polis_plan::Plan),
+    ) -> Result<usize> {
+        let (problem, plan) = result;
         let frame = polis_plan::instance::Frame::new(problem.origin);
         let mut cameras = Vec::with_capacity(plan.chosen.len());
         for (rank, c) in plan.chosen.iter().enumerate() {
@@ -716,10 +740,6 @@ impl App {
                 video: Default::default(),
             });
         }
-        let n = self.import(actor, cameras).await?;
-        if let Some(j) = self.jobs().get_mut(id) {
-            j.accepted = true;
-        }
-        Ok(n)
+        self.import(actor, cameras).await
     }
 }

@@ -101,9 +101,15 @@ async fn a_supervisor_plans_the_municipality_and_accepts_the_plan(t: TestApp) {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.text().await.unwrap().contains("<svg"));
-    // Accepting puts the cameras into the registry as planned, once.
-    let (s, b) = t.call(t.req_as(&sup, Method::POST, &format!("/api/v1/plans/{id}/accept"))).await;
-    assert_eq!((s, b["cameras"].as_u64()), (StatusCode::OK, Some(features as u64)), "{b}");
+    // Accepting puts the cameras into the registry as planned, once, even when two accepts race.
+    let url = format!("/api/v1/plans/{id}/accept");
+    let ((s1, b1), (s2, b2)) =
+        tokio::join!(t.call(t.req_as(&sup, Method::POST, &url)), t.call(t.req_as(&sup, Method::POST, &url)));
+    let ((s, refused), b) = if s1 == StatusCode::OK { ((s2, b2), b1) } else { ((s1, b1), b2) };
+    assert_eq!(s, StatusCode::CONFLICT, "one of two racing accepts is refused: {s1} {s2}");
+    // Refused for being accepted already, not by the registry finding the cameras there.
+    assert!(refused.to_string().contains("accepted already"), "{refused}");
+    assert_eq!(b["cameras"].as_u64(), Some(features as u64), "{b}");
     let (_, cams) = t.get("/api/v1/cameras").await;
     let planned =
         cams["features"].as_array().unwrap().iter().filter(|f| f["properties"]["status"] == "planned").count();
