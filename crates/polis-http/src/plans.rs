@@ -179,10 +179,7 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
                     format!("give one count per phase ({phases}), or one number for every phase"),
                 ));
             }
-            list.iter()
-                .enumerate()
-                .filter_map(|(i, v)| count(&mut errors, &format!("max_cameras[{i}]"), v))
-                .collect()
+            list.iter().enumerate().filter_map(|(i, v)| count(&mut errors, &format!("max_cameras[{i}]"), v)).collect()
         }
         Some(v) => count(&mut errors, "max_cameras", v).map(|n| vec![n; phases]).unwrap_or_default(),
     };

@@ -35,7 +35,9 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let (mut ratios, mut equal, mut fast_s, mut cbc_s) = (Vec::new(), 0, 0.0, 0.0);
     let (mut exact_ratios, mut exact_equal, mut proven, mut exact_total_s) = (Vec::new(), 0, 0, 0.0);
-    println!("seed  options  fast path  exact path  CBC optimum  fast/opt  exact/opt  bound  fast ms  exact ms  CBC ms");
+    println!(
+        "seed  options  fast path  exact path  CBC optimum  fast/opt  exact/opt  bound  fast ms  exact ms  CBC ms"
+    );
     for seed in 0..seeds {
         let problem = match city(size, seed).problem() {
             Ok(p) => p,

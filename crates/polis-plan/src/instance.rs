@@ -247,12 +247,19 @@ impl Instance {
         if !self.budgets.is_empty() && !self.max_cameras.is_empty() && self.budgets.len() != self.max_cameras.len() {
             return Err(Error::invalid(
                 "max_cameras",
-                format!("give one count per phase: {} budgets but {} counts", self.budgets.len(), self.max_cameras.len()),
+                format!(
+                    "give one count per phase: {} budgets but {} counts",
+                    self.budgets.len(),
+                    self.max_cameras.len()
+                ),
             ));
         }
         for (k, n) in self.max_cameras.iter().enumerate() {
             if *n == 0 {
-                return Err(Error::invalid(format!("max_cameras[{k}]"), "must be 1 or more: the phase could buy nothing"));
+                return Err(Error::invalid(
+                    format!("max_cameras[{k}]"),
+                    "must be 1 or more: the phase could buy nothing",
+                ));
             }
         }
         // The origin: the mean of the candidates (every instance has some).
@@ -387,7 +394,10 @@ impl Instance {
                     return Err(Error::invalid(format!("{field}.range_m"), "must be a positive number of metres"));
                 }
                 if !(e.hfov_deg.is_finite() && e.hfov_deg > 0.0 && e.hfov_deg <= 360.0) {
-                    return Err(Error::invalid(format!("{field}.hfov_deg"), "must be more than 0 and at most 360 degrees"));
+                    return Err(Error::invalid(
+                        format!("{field}.hfov_deg"),
+                        "must be more than 0 and at most 360 degrees",
+                    ));
                 }
                 if !e.heading_deg.is_finite() {
                     return Err(Error::invalid(format!("{field}.heading_deg"), "must be a number of degrees"));

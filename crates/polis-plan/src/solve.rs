@@ -417,11 +417,8 @@ fn local_search(
 /// The upper bound for budget `capacity` given the current state (see the module comment).
 /// With `unit`, every option costs 1 (`capacity` is a count of cameras).
 fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total: f64) -> f64 {
-    let mut items: Vec<(f64, f64)> = opts
-        .iter()
-        .map(|o| (state.gain(o), if unit { 1.0 } else { o.cost }))
-        .filter(|(g, _)| *g > 0.0)
-        .collect();
+    let mut items: Vec<(f64, f64)> =
+        opts.iter().map(|o| (state.gain(o), if unit { 1.0 } else { o.cost })).filter(|(g, _)| *g > 0.0).collect();
     items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
     let mut left = capacity;
     let mut extra = 0.0;
@@ -515,7 +512,9 @@ fn lagrangian_bound(
     let cap: Vec<f64> = p.demand.iter().map(|d| d.weight.max(0.0) / f64::from(d.required)).collect();
     let mut u: Vec<f64> = match start {
         Some(s) if s.len() == n => s.iter().zip(&cap).map(|(x, c)| x.clamp(0.0, *c)).collect(),
-        _ => p.demand.iter().zip(existing).zip(&cap).map(|((d, &e), c)| if e >= d.required { 0.0 } else { *c }).collect(),
+        _ => {
+            p.demand.iter().zip(existing).zip(&cap).map(|((d, &e), c)| if e >= d.required { 0.0 } else { *c }).collect()
+        }
     };
     let cost = |k: usize| if unit { 1.0 } else { opts[k].cost };
     let mut best = f64::INFINITY;
@@ -555,7 +554,8 @@ fn lagrangian_bound(
             value[k] = o.covers.iter().map(|&i| u[i as usize]).sum();
         }
         for (gi, m) in groups.members.iter().enumerate() {
-            group_best[gi] = m.iter().map(|&k| (k, value[k])).fold((m[0], f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+            group_best[gi] =
+                m.iter().map(|&k| (k, value[k])).fold((m[0], f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
         }
         steps.clear();
         for (slot, range) in groups.poles.iter().enumerate() {
@@ -574,7 +574,8 @@ fn lagrangian_bound(
                     continue;
                 }
                 while let Some(&(_, c1, v1)) = hull.last() {
-                    let before = if hull.len() >= 2 { (hull[hull.len() - 2].1, hull[hull.len() - 2].2) } else { (0.0, 0.0) };
+                    let before =
+                        if hull.len() >= 2 { (hull[hull.len() - 2].1, hull[hull.len() - 2].2) } else { (0.0, 0.0) };
                     if slope(before, (c1, v1)) <= slope((c1, v1), (c, v)) {
                         hull.pop();
                     } else {

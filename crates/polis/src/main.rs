@@ -167,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out,
                 local_search: !no_local_search,
             })
-                .await
+            .await
         }
         Command::Simulate { target, username, interval_secs, seed } => {
             polis_base::init_tracing(false);

@@ -5,10 +5,10 @@
 
 use anyhow::{bail, Context};
 use std::io::{IsTerminal as _, Write as _};
-use std::sync::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 pub struct PlanArgs {
     pub scenario: Option<String>,
@@ -140,7 +140,12 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
     let (problem, plan) = tokio::task::spawn_blocking(move || {
         let bar = Bar::new(std::io::stderr().is_terminal());
         let progress = |stage: &str, share: f64| bar.show(stage, share);
-        let opts = polis_plan::PlanOptions { local_search, progress: Some(&progress), cancel: Some(&flag), ..Default::default() };
+        let opts = polis_plan::PlanOptions {
+            local_search,
+            progress: Some(&progress),
+            cancel: Some(&flag),
+            ..Default::default()
+        };
         let plan = polis_plan::plan(&problem, &opts);
         bar.finish();
         (problem, plan)

@@ -45,7 +45,9 @@ fn the_demo_scenario_is_planned_in_three_phases_with_its_report() {
     // Not a terminal: progress in plain lines, no bar redrawn in place.
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!err.contains('\r'), "{err}");
-    for line in ["what each camera sees 0%", "what each camera sees 100%", "choosing cameras 100%", "proving the bound 100%"] {
+    for line in
+        ["what each camera sees 0%", "what each camera sees 100%", "choosing cameras 100%", "proving the bound 100%"]
+    {
         assert!(err.lines().any(|l| l.trim() == line), "no {line:?} in {err}");
     }
 }

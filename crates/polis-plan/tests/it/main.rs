@@ -260,8 +260,10 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
 
 /// Small seeded instances with one phase: few enough options to enumerate.
 fn small(seed: u64, models: usize) -> polis_plan::instance::Problem {
-    let mut inst =
-        city(CitySize { candidates: 6, demand: 120, buildings: seed % 2 == 0, phases: 1, cameras_per_phase: 2 }, seed);
+    let mut inst = city(
+        CitySize { candidates: 6, demand: 120, buildings: seed.is_multiple_of(2), phases: 1, cameras_per_phase: 2 },
+        seed,
+    );
     inst.headings = 4;
     inst.models.truncate(models);
     inst.problem().expect("valid")
@@ -301,7 +303,12 @@ fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
         assert!((ph.covered_weight - opt).abs() < 1e-6, "seed {seed}: {} against the optimum {opt}", ph.covered_weight);
-        assert!((ph.upper_bound - opt).abs() < 1e-6 && ph.gap < 1e-9, "seed {seed}: bound {}, gap {}", ph.upper_bound, ph.gap);
+        assert!(
+            (ph.upper_bound - opt).abs() < 1e-6 && ph.gap < 1e-9,
+            "seed {seed}: bound {}, gap {}",
+            ph.upper_bound,
+            ph.gap
+        );
         assert!(ph.spent <= ph.budget + 1e-9);
         if fast.phases[0].covered_weight < opt - 1e-6 {
             fast_short += 1;
@@ -335,7 +342,13 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     let p = inst.problem().expect("valid");
     let pl = plan(&p, &PlanOptions::default()).expect("plan");
     for ph in &pl.phases {
-        assert!(ph.cameras <= 2 && ph.spent <= ph.budget + 1e-9, "phase {}: {} cameras, {}", ph.phase, ph.cameras, ph.spent);
+        assert!(
+            ph.cameras <= 2 && ph.spent <= ph.budget + 1e-9,
+            "phase {}: {} cameras, {}",
+            ph.phase,
+            ph.cameras,
+            ph.spent
+        );
     }
     let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &PlanOptions::default()).expect("plan");
     assert!(free.phases[0].cameras > 2, "money alone buys more than the count allows");
@@ -373,7 +386,8 @@ fn bad_counts_and_existing_cameras_name_the_item() {
     i.budgets.clear();
     assert_eq!(err(&i).details[0].field, "budgets");
     let (lon, lat) = at(0.0, 0.0);
-    let cam = ExistingCamera { id: "old".into(), lon, lat, heading_deg: 0.0, hfov_deg: 60.0, range_m: 30.0, ptz: false };
+    let cam =
+        ExistingCamera { id: "old".into(), lon, lat, heading_deg: 0.0, hfov_deg: 60.0, range_m: 30.0, ptz: false };
     for (bad, field) in [
         (ExistingCamera { range_m: 0.0, ..cam.clone() }, "existing[old].range_m"),
         (ExistingCamera { range_m: f64::NAN, ..cam.clone() }, "existing[old].range_m"),
