@@ -32,6 +32,8 @@
     /** The last refusal of the server: {message, details}. */
     error: null,
     budgets: [15000, 15000, 15000],
+    /** The most new cameras of each phase, besides the budgets (NaN: no count). */
+    maxCameras: NaN,
     municipality: null,
     /** The chosen site ids (null until the sites are known: then every site). */
     chosen: null,
@@ -167,6 +169,7 @@
   function request() {
     const body = { budgets: S.budgets.map((b) => (Number.isFinite(b) ? b : null)), purpose: S.purpose, generate_poles: S.poles };
     if (S.municipality) body.municipality = S.municipality;
+    if (Number.isFinite(S.maxCameras)) body.max_cameras = S.maxCameras;
     if (S.poles) body.pole_cost = Number.isFinite(S.poleCost) ? S.poleCost : null;
     const chosen = S.chosen || new Set();
     body.sites = sortedSites(mySites())
@@ -289,6 +292,12 @@
     S.catalogueFailed = false;
     d.budgets = el("div", { class: "plan-budgets" });
     d.total = el("div", { class: "muted small plan-budget-total" });
+    d.maxCameras = numberInput("plan-max-cameras", S.maxCameras, t("plan.max_cameras"), (e) => {
+      S.maxCameras = e.target.value === "" ? NaN : +e.target.value;
+    });
+    d.maxCameras.step = "1";
+    d.maxCameras.min = "1";
+    d.maxCameras.placeholder = t("plan.max_cameras_any");
     d.addPhase = el("button", {
       type: "button",
       class: "btn btn-small plan-add-phase",
@@ -384,7 +393,13 @@
         },
       },
       d.municipalityRow,
-      section("plan-budget-section", "plan.budgets", d.budgets, el("div", { class: "plan-row" }, d.addPhase, d.total)),
+      section(
+        "plan-budget-section",
+        "plan.budgets",
+        d.budgets,
+        el("div", { class: "plan-row" }, d.addPhase, d.total),
+        el("label", { class: "plan-row small plan-max-cameras-row" }, el("span", { text: t("plan.max_cameras") }), d.maxCameras)
+      ),
       section(
         "plan-site-section",
         "plan.sites",

@@ -69,8 +69,11 @@ pub struct ExtraCandidate {
 /// What a registry scenario plans, beyond the registry itself: every part has a default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioOptions {
-    /// The budget of each phase (1 to [`MAX_PHASES`] phases).
+    /// The budget of each phase (1 to [`MAX_PHASES`] phases); empty when `max_cameras` alone
+    /// limits the phases.
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase (empty: money alone limits them; else one per phase).
+    pub max_cameras: Vec<u32>,
     /// The key sites to plan for, in the order given (`None`: every site of the municipality).
     pub sites: Option<Vec<SiteChoice>>,
     /// Weights replacing the defaults of the sectors named.
@@ -92,6 +95,7 @@ impl ScenarioOptions {
     pub fn equal_phases(phases: usize, budget_per_phase: f64) -> ScenarioOptions {
         ScenarioOptions {
             budgets: vec![budget_per_phase; phases],
+            max_cameras: Vec::new(),
             sites: None,
             sector_weights: BTreeMap::new(),
             models: None,
@@ -300,6 +304,7 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
         existing,
         buildings: Vec::new(),
         budgets: opts.budgets.clone(),
+        max_cameras: opts.max_cameras.clone(),
     })
 }
 
@@ -345,6 +350,7 @@ mod tests {
         let (a, b) = (city.sites[0].id.to_string(), city.sites[3].id.to_string());
         let opts = ScenarioOptions {
             budgets: vec![5000.0, 7000.0],
+            max_cameras: Vec::new(),
             sites: Some(vec![
                 SiteChoice { id: b.clone(), priority: Some(5), critical: Some(true) },
                 SiteChoice::new(a.clone()),
@@ -482,7 +488,10 @@ pub struct JobInput {
     pub sites: Vec<String>,
     /// The camera models allowed.
     pub models: Vec<String>,
+    /// The money of each phase (`f64::INFINITY`: only a count limits it).
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase, where limited.
+    pub max_cameras: Vec<Option<usize>>,
     pub purpose: Dori,
     /// How many candidate mounting points there are.
     pub candidates: usize,
@@ -503,6 +512,7 @@ impl JobInput {
             sites,
             models: p.models.iter().map(|m| m.id.clone()).collect(),
             budgets: p.budgets.clone(),
+            max_cameras: p.max_cameras.clone(),
             purpose: p.purpose,
             candidates: p.candidates.len(),
             demand_points: p.demand.len(),
@@ -569,7 +579,7 @@ impl App {
         let instance = match input {
             PlanInput::Instance(i) => *i,
             PlanInput::Registry(opts) => {
-                if !(1..=MAX_PHASES).contains(&opts.budgets.len()) {
+                if !(1..=MAX_PHASES).contains(&opts.budgets.len().max(opts.max_cameras.len())) {
                     return Err(Error::invalid("budgets", format!("give from 1 to {MAX_PHASES} phase budgets")));
                 }
                 let reg = self.registry().await;
@@ -602,13 +612,15 @@ impl App {
         let app = self.clone();
         let (id, cancel) = (job.id.clone(), job.cancel.clone());
         tokio::task::spawn_blocking(move || {
-            let last = Mutex::new(-1.0f64);
+            // The last stage and share published: each stage's share is throttled on its own (a
+            // new stage is always published, then steps of 5% and its end).
+            let last = Mutex::new((String::new(), -1.0f64));
             let progress = |stage: &str, share: f64| {
                 let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
-                if share - *l < 0.05 && share < 1.0 {
+                if l.0 == stage && (share - l.1 < 0.05 && (share < 1.0 || l.1 >= 1.0)) {
                     return;
                 }
-                *l = share;
+                *l = (stage.to_string(), share);
                 let mut jobs = app.jobs();
                 if let Some(j) = jobs.get_mut(&id) {
                     j.stage = stage.to_string();
@@ -618,7 +630,12 @@ impl App {
                     app.publish_job(&j);
                 }
             };
-            let opts = polis_plan::PlanOptions { local_search: true, progress: Some(&progress), cancel: Some(&cancel) };
+            let opts = polis_plan::PlanOptions {
+                local_search: true,
+                progress: Some(&progress),
+                cancel: Some(&cancel),
+                ..Default::default()
+            };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| polis_plan::plan(&problem, &opts)));
             let mut jobs = app.jobs();
             let Some(j) = jobs.get_mut(&id) else { return };
@@ -662,16 +679,40 @@ impl App {
     }
 
     /// Accepts a finished plan: its cameras go into the registry as `planned` (audited as one
-    /// import). Accepting twice is refused.
+    /// import). Accepting twice is refused, also when two accepts race: the first claims the
+    /// job before importing (and gives it back if the import fails).
     pub async fn accept_plan(&self, actor: &Actor, id: &Id) -> Result<usize> {
         let job = self.plan_job(actor, id)?;
         let Some(result) = job.result.clone() else {
             return Err(Error::failed_precondition(format!("plan {id} is {}", job.status.as_str())));
         };
-        if job.accepted {
-            return Err(Error::failed_precondition(format!("plan {id} was accepted already")));
+        {
+            let mut jobs = self.jobs();
+            let Some(j) = jobs.get_mut(id) else {
+                return Err(Error::not_found(format!("no plan with id {id}")));
+            };
+            if j.accepted {
+                return Err(Error::failed_precondition(format!("plan {id} was accepted already")));
+            }
+            j.accepted = true;
         }
-        let (problem, plan) = &*result;
+        let imported = self.import_plan(actor, id, &job, &result).await;
+        if imported.is_err() {
+            if let Some(j) = self.jobs().get_mut(id) {
+                j.accepted = false;
+            }
+        }
+        imported
+    }
+
+    async fn import_plan(
+        &self,
+        actor: &Actor,
+        id: &Id,
+        job: &PlanJob,
+        result: &(polis_plan::instance::Problem, polis_plan::Plan),
+    ) -> Result<usize> {
+        let (problem, plan) = result;
         let frame = polis_plan::instance::Frame::new(problem.origin);
         let mut cameras = Vec::with_capacity(plan.chosen.len());
         for (rank, c) in plan.chosen.iter().enumerate() {
@@ -699,10 +740,6 @@ impl App {
                 video: Default::default(),
             });
         }
-        let n = self.import(actor, cameras).await?;
-        if let Some(j) = self.jobs().get_mut(id) {
-            j.accepted = true;
-        }
-        Ok(n)
+        self.import(actor, cameras).await
     }
 }

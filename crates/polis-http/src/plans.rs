@@ -50,6 +50,7 @@ fn job_json(j: &PlanJob, full: bool) -> Value {
         "error": j.error, "accepted": j.accepted,
         "input": {
             "sites": j.input.sites, "models": j.input.models, "budgets": j.input.budgets,
+            "max_cameras": j.input.max_cameras,
             "purpose": dori_str(j.input.purpose), "candidates": j.input.candidates,
             "demand_points": j.input.demand_points,
         },
@@ -68,6 +69,7 @@ const REGISTRY_FIELDS: &[&str] = &[
     "phases",
     "budget",
     "budgets",
+    "max_cameras",
     "sites",
     "sector_weights",
     "models",
@@ -106,17 +108,28 @@ fn unknown_keys(errors: &mut Vec<FieldError>, prefix: &str, obj: &Map<String, Va
 fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
     let mut errors = Vec::new();
     unknown_keys(&mut errors, "", m, REGISTRY_FIELDS);
+    let counts = m.get("max_cameras").filter(|v| !v.is_null());
     let budgets = match m.get("budgets") {
         None | Some(Value::Null) => {
-            let phases = f.opt_int("phases").unwrap_or(3);
+            let phases = f.opt_int("phases").unwrap_or(match counts {
+                Some(Value::Array(list)) => list.len() as i64,
+                _ => 3,
+            });
             if !(1..=MAX_PHASES as i64).contains(&phases) {
                 f.problem("phases", format!("must be from 1 to {MAX_PHASES}"));
             }
-            let budget = f.opt_f64("budget").unwrap_or(15_000.0);
-            if !(budget.is_finite() && budget > 0.0) {
-                f.problem("budget", "must be a positive number");
+            let phases = phases.clamp(1, MAX_PHASES as i64) as usize;
+            match f.opt_f64("budget") {
+                // A count of cameras alone limits the phases.
+                None if counts.is_some() => Vec::new(),
+                budget => {
+                    let budget = budget.unwrap_or(15_000.0);
+                    if !(budget.is_finite() && budget > 0.0) {
+                        f.problem("budget", "must be a positive number");
+                    }
+                    vec![budget; phases]
+                }
             }
-            vec![budget; phases.clamp(1, MAX_PHASES as i64) as usize]
         }
         Some(Value::Array(list)) => {
             if m.contains_key("phases") || m.contains_key("budget") {
@@ -140,6 +153,35 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
             errors.push(FieldError::new("budgets", "must be a list of phase budgets"));
             Vec::new()
         }
+    };
+    let count = |errors: &mut Vec<FieldError>, field: &str, v: &Value| match v.as_u64() {
+        Some(n) if (1..=10_000).contains(&n) => Some(n as u32),
+        _ => {
+            errors.push(FieldError::new(field, "must be a whole number of cameras from 1 to 10000"));
+            None
+        }
+    };
+    let phases = if budgets.is_empty() {
+        match counts {
+            Some(Value::Array(list)) => list.len(),
+            // Checked above.
+            _ => m.get("phases").and_then(Value::as_i64).unwrap_or(3).clamp(1, MAX_PHASES as i64) as usize,
+        }
+    } else {
+        budgets.len()
+    };
+    let max_cameras = match counts {
+        None => Vec::new(),
+        Some(Value::Array(list)) => {
+            if list.len() != phases {
+                errors.push(FieldError::new(
+                    "max_cameras",
+                    format!("give one count per phase ({phases}), or one number for every phase"),
+                ));
+            }
+            list.iter().enumerate().filter_map(|(i, v)| count(&mut errors, &format!("max_cameras[{i}]"), v)).collect()
+        }
+        Some(v) => count(&mut errors, "max_cameras", v).map(|n| vec![n; phases]).unwrap_or_default(),
     };
     let sites = match m.get("sites") {
         None | Some(Value::Null) => None,
@@ -267,10 +309,20 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
         }),
     };
     f.errors.extend(errors);
-    ScenarioOptions { budgets, sites, sector_weights, models, candidates, generate_poles, pole_cost, purpose }
+    ScenarioOptions {
+        budgets,
+        max_cameras,
+        sites,
+        sector_weights,
+        models,
+        candidates,
+        generate_poles,
+        pole_cost,
+        purpose,
+    }
 }
 
-/// `POST /api/v1/plans`: the registry form (`budgets` or `phases` x `budget`, `sites`,
+/// `POST /api/v1/plans`: the registry form (`budgets` or `phases` x `budget`, `max_cameras`, `sites`,
 /// `sector_weights`, `models`, `candidates`, `generate_poles`, `pole_cost`, `purpose`,
 /// `municipality`; all optional) plans the municipality's own key sites and cameras;
 /// `{"instance": {...}}` plans an instance in the file format of `docs/ref/plan-input.md`.

@@ -2,7 +2,9 @@
 //! ones), 50,000 demand points, building footprints, 3 phases. Time to plan (coverage of every
 //! option, greedy, local search, bounds) and the reported gap.
 //! Run: `cargo bench -p polis-plan --bench plan` (`POLIS_BENCH_CANDIDATES`, `POLIS_BENCH_DEMAND`,
-//! `POLIS_BENCH_CAMERAS_PER_PHASE` change the size).
+//! `POLIS_BENCH_CAMERAS_PER_PHASE` change the size; `POLIS_BENCH_BOUND_STEPS` the subgradient
+//! steps of the Lagrangian bound per phase, default 250; `POLIS_BENCH_LOCAL_SEARCH` `on` or `off`
+//! runs one variant only).
 
 use polis_plan::synthetic::{city, CitySize};
 use std::time::Instant;
@@ -26,13 +28,19 @@ fn main() {
         Err(e) => panic!("the synthetic instance is not valid: {e:?}"),
     };
     let built = t0.elapsed().as_secs_f64();
-    for local_search in [false, true] {
+    let steps = env("POLIS_BENCH_BOUND_STEPS", 250);
+    let variants: &[bool] = match std::env::var("POLIS_BENCH_LOCAL_SEARCH").as_deref() {
+        Ok("on") => &[true],
+        Ok("off") => &[false],
+        _ => &[false, true],
+    };
+    for &local_search in variants {
         let t1 = Instant::now();
-        let opts = polis_plan::PlanOptions { local_search, ..Default::default() };
+        let opts = polis_plan::PlanOptions { local_search, bound_steps: steps, ..Default::default() };
         let Some(plan) = polis_plan::plan(&problem, &opts) else { panic!("not cancelled, yet no plan") };
         let secs = t1.elapsed().as_secs_f64();
         println!(
-            "{} candidates, {} demand points, {} buildings, {} options; local search {local_search}: planned in {secs:.2} s (instance built in {built:.2} s)",
+            "{} candidates, {} demand points, {} buildings, {} options; local search {local_search}, {steps} bound steps: planned in {secs:.2} s (instance built in {built:.2} s)",
             problem.candidates.len(),
             problem.demand.len(),
             problem.buildings.len(),

@@ -139,17 +139,28 @@ fn seen(
 
 /// Every option of the problem with what it sees. Options that see nothing are left out.
 pub fn options(p: &Problem) -> Vec<Opt> {
-    options_until(p, None).unwrap_or_default()
+    options_until(p, None, None).unwrap_or_default()
 }
 
-/// [`options`], giving up (`None`) as soon as `cancel` is set.
-pub fn options_until(p: &Problem, cancel: Option<&std::sync::atomic::AtomicBool>) -> Option<Vec<Opt>> {
+/// [`options`], giving up (`None`) as soon as `cancel` is set, telling `progress` the share of
+/// the candidates done (about every 1%).
+pub fn options_until(
+    p: &Problem,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+    progress: Option<&dyn Fn(f64)>,
+) -> Option<Vec<Opt>> {
     let tree = demand_tree(p);
     let walls = Walls::new(&p.buildings);
     let mut out = Vec::new();
+    let every = (p.candidates.len() / 100).max(1);
     for (ci, c) in p.candidates.iter().enumerate() {
         if cancel.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) {
             return None;
+        }
+        if let Some(f) = progress {
+            if ci % every == 0 {
+                f(ci as f64 / p.candidates.len() as f64);
+            }
         }
         let blind = blind_radius_m(c.mount_height_m);
         for &mi in &c.models {

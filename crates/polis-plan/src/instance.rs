@@ -42,8 +42,12 @@ pub struct Instance {
     #[serde(default)]
     pub buildings: Vec<Vec<Lonlat>>,
     /// The budget of each phase (each phase spends its own; phases are nested: phase 2 adds to
-    /// phase 1's cameras).
+    /// phase 1's cameras). May be left out when `max_cameras` limits the phases instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase (instead of or besides the budgets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub max_cameras: Vec<u32>,
 }
 
 fn default_purpose() -> Dori {
@@ -160,7 +164,10 @@ pub struct Problem {
     pub existing: Vec<ExistingCamera>,
     /// Footprints in the local frame.
     pub buildings: Vec<Vec<(f64, f64)>>,
+    /// The money of each phase; `f64::INFINITY` when only a camera count limits it.
     pub budgets: Vec<f64>,
+    /// The most new cameras of each phase (`None`: only money limits it); as long as `budgets`.
+    pub max_cameras: Vec<Option<usize>>,
 }
 
 /// Metres per degree of latitude (mean), for the local frame.
@@ -234,8 +241,26 @@ impl Instance {
         if !(1..=36).contains(&self.headings) {
             return Err(Error::invalid("headings", "must be from 1 to 36 (8 or 16 usually)"));
         }
-        if self.budgets.is_empty() {
-            return Err(Error::invalid("budgets", "give the budget of at least one phase"));
+        if self.budgets.is_empty() && self.max_cameras.is_empty() {
+            return Err(Error::invalid("budgets", "give the budget (or max_cameras) of at least one phase"));
+        }
+        if !self.budgets.is_empty() && !self.max_cameras.is_empty() && self.budgets.len() != self.max_cameras.len() {
+            return Err(Error::invalid(
+                "max_cameras",
+                format!(
+                    "give one count per phase: {} budgets but {} counts",
+                    self.budgets.len(),
+                    self.max_cameras.len()
+                ),
+            ));
+        }
+        for (k, n) in self.max_cameras.iter().enumerate() {
+            if *n == 0 {
+                return Err(Error::invalid(
+                    format!("max_cameras[{k}]"),
+                    "must be 1 or more: the phase could buy nothing",
+                ));
+            }
         }
         // The origin: the mean of the candidates (every instance has some).
         let n = self.candidates.len() as f64;
@@ -363,7 +388,20 @@ impl Instance {
             .existing
             .iter()
             .map(|e| {
-                latlon(&format!("existing[{}]", e.id), e.lon, e.lat)?;
+                let field = format!("existing[{}]", e.id);
+                latlon(&field, e.lon, e.lat)?;
+                if !(e.range_m.is_finite() && e.range_m > 0.0) {
+                    return Err(Error::invalid(format!("{field}.range_m"), "must be a positive number of metres"));
+                }
+                if !(e.hfov_deg.is_finite() && e.hfov_deg > 0.0 && e.hfov_deg <= 360.0) {
+                    return Err(Error::invalid(
+                        format!("{field}.hfov_deg"),
+                        "must be more than 0 and at most 360 degrees",
+                    ));
+                }
+                if !e.heading_deg.is_finite() {
+                    return Err(Error::invalid(format!("{field}.heading_deg"), "must be a number of degrees"));
+                }
                 Ok(e.clone())
             })
             .collect::<Result<Vec<_>>>()?;
@@ -377,7 +415,16 @@ impl Instance {
             models: self.models.clone(),
             existing,
             buildings,
-            budgets: self.budgets.clone(),
+            budgets: if self.budgets.is_empty() {
+                vec![f64::INFINITY; self.max_cameras.len()]
+            } else {
+                self.budgets.clone()
+            },
+            max_cameras: if self.max_cameras.is_empty() {
+                vec![None; self.budgets.len()]
+            } else {
+                self.max_cameras.iter().map(|n| Some(*n as usize)).collect()
+            },
         })
     }
 }

@@ -62,8 +62,8 @@ fn shares(m: &BTreeMap<String, (f64, f64)>) -> Value {
     )
 }
 
-/// The summary: per phase `covered_weight`, `total_weight`, `upper_bound`, `gap`, the budget and
-/// spending, and coverage per sector and per site before and after.
+/// The summary: per phase `covered_weight`, `total_weight`, `upper_bound`, `gap`, the budget
+/// (`null` when only a count limits the phase), `max_cameras`, the spending, and coverage per sector and per site before and after.
 pub fn summary(p: &Problem, plan: &Plan) -> Value {
     let sector = |i: usize| Some(p.demand[i].sector.clone());
     let site = |i: usize| p.demand[i].site.clone();
@@ -80,7 +80,8 @@ pub fn summary(p: &Problem, plan: &Plan) -> Value {
             "sites": shares(&by_key(p, &plan.base_counts, site)),
         },
         "phases": plan.phases.iter().map(|ph| json!({
-            "phase": ph.phase, "budget": ph.budget, "spent": ph.spent, "cameras": ph.cameras,
+            "phase": ph.phase, "budget": ph.budget.is_finite().then_some(ph.budget), "max_cameras": ph.max_cameras,
+            "spent": ph.spent, "cameras": ph.cameras,
             "covered_weight": round3(ph.covered_weight), "total_weight": round3(ph.total_weight),
             "upper_bound": round3(ph.upper_bound), "gap": (ph.gap * 1e6).round() / 1e6,
             "sectors": shares(&by_key(p, &ph.counts, sector)),
@@ -187,11 +188,12 @@ pub fn html(p: &Problem, plan: &Plan) -> String {
     for ph in &plan.phases {
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.2}%</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{:.2}%</td></tr>",
             ph.phase,
-            ph.budget,
+            if ph.budget.is_finite() { format!("{:.0}", ph.budget) } else { "—".into() },
             ph.spent,
             ph.cameras,
+            ph.max_cameras.map(|n| format!(" / {n}")).unwrap_or_default(),
             100.0 * ph.covered_weight / ph.total_weight.max(1e-12),
             100.0 * ph.upper_bound / ph.total_weight.max(1e-12),
             100.0 * ph.gap

@@ -1,26 +1,35 @@
-//! Choosing cameras: lazy greedy by gain per cost with a swap local search, phase by phase, and
-//! an upper bound on the optimum for every phase.
+//! Choosing cameras: lazy greedy by gain per cost with a local search, phase by phase, the exact
+//! integer program on phases small enough, and an upper bound on the optimum for every phase.
 //!
 //! The value of a set of cameras is the weight covered: each demand point counts its weight
 //! times the share of its required coverage that is met (`min(seen by, required) / required`),
 //! existing cameras included. This is monotone and submodular, so:
-//! - *greedy*: repeatedly add the option with the largest marginal gain per cost that fits the
-//!   budget and uses a free candidate (one camera per mounting point); gains only shrink, so
+//! - *greedy*: repeatedly add the option with the largest marginal gain per cost (per camera
+//!   when only a count limits the phase) that fits the budget and the count and uses a free
+//!   candidate (one camera per mounting point); gains only shrink, so
 //!   stale gains in a priority queue are upper bounds and most need no recomputation (lazy
 //!   greedy). The best single option that fits is also tried (the classic guard for budgets).
-//! - *local search*: swap a camera of the phase for an unused option when that covers more
-//!   within the budget, until no swap helps.
+//! - *local search* (see `local_search`): swaps, refilling what is left, and drop-and-refill
+//!   moves, with every option's gain kept up to date incrementally.
+//! - *exact*: when a phase is small enough ([`ExactLimits`]), its integer program (given the
+//!   earlier phases' cameras) is solved in process from the plan so far; a better answer
+//!   replaces the plan, and a proven optimum is the phase's bound (gap 0).
 //! - *upper bounds*: (1) for any set S and the best set O within budget B,
 //!   `f(O) <= f(S) + sum over O of the marginal gains w.r.t. S`, which is at most the best
 //!   fractional knapsack of those gains with capacity B (the one-camera-per-point rule
-//!   relaxed); (2) the Lagrangian dual of the linear relaxation (see `lagrangian_bound`), which is
-//!   usually far tighter. The least of them, capped by the total weight, is reported;
-//!   `gap = (bound - covered) / bound`.
+//!   relaxed); (2) the Lagrangian dual of the linear relaxation (see `lagrangian_bound`), which
+//!   reaches the relaxation's optimum and is far tighter. With a count of cameras, both are also
+//!   taken with every camera costing 1 and the count as capacity. The least of them, capped by
+//!   the total weight, is reported; `gap = (bound - covered) / bound`. The relaxation's own gap
+//!   to the integer optimum is what is left: on instances the exact program solves, the fast
+//!   path comes within a fraction of a percent of the optimum while the relaxation sits a few
+//!   percent above it.
 //!
 //! Phases are nested: phase k spends its own budget and adds to phases 1..k-1; its bound is for
 //! the cumulative budget without the nesting, hence also a bound for the nested plan.
 
 use crate::coverage::{existing_counts, options_until, Opt};
+use crate::exact::{ExactLimits, Mip};
 use crate::instance::Problem;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -39,7 +48,10 @@ pub struct Chosen {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseResult {
     pub phase: usize,
+    /// `f64::INFINITY` when only a camera count limits the phase.
     pub budget: f64,
+    /// The most new cameras of the phase, if limited.
+    pub max_cameras: Option<usize>,
     pub spent: f64,
     pub cameras: usize,
     pub covered_weight: f64,
@@ -68,6 +80,11 @@ pub type Progress<'a> = dyn Fn(&str, f64) + Sync + 'a;
 /// How to plan.
 pub struct PlanOptions<'a> {
     pub local_search: bool,
+    /// Solve phases small enough exactly (an integer program in process) after the fast path;
+    /// `None`: the fast path only.
+    pub exact: Option<ExactLimits>,
+    /// Subgradient steps of the Lagrangian bound per phase (more: a tighter bound, slower).
+    pub bound_steps: usize,
     /// Called with a stage name and the share done (0 to 1).
     pub progress: Option<&'a Progress<'a>>,
     /// Set to stop: planning ends with `None` at the next check.
@@ -76,7 +93,13 @@ pub struct PlanOptions<'a> {
 
 impl Default for PlanOptions<'_> {
     fn default() -> Self {
-        PlanOptions { local_search: true, progress: None, cancel: None }
+        PlanOptions {
+            local_search: true,
+            exact: Some(ExactLimits::default()),
+            bound_steps: 250,
+            progress: None,
+            cancel: None,
+        }
     }
 }
 
@@ -162,19 +185,25 @@ fn greedy(
     state: &mut State<'_>,
     used: &mut [bool],
     budget: f64,
+    count: Option<usize>,
     cancel: Option<&AtomicBool>,
 ) -> Option<Vec<(usize, f64)>> {
+    // With money, by gain per cost; with a count alone, by gain.
+    let key = |g: f64, o: &Opt| if budget.is_finite() { ratio(g, o.cost) } else { g };
     let mut heap: BinaryHeap<Entry> = opts
         .iter()
         .enumerate()
         .filter(|(_, o)| !used[o.candidate] && o.cost <= budget)
-        .map(|(i, o)| Entry { key: ratio(state.gain(o), o.cost), option: i })
+        .map(|(i, o)| Entry { key: key(state.gain(o), o), option: i })
         .filter(|e| e.key > 0.0)
         .collect();
     let mut left = budget;
     let mut out = Vec::new();
     let mut checks = 0u32;
     while let Some(top) = heap.pop() {
+        if count.is_some_and(|n| out.len() >= n) {
+            break;
+        }
         checks += 1;
         if checks.is_multiple_of(4096) && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
@@ -187,7 +216,7 @@ fn greedy(
         if g <= 0.0 {
             continue;
         }
-        let key = ratio(g, o.cost);
+        let key = key(g, o);
         if heap.peek().is_some_and(|next| next.key > key + 1e-12) {
             heap.push(Entry { key, option: top.option });
             continue;
@@ -200,53 +229,196 @@ fn greedy(
     Some(out)
 }
 
-/// Swaps that raise the value within the phase's budget; `mine` are this phase's choices.
-fn local_search(
-    opts: &[Opt],
-    state: &mut State<'_>,
-    used: &mut [bool],
-    mine: &mut [(usize, f64)],
-    budget: f64,
-    cancel: Option<&AtomicBool>,
-) {
-    for _pass in 0..20 {
-        let mut improved = false;
-        for k in 0..mine.len() {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return;
-            }
-            let (cur, _) = mine[k];
-            let spent: f64 = mine.iter().map(|(o, _)| opts[*o].cost).sum();
-            state.remove(&opts[cur]);
-            used[opts[cur].candidate] = false;
-            let base = state.gain(&opts[cur]);
-            let room = budget - spent + opts[cur].cost;
-            let mut best = (cur, base);
-            for (j, o) in opts.iter().enumerate() {
-                if j == cur || used[o.candidate] || o.cost > room + 1e-9 {
-                    continue;
+/// The local search's view of a plan: how often each point is seen, which candidates are
+/// used, and every option's marginal gain, kept up to date as cameras come and go (only the
+/// options seeing a point whose count changed are touched).
+struct Search<'a> {
+    p: &'a Problem,
+    opts: &'a [Opt],
+    /// The options seeing each demand point.
+    seen_by: &'a [Vec<u32>],
+    counts: Vec<u8>,
+    used: Vec<bool>,
+    gain: Vec<f64>,
+}
+
+impl<'a> Search<'a> {
+    fn new(p: &'a Problem, opts: &'a [Opt], seen_by: &'a [Vec<u32>], state: &State<'_>, used: &[bool]) -> Search<'a> {
+        let gain = opts.iter().map(|o| state.gain(o)).collect();
+        Search { p, opts, seen_by, counts: state.counts.clone(), used: used.to_vec(), gain }
+    }
+
+    fn change(&mut self, k: usize, up: bool) {
+        let o = &self.opts[k];
+        self.used[o.candidate] = up;
+        for &i in &o.covers {
+            let i = i as usize;
+            let d = &self.p.demand[i];
+            let before = unit_gain(d.weight, d.required, self.counts[i]);
+            self.counts[i] = if up { self.counts[i].saturating_add(1) } else { self.counts[i].saturating_sub(1) };
+            let after = unit_gain(d.weight, d.required, self.counts[i]);
+            if after != before {
+                for &q in &self.seen_by[i] {
+                    self.gain[q as usize] += after - before;
                 }
-                let g = state.gain(o);
-                if g > best.1 + 1e-9 {
-                    best = (j, g);
-                }
-            }
-            state.add(&opts[best.0]);
-            used[opts[best.0].candidate] = true;
-            if best.0 != cur {
-                mine[k] = best;
-                improved = true;
             }
         }
-        if !improved {
-            break;
+    }
+
+    /// Adds option `k`; returns what it added.
+    fn add(&mut self, k: usize) -> f64 {
+        let g = self.gain[k];
+        self.change(k, true);
+        g
+    }
+
+    /// Removes option `k`; returns what it had added.
+    fn remove(&mut self, k: usize) -> f64 {
+        self.change(k, false);
+        self.gain[k]
+    }
+
+    /// What member `k` adds to the others (what removing it would lose).
+    fn loss(&self, k: usize) -> f64 {
+        self.opts[k]
+            .covers
+            .iter()
+            .map(|&i| {
+                let d = &self.p.demand[i as usize];
+                let c = self.counts[i as usize];
+                if c == 0 {
+                    0.0
+                } else {
+                    unit_gain(d.weight, d.required, c - 1)
+                }
+            })
+            .sum()
+    }
+
+    /// Lazy greedy with the money `left` and at most `count` more cameras; by gain per cost
+    /// when money limits, else by gain. Returns the options added with what each added.
+    fn refill(&mut self, mut left: f64, count: Option<usize>, by_ratio: bool) -> Vec<(usize, f64)> {
+        let key = |g: f64, c: f64| if by_ratio { ratio(g, c) } else { g };
+        let mut heap: BinaryHeap<Entry> = (0..self.opts.len())
+            .filter(|&k| !self.used[self.opts[k].candidate] && self.opts[k].cost <= left + 1e-9 && self.gain[k] > 1e-12)
+            .map(|k| Entry { key: key(self.gain[k], self.opts[k].cost), option: k })
+            .collect();
+        let mut out = Vec::new();
+        while let Some(top) = heap.pop() {
+            if count.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            let (k, o) = (top.option, &self.opts[top.option]);
+            if self.used[o.candidate] || o.cost > left + 1e-9 || self.gain[k] <= 1e-12 {
+                continue;
+            }
+            let now = key(self.gain[k], o.cost);
+            if heap.peek().is_some_and(|next| next.key > now + 1e-12) {
+                heap.push(Entry { key: now, option: k });
+                continue;
+            }
+            left -= o.cost;
+            let g = self.add(k);
+            out.push((k, g));
         }
+        out
     }
 }
 
+/// Improves the phase's choices `mine` within its `budget` and `count`, from `state` and `used`
+/// (which include them), until no move helps (or 20 rounds):
+/// - *swap*: replace a camera with the unused option that adds the most within the money it
+///   frees;
+/// - *refill*: spend what is left (money and count) greedily;
+/// - *drop and refill*: take a camera out and spend the money it frees greedily, kept when
+///   that covers more.
+#[allow(clippy::too_many_arguments)]
+fn local_search(
+    opts: &[Opt],
+    seen_by: &[Vec<u32>],
+    state: &mut State<'_>,
+    used: &mut Vec<bool>,
+    mine: &mut Vec<(usize, f64)>,
+    budget: f64,
+    count: Option<usize>,
+    cancel: Option<&AtomicBool>,
+) {
+    let eps = 1e-9 * state.value().max(1.0);
+    let by_ratio = budget.is_finite();
+    let mut s = Search::new(state.p, opts, seen_by, state, used);
+    let mut cams: Vec<usize> = mine.iter().map(|(k, _)| *k).collect();
+    let spent = |cams: &[usize]| cams.iter().map(|&k| opts[k].cost).sum::<f64>();
+    let left_count = |cams: &[usize]| count.map(|n| n.saturating_sub(cams.len()));
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    // Swaps and refills until neither helps; then one pass of drop and refill; again while that
+    // helps (a few times at most: drop and refill looks at every option for every camera).
+    for _outer in 0..4 {
+        for _pass in 0..20 {
+            let mut improved = false;
+            for pos in 0..cams.len() {
+                if cancelled() {
+                    break;
+                }
+                let cur = cams[pos];
+                let room = budget - spent(&cams) + opts[cur].cost;
+                let had = s.remove(cur);
+                let mut best = (cur, had);
+                for (j, o) in opts.iter().enumerate() {
+                    if s.gain[j] > best.1 + eps && !s.used[o.candidate] && o.cost <= room + 1e-9 {
+                        best = (j, s.gain[j]);
+                    }
+                }
+                s.add(best.0);
+                if best.0 != cur {
+                    cams[pos] = best.0;
+                    improved = true;
+                }
+            }
+            let added = s.refill(budget - spent(&cams), left_count(&cams), by_ratio);
+            improved |= !added.is_empty();
+            cams.extend(added.into_iter().map(|(k, _)| k));
+            if !improved || cancelled() {
+                break;
+            }
+        }
+        // Drop one and refill, from the camera that adds least.
+        let mut improved = false;
+        let mut ranked: Vec<(usize, f64)> = cams.iter().map(|&k| (k, s.loss(k))).collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (cur, _) in ranked {
+            if cancelled() {
+                break;
+            }
+            let Some(pos) = cams.iter().position(|&k| k == cur) else { continue };
+            let lost = s.remove(cur);
+            cams.swap_remove(pos);
+            let added = s.refill(budget - spent(&cams), left_count(&cams), by_ratio);
+            let won: f64 = added.iter().map(|(_, g)| g).sum();
+            if won > lost + eps {
+                cams.extend(added.into_iter().map(|(k, _)| k));
+                improved = true;
+            } else {
+                for &(k, _) in &added {
+                    s.remove(k);
+                }
+                s.add(cur);
+                cams.push(cur);
+            }
+        }
+        if !improved || cancelled() {
+            break;
+        }
+    }
+    state.counts = s.counts;
+    *used = s.used;
+    *mine = cams.into_iter().map(|k| (k, 0.0)).collect();
+}
+
 /// The upper bound for budget `capacity` given the current state (see the module comment).
-fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f64 {
-    let mut items: Vec<(f64, f64)> = opts.iter().map(|o| (state.gain(o), o.cost)).filter(|(g, _)| *g > 0.0).collect();
+/// With `unit`, every option costs 1 (`capacity` is a count of cameras).
+fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total: f64) -> f64 {
+    let mut items: Vec<(f64, f64)> =
+        opts.iter().map(|o| (state.gain(o), if unit { 1.0 } else { o.cost })).filter(|(g, _)| *g > 0.0).collect();
     items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
     let mut left = capacity;
     let mut extra = 0.0;
@@ -264,37 +436,107 @@ fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, total: f64) -> f6
     (state.value() + extra).min(total)
 }
 
-/// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation (with
-/// the one-camera-per-point rule relaxed). For multipliers `u >= 0` on the coverage constraints
-/// `required_i y_i <= existing_i + sum of x_o over the options o seeing i`,
-/// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the best
-/// fractional knapsack of the options valued `sum of u_i over what they see` within the
-/// capacity. Every `L(u)` bounds the optimum; a subgradient descent (Polyak steps towards the
-/// plan's value `lower`) looks for a small one. Returns the least `L(u)` found.
+/// The options grouped for the Lagrangian subproblem: one group per candidate and model (the
+/// headings of one camera on one pole, all of one cost), the groups of a candidate together.
+pub(crate) struct Groups {
+    /// Options of each group.
+    members: Vec<Vec<usize>>,
+    /// The range of groups of each candidate that has any, in order.
+    poles: Vec<std::ops::Range<usize>>,
+}
+
+impl Groups {
+    fn new(opts: &[Opt]) -> Groups {
+        let mut order: Vec<usize> = (0..opts.len()).collect();
+        order.sort_by_key(|&k| (opts[k].candidate, opts[k].model));
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut poles: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut last: Option<(usize, usize)> = None;
+        for k in order {
+            let key = (opts[k].candidate, opts[k].model);
+            if last != Some(key) {
+                if last.map(|l| l.0) != Some(key.0) {
+                    poles.push(members.len()..members.len());
+                }
+                members.push(Vec::new());
+                last = Some(key);
+            }
+            if let Some(m) = members.last_mut() {
+                m.push(k);
+            }
+            if let Some(r) = poles.last_mut() {
+                r.end = members.len();
+            }
+        }
+        Groups { members, poles }
+    }
+}
+
+/// The slope from a to b of (cost, gain) points; a step of no cost is infinitely steep.
+fn slope(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let dc = b.0 - a.0;
+    if dc <= 0.0 {
+        f64::INFINITY
+    } else {
+        (b.1 - a.1) / dc
+    }
+}
+
+/// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation. For
+/// multipliers `u` on the coverage constraints `required_i y_i <= existing_i + sum of x_o over
+/// the options o seeing i` (`0 <= y_i <= 1`),
+/// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the
+/// linear relaxation of a multiple-choice knapsack: the options valued `sum of u_i over what
+/// they see`, at most one per candidate, within the capacity. It is solved exactly: per
+/// candidate and model only the best heading counts, per candidate the upper concave hull of
+/// (cost, value) gives increments of falling value per cost, and those are taken greedily.
+/// Every `L(u)` bounds the optimum, and `u_i` above `w_i / required_i` never lowers it, so `u`
+/// stays in `[0, w_i / required_i]`. A deflected subgradient descent (Polyak steps towards the
+/// plan's value `lower`) from `start` looks for a small `L(u)`. Returns the least `L(u)` found
+/// and its multipliers (to start the next phase from).
+#[allow(clippy::too_many_arguments)]
 fn lagrangian_bound(
     p: &Problem,
     opts: &[Opt],
+    groups: &Groups,
     existing: &[u8],
     capacity: f64,
+    unit: bool,
     lower: f64,
     iters: usize,
+    start: Option<&[f64]>,
     cancel: Option<&AtomicBool>,
-) -> f64 {
+    progress: &dyn Fn(f64),
+) -> (f64, Vec<f64>) {
     let n = p.demand.len();
-    let mut u: Vec<f64> = p
-        .demand
-        .iter()
-        .zip(existing)
-        .map(|(d, &e)| if e >= d.required { 0.0 } else { d.weight / f64::from(d.required) })
-        .collect();
+    let cap: Vec<f64> = p.demand.iter().map(|d| d.weight.max(0.0) / f64::from(d.required)).collect();
+    let mut u: Vec<f64> = match start {
+        Some(s) if s.len() == n => s.iter().zip(&cap).map(|(x, c)| x.clamp(0.0, *c)).collect(),
+        _ => {
+            p.demand.iter().zip(existing).zip(&cap).map(|((d, &e), c)| if e >= d.required { 0.0 } else { *c }).collect()
+        }
+    };
+    let cost = |k: usize| if unit { 1.0 } else { opts[k].cost };
     let mut best = f64::INFINITY;
+    let mut best_u = u.clone();
     let mut theta = 1.0;
     let mut stall = 0;
     let mut g = vec![0.0; n];
-    let mut items: Vec<(f64, f64, usize)> = Vec::with_capacity(opts.len());
-    for _ in 0..iters {
+    let mut dir = vec![0.0; n];
+    let mut value = vec![0.0; opts.len()];
+    let mut group_best: Vec<(usize, f64)> = vec![(0, 0.0); groups.members.len()];
+    // Each candidate's hull, as (option, cost, value) from the origin out.
+    let mut hulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); groups.poles.len()];
+    // Increments: (value per cost, cost, value, candidate slot, hull index).
+    let mut steps: Vec<(f64, f64, f64, usize, usize)> = Vec::new();
+    // How far along its hull each candidate went, and the share of the next step.
+    let mut reached: Vec<(usize, f64)> = vec![(0, 0.0); groups.poles.len()];
+    for it in 0..iters {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             break;
+        }
+        if it % 10 == 0 {
+            progress(it as f64 / iters as f64);
         }
         let mut val = 0.0;
         for (i, d) in p.demand.iter().enumerate() {
@@ -308,54 +550,140 @@ fn lagrangian_bound(
                 g[i] -= r;
             }
         }
-        items.clear();
         for (k, o) in opts.iter().enumerate() {
-            let gain: f64 = o.covers.iter().map(|&i| u[i as usize]).sum();
-            if gain > 0.0 {
-                items.push((gain, o.cost, k));
-            }
+            value[k] = o.covers.iter().map(|&i| u[i as usize]).sum();
         }
-        items.sort_by(|a, b| ratio(b.0, b.1).total_cmp(&ratio(a.0, a.1)));
+        for (gi, m) in groups.members.iter().enumerate() {
+            group_best[gi] =
+                m.iter().map(|&k| (k, value[k])).fold((m[0], f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        }
+        steps.clear();
+        for (slot, range) in groups.poles.iter().enumerate() {
+            let hull = &mut hulls[slot];
+            hull.clear();
+            let mut pts: Vec<(usize, f64, f64)> = range
+                .clone()
+                .map(|gi| group_best[gi])
+                .filter(|(_, v)| *v > 0.0)
+                .map(|(k, v)| (k, cost(k), v))
+                .collect();
+            pts.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
+            let mut last = (0.0, 0.0);
+            for (k, c, v) in pts {
+                if v <= last.1 {
+                    continue;
+                }
+                while let Some(&(_, c1, v1)) = hull.last() {
+                    let before =
+                        if hull.len() >= 2 { (hull[hull.len() - 2].1, hull[hull.len() - 2].2) } else { (0.0, 0.0) };
+                    if slope(before, (c1, v1)) <= slope((c1, v1), (c, v)) {
+                        hull.pop();
+                    } else {
+                        break;
+                    }
+                }
+                hull.push((k, c, v));
+                last = (c, v);
+            }
+            let mut prev = (0.0, 0.0);
+            for (h, &(_, c, v)) in hull.iter().enumerate() {
+                steps.push((slope(prev, (c, v)), c - prev.0, v - prev.1, slot, h));
+                prev = (c, v);
+            }
+            reached[slot] = (0, 0.0);
+        }
+        steps.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut left = capacity;
-        for &(gain, cost, k) in &items {
-            let x = if cost <= 0.0 {
-                1.0
-            } else if cost <= left {
-                left -= cost;
-                1.0
+        for &(_, c, v, slot, h) in &steps {
+            if c <= left {
+                left -= c;
+                val += v;
+                reached[slot] = (h + 1, 0.0);
             } else {
-                let x = left / cost;
-                left = 0.0;
-                x
-            };
-            if x <= 0.0 {
+                if c > 0.0 && left > 0.0 {
+                    let t = left / c;
+                    val += v * t;
+                    reached[slot] = (h, t);
+                }
                 break;
             }
-            val += gain * x;
-            for &i in &opts[k].covers {
-                g[i as usize] += x;
+        }
+        for (slot, &(upto, t)) in reached.iter().enumerate() {
+            let hull = &hulls[slot];
+            if upto > 0 && t < 1.0 {
+                for &i in &opts[hull[upto - 1].0].covers {
+                    g[i as usize] += 1.0 - t;
+                }
+            }
+            if t > 0.0 && upto < hull.len() {
+                for &i in &opts[hull[upto].0].covers {
+                    g[i as usize] += t;
+                }
             }
         }
         if !best.is_finite() || val < best - 1e-9 * best.abs().max(1.0) {
             best = val;
+            best_u.clone_from(&u);
             stall = 0;
         } else {
             stall += 1;
-            if stall >= 6 {
+            if stall >= 8 {
                 theta /= 2.0;
                 stall = 0;
             }
         }
-        let norm2: f64 = g.iter().map(|x| x * x).sum();
-        if norm2 <= 1e-18 || theta < 1e-4 {
+        // Deflection (Camerini, Fratta and Maffioli): bend the step away from the last one
+        // where they disagree, which damps the zig-zag of plain subgradient steps.
+        let gd: f64 = g.iter().zip(&dir).map(|(a, b)| a * b).sum();
+        let dd: f64 = dir.iter().map(|x| x * x).sum();
+        let beta = if dd > 0.0 && gd < 0.0 { -1.5 * gd / dd } else { 0.0 };
+        for i in 0..n {
+            dir[i] = g[i] + beta * dir[i];
+        }
+        let norm2: f64 = dir.iter().map(|x| x * x).sum();
+        if norm2 <= 1e-18 || theta < 1e-5 {
             break;
         }
         let step = theta * (val - lower).max(1e-9 * val.abs().max(1.0)) / norm2;
         for i in 0..n {
-            u[i] = (u[i] - step * g[i]).max(0.0);
+            u[i] = (u[i] - step * dir[i]).clamp(0.0, cap[i]);
         }
     }
-    best
+    (best, best_u)
+}
+
+/// Runs the exact program on its own thread, so that a cancel stops planning at once (the
+/// abandoned solver ends by its time limit). `Some(None)` when the solver gave no answer; `None`
+/// when cancelled.
+fn run_exact(
+    mip: Mip,
+    time_limit_s: f64,
+    report: &dyn Fn(f64),
+    cancel: Option<&AtomicBool>,
+) -> Option<Option<(Vec<usize>, bool)>> {
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("polis-plan-exact".into()).spawn(move || {
+        let _ = tx.send(mip.choose());
+    });
+    if spawned.is_err() {
+        return Some(None);
+    }
+    report(0.0);
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(answer) => {
+                report(1.0);
+                return Some(answer);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Some(None),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return None;
+        }
+        report((started.elapsed().as_secs_f64() / time_limit_s.max(1e-3)).min(0.99));
+    }
 }
 
 /// Plans every phase of the problem. `None` when cancelled.
@@ -365,8 +693,8 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             f(stage, share);
         }
     };
-    report("coverage", 0.0);
-    let opts = options_until(p, o.cancel)?;
+    let coverage_share = |share: f64| report("coverage", share);
+    let opts = options_until(p, o.cancel, Some(&coverage_share))?;
     report("coverage", 1.0);
     if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return None;
@@ -379,11 +707,28 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let mut chosen = Vec::new();
     let mut phases = Vec::new();
     let mut cumulative = 0.0;
+    let mut cumulative_count = Some(0usize);
+    let mut relaxed_bounds = Vec::new();
+    // The Lagrangian subproblem's groups, and each phase's multipliers to start the next from.
+    let groups = Groups::new(&opts);
+    let mut seen_by: Vec<Vec<u32>> = vec![Vec::new(); p.demand.len()];
+    if o.local_search {
+        for (k, x) in opts.iter().enumerate() {
+            for &i in &x.covers {
+                seen_by[i as usize].push(k as u32);
+            }
+        }
+    }
+    let (mut warm_money, mut warm_count): (Option<Vec<f64>>, Option<Vec<f64>>) = (None, None);
     for (k, &budget) in p.budgets.iter().enumerate() {
-        report("phase", k as f64 / p.budgets.len() as f64);
+        let count = p.max_cameras.get(k).copied().flatten();
+        // Every stage's share runs over all the phases: phase k of n covers k/n to (k+1)/n.
+        let n_phases = p.budgets.len() as f64;
+        let share = |x: f64| (k as f64 + x.clamp(0.0, 1.0)) / n_phases;
+        report("phase", share(0.0));
         let mut s_greedy = state.clone();
         let mut u_greedy = used.clone();
-        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, o.cancel)?;
+        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, count, o.cancel)?;
         // The best single option that fits, against the ratio greedy.
         let single = opts
             .iter()
@@ -391,6 +736,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             .filter(|(_, x)| !used[x.candidate] && x.cost <= budget)
             .map(|(i, x)| (i, state.gain(x)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
+        report("phase", share(0.5));
         let greedy_gain: f64 = mine.iter().map(|(_, g)| g).sum();
         if let Some((i, g)) = single {
             if g > greedy_gain {
@@ -402,10 +748,36 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             }
         }
         if o.local_search {
-            local_search(&opts, &mut s_greedy, &mut u_greedy, &mut mine, budget, o.cancel);
+            local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
+        }
+        // The exact program of the phase (given the earlier phases' cameras), from the fast
+        // path's plan, when the phase is small enough.
+        let mut proven = None;
+        if let Some(limits) = &o.exact {
+            let start: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
+            let money = budget.is_finite().then_some(budget);
+            if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, money, count, &start, limits) {
+                let exact_share = |x: f64| report("exact", share(x));
+                if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &exact_share, o.cancel)? {
+                    let fast = s_greedy.value();
+                    let value = crate::exact::value_with(p, &opts, &state.counts, &exact);
+                    if value > fast + 1e-9 * fast.max(1.0) {
+                        s_greedy = state.clone();
+                        u_greedy = used.clone();
+                        for &i in &exact {
+                            s_greedy.add(&opts[i]);
+                            u_greedy[opts[i].candidate] = true;
+                        }
+                        mine = exact.into_iter().map(|i| (i, 0.0)).collect();
+                    }
+                    if optimal {
+                        proven = Some(value.max(fast));
+                    }
+                }
+            }
         }
         state = s_greedy;
         used = u_greedy;
@@ -416,10 +788,22 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         }
         let mut rest: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
         cumulative += budget;
+        cumulative_count = cumulative_count.zip(count).map(|(a, b)| a + b);
+        // The bounds of the relaxation: for the money, and for the count of cameras.
+        let knapsack = |st: &State<'_>| {
+            let mut b = total_weight;
+            if cumulative.is_finite() {
+                b = b.min(upper_bound(&opts, st, cumulative, false, total_weight));
+            }
+            if let Some(n) = cumulative_count {
+                b = b.min(upper_bound(&opts, st, n as f64, true, total_weight));
+            }
+            b
+        };
         // The bound holds for any set: take the least over some prefixes of the phase's
         // cameras in order of value (from the cameras of earlier phases alone to all of them).
         let step = (rest.len() / 8).max(1);
-        let mut bound = upper_bound(&opts, &replay, cumulative, total_weight);
+        let mut bound = knapsack(&replay);
         let mut added = 0usize;
         while !rest.is_empty() {
             let (pos, g) = rest
@@ -433,23 +817,69 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             chosen.push(Chosen { option: i, phase: k + 1, gain: g });
             added += 1;
             if added.is_multiple_of(step) || rest.is_empty() {
-                bound = bound.min(upper_bound(&opts, &replay, cumulative, total_weight));
+                bound = bound.min(knapsack(&replay));
             }
         }
         let covered_weight = state.value();
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
-        report("bound", k as f64 / p.budgets.len() as f64);
-        let lagrangian = lagrangian_bound(p, &opts, &base_counts, cumulative, covered_weight, 250, o.cancel);
+        report("phase", share(1.0));
+        report("bound", share(0.0));
+        let mut lagrangian = f64::INFINITY;
+        let both = if cumulative.is_finite() && cumulative_count.is_some() { 2.0 } else { 1.0 };
+        if cumulative.is_finite() {
+            let progress = |x: f64| report("bound", share(x / both));
+            let (b, u) = lagrangian_bound(
+                p,
+                &opts,
+                &groups,
+                &base_counts,
+                cumulative,
+                false,
+                covered_weight,
+                o.bound_steps,
+                warm_money.as_deref(),
+                o.cancel,
+                &progress,
+            );
+            lagrangian = b;
+            warm_money = Some(u);
+        }
+        if let Some(n) = cumulative_count {
+            let progress = |x: f64| report("bound", share((both - 1.0 + x) / both));
+            let (b, u) = lagrangian_bound(
+                p,
+                &opts,
+                &groups,
+                &base_counts,
+                n as f64,
+                true,
+                covered_weight,
+                o.bound_steps,
+                warm_count.as_deref(),
+                o.cancel,
+                &progress,
+            );
+            lagrangian = lagrangian.min(b);
+            warm_count = Some(u);
+        }
+        report("bound", share(1.0));
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
-        let bound = bound.min(lagrangian).max(covered_weight);
+        let relaxed = bound.min(lagrangian).max(covered_weight);
+        relaxed_bounds.push(relaxed);
+        // A phase proven optimal (given the earlier phases) is its own bound.
+        let bound = match proven {
+            Some(opt) => opt.max(covered_weight).min(relaxed),
+            None => relaxed,
+        };
         let gap = if bound > 0.0 { (bound - covered_weight) / bound } else { 0.0 };
         phases.push(PhaseResult {
             phase: k + 1,
             budget,
+            max_cameras: count,
             spent: mine.iter().map(|(i, _)| opts[*i].cost).sum(),
             cameras: mine.len(),
             covered_weight,
@@ -460,9 +890,10 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         });
     }
     // The best plan for a smaller budget covers no more than the best for a larger one: each
-    // phase's bound is also bounded by the later phases' bounds.
+    // phase's bound is also bounded by the later phases' bounds of the relaxation (which, unlike
+    // an exact phase's optimum, do not depend on the earlier phases' choices).
     for k in (0..phases.len().saturating_sub(1)).rev() {
-        let later = phases[k + 1].upper_bound;
+        let later = relaxed_bounds[k + 1..].iter().copied().fold(f64::INFINITY, f64::min);
         let ph = &mut phases[k];
         if later < ph.upper_bound {
             ph.upper_bound = later.max(ph.covered_weight);

@@ -119,5 +119,6 @@ pub fn city(size: CitySize, seed: u64) -> Instance {
         existing: Vec::new(),
         buildings,
         budgets: vec![(avg * size.cameras_per_phase as f64).round(); size.phases],
+        max_cameras: Vec::new(),
     }
 }

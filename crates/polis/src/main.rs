@@ -67,9 +67,12 @@ enum Command {
         /// Phases of the scenario (an input file gives its own budgets).
         #[arg(long, default_value_t = 3)]
         phases: usize,
-        /// The scenario's budget per phase.
-        #[arg(long, default_value_t = 15_000.0)]
-        budget: f64,
+        /// The scenario's budget per phase (default 15000, or none with --cameras alone).
+        #[arg(long)]
+        budget: Option<f64>,
+        /// The most new cameras per phase of the scenario (instead of or besides --budget).
+        #[arg(long)]
+        cameras: Option<u32>,
         /// The output directory.
         #[arg(long)]
         out: PathBuf,
@@ -154,9 +157,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(Config::resolve(flags, RawConfig::default(), "polis-demo-data")?, true).await
         }
-        Command::Plan { scenario, input, phases, budget, out, no_local_search } => {
-            plan_cmd::run(plan_cmd::PlanArgs { scenario, input, phases, budget, out, local_search: !no_local_search })
-                .await
+        Command::Plan { scenario, input, phases, budget, cameras, out, no_local_search } => {
+            plan_cmd::run(plan_cmd::PlanArgs {
+                scenario,
+                input,
+                phases,
+                budget,
+                cameras,
+                out,
+                local_search: !no_local_search,
+            })
+            .await
         }
         Command::Simulate { target, username, interval_secs, seed } => {
             polis_base::init_tracing(false);

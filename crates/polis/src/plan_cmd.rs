@@ -4,16 +4,20 @@
 //! or cancelled run leaves no half-written plan.
 
 use anyhow::{bail, Context};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 pub struct PlanArgs {
     pub scenario: Option<String>,
     pub input: Option<PathBuf>,
     pub phases: usize,
-    pub budget: f64,
+    /// The demo scenario's budget per phase (`None`: 15000, or no money limit with `cameras`).
+    pub budget: Option<f64>,
+    /// The demo scenario's most new cameras per phase.
+    pub cameras: Option<u32>,
     pub out: PathBuf,
     pub local_search: bool,
 }
@@ -24,14 +28,86 @@ fn load(args: &PlanArgs) -> anyhow::Result<polis_plan::Instance> {
             if !(1..=10).contains(&args.phases) {
                 bail!("--phases: must be from 1 to 10");
             }
-            Ok(polis_core::plan::demo_scenario(args.phases, args.budget))
+            if args.budget.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
+                bail!("--budget: must be a positive number");
+            }
+            if args.cameras == Some(0) {
+                bail!("--cameras: must be 1 or more");
+            }
+            let mut inst = polis_core::plan::demo_scenario(args.phases, args.budget.unwrap_or(15_000.0));
+            if let Some(n) = args.cameras {
+                inst.max_cameras = vec![n; args.phases];
+                if args.budget.is_none() {
+                    inst.budgets.clear();
+                }
+            }
+            Ok(inst)
         }
         (Some(s), None) => bail!("--scenario: unknown scenario {s:?}; the one built in is \"demo\""),
+        (None, Some(_)) if args.budget.is_some() || args.cameras.is_some() => {
+            bail!("--budget and --cameras are for --scenario; an input file gives its own budgets and max_cameras")
+        }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             polis_plan::Instance::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))
         }
         _ => bail!("give either --scenario demo or --input FILE.json"),
+    }
+}
+
+/// The planner's progress on stderr: a bar redrawn in place on a terminal, plain lines
+/// otherwise (a line when a stage starts and every 25% of it).
+struct Bar {
+    tty: bool,
+    /// The stage and the whole percent last shown.
+    last: Mutex<(String, i64)>,
+}
+
+impl Bar {
+    const WIDTH: usize = 30;
+
+    fn new(tty: bool) -> Bar {
+        Bar { tty, last: Mutex::new((String::new(), -1)) }
+    }
+
+    fn label(stage: &str) -> &str {
+        match stage {
+            "coverage" => "what each camera sees",
+            "phase" => "choosing cameras",
+            "exact" => "solving exactly",
+            "bound" => "proving the bound",
+            other => other,
+        }
+    }
+
+    fn show(&self, stage: &str, share: f64) {
+        let pct = (share.clamp(0.0, 1.0) * 100.0).floor() as i64;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let new_stage = last.0 != stage;
+        if !new_stage && (pct == last.1 || (!self.tty && pct / 25 == last.1 / 25)) {
+            return;
+        }
+        *last = (stage.to_string(), pct);
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let filled = (pct as usize * Self::WIDTH) / 100;
+            let _ = write!(
+                err,
+                "\r  [{}{}] {pct:>3}%  {:<24}",
+                "#".repeat(filled),
+                "-".repeat(Self::WIDTH - filled),
+                Self::label(stage)
+            );
+        } else {
+            let _ = writeln!(err, "  {} {pct}%", Self::label(stage));
+        }
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
     }
 }
 
@@ -62,13 +138,16 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
     let flag = cancel.clone();
     let local_search = args.local_search;
     let (problem, plan) = tokio::task::spawn_blocking(move || {
-        let progress = |stage: &str, share: f64| {
-            eprint!("\r  {stage:<10} {:>3.0}%", share * 100.0);
-            let _ = std::io::stderr().flush();
+        let bar = Bar::new(std::io::stderr().is_terminal());
+        let progress = |stage: &str, share: f64| bar.show(stage, share);
+        let opts = polis_plan::PlanOptions {
+            local_search,
+            progress: Some(&progress),
+            cancel: Some(&flag),
+            ..Default::default()
         };
-        let opts = polis_plan::PlanOptions { local_search, progress: Some(&progress), cancel: Some(&flag) };
         let plan = polis_plan::plan(&problem, &opts);
-        eprintln!();
+        bar.finish();
         (problem, plan)
     })
     .await?;
@@ -104,12 +183,15 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     for ph in &plan.phases {
+        let limit = match (ph.budget.is_finite(), ph.max_cameras) {
+            (true, Some(n)) => format!("{:.0} of {:.0}, at most {n} cameras", ph.spent, ph.budget),
+            (true, None) => format!("{:.0} of {:.0}", ph.spent, ph.budget),
+            (false, n) => format!("{:.0}, at most {} cameras", ph.spent, n.unwrap_or(0)),
+        };
         println!(
-            "phase {}: {} cameras for {:.0} of {:.0}; covered {:.1}% of the weight (bound {:.1}%, gap {:.2}%)",
+            "phase {}: {} cameras for {limit}; covered {:.1}% of the weight (bound {:.1}%, gap {:.2}%)",
             ph.phase,
             ph.cameras,
-            ph.spent,
-            ph.budget,
             100.0 * ph.covered_weight / ph.total_weight.max(1e-12),
             100.0 * ph.upper_bound / ph.total_weight.max(1e-12),
             100.0 * ph.gap

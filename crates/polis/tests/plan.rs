@@ -42,6 +42,35 @@ fn the_demo_scenario_is_planned_in_three_phases_with_its_report() {
     assert!(html.contains("<svg") && !html.contains("<script"));
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(text.contains("phase 3:") && text.contains("gap"), "{text}");
+    // Not a terminal: progress in plain lines, no bar redrawn in place.
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!err.contains('\r'), "{err}");
+    for line in
+        ["what each camera sees 0%", "what each camera sees 100%", "choosing cameras 100%", "proving the bound 100%"]
+    {
+        assert!(err.lines().any(|l| l.trim() == line), "no {line:?} in {err}");
+    }
+}
+
+#[test]
+fn a_count_of_cameras_limits_the_demo_phases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("plan");
+    let r = polis()
+        .args(["plan", "--scenario", "demo", "--phases", "2", "--cameras", "2", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    for ph in summary["phases"].as_array().expect("phases") {
+        assert!(ph["budget"].is_null() && ph["max_cameras"] == 2 && ph["cameras"] == 2, "{ph}");
+    }
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("at most 2 cameras"), "{text}");
+    let r = polis().args(["plan", "--scenario", "demo", "--cameras", "0", "--out"]).arg(&out).output().expect("run");
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--cameras"));
 }
 
 #[test]

@@ -67,16 +67,49 @@ async fn a_supervisor_plans_the_municipality_and_accepts_the_plan(t: TestApp) {
     assert!(phases[1]["covered_weight"].as_f64() > done["summary"]["before"]["covered_weight"].as_f64());
     let features = done["geojson"]["features"].as_array().unwrap().len();
     assert!(features > 0);
-    // Progress travelled on the live stream, ending with "done".
-    let got = read_events(&mut events, 1).await;
-    assert_eq!(got[0].1, "plan");
+    // Progress travelled on the live stream through the stages, each stage's share never going
+    // back, ending with "done".
+    let mut got: Vec<Value> = Vec::new();
+    while got.last().is_none_or(|e| e["status"] == "running") {
+        let (_, ty, event) = read_events(&mut events, 1).await.remove(0);
+        assert_eq!(ty, "plan");
+        assert_eq!(event["data"]["id"], id.as_str());
+        got.push(event["data"].clone());
+    }
+    let stages: Vec<&str> = got.iter().map(|e| e["stage"].as_str().unwrap()).collect();
+    assert_eq!(got.last().unwrap()["status"], "done", "{stages:?}");
+    let mut firsts: Vec<&str> = Vec::new();
+    for s in &stages {
+        if !firsts.contains(s) {
+            firsts.push(s);
+        }
+    }
+    assert_eq!(firsts[..4], ["queued", "coverage", "phase", "exact"], "{stages:?}");
+    assert!(firsts.contains(&"bound") && firsts.last() == Some(&"done"), "{stages:?}");
+    let share = |e: &Value| e["progress"].as_f64().unwrap();
+    assert!(
+        got.iter().any(|e| e["stage"] == "coverage" && share(e) > 0.0 && share(e) < 1.0),
+        "coverage reports its way: {got:?}"
+    );
+    for stage in ["coverage", "phase", "exact", "bound"] {
+        let shares: Vec<f64> = got.iter().filter(|e| e["stage"] == stage).map(share).collect();
+        assert!(shares.len() >= 2, "{stage}: {shares:?}");
+        assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{stage} goes back: {shares:?}");
+        assert!(shares.last().is_some_and(|s| (*s - 1.0).abs() < 1e-9), "{stage} ends at 1: {shares:?}");
+    }
     let r = t.req_as(&sup, Method::GET, &format!("/api/v1/plans/{id}/report.html")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.text().await.unwrap().contains("<svg"));
-    // Accepting puts the cameras into the registry as planned, once.
-    let (s, b) = t.call(t.req_as(&sup, Method::POST, &format!("/api/v1/plans/{id}/accept"))).await;
-    assert_eq!((s, b["cameras"].as_u64()), (StatusCode::OK, Some(features as u64)), "{b}");
+    // Accepting puts the cameras into the registry as planned, once, even when two accepts race.
+    let url = format!("/api/v1/plans/{id}/accept");
+    let ((s1, b1), (s2, b2)) =
+        tokio::join!(t.call(t.req_as(&sup, Method::POST, &url)), t.call(t.req_as(&sup, Method::POST, &url)));
+    let ((s, refused), b) = if s1 == StatusCode::OK { ((s2, b2), b1) } else { ((s1, b1), b2) };
+    assert_eq!(s, StatusCode::CONFLICT, "one of two racing accepts is refused: {s1} {s2}");
+    // Refused for being accepted already, not by the registry finding the cameras there.
+    assert!(refused.to_string().contains("accepted already"), "{refused}");
+    assert_eq!(b["cameras"].as_u64(), Some(features as u64), "{b}");
     let (_, cams) = t.get("/api/v1/cameras").await;
     let planned =
         cams["features"].as_array().unwrap().iter().filter(|f| f["properties"]["status"] == "planned").count();
@@ -209,6 +242,29 @@ async fn chosen_sites_models_budgets_and_candidates_shape_the_plan(t: TestApp) {
     }
 }
 
+both!(a_count_of_cameras_limits_the_phases_instead_of_money);
+async fn a_count_of_cameras_limits_the_phases_instead_of_money(t: TestApp) {
+    sites(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let id = start(&t, &sup, json!({"max_cameras": [2, 1]})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["input"]["max_cameras"], json!([2, 1]), "{}", done["input"]);
+    assert_eq!(done["input"]["budgets"], json!([null, null]), "no money limit");
+    let phases = done["summary"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    assert_eq!((phases[0]["cameras"].as_u64(), phases[1]["cameras"].as_u64()), (Some(2), Some(1)), "{phases:?}");
+    assert!(phases[0]["budget"].is_null() && phases[0]["max_cameras"] == 2);
+    // Besides money: one number for every phase.
+    let id = start(&t, &sup, json!({"budgets": [20000, 20000, 20000], "max_cameras": 1})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["input"]["max_cameras"], json!([1, 1, 1]));
+    for ph in done["summary"]["phases"].as_array().unwrap() {
+        assert_eq!(ph["cameras"], 1, "{ph}");
+        assert_eq!(ph["budget"], 20000.0);
+    }
+}
+
 both!(extra_candidates_can_replace_the_generated_poles);
 async fn extra_candidates_can_replace_the_generated_poles(t: TestApp) {
     sites(&t).await;
@@ -310,6 +366,11 @@ async fn bad_planning_options_are_refused_naming_the_field(t: TestApp) {
         (json!({"budgets": [5000], "phases": 2}), "budgets"),
         (json!({"phases": 0}), "phases"),
         (json!({"budget": -1}), "budget"),
+        (json!({"max_cameras": 0}), "max_cameras"),
+        (json!({"max_cameras": "two"}), "max_cameras"),
+        (json!({"max_cameras": [2, 0]}), "max_cameras[1]"),
+        (json!({"max_cameras": [2, 1.5]}), "max_cameras[1]"),
+        (json!({"budgets": [5000, 5000], "max_cameras": [2]}), "max_cameras"),
         (json!({"sites": "square"}), "sites"),
         (json!({"sites": []}), "sites"),
         (json!({"sites": ["square", "nowhere"]}), "sites[1]"),

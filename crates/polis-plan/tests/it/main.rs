@@ -46,6 +46,7 @@ fn base(demand: Vec<DemandPoint>, candidates: Vec<Candidate>, budgets: Vec<f64>)
         existing: vec![],
         buildings: vec![],
         budgets,
+        max_cameras: vec![],
     }
 }
 
@@ -244,7 +245,7 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
         inst.headings = 4;
         inst.models.truncate(1);
         let p = inst.problem().expect("valid");
-        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let pl = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 30).expect("small enough");
         assert!(ph.covered_weight <= opt + 1e-9, "seed {seed}: the plan beats the optimum?");
@@ -255,6 +256,151 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
         }
     }
     assert!(equal >= 15, "the fast path found the optimum on only {equal} of 20");
+}
+
+/// Small seeded instances with one phase: few enough options to enumerate.
+fn small(seed: u64, models: usize) -> polis_plan::instance::Problem {
+    let mut inst = city(
+        CitySize { candidates: 6, demand: 120, buildings: seed.is_multiple_of(2), phases: 1, cameras_per_phase: 2 },
+        seed,
+    );
+    inst.headings = 4;
+    inst.models.truncate(models);
+    inst.problem().expect("valid")
+}
+
+#[test]
+fn the_integer_program_finds_the_enumerated_optimum() {
+    for seed in 0..20 {
+        let p = small(seed, 1);
+        let opts = options(&p);
+        let base = existing_counts(&p);
+        let budget = p.budgets[0];
+        let (opt, _) = exact::optimum(&p, &opts, &base, budget, 30).expect("small enough");
+        let used = vec![false; p.candidates.len()];
+        let mip = exact::Mip::build(&p, &opts, &base, &used, Some(budget), None, &[], &Default::default())
+            .expect("small enough");
+        let answer = mip.solve(&p, &opts, &base).expect("an answer");
+        assert!(answer.optimal, "seed {seed}: not proven optimal");
+        assert!((answer.value - opt).abs() < 1e-6, "seed {seed}: the program gives {} against {opt}", answer.value);
+        let spent: f64 = answer.chosen.iter().map(|&k| opts[k].cost).sum();
+        assert!(spent <= budget + 1e-9, "seed {seed}: spends {spent} of {budget}");
+        let mut poles: Vec<usize> = answer.chosen.iter().map(|&k| opts[k].candidate).collect();
+        poles.sort();
+        poles.dedup();
+        assert_eq!(poles.len(), answer.chosen.len(), "seed {seed}: one camera per pole");
+    }
+}
+
+#[test]
+fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
+    let mut fast_short = 0;
+    for seed in 0..20 {
+        // Two models: the fast path misses the optimum on some of these.
+        let p = small(seed, 2);
+        let fast = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let ph = &pl.phases[0];
+        let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
+        assert!((ph.covered_weight - opt).abs() < 1e-6, "seed {seed}: {} against the optimum {opt}", ph.covered_weight);
+        assert!(
+            (ph.upper_bound - opt).abs() < 1e-6 && ph.gap < 1e-9,
+            "seed {seed}: bound {}, gap {}",
+            ph.upper_bound,
+            ph.gap
+        );
+        assert!(ph.spent <= ph.budget + 1e-9);
+        if fast.phases[0].covered_weight < opt - 1e-6 {
+            fast_short += 1;
+        }
+    }
+    // Else this test would not show that the exact path is what finds the optimum.
+    assert!(fast_short > 0, "the fast path alone found every optimum");
+}
+
+#[test]
+fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
+    let mut inst = city(CitySize { candidates: 80, demand: 800, buildings: true, phases: 2, cameras_per_phase: 6 }, 5);
+    // A count alone: no money limit.
+    let money = inst.budgets.clone();
+    inst.budgets.clear();
+    inst.max_cameras = vec![3, 2];
+    let p = inst.problem().expect("valid");
+    assert!(p.budgets.iter().all(|b| b.is_infinite()) && p.max_cameras == vec![Some(3), Some(2)]);
+    for exact in [None, Some(Default::default())] {
+        let pl = plan(&p, &PlanOptions { exact, ..Default::default() }).expect("plan");
+        assert_eq!((pl.phases[0].cameras, pl.phases[1].cameras), (3, 2), "a count alone is spent in full");
+        for ph in &pl.phases {
+            assert!(ph.upper_bound >= ph.covered_weight - 1e-9 && (0.0..1.0).contains(&ph.gap));
+        }
+        let s = polis_plan::report::summary(&p, &pl);
+        assert!(s["phases"][0]["budget"].is_null() && s["phases"][0]["max_cameras"] == 3, "{}", s["phases"][0]);
+    }
+    // Both: money and a count; the tighter one holds.
+    inst.budgets = money;
+    inst.max_cameras = vec![2, 2];
+    let p = inst.problem().expect("valid");
+    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    for ph in &pl.phases {
+        assert!(
+            ph.cameras <= 2 && ph.spent <= ph.budget + 1e-9,
+            "phase {}: {} cameras, {}",
+            ph.phase,
+            ph.cameras,
+            ph.spent
+        );
+    }
+    let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    assert!(free.phases[0].cameras > 2, "money alone buys more than the count allows");
+    // The bound of a count: one camera seeing one point, five points, a count of two.
+    let mut tiny = base(
+        (0..5).map(|i| point(&format!("p{i}"), 10.0 * f64::from(i) - 20.0, 12.0, 1.0)).collect(),
+        vec![cand("c1", -20.0, 0.0, 0.0), cand("c2", 0.0, 0.0, 0.0), cand("c3", 20.0, 0.0, 0.0)],
+        vec![],
+    );
+    tiny.models[0].hfov_deg = 10.0;
+    tiny.headings = 36;
+    tiny.max_cameras = vec![2];
+    let p = tiny.problem().expect("valid");
+    let pl = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+    assert_eq!(pl.phases[0].cameras, 2);
+    assert!(pl.phases[0].upper_bound < 5.0 - 1e-6, "the count bounds the coverage: {}", pl.phases[0].upper_bound);
+}
+
+fn inst_without_counts(i: &Instance) -> Instance {
+    Instance { max_cameras: vec![], ..i.clone() }
+}
+
+#[test]
+fn bad_counts_and_existing_cameras_name_the_item() {
+    let ok = base(vec![point("a", 0.0, 10.0, 1.0)], vec![cand("c", 0.0, 0.0, 50.0)], vec![1000.0]);
+    let err = |i: &Instance| i.problem().expect_err("must be refused");
+    let mut i = ok.clone();
+    i.max_cameras = vec![1, 2];
+    assert_eq!(err(&i).details[0].field, "max_cameras");
+    let mut i = ok.clone();
+    i.budgets.clear();
+    i.max_cameras = vec![0];
+    assert_eq!(err(&i).details[0].field, "max_cameras[0]");
+    let mut i = ok.clone();
+    i.budgets.clear();
+    assert_eq!(err(&i).details[0].field, "budgets");
+    let (lon, lat) = at(0.0, 0.0);
+    let cam =
+        ExistingCamera { id: "old".into(), lon, lat, heading_deg: 0.0, hfov_deg: 60.0, range_m: 30.0, ptz: false };
+    for (bad, field) in [
+        (ExistingCamera { range_m: 0.0, ..cam.clone() }, "existing[old].range_m"),
+        (ExistingCamera { range_m: f64::NAN, ..cam.clone() }, "existing[old].range_m"),
+        (ExistingCamera { hfov_deg: 0.0, ..cam.clone() }, "existing[old].hfov_deg"),
+        (ExistingCamera { hfov_deg: 400.0, ..cam.clone() }, "existing[old].hfov_deg"),
+    ] {
+        let mut i = ok.clone();
+        i.existing = vec![bad];
+        assert_eq!(err(&i).details[0].field, field);
+    }
+    let mut i = ok.clone();
+    i.existing = vec![cam];
+    assert!(i.problem().is_ok());
 }
 
 #[test]
