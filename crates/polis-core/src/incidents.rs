@@ -419,7 +419,7 @@ impl App {
         Ok((self.open_incident_locked(actor, m, new).await?, true))
     }
 
-    /// [`App::open_incident`] for a caller that holds the desk's write lock.
+    /// Opens an incident (journal, audit, event); the caller holds the desk's write lock.
     async fn open_incident_locked(&self, actor: &Actor, m: Id, new: NewIncident) -> Result<IncidentView> {
         let now = self.clock().now();
         let procedure = read(&self.desk().procedures).get(&procedure_id(&m, new.kind)).cloned();
@@ -485,7 +485,7 @@ impl App {
 
     /// One incident with its cameras, proposals, journal, shares, nearby sensors, area contents
     /// and (for authorised roles) the SOS profile. An agency user gets what its agency may see
-    /// ([`App::agency_view`]).
+    /// (`App::agency_view`).
     pub async fn incident(&self, actor: &Actor, id: &Id) -> Result<IncidentView> {
         let incident = self.readable(actor, id).await?;
         if actor.role == Role::Agency {
@@ -1134,7 +1134,7 @@ impl App {
     /// Opens a share by its token, for `camera` if named: an unknown, expired or revoked token,
     /// a camera outside the share, or a share of an incident that was closed or cancelled, is
     /// `PermissionDenied` with the reason (see [`incident::share_refused`]). Every use is logged,
-    /// a refused one of a known share too (`what` then ends in "refused: <reason>").
+    /// a refused one of a known share too (`what` then ends in `refused: REASON`).
     pub async fn use_share(&self, token: &str, camera: Option<&Id>, what: &str) -> Result<SharedView> {
         let (share, found) = self.valid_share(token, camera).await;
         let Some(share) = share else { return Err(found.err().unwrap_or_else(unknown_share)) };
