@@ -797,13 +797,13 @@ impl App {
         let mut changed = 0;
         let running: Vec<Id> = self.media.running().into_iter().filter(|id| !id.as_str().contains('~')).collect();
         offline_since.retain(|id, _| running.contains(id));
-        for id in running.iter().cloned() {
-            let Some(cam) = cameras.get(&id) else { continue };
-            let health = self.media.health(&id);
+        for id in &running {
+            let Some(cam) = cameras.get(id) else { continue };
+            let health = self.media.health(id);
             let offline = health.status == polis_media::HealthStatus::Offline;
             let since = if offline { *offline_since.entry(id.clone()).or_insert(now) } else { now };
             if !offline {
-                offline_since.remove(&id);
+                offline_since.remove(id);
             }
             let raise = offline && now - since >= after;
             if offline && !raise {
@@ -814,7 +814,7 @@ impl App {
                 format!("camera {} is offline (last picture: {last}, reconnects: {})", cam.name, health.reconnects);
             let sev = polis_domain::Severity::Major;
             if self
-                .system_alarm("camera-offline", &id, &cam.municipality, Some(cam.position), sev, message, raise)
+                .system_alarm("camera-offline", id, &cam.municipality, Some(cam.position), sev, message, raise)
                 .await?
             {
                 changed += 1;
