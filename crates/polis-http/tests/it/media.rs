@@ -16,9 +16,15 @@ impl Drop for Server {
 }
 
 fn start_rtsp(port: u16) -> Server {
+    start_rtsp_with(port, &[])
+}
+
+/// The RTSP test server with more options (e.g. `--codec h265`).
+fn start_rtsp_with(port: u16, extra: &[&str]) -> Server {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/rtsp_server.py");
     let mut child = Command::new("/usr/bin/python3")
         .args([script, &port.to_string(), "--user", "cam", "--password", "pa55word"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the RTSP test server (run scripts/test)");
@@ -692,4 +698,66 @@ async fn live_view_snapshots_and_playback_are_audited() {
         assert_eq!((entry["actor"].as_str(), entry["entity_id"].as_str()), (Some("aud-op"), Some("aud-1")), "{entry}");
         assert!(entry["at"].is_string(), "{entry}");
     }
+}
+
+/// An H.265 camera: recorded and played back as MP4 (`hvc1` with its `hvcC`) that ffprobe reads
+/// as HEVC, live view announces an HEVC codec, and a snapshot answers a clear error (no H.265
+/// decoder in the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_records_plays_back_and_refuses_snapshots_clearly() {
+    let port = free_port();
+    let _server = start_rtsp_with(port, &["--codec", "h265"]);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("hevc-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "continuous".into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let q = loop {
+        let now = time::OffsetDateTime::now_utc();
+        let q = format!("from={}&to={}", urlenc(&rfc3339(start)), urlenc(&rfc3339(now)));
+        let (s, spans) = t.get(&format!("/api/v1/cameras/hevc-1/recordings?{q}")).await;
+        assert_eq!(s, StatusCode::OK, "{spans}");
+        let long = spans.as_array().unwrap().iter().any(|sp| {
+            let p = |k: &str| {
+                time::OffsetDateTime::parse(sp[k].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            };
+            p("to") - p("from") >= time::Duration::seconds(3)
+        });
+        if long {
+            break q;
+        }
+        assert!(Instant::now() < deadline, "less than 3 s of H.265 recorded: {spans}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let r = t.req(Method::GET, &format!("/api/v1/cameras/hevc-1/recording.mp4?{q}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mp4 = r.bytes().await.unwrap();
+    assert!(mp4.windows(4).any(|w| w == b"hvcC"), "an hvcC box in the MP4");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hevc.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "format=duration:stream=nb_read_frames,codec_name,width,height", "-of", "json"])
+        .arg(&file)
+        .output()
+        .expect("run ffprobe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "ffprobe complains: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["streams"][0]["codec_name"], "hevc", "{v}");
+    assert_eq!((v["streams"][0]["width"].as_u64(), v["streams"][0]["height"].as_u64()), (Some(320), Some(240)));
+    let frames: u64 = v["streams"][0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert!(frames >= 50, "{v}");
+
+    let init = live_answer(&t, "hevc-1", serde_json::json!({"token": t.token})).await;
+    let mime = init["mime"].as_str().unwrap_or_default();
+    assert!(mime.contains("hvc1") || mime.contains("hev1"), "{init}");
+
+    let (s, b) = t.get("/api/v1/cameras/hevc-1/snapshot").await;
+    assert!(s.is_client_error(), "{s} {b}");
+    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("H.265"), "{b}");
 }
