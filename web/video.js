@@ -162,10 +162,12 @@
     const ids = new Set();
     if (S.mode === "single" && S.single) ids.add(S.single.camera);
     else for (let i = 0; i < S.layout; i++) if (S.tiles[i]) ids.add(S.tiles[i]);
+    // The health of the stream on screen (health never starts a stream by itself).
+    const stream = S.mode === "wall" && S.layout !== 1 ? "sub" : "main";
     await Promise.all(
       [...ids].map(async (id) => {
         try {
-          const h = await B.api("GET", camPath(id) + "/health");
+          const h = await B.api("GET", camPath(id) + "/health?stream=" + stream);
           if (session === S.session) S.health.set(id, h || {});
         } catch (ex) {
           if (session === S.session) S.health.set(id, { error: ex.message, status: null });

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
-"""A GStreamer RTSP server with a synthetic H.264 test pattern, for the tests.
+"""A GStreamer RTSP server with a synthetic H.264 test pattern, for the tests and benchmarks.
 
 Usage: /usr/bin/python3 scripts/lib/rtsp_server.py PORT [--path /main] [--user U --password P [--auth digest|basic]]
+           [--size WxH] [--fps N] [--bitrate KBIT] [--codec h264|h265] [--file clip.mp4]
+With --file, an H.264 MP4 is served as it is (no re-encoding: for benchmarks with many 1080p
+streams), paced in real time, from its start for each client. Without it, a live test pattern is
+encoded with x264 (or x265 with --codec h265; at --bitrate kbit/s if given) once for all clients.
 Prints "ready PORT" on stdout once listening on 127.0.0.1:PORT.
 """
 import argparse
@@ -24,6 +28,9 @@ def main():
     ap.add_argument("--auth", choices=["digest", "basic"], default="digest")
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--bitrate", type=int, help="kbit/s of the encoded test pattern")
+    ap.add_argument("--file", help="an H.264 MP4 to serve without re-encoding")
+    ap.add_argument("--codec", choices=["h264", "h265"], default="h264", help="of the test pattern")
     a = ap.parse_args()
     Gst.init(None)
     w, h = a.size.split("x")
@@ -31,12 +38,27 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(str(a.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(
-        f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={a.fps}/1 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={a.fps} "
-        f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
-    factory.set_shared(True)
+    if a.file:
+        factory.set_launch(
+            f"( filesrc location=\"{a.file}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
+    elif a.codec == "h265":
+        rate = f" bitrate={a.bitrate}" if a.bitrate else ""
+        factory.set_launch(
+            f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={a.fps}/1 "
+            f"! x265enc tune=zerolatency speed-preset=ultrafast key-int-max={a.fps}{rate} "
+            f"! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=1 )"
+        )
+    else:
+        rate = f" bitrate={a.bitrate} vbv-buf-capacity=1000" if a.bitrate else ""
+        factory.set_launch(
+            f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={w},height={h},framerate={a.fps}/1 "
+            f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={a.fps}{rate} "
+            f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
+    # A live pattern is encoded once for every client; a file is cheap to send, so each client
+    # gets its own pipeline (a non-live source shared by clients joining at different times stalls).
+    factory.set_shared(not a.file)
     if a.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()

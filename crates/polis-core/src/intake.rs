@@ -378,6 +378,17 @@ impl App {
         Ok(true)
     }
 
+    /// The sources (with their municipality) of a built-in rule's alarms whose condition holds
+    /// (raised and not cleared).
+    pub(crate) async fn active_system_alarms(&self, rule: &str) -> Vec<(Id, Id)> {
+        let alarms = self.live.alarms.lock().await;
+        alarms
+            .iter()
+            .filter(|(k, a)| k.rule.as_str() == rule && a.cleared_at.is_none())
+            .map(|(k, a)| (k.source.clone(), a.municipality.clone()))
+            .collect()
+    }
+
     // ---- Rules --------------------------------------------------------------------------
 
     /// The rules the actor may see.

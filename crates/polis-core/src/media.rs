@@ -17,15 +17,15 @@ impl App {
         &self.media
     }
 
-    /// The health of a camera the actor may see. Asking counts as watching: the camera's stream is
-    /// pulled (one upstream connection) until nobody has asked for a while.
-    pub async fn camera_health(&self, actor: &Actor, id: &Id) -> Result<Health> {
+    /// The health of the session of one of a camera's streams (the actor may see the camera):
+    /// `None` when that stream is not pulled now (nobody records or watches it). Asking does not
+    /// start a session: health is read from the session a recorder or a viewer keeps running.
+    pub async fn camera_health(&self, actor: &Actor, id: &Id, choice: StreamChoice) -> Result<Option<Health>> {
         let cam: Camera = self.get(actor, id).await?;
-        match &cam.stream {
-            Some(url) => self.media.watch(id, url),
-            None => self.media.stop(id),
-        }
-        Ok(self.media.health(id))
+        let Some((key, _)) = stream_of(&cam, choice) else {
+            return Ok(None);
+        };
+        Ok(self.media.is_running(&key).then(|| self.media.health(&key)))
     }
 
     /// Stops watched sessions nobody has looked at lately; run periodically by the binary.
@@ -66,23 +66,32 @@ impl App {
     }
 
     fn live_of(&self, cam: &Camera, choice: StreamChoice) -> Result<polis_media::Subscription> {
-        match (choice, &cam.sub_stream, &cam.stream) {
-            (StreamChoice::Sub, Some(sub), _) => {
-                Ok(self.media.subscribe(&Id::from_trusted(format!("{}~sub", cam.id)), sub))
-            }
-            (_, _, Some(main)) => Ok(self.media.subscribe(&cam.id, main)),
-            _ => Err(Error::failed_precondition(format!("camera {} has no stream", cam.id))),
-        }
+        let (key, url) = stream_of(cam, choice)
+            .ok_or_else(|| Error::failed_precondition(format!("camera {} has no stream", cam.id)))?;
+        Ok(self.media.subscribe(&key, url))
+    }
+}
+
+/// The hub's key and the address of the stream a viewer chose: the sub stream is keyed
+/// `<camera>~sub`; a camera without a sub stream gives its main stream.
+fn stream_of(cam: &Camera, choice: StreamChoice) -> Option<(Id, &polis_domain::registry::StreamUrl)> {
+    match (choice, &cam.sub_stream, &cam.stream) {
+        (StreamChoice::Sub, Some(sub), _) => Some((Id::from_trusted(format!("{}~sub", cam.id)), sub)),
+        (_, _, Some(main)) => Some((cam.id.clone(), main)),
+        _ => None,
     }
 }
 
 impl App {
     /// A JPEG of the camera's latest key frame with its privacy zones blacked out. Asking
-    /// watches the camera; the first picture may take up to a key-frame interval.
+    /// watches the camera; the first picture may take up to a key-frame interval. A view like
+    /// live and playback: recorded in the audit log (`video.snapshot`).
     pub async fn snapshot(&self, actor: &Actor, id: &Id) -> Result<Vec<u8>> {
         let cam: Camera = self.get(actor, id).await?;
         actor.check_video(&cam.municipality)?;
-        self.snapshot_of(&cam).await
+        let jpeg = self.snapshot_of(&cam).await?;
+        self.log_view(actor, &cam, "snapshot").await?;
+        Ok(jpeg)
     }
 
     /// [`App::snapshot`] for the holder of a share that covers the camera.

@@ -733,7 +733,7 @@ impl App {
                 kind: if ptz { CameraKind::Ptz } else { CameraKind::Fixed },
                 stream: None,
                 sub_stream: None,
-                retention_days: 30,
+                retention_days: polis_domain::registry::DEFAULT_RETENTION_DAYS,
                 owner: None,
                 status: CameraStatus::Planned,
                 demo: false,

@@ -721,13 +721,16 @@ impl App {
         let mut hit: std::collections::BTreeSet<Id> = std::collections::BTreeSet::new();
         'disk: while free_now < config.min_free_bytes {
             let batch = self.store().oldest_segments(None, 50).await?;
-            let usage: HashMap<Id, u64> =
+            // Files left per camera, counted down as they go: a camera whose files all fall in
+            // this batch keeps its newest (it may be the one being written).
+            let mut left: HashMap<Id, u64> =
                 self.store().segment_usage().await?.into_iter().map(|u| (u.camera, u.segments)).collect();
             let mut deleted = false;
             for seg in &batch {
-                if usage.get(&seg.camera).copied().unwrap_or(0) <= 1 {
+                let Some(n) = left.get_mut(&seg.camera).filter(|n| **n > 1) else {
                     continue;
-                }
+                };
+                *n -= 1;
                 self.delete_recording(seg).await?;
                 if let Some(c) = cameras.get(&seg.camera) {
                     hit.insert(c.municipality.clone());
@@ -784,7 +787,9 @@ impl App {
 
     /// Watches the health of the cameras whose stream is pulled (recorded or watched): one
     /// offline for the configured time (30 s) raises `camera-offline` (with the camera's place),
-    /// cleared when it sends pictures again. `offline_since` carries state between calls.
+    /// cleared when it sends pictures again, or when its stream is no longer pulled (the idle
+    /// session was stopped, recording was turned off, the camera was deleted). `offline_since`
+    /// carries state between calls.
     pub async fn check_camera_health(&self, offline_since: &mut HashMap<Id, OffsetDateTime>) -> Result<usize> {
         let now = self.clock().now();
         let after = self.video_config()?.offline_alarm_after;
@@ -792,13 +797,13 @@ impl App {
         let mut changed = 0;
         let running: Vec<Id> = self.media.running().into_iter().filter(|id| !id.as_str().contains('~')).collect();
         offline_since.retain(|id, _| running.contains(id));
-        for id in running {
-            let Some(cam) = cameras.get(&id) else { continue };
-            let health = self.media.health(&id);
+        for id in &running {
+            let Some(cam) = cameras.get(id) else { continue };
+            let health = self.media.health(id);
             let offline = health.status == polis_media::HealthStatus::Offline;
             let since = if offline { *offline_since.entry(id.clone()).or_insert(now) } else { now };
             if !offline {
-                offline_since.remove(&id);
+                offline_since.remove(id);
             }
             let raise = offline && now - since >= after;
             if offline && !raise {
@@ -809,9 +814,22 @@ impl App {
                 format!("camera {} is offline (last picture: {last}, reconnects: {})", cam.name, health.reconnects);
             let sev = polis_domain::Severity::Major;
             if self
-                .system_alarm("camera-offline", &id, &cam.municipality, Some(cam.position), sev, message, raise)
+                .system_alarm("camera-offline", id, &cam.municipality, Some(cam.position), sev, message, raise)
                 .await?
             {
+                changed += 1;
+            }
+        }
+        // A camera whose session stopped (nobody records or watches it any more, or it was
+        // deleted) is no longer watched: its alarm clears instead of staying open for ever.
+        for (id, municipality) in self.active_system_alarms("camera-offline").await {
+            if running.contains(&id) {
+                continue;
+            }
+            let name = cameras.get(&id).map(|c| c.name.clone()).unwrap_or_else(|| id.to_string());
+            let message = format!("camera {name} is no longer pulled (nobody records or watches it)");
+            let sev = polis_domain::Severity::Major;
+            if self.system_alarm("camera-offline", &id, &municipality, None, sev, message, false).await? {
                 changed += 1;
             }
         }
@@ -1010,7 +1028,7 @@ impl App {
         Ok(self.video_config()?.export_dir().join(id.as_str()).join(&file.name))
     }
 
-    /// Records in the audit log that the actor watched a camera (`live` or `playback`).
+    /// Records in the audit log that the actor watched a camera (`live`, `snapshot` or `playback`).
     pub async fn log_view(&self, actor: &Actor, cam: &Camera, what: &str) -> Result<()> {
         let audit =
             self.audit(actor, &format!("video.{what}"), cam.id.as_str(), Some(&cam.municipality), None, None::<&()>);
@@ -1171,6 +1189,61 @@ mod tests {
         app.purge_video().await.expect("purge");
         let alarm = app.store().alarm(&alarms[0].id).await.expect("alarm").expect("kept");
         assert!(alarm.cleared_at.is_some(), "the disk alarm clears: {alarm:?}");
+    }
+
+    #[tokio::test]
+    async fn the_disk_floor_keeps_each_cameras_newest_file_even_when_all_are_the_oldest() {
+        let clock = Arc::new(SimClock::new(time::macros::datetime!(2026-06-01 00:00 UTC)));
+        let capacity = Arc::new(AtomicU64::new(1 << 40));
+        let (app, _dir) = app(clock.clone(), capacity.clone()).await;
+        let system = Actor::system();
+        app.create(&system, camera("old", 30, None)).await.expect("camera");
+        app.create(&system, camera("new", 30, None)).await.expect("camera");
+        // All of old's files are older than any of new's: they fill the first batch together.
+        for h in [300, 299, 298] {
+            recording(&app, "old", h, 1000).await;
+        }
+        for h in [5, 4, 3, 2, 1] {
+            recording(&app, "new", h, 1000).await;
+        }
+        // A disk that can never meet the floor: everything that may go goes.
+        capacity.store(5_000, Ordering::SeqCst);
+        let p = app.purge_video().await.expect("purge");
+        assert_eq!(left(&app, "old").await, vec![298], "old keeps its newest file");
+        assert_eq!(left(&app, "new").await, vec![1], "new keeps its newest file");
+        assert_eq!((p.files, p.for_space), (6, 6), "{p:?}");
+        assert_eq!(app.store().open_alarms().await.expect("alarms").len(), 1, "the disk alarm is raised");
+    }
+
+    #[tokio::test]
+    async fn a_camera_offline_alarm_clears_when_its_idle_session_is_stopped() {
+        let clock = Arc::new(SimClock::new(time::macros::datetime!(2026-06-01 00:00 UTC)));
+        let (app, _dir) = app(clock.clone(), Arc::new(AtomicU64::new(1 << 40))).await;
+        let system = Actor::system();
+        // Nothing listens on port 1 of loopback: the camera never comes online.
+        let url = polis_domain::registry::StreamUrl::parse("stream_url", "rtsp://127.0.0.1:1/main").expect("url");
+        let mut cam = camera("gone", 30, None);
+        cam.stream = Some(url.clone());
+        app.create(&system, cam).await.expect("camera");
+        let id = Id::from_trusted("gone");
+        let open = |app: Arc<App>| async move {
+            app.store().open_alarms().await.expect("alarms").into_iter().find(|a| a.rule.as_str() == "camera-offline")
+        };
+        let mut state = HashMap::new();
+        app.media().watch(&id, &url); // someone looked at it
+        app.check_camera_health(&mut state).await.expect("check");
+        clock.advance(Duration::seconds(31));
+        app.check_camera_health(&mut state).await.expect("check");
+        let alarm = open(app.clone()).await.expect("offline for 30 s raises the alarm");
+        assert!(alarm.cleared_at.is_none(), "{alarm:?}");
+
+        // Nobody looks any more: the session is reaped while the camera is still offline.
+        clock.advance(Duration::seconds(60));
+        assert_eq!(app.media().reap_idle(), 1);
+        assert_eq!(app.check_camera_health(&mut state).await.expect("check"), 1);
+        let alarm = app.store().alarm(&alarm.id).await.expect("alarm").expect("kept");
+        assert!(alarm.cleared_at.is_some(), "the alarm of a stream nobody pulls clears: {alarm:?}");
+        assert_eq!(app.check_camera_health(&mut state).await.expect("check"), 0, "cleared once");
     }
 
     #[test]

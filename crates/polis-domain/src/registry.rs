@@ -319,6 +319,9 @@ impl CameraVideo {
     }
 }
 
+/// Days a camera's recordings are kept when its `retention_days` is not given.
+pub const DEFAULT_RETENTION_DAYS: u32 = 60;
+
 /// A camera in the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Camera {
@@ -333,6 +336,7 @@ pub struct Camera {
     pub kind: CameraKind,
     pub stream: Option<StreamUrl>,
     pub sub_stream: Option<StreamUrl>,
+    /// Days recordings are kept ([`DEFAULT_RETENTION_DAYS`] unless given).
     pub retention_days: u32,
     /// The organisation that owns the camera (the municipality, or an agency, or a third party).
     pub owner: Option<Id>,

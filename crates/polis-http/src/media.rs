@@ -32,13 +32,28 @@ fn health_json(h: &Health) -> Value {
     })
 }
 
+fn stream_choice(q: &HashMap<String, String>) -> Result<StreamChoice> {
+    match q.get("stream").map(String::as_str) {
+        None | Some("") | Some("main") => Ok(StreamChoice::Main),
+        Some("sub") => Ok(StreamChoice::Sub),
+        Some(_) => Err(Error::invalid("stream", "must be main or sub")),
+    }
+}
+
+/// `GET /cameras/{id}/health?stream=main|sub`: the health of the session pulling that stream;
+/// asking does not start one (`"pulled": false`, offline, when nobody records or watches it).
 pub(crate) async fn camera_health(
     State(s): State<AppState>,
     Authed(a): Authed,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let id = crate::routes::parse_id("id", &id)?;
-    Ok(Json(health_json(&s.app.camera_health(&a, &id).await?)))
+    let choice = stream_choice(&q)?;
+    let health = s.app.camera_health(&a, &id, choice).await?;
+    let mut v = health_json(health.as_ref().unwrap_or(&Health::offline()));
+    v["pulled"] = health.is_some().into();
+    Ok(Json(v))
 }
 
 fn time_param(q: &HashMap<String, String>, name: &str) -> Result<OffsetDateTime> {
@@ -258,11 +273,7 @@ pub(crate) async fn live(
 ) -> ApiResult<Response> {
     let (mut parts, _) = req.into_parts();
     let id = crate::routes::parse_id("id", &id)?;
-    let choice = match q.get("stream").map(String::as_str) {
-        None | Some("") | Some("main") => StreamChoice::Main,
-        Some("sub") => StreamChoice::Sub,
-        Some(_) => return Err(Error::invalid("stream", "must be main or sub").into()),
-    };
+    let choice = stream_choice(&q)?;
     // With a header, refuse before upgrading.
     let pre = match bearer(&parts) {
         Some(token) => {

@@ -269,7 +269,7 @@ pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
             f.problem("retention_days", "must be from 0 to 3650 days");
             None
         }
-        None => Some(30),
+        None => Some(polis_domain::registry::DEFAULT_RETENTION_DAYS),
     };
     let owner = f.opt_id("owner");
     let status = match f.opt_str("status") {

@@ -16,9 +16,15 @@ impl Drop for Server {
 }
 
 fn start_rtsp(port: u16) -> Server {
+    start_rtsp_with(port, &[])
+}
+
+/// The RTSP test server with more options (e.g. `--codec h265`).
+fn start_rtsp_with(port: u16, extra: &[&str]) -> Server {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/rtsp_server.py");
     let mut child = Command::new("/usr/bin/python3")
         .args([script, &port.to_string(), "--user", "cam", "--password", "pa55word"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the RTSP test server (run scripts/test)");
@@ -28,32 +34,60 @@ fn start_rtsp(port: u16) -> Server {
     Server(child)
 }
 
-#[tokio::test]
-async fn camera_health_goes_online_and_is_scoped() {
+/// Health reports the session of the stream asked for and never starts one: a camera nobody
+/// records or watches stays unpulled however often its health is asked; a live viewer of the
+/// sub stream (a video wall's tile) pulls that stream alone, and the sub stream's health is
+/// online while the main stream's says it is not pulled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_health_reports_the_stream_asked_for_without_pulling_it() {
+    use futures::SinkExt;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = start_rtsp(port);
     let t = spawn(Backend::Sqlite).await;
     let mut cam = camera("gate-1", 42.62, 25.39, 90.0);
     cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    // The test server has one stream: the sub stream is the same address, pulled separately.
+    cam["sub_stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
     let (s, b) = t.post("/api/v1/cameras", cam).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
+    for path in ["/api/v1/cameras/gate-1/health", "/api/v1/cameras/gate-1/health?stream=sub"] {
+        for _ in 0..3 {
+            let (s, b) = t.get(path).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            assert_eq!((b["status"].as_str(), b["pulled"].as_bool()), (Some("offline"), Some(false)), "{b}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    assert_eq!(t.app.media().sessions(), 0, "asking for health starts no stream");
+
+    let url = format!("{}/api/v1/cameras/gate-1/live?stream=sub", t.base.replace("http", "ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(serde_json::json!({"token": t.token}).to_string().into()))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let body = loop {
-        let (s, b) = t.get("/api/v1/cameras/gate-1/health").await;
+        let (s, b) = t.get("/api/v1/cameras/gate-1/health?stream=sub").await;
         assert_eq!(s, StatusCode::OK, "{b}");
         if b["status"] == "online" && b["fps"].as_f64().unwrap_or(0.0) > 5.0 {
             break b;
         }
-        assert!(Instant::now() < deadline, "camera never came online: {b}");
+        assert!(Instant::now() < deadline, "the sub stream never came online: {b}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(body["fps"].as_f64().unwrap() > 5.0, "{body}");
+    assert_eq!(body["pulled"], true, "{body}");
     assert!(body["bitrate_bps"].as_u64().unwrap() > 0, "{body}");
     assert!(body["last_frame_at"].is_string(), "{body}");
     assert_eq!(body["reconnects"], 0);
     assert!(!body.to_string().contains("pa55word"));
+    let (_, main) = t.get("/api/v1/cameras/gate-1/health?stream=main").await;
+    assert_eq!((main["status"].as_str(), main["pulled"].as_bool()), (Some("offline"), Some(false)), "{main}");
+    assert_eq!(t.app.media().sessions(), 1, "one upstream connection: the sub stream's");
+    drop(ws);
 
+    let (s, b) = t.get("/api/v1/cameras/gate-1/health?stream=third").await;
+    assert_eq!((s, b["error"]["details"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("stream")), "{b}");
     let (s, _) = t.call(t.client.request(Method::GET, t.url("/api/v1/cameras/gate-1/health"))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let other = t.user("sz-viewer", "viewer", "stara-zagora").await;
@@ -522,4 +556,208 @@ async fn an_incident_in_view_records_an_event_camera_from_its_pre_buffer() {
         "the recording starts {from}, not seconds before the incident at {at}"
     );
     assert!(from >= since, "{from}");
+}
+
+/// Opens a live view with a first message (`{"token"}` or `{"share"}`); the first text message
+/// answered: the init message, or an error.
+async fn live_answer(t: &TestApp, camera: &str, first: serde_json::Value) -> serde_json::Value {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/api/v1/cameras/{camera}/live?stream=main", t.base.replace("http", "ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
+    ws.send(Message::Text(first.to_string().into())).await.unwrap();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("an answer").unwrap().unwrap();
+        if let Message::Text(text) = m {
+            let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            if v["type"] == "init" {
+                // And the pictures follow.
+                let Message::Binary(init) = ws.next().await.unwrap().unwrap() else { panic!("no init segment") };
+                assert_eq!(&init[4..8], b"ftyp");
+                let Message::Binary(frag) = ws.next().await.unwrap().unwrap() else { panic!("no fragment") };
+                assert_eq!(&frag[4..8], b"moof");
+            }
+            return v;
+        }
+    }
+}
+
+async fn shared_snapshot(t: &TestApp, camera: &str, token: &str) -> (StatusCode, Option<String>) {
+    let r = t
+        .client
+        .get(t.url(&format!("/api/v1/share/cameras/{camera}/snapshot")))
+        .header("x-polis-share", token)
+        .send()
+        .await
+        .unwrap();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    (r.status(), ct)
+}
+
+/// An incident share opens live view and snapshots of its cameras, to the holder of its token
+/// (`X-Polis-Share`, or `{"share"}` on the live socket); a camera outside the share, an expired
+/// share and a revoked one are refused (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_opens_live_view_and_snapshots_of_its_cameras_only() {
+    let clock = sim_clock();
+    let t = spawn_with(Backend::Sqlite, clock.clone()).await;
+    for (id, lon) in [("shr-in", 25.3895), ("shr-out", 25.3890)] {
+        let mut cam = camera(id, 42.62, lon, 90.0);
+        cam["stream_url"] = format!("demo://test/{id}").into();
+        assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    }
+    let (s, b) = t
+        .post(
+            "/api/v1/organisations",
+            serde_json::json!({"id": "kz-police", "kind": "agency", "agency_kind": "police", "name_en": "Police", "municipality": "kazanlak"}),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let (s, inc) = t
+        .post(
+            "/api/v1/incidents",
+            serde_json::json!({"type": "traffic_accident", "priority": 2, "lat": 42.62, "lon": 25.3905, "description": "two cars", "municipality": "kazanlak"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{inc}");
+    let shares = format!("/api/v1/incidents/{}/shares", inc["id"].as_str().unwrap());
+    let share = |expires: i64| {
+        let (t, shares) = (&t, shares.clone());
+        async move {
+            let body = serde_json::json!({"agency": "kz-police", "cameras": ["shr-in"], "expires_in_s": expires});
+            let (s, b) = t.post(&shares, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            (b["id"].as_str().unwrap().to_string(), b["token"].as_str().unwrap().to_string())
+        }
+    };
+    let (_, token) = share(3600).await;
+
+    // Its camera: a JPEG and live video.
+    assert_eq!(shared_snapshot(&t, "shr-in", &token).await, (StatusCode::OK, Some("image/jpeg".into())));
+    let v = live_answer(&t, "shr-in", serde_json::json!({"share": token})).await;
+    assert_eq!(v["type"], "init", "{v}");
+    // Another camera of the same municipality: refused.
+    assert_eq!(shared_snapshot(&t, "shr-out", &token).await.0, StatusCode::FORBIDDEN);
+    let v = live_answer(&t, "shr-out", serde_json::json!({"share": token})).await;
+    assert_eq!((v["type"].as_str(), v["code"].as_str()), (Some("error"), Some("permission_denied")), "{v}");
+    // A forged token: refused.
+    assert_eq!(shared_snapshot(&t, "shr-in", "pshr_forged").await.0, StatusCode::FORBIDDEN);
+
+    // A revoked share: refused.
+    let (revoked_id, revoked) = share(3600).await;
+    assert_eq!(shared_snapshot(&t, "shr-in", &revoked).await.0, StatusCode::OK);
+    let (s, b) = t.post(&format!("/api/v1/shares/{revoked_id}/revoke"), serde_json::json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(shared_snapshot(&t, "shr-in", &revoked).await.0, StatusCode::FORBIDDEN);
+    let v = live_answer(&t, "shr-in", serde_json::json!({"share": revoked})).await;
+    assert_eq!((v["type"].as_str(), v["code"].as_str()), (Some("error"), Some("permission_denied")), "{v}");
+
+    // An expired share: refused.
+    clock.advance(time::Duration::seconds(3601));
+    assert_eq!(shared_snapshot(&t, "shr-in", &token).await.0, StatusCode::FORBIDDEN);
+    let v = live_answer(&t, "shr-in", serde_json::json!({"share": token})).await;
+    assert_eq!((v["type"].as_str(), v["code"].as_str()), (Some("error"), Some("permission_denied")), "{v}");
+}
+
+/// Every view of video is in the audit log with who, what and when: live view, snapshot and
+/// playback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_view_snapshots_and_playback_are_audited() {
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("aud-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = "demo://test/Audited".into();
+    cam["recording"] = "continuous".into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let op = t.user("aud-op", "operator", "kazanlak").await;
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+
+    let v = live_answer(&t, "aud-1", serde_json::json!({"token": op})).await;
+    assert_eq!(v["type"], "init", "{v}");
+    let (s, _) = t.call(t.req_as(&op, Method::GET, "/api/v1/cameras/aud-1/snapshot")).await;
+    assert_eq!(s, StatusCode::OK);
+    // Wait for a few seconds of recording, then play them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = loop {
+        let now = time::OffsetDateTime::now_utc();
+        let q = format!("from={}&to={}", urlenc(&rfc3339(start)), urlenc(&rfc3339(now)));
+        let (_, spans) = t.get(&format!("/api/v1/cameras/aud-1/recordings?{q}")).await;
+        if spans.as_array().is_some_and(|a| !a.is_empty()) && now - start > time::Duration::seconds(4) {
+            break format!("/api/v1/cameras/aud-1/recording.mp4?{q}");
+        }
+        assert!(Instant::now() < deadline, "nothing recorded: {spans}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let r = t.req_as(&op, Method::GET, &path).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.bytes().await.unwrap().is_empty());
+
+    let (_, audit) = t.get("/api/v1/audit?limit=100").await;
+    for action in ["video.live", "video.snapshot", "video.playback"] {
+        let entry = audit.as_array().unwrap().iter().find(|a| a["action"] == action);
+        let entry = entry.unwrap_or_else(|| panic!("no {action} in the audit log: {audit}"));
+        assert_eq!((entry["actor"].as_str(), entry["entity_id"].as_str()), (Some("aud-op"), Some("aud-1")), "{entry}");
+        assert!(entry["at"].is_string(), "{entry}");
+    }
+}
+
+/// An H.265 camera: recorded and played back as MP4 (`hvc1` with its `hvcC`) that ffprobe reads
+/// as HEVC, live view announces an HEVC codec, and a snapshot answers a clear error (no H.265
+/// decoder in the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_records_plays_back_and_refuses_snapshots_clearly() {
+    let port = free_port();
+    let _server = start_rtsp_with(port, &["--codec", "h265"]);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("hevc-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    cam["recording"] = "continuous".into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(2);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let q = loop {
+        let now = time::OffsetDateTime::now_utc();
+        let q = format!("from={}&to={}", urlenc(&rfc3339(start)), urlenc(&rfc3339(now)));
+        let (s, spans) = t.get(&format!("/api/v1/cameras/hevc-1/recordings?{q}")).await;
+        assert_eq!(s, StatusCode::OK, "{spans}");
+        let long = spans.as_array().unwrap().iter().any(|sp| {
+            let p = |k: &str| {
+                time::OffsetDateTime::parse(sp[k].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            };
+            p("to") - p("from") >= time::Duration::seconds(3)
+        });
+        if long {
+            break q;
+        }
+        assert!(Instant::now() < deadline, "less than 3 s of H.265 recorded: {spans}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let r = t.req(Method::GET, &format!("/api/v1/cameras/hevc-1/recording.mp4?{q}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mp4 = r.bytes().await.unwrap();
+    assert!(mp4.windows(4).any(|w| w == b"hvcC"), "an hvcC box in the MP4");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hevc.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "format=duration:stream=nb_read_frames,codec_name,width,height", "-of", "json"])
+        .arg(&file)
+        .output()
+        .expect("run ffprobe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "ffprobe complains: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["streams"][0]["codec_name"], "hevc", "{v}");
+    assert_eq!((v["streams"][0]["width"].as_u64(), v["streams"][0]["height"].as_u64()), (Some(320), Some(240)));
+    let frames: u64 = v["streams"][0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert!(frames >= 50, "{v}");
+
+    let init = live_answer(&t, "hevc-1", serde_json::json!({"token": t.token})).await;
+    let mime = init["mime"].as_str().unwrap_or_default();
+    assert!(mime.contains("hvc1") || mime.contains("hev1"), "{init}");
+
+    let (s, b) = t.get("/api/v1/cameras/hevc-1/snapshot").await;
+    assert!(s.is_client_error(), "{s} {b}");
+    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("H.265"), "{b}");
 }
