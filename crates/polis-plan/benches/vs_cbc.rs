@@ -35,6 +35,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let (mut ratios, mut equal, mut fast_s, mut cbc_s) = (Vec::new(), 0, 0.0, 0.0);
     let (mut exact_ratios, mut exact_equal, mut proven, mut exact_total_s) = (Vec::new(), 0, 0, 0.0);
+    println!("in-process exact solver: {}", polis_plan::exact::SOLVER);
     println!(
         "seed  options  fast path  exact path  CBC optimum  fast/opt  exact/opt  bound  fast ms  exact ms  CBC ms"
     );

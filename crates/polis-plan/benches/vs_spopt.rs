@@ -30,6 +30,7 @@ fn main() {
     };
     let dir = std::env::temp_dir().join(format!("polis-vs-spopt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
+    println!("in-process exact solver: {}", polis_plan::exact::SOLVER);
     println!("seed  demand  candidates  p   fast covered  exact covered  spopt covered  fast ms  exact ms  spopt ms");
     let (mut ours, mut theirs, mut t_ours, mut t_theirs) = (0.0, 0.0, 0.0, 0.0);
     let (mut fast_total, mut t_fast, mut proven) = (0.0, 0.0, 0);

@@ -88,9 +88,22 @@ pub struct MipAnswer {
     pub optimal: bool,
 }
 
+/// The solver: the pure-Rust `microlp`, or HiGHS with the `highs` feature.
+#[cfg(not(feature = "highs"))]
+type Model = good_lp::solvers::microlp::MicroLpProblem;
+#[cfg(not(feature = "highs"))]
+use good_lp::microlp as solver;
+#[cfg(feature = "highs")]
+type Model = good_lp::solvers::highs::HighsProblem;
+#[cfg(feature = "highs")]
+use good_lp::highs as solver;
+
+/// The solver's name, for reports.
+pub const SOLVER: &str = if cfg!(feature = "highs") { "HiGHS" } else { "microlp" };
+
 /// One phase's integer program, built and ready to solve (see [`Mip::build`]).
 pub struct Mip {
-    model: good_lp::solvers::microlp::MicroLpProblem,
+    model: Model,
     x: Vec<(usize, good_lp::Variable)>,
 }
 
@@ -157,7 +170,7 @@ impl Mip {
         let y: Vec<good_lp::Variable> =
             groups.iter().map(|((_, cap), _)| vars.add(variable().min(0.0).max(f64::from(*cap)))).collect();
         let objective: Expression = groups.iter().zip(&y).map(|((_, w), v)| *w * *v).sum();
-        let mut model = vars.maximise(objective).using(good_lp::microlp);
+        let mut model = vars.maximise(objective).using(solver);
         for (((by, _), _), v) in groups.iter().zip(&y) {
             let seen: Expression = by.iter().map(|&j| x[j as usize]).sum();
             model.add_constraint((*v - seen).leq(0.0));
@@ -193,6 +206,8 @@ impl Mip {
             seen[g] = by.iter().filter(|&&j| start.contains(&live[j as usize])).count() as u32;
             init.push((y[g], f64::from(seen[g].min(u32::from(*cap)))));
         }
+        // A proven optimum, not one within a relative gap (HiGHS stops at 1e-4 by default).
+        let model = good_lp::WithMipGap::with_mip_gap(model, 0.0).ok()?;
         let model = model.with_initial_solution(init).with_time_limit(limits.time_limit_s);
         Some(Mip { model, x: live.into_iter().zip(x).collect() })
     }

@@ -761,7 +761,19 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             let money = budget.is_finite().then_some(budget);
             if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, money, count, &start, limits) {
                 let exact_share = |x: f64| report("exact", share(x));
-                if let Some((exact, optimal)) = run_exact(mip, limits.time_limit_s, &exact_share, o.cancel)? {
+                let answer = run_exact(mip, limits.time_limit_s, &exact_share, o.cancel)?;
+                // Only an answer that keeps every rule (the solver works to a tolerance).
+                let answer = answer.filter(|(exact, _)| {
+                    let mut poles: Vec<usize> = exact.iter().map(|&i| opts[i].candidate).collect();
+                    poles.sort_unstable();
+                    poles.dedup();
+                    let spent: f64 = exact.iter().map(|&i| opts[i].cost).sum();
+                    poles.len() == exact.len()
+                        && poles.iter().all(|&c| !used[c])
+                        && spent <= budget + 1e-6 * budget.abs().max(1.0)
+                        && count.is_none_or(|n| exact.len() <= n)
+                });
+                if let Some((exact, optimal)) = answer {
                     let fast = s_greedy.value();
                     let value = crate::exact::value_with(p, &opts, &state.counts, &exact);
                     if value > fast + 1e-9 * fast.max(1.0) {

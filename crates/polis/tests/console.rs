@@ -1049,6 +1049,8 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     }
     type_live(c, "#details .plan-budget-row[data-phase=\"1\"] .plan-budget", "6000").await?;
     type_live(c, "#details .plan-budget-row[data-phase=\"2\"] .plan-budget", "9000").await?;
+    // And at most three new cameras in each.
+    type_live(c, "#details .plan-max-cameras", "3").await?;
 
     // Every site off, then the two on; they are highlighted on the map.
     click_live(c, "#details .plan-sites-none").await?;
@@ -1161,6 +1163,10 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     let budgets: Vec<f64> =
         job["summary"]["phases"].as_array().ok_or("no phases")?.iter().filter_map(|p| p["budget"].as_f64()).collect();
     ensure!(budgets == [6000.0, 9000.0], "the phases' budgets are {budgets:?}");
+    ensure!(job["input"]["max_cameras"] == json!([3, 3]), "the counts are {}", job["input"]["max_cameras"]);
+    let per_phase: Vec<u64> =
+        job["summary"]["phases"].as_array().ok_or("no phases")?.iter().filter_map(|p| p["cameras"].as_u64()).collect();
+    ensure!(per_phase.len() == 2 && per_phase.iter().all(|n| *n <= 3), "cameras per phase: {per_phase:?}");
 
     click_live(c, "#details .plan-accept").await?;
     wait_css(c, "#details .plan-accepted", Duration::from_secs(10)).await?;
