@@ -3,12 +3,12 @@
 //! restart, over all alarms of a rule and source, open or not); several times over. The
 //! real binary (`polis serve` on SQLite) and real HTTP clients.
 
+mod common;
+
+use common::{free_port, Api, Serve};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,62 +20,6 @@ const SENSORS: usize = 20;
 const CLIENTS: usize = 6;
 const BATCH: usize = 250;
 const ROUNDS: usize = 5;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-async fn start(data: &Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_polis"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .env("POLIS_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting polis serve");
-    let server = Server(child);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "polis did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.expect("request");
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-}
 
 fn rfc3339(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("time").format(&Rfc3339).expect("fmt")
@@ -89,18 +33,10 @@ async fn acknowledged_observations_survive_sigkill_and_alarms_are_not_duplicated
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(dir.path(), port).await;
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    let api = Api { http: http.clone(), base: base.clone(), token: login["token"].as_str().expect("token").into() };
+    let serve = Serve { data: dir.path(), port, admin_password: PASSWORD, log_level: "warn", log_file: None };
+    let mut server = serve.start().await;
+    let api = Api::login(&base, "admin", PASSWORD).await;
+    let http = api.http.clone();
     let (s, b) = api
         .call(
             reqwest::Method::POST,
@@ -170,7 +106,7 @@ async fn acknowledged_observations_survive_sigkill_and_alarms_are_not_duplicated
             c.await.expect("client");
         }
         assert!(during > before, "round {round}: nothing was acknowledged before the kill");
-        server = start(dir.path(), port).await;
+        server = serve.start().await;
         check_alarms(&api, &format!("after restart {}", round + 1)).await;
     }
 

@@ -3,88 +3,18 @@
 //! device is registered, edited, sends two SOS messages and its incident is handled; then its log
 //! output, the events a subscriber received and the audit log are searched for the profile.
 
+mod common;
+
+use common::{free_port, Api, Serve};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
 
 const PASSWORD: &str = "sos-log-test-Pa55word";
 const NAME: &str = "Мария Петкова Иванова";
 const DETAILS: &str = "деменция, 81 години, диабет";
 const CONTACT: &str = "+359 888 123 456";
 const EDITED_DETAILS: &str = "dementia, 81, diabetes, walks with a stick";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-async fn start(data: &Path, log: &Path, port: u16) -> Server {
-    let out = std::fs::File::create(log).expect("the log file");
-    let err = out.try_clone().expect("the log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polis"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POLIS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .env("POLIS_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("starting polis serve");
-    let server = Server(child);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "polis did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.expect("a request");
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (s, b) = self.call(reqwest::Method::POST, path, Some(body)).await;
-        assert!(s.is_success(), "POST {path}: {s} {b}");
-        b
-    }
-}
 
 /// The events of an SSE stream that arrived within `wait`.
 async fn drain(resp: &mut reqwest::Response, wait: Duration) -> String {
@@ -101,20 +31,11 @@ async fn an_sos_wearers_profile_never_reaches_the_log_the_events_or_the_audit() 
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let log = tmp.path().join("polis.log");
     let port = free_port();
-    let server = start(&tmp.path().join("data"), &log, port).await;
+    let data = tmp.path().join("data");
+    let server =
+        Serve { data: &data, port, admin_password: PASSWORD, log_level: "trace", log_file: Some(&log) }.start().await;
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().expect("a token").to_string();
-    let api = Api { http: reqwest::Client::new(), base: base.clone(), token };
+    let api = Api::login(&base, "admin", PASSWORD).await;
 
     api.post("/api/v1/organisations", json!({"id": "soston", "kind": "municipality", "name_en": "Soston"})).await;
     api.post(
