@@ -14,7 +14,7 @@
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -25,7 +25,7 @@ use polis_core::bus::{Delivery, Envelope, Subscription};
 use polis_core::live::LiveEvent;
 use polis_domain::Actor;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -110,15 +110,48 @@ fn gap_json(last_id: u64) -> Value {
     json!({"id": last_id, "type": "gap", "municipality": null, "data": {"last_id": last_id}})
 }
 
-/// The next event for this subscriber as JSON, skipping what it does not want.
-async fn next_json(sub: &mut Subscription<LiveEvent>, filter: &Filter) -> Option<(u64, String, Value)> {
+/// The JSON text of recent events, made once per event and shared by every subscriber that
+/// receives it (an alarm fanned out to hundreds of consoles is serialised once, not once a
+/// console). What an event's JSON says depends on the event only, never on who receives it.
+#[derive(Default, Clone)]
+pub(crate) struct JsonCache(Arc<Mutex<VecDeque<(u64, Utf8Bytes)>>>);
+
+impl JsonCache {
+    /// How many recent events' text is kept.
+    const KEEP: usize = 256;
+
+    fn text(&self, e: &Envelope<LiveEvent>) -> Utf8Bytes {
+        let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, text)) = lock().iter().rev().find(|(id, _)| *id == e.id) {
+            return text.clone();
+        }
+        // Made outside the lock; two subscribers racing for a new event may both make it.
+        let text = Utf8Bytes::from(event_json(e).to_string());
+        let mut cache = lock();
+        if !cache.iter().any(|(id, _)| *id == e.id) {
+            if cache.len() >= Self::KEEP {
+                cache.pop_front();
+            }
+            cache.push_back((e.id, text.clone()));
+        }
+        text
+    }
+}
+
+/// The next event for this subscriber as JSON text (its id, type and text), skipping what it
+/// does not want.
+async fn next_json(
+    sub: &mut Subscription<LiveEvent>,
+    filter: &Filter,
+    cache: &JsonCache,
+) -> Option<(u64, &'static str, Utf8Bytes)> {
     loop {
         match sub.next().await? {
             Delivery::Event(e) if filter.wants(&e) => {
-                return Some((e.id, e.event.type_name().to_string(), event_json(&e)));
+                return Some((e.id, e.event.type_name(), cache.text(&e)));
             }
             Delivery::Event(_) => continue,
-            Delivery::Gap { last_id } => return Some((last_id, "gap".into(), gap_json(last_id))),
+            Delivery::Gap { last_id } => return Some((last_id, "gap", Utf8Bytes::from(gap_json(last_id).to_string()))),
         }
     }
 }
@@ -223,7 +256,8 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
             .await
             .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
         let sub = s.app.bus().subscribe(after).await?;
-        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter)));
+        let cache = s.event_json.clone();
+        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter, cache)));
     }
     let accepts_sse = parts
         .headers
@@ -234,20 +268,21 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
         return Err(Error::invalid("accept", "ask for text/event-stream, or open a WebSocket").into());
     }
     let sub = s.app.bus().subscribe(after).await?;
-    let stream = futures::stream::unfold((sub, filter), |(mut sub, filter)| async move {
-        let (id, ty, json) = next_json(&mut sub, &filter).await?;
-        let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.to_string());
-        Some((Ok::<_, Infallible>(ev), (sub, filter)))
+    let cache = s.event_json.clone();
+    let stream = futures::stream::unfold((sub, filter, cache), |(mut sub, filter, cache)| async move {
+        let (id, ty, json) = next_json(&mut sub, &filter, &cache).await?;
+        let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.as_str());
+        Some((Ok::<_, Infallible>(ev), (sub, filter, cache)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-async fn websocket(mut socket: WebSocket, mut sub: Subscription<LiveEvent>, filter: Filter) {
+async fn websocket(mut socket: WebSocket, mut sub: Subscription<LiveEvent>, filter: Filter, cache: JsonCache) {
     loop {
         tokio::select! {
-            next = next_json(&mut sub, &filter) => {
+            next = next_json(&mut sub, &filter, &cache) => {
                 let Some((_, _, json)) = next else { break };
-                if socket.send(Message::Text(json.to_string().into())).await.is_err() {
+                if socket.send(Message::Text(json)).await.is_err() {
                     break;
                 }
             }

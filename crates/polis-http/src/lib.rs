@@ -49,6 +49,8 @@ pub struct AppState {
     metrics: Arc<metrics::Metrics>,
     tickets: media::Tickets,
     event_tickets: events::Tickets,
+    /// The JSON text of recent live events, shared by their subscribers.
+    event_json: events::JsonCache,
     /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
     live_latency: Arc<metrics::Latency>,
 }
@@ -61,6 +63,7 @@ pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
         metrics: Arc::new(metrics::Metrics::default()),
         tickets: media::Tickets::default(),
         event_tickets: events::Tickets::default(),
+        event_json: events::JsonCache::default(),
         live_latency: Arc::default(),
     };
     routes::routes()
