@@ -310,6 +310,13 @@ impl App {
                 Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(sensor.position))?
             }
         };
+        self.commit_alarm(alarms, key, alarm).await?;
+        Ok(true)
+    }
+
+    /// Stores an alarm's new state, keeps the open ones in memory, and publishes it. The caller
+    /// holds the alarm lock.
+    async fn commit_alarm(&self, alarms: &mut HashMap<AlarmKey, Alarm>, key: AlarmKey, alarm: Alarm) -> Result<()> {
         self.store().put_alarm(&alarm, None).await?;
         if alarm.is_open() {
             alarms.insert(key, alarm.clone());
@@ -317,7 +324,7 @@ impl App {
             alarms.remove(&key);
         }
         self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
-        Ok(true)
+        Ok(())
     }
 
     /// Raises (or repeats) an alarm of a built-in rule (e.g. `camera-offline`) for `source`, or
@@ -368,13 +375,7 @@ impl App {
             }
             None => Alarm::open(new_id("alarm"), municipality.clone(), &signal, location)?,
         };
-        self.store().put_alarm(&alarm, None).await?;
-        if alarm.is_open() {
-            alarms.insert(key, alarm.clone());
-        } else {
-            alarms.remove(&key);
-        }
-        self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
+        self.commit_alarm(&mut alarms, key, alarm).await?;
         Ok(true)
     }
 
