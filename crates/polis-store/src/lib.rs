@@ -196,7 +196,9 @@ pub trait Store: Send + Sync + 'static {
         incident: &Incident,
         journal: &[JournalEntry],
         audit: Option<&AuditRecord>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.put_incident_and_units(incident, &[], journal, audit).await
+    }
     /// [`Store::put_incident`] that also inserts or replaces `units` (those the change moved:
     /// assigned, released, on scene), all in one transaction.
     async fn put_incident_and_units(

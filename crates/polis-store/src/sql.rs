@@ -951,14 +951,6 @@ impl Store for SqlStore {
         live::list_alarms(&self.db, municipality, open_only, limit).await
     }
 
-    async fn put_incident(
-        &self,
-        incident: &Incident,
-        journal: &[JournalEntry],
-        audit: Option<&AuditRecord>,
-    ) -> Result<()> {
-        incidents::put_incident(&self.db, incident, &[], journal, audit).await
-    }
     async fn put_incident_and_units(
         &self,
         incident: &Incident,
