@@ -850,6 +850,10 @@
       el("button", { type: "button", class: "icon-btn", title: t("seeing.clear"), "aria-label": t("seeing.clear"), onclick: clearSeeing }, "×")
     );
     const body = el("div", { class: "panel-body" });
+    const create = sg.state !== "loading" ? Inc.seeingSection(sg) : null;
+    const creating = !!(create && create.classList.contains("is-form"));
+    panel.classList.toggle("is-creating", creating);
+    if (creating) body.appendChild(create);
     if (sg.state === "loading") {
       body.appendChild(el("p", { class: "muted" }, el("span", { class: "spinner small" }), " ", t("seeing.searching")));
     } else if (sg.state === "error") {
@@ -862,10 +866,7 @@
       for (const it of sg.items) list.appendChild(cameraItem(it, "seeing-item"));
       body.appendChild(list);
     }
-    if (sg.state !== "loading") {
-      const create = Inc.seeingSection(sg);
-      if (create) body.appendChild(create);
-    }
+    if (create && !creating) body.appendChild(create);
     panel.replaceChildren(head, body);
   }
 

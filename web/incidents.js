@@ -25,6 +25,7 @@
     related: new Map(), // alarm id -> incidents it may belong to
     agencies: [],
     shareFor: null, // cameras chosen for a share
+    scene: null, // the selected incident's live video: {incident, order, players, box}
     token: null, // {incident, token} just created, shown once
     cancelling: false,
     session: 0,
@@ -127,6 +128,7 @@
   }
 
   function reset() {
+    stopScene();
     S.session++;
     S.list.clear();
     if (S.closed) S.closed.clear();
@@ -299,7 +301,10 @@
       if (times[k]) rows.push(B.row("inc.t_" + k, B.fmtTime(timeOf(times[k]), true)));
     }
 
-    const sections = [el("dl", { class: "fields" }, rows.flat())];
+    // Eyes on the scene first: the nearest camera's live video, the next ones beside it.
+    const scene = sceneSection(v);
+    const sections = scene ? [scene] : [];
+    sections.push(el("dl", { class: "fields" }, rows.flat()));
     if (v.sos_profile) {
       sections.push(
         el(
@@ -310,9 +315,9 @@
         )
       );
     }
+    sections.push(camerasSection(v));
     sections.push(workflowSection(v, reasonDraft));
     if (v.checklist) sections.push(checklistSection(v));
-    sections.push(camerasSection(v));
     if (canHandle() && v.status !== "closed" && v.status !== "cancelled") sections.push(shareSection(v));
     if ((v.shares || []).length) sections.push(sharesList(v));
     sections.push(unitsSection(v));
@@ -422,6 +427,144 @@
     });
     s.appendChild(ol);
     return s;
+  }
+
+  // ---- Eyes on the scene ---------------------------------------------------------------------
+  // The incident panel opens with the live video of the nearest camera that sees the spot (no
+  // click), a row of the next ones as live thumbnails (a click puts one in the large view), and
+  // the share button beside them. The players live as long as the incident stays selected: the
+  // panel is drawn again on every change, and the same elements are put back into it.
+
+  const SCENE_THUMBS = 3;
+
+  function canWatchVideo() {
+    return !!(window.PolisVideo && window.PolisVideo.canWatch() && B.livePlayer);
+  }
+
+  function stopScene() {
+    const sc = S.scene;
+    if (!sc) return;
+    S.scene = null;
+    clearInterval(sc.watch);
+    for (const p of sc.players.values()) p.stop();
+    sc.players.clear();
+  }
+
+  function sceneCameraLabel(v, id) {
+    const c = (v.cameras || []).find((x) => x.id === id) || {};
+    const known = B.state.byId.camera.get(id);
+    const name = B.shortName((known && known.p.name) || c.name || "") || id;
+    return Number.isFinite(+c.distance_m) ? name + " · " + B.fmtMetres(+c.distance_m) : name;
+  }
+
+  function sceneSection(v) {
+    if (!canWatchVideo() || !isOpen(v) || !(v.cameras || []).length) {
+      if (S.scene && S.scene.incident === v.id) stopScene();
+      return null;
+    }
+    const ids = v.cameras.slice(0, 1 + SCENE_THUMBS).map((c) => c.id);
+    const key = ids.join(",");
+    if (S.scene && (S.scene.incident !== v.id || S.scene.key !== key)) stopScene();
+    if (!S.scene) S.scene = buildScene(v, ids, key);
+    const sc = S.scene;
+    sc.v = v;
+    paintScene(sc);
+    return sc.box;
+  }
+
+  function buildScene(v, ids, key) {
+    const sc = { incident: v.id, key, order: ids.slice(), players: new Map(), v, box: null, watch: 0 };
+    const main = el("div", { class: "scene-stage", "data-state": "connecting" }, el("video", { class: "scene-video" }), el("div", { class: "scene-label" }), el("div", { class: "tile-msg", hidden: true }));
+    const thumbs = el("div", { class: "scene-thumbs" });
+    const actions = el("div", { class: "scene-actions" });
+    sc.box = el("section", { class: "incident-scene", "data-incident-id": v.id }, el("h3", { text: t("inc.scene") }), main, thumbs, actions);
+    sc.main = main;
+    sc.thumbs = thumbs;
+    sc.actions = actions;
+    // Gone from the page (another selection): the players stop.
+    sc.watch = setInterval(() => {
+      if (S.scene === sc && !sc.box.isConnected) stopScene();
+    }, 1000);
+    startScenePlayers(sc);
+    return sc;
+  }
+
+  function startScenePlayers(sc) {
+    for (const p of sc.players.values()) p.stop();
+    sc.players.clear();
+    const [first, ...rest] = sc.order;
+    sc.main.dataset.cameraId = first;
+    sc.main.dataset.state = "connecting";
+    const oldVideo = sc.main.querySelector("video");
+    const video = el("video", { class: "scene-video" });
+    oldVideo.replaceWith(video);
+    sc.players.set(
+      "main",
+      B.livePlayer(video, first, {
+        stream: "sub",
+        onState: (st) => {
+          if (S.scene !== sc) return;
+          sc.main.dataset.state = st;
+          const msg = sc.main.querySelector(".tile-msg");
+          msg.hidden = st === "live";
+          msg.textContent = st === "live" ? "" : t(st === "error" ? "app.error" : st === "reconnecting" ? "video.reconnecting" : "video.connecting");
+        },
+      })
+    );
+    sc.thumbs.replaceChildren();
+    for (const id of rest) {
+      const tv = el("video", { class: "scene-thumb-video" });
+      const thumb = el(
+        "button",
+        {
+          type: "button",
+          class: "scene-thumb",
+          "data-camera-id": id,
+          title: t("inc.scene_swap"),
+          onclick: () => {
+            sc.order = [id, ...sc.order.filter((x) => x !== id)];
+            startScenePlayers(sc);
+            paintScene(sc);
+          },
+        },
+        tv,
+        el("span", { class: "scene-thumb-label" })
+      );
+      sc.thumbs.appendChild(thumb);
+      sc.players.set(id, B.livePlayer(tv, id, { stream: "sub" }));
+    }
+    sc.thumbs.hidden = !rest.length;
+  }
+
+  function paintScene(sc) {
+    const v = sc.v;
+    sc.main.querySelector(".scene-label").textContent = sceneCameraLabel(v, sc.order[0]);
+    sc.thumbs.querySelectorAll(".scene-thumb").forEach((b) => (b.querySelector(".scene-thumb-label").textContent = sceneCameraLabel(v, b.dataset.cameraId)));
+    const buttons = [];
+    if (canHandle()) {
+      buttons.push(
+        el("button", {
+          type: "button",
+          class: "btn btn-small btn-primary scene-share",
+          text: t("inc.share_open"),
+          onclick: () => {
+            S.shareFor = new Set(sc.order.slice(0, 2));
+            B.renderDetails();
+            const f = document.querySelector("#details .incident-share");
+            if (f) f.scrollIntoView({ block: "nearest" });
+          },
+        })
+      );
+    }
+    buttons.push(
+      el("button", {
+        type: "button",
+        class: "btn btn-small scene-open",
+        text: t("inc.scene_open"),
+        onclick: () => window.PolisVideo.openCamera(sc.order[0]),
+      })
+    );
+    sc.actions.replaceChildren(...buttons);
   }
 
   function camerasSection(v) {
@@ -843,7 +986,10 @@
 
   function seeingSection(sg) {
     if (!canHandle() || !sg) return null;
-    return el("div", { class: "seeing-incident" }, createForm({ key: "pt:" + sg.lat + "," + sg.lon, lat: sg.lat, lon: sg.lon }));
+    const form = createForm({ key: "pt:" + sg.lat + "," + sg.lon, lat: sg.lat, lon: sg.lon });
+    if (!form) return null;
+    // The open form comes first in the panel, so that all of it shows without scrolling.
+    return el("div", { class: "seeing-incident" + (form.tagName === "FORM" ? " is-form" : "") }, form);
   }
 
   // ---- Dispatch support for agency users ------------------------------------------------------

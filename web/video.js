@@ -175,8 +175,15 @@
       })
     );
     if (session !== S.session || !S.open) return;
-    if (S.mode === "wall") for (let i = 0; i < S.layout; i++) paintTileBar(i);
-    else renderSingleHealth();
+    if (S.mode === "wall") {
+      for (let i = 0; i < S.layout; i++) {
+        paintTileBar(i);
+        repaintWaiting(tileEl(i));
+      }
+    } else {
+      renderSingleHealth();
+      repaintWaiting(document.querySelector("#video-view .single-stage"));
+    }
   }
 
   function startHealth() {
@@ -300,6 +307,9 @@
     });
     entry = { camera: id, stream, player };
     S.players.set(i, entry);
+    // A camera that cannot be reached says why soon, not at the next round of health.
+    clearTimeout(S.healthSoon);
+    S.healthSoon = setTimeout(pollHealth, 2000);
     tile.dataset.state = player.state;
     paintTileMessage(tile, player.state, null, retry);
   }
@@ -319,8 +329,29 @@
         el("button", { type: "button", class: "btn btn-small tile-retry", text: t("video.retry"), onclick: (e) => (e.stopPropagation(), onRetry()) })
       );
     } else {
-      msg.replaceChildren(el("span", { class: "spinner small" }), " ", t(st === "reconnecting" ? "video.reconnecting" : "video.connecting"));
+      // A camera whose stream cannot be pulled says so (and since when, and why) instead of
+      // "Connecting..." for ever.
+      const cam = box.dataset.cameraId || (S.single && box.classList.contains("single-stage") ? S.single.camera : "");
+      const off = offlineText(cam ? healthFor(cam) : null);
+      if (off) msg.replaceChildren(el("span", { class: "tile-offline", text: off }));
+      else msg.replaceChildren(el("span", { class: "spinner small" }), " ", t(st === "reconnecting" ? "video.reconnecting" : "video.connecting"));
     }
+  }
+
+  /** "Offline since 14:05: the camera refused the credentials", from a health answer, or null. */
+  function offlineText(h) {
+    if (!h || h.error || h.status !== "offline" || !(h.reason || h.offline_since)) return null;
+    const head = h.offline_since ? t("video.offline_since", { time: hm(Date.parse(h.offline_since)) }) : term("health", "offline");
+    return h.reason ? head + ": " + term("offline", h.reason) : head;
+  }
+
+  /** Repaints the message of a box still waiting for pictures (its health may say why). */
+  function repaintWaiting(box) {
+    if (!box) return;
+    const st = box.dataset.state;
+    if (st !== "connecting" && st !== "reconnecting") return;
+    const msg = box.querySelector(".tile-msg");
+    if (msg && !msg.querySelector(".tile-error")) paintTileMessage(box, st, null, () => {});
   }
 
   function paintTileBar(i) {

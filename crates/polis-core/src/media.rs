@@ -23,7 +23,9 @@ impl App {
     pub async fn camera_health(&self, actor: &Actor, id: &Id, choice: StreamChoice) -> Result<Option<Health>> {
         let cam: Camera = self.get(actor, id).await?;
         let Some((key, _)) = stream_of(&cam, choice) else {
-            return Ok(None);
+            // Nothing to pull: offline for want of a stream address.
+            let reason = Some(polis_media::OfflineReason::NoStream);
+            return Ok(Some(Health { reason, ..Health::offline() }));
         };
         Ok(self.media.is_running(&key).then(|| self.media.health(&key)))
     }

@@ -248,7 +248,8 @@ impl App {
             let long_enough = frame.at - seg.row.start >= config.segment;
             if !continues || (frame.key && long_enough) {
                 if let Some(seg) = open.take() {
-                    self.close_segment(seg, continues.then_some(frame.pts)).await?;
+                    let next = continues.then(|| seg.frag.next_decode_time(&frame));
+                    self.close_segment(seg, next).await?;
                 }
             }
         }
@@ -262,7 +263,8 @@ impl App {
         let due =
             seg.frag.pending() > 0 && (frame.key || frame.pts.saturating_sub(seg.frag_first_pts()) >= MAX_FRAGMENT);
         if due {
-            self.write_fragment(seg, Some(frame.pts)).await?;
+            let next = seg.frag.next_decode_time(&frame);
+            self.write_fragment(seg, Some(next)).await?;
         }
         seg.frag.push(frame);
         Ok(())
@@ -285,17 +287,17 @@ impl App {
         Ok(OpenSegment { file, row, frag })
     }
 
-    async fn write_fragment(&self, seg: &mut OpenSegment, next_pts: Option<i64>) -> Result<()> {
+    async fn write_fragment(&self, seg: &mut OpenSegment, next_dts: Option<i64>) -> Result<()> {
         use tokio::io::AsyncWriteExt;
-        let Some((bytes, span)) = seg.frag.flush(next_pts) else { return Ok(()) };
+        let Some((bytes, span)) = seg.frag.flush(next_dts) else { return Ok(()) };
         seg.file.write_all(&bytes).await.map_err(|e| io_error("writing a recording", e))?;
         seg.row.bytes += bytes.len() as u64;
         seg.row.end = seg.row.start + ticks_to_duration(span.decode_time + span.duration);
         self.store().put_segment(&seg.row).await
     }
 
-    async fn close_segment(&self, mut seg: OpenSegment, next_pts: Option<i64>) -> Result<()> {
-        self.write_fragment(&mut seg, next_pts).await?;
+    async fn close_segment(&self, mut seg: OpenSegment, next_dts: Option<i64>) -> Result<()> {
+        self.write_fragment(&mut seg, next_dts).await?;
         seg.file.sync_data().await.map_err(|e| io_error("syncing a recording", e))
     }
 
@@ -483,7 +485,9 @@ impl Clip {
                     continue;
                 }
                 let clip_start = *start.get_or_insert(f_start);
-                let decode_time = duration_to_ticks(f_start - clip_start);
+                // Files meet where the wall clock says; a file that starts a little before the
+                // last one ended (arrival jitter) starts at its end, so decode times never go back.
+                let decode_time = duration_to_ticks(f_start - clip_start).max(end_ticks);
                 seq += 1;
                 fmp4::retime_fragment(&mut moof, seq, decode_time)?;
                 end_ticks = end_ticks.max(decode_time + info.duration);

@@ -29,6 +29,8 @@ fn health_json(h: &Health) -> Value {
         "bitrate_bps": h.bitrate_bps,
         "last_frame_at": h.last_frame_at.and_then(|t| t.format(&Rfc3339).ok()),
         "reconnects": h.reconnects,
+        "offline_since": h.offline_since.and_then(|t| t.format(&Rfc3339).ok()),
+        "reason": h.reason.map(|r| r.as_str()),
     })
 }
 
@@ -52,7 +54,8 @@ pub(crate) async fn camera_health(
     let choice = stream_choice(&q)?;
     let health = s.app.camera_health(&a, &id, choice).await?;
     let mut v = health_json(health.as_ref().unwrap_or(&Health::offline()));
-    v["pulled"] = health.is_some().into();
+    let no_stream = health.as_ref().is_some_and(|h| h.reason == Some(polis_media::OfflineReason::NoStream));
+    v["pulled"] = (health.is_some() && !no_stream).into();
     Ok(Json(v))
 }
 
@@ -341,8 +344,10 @@ async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamC
             }
             frame = sub.next() => {
                 let Some(frame) = frame else { break };
+                // The group of pictures a new viewer starts with is old by design: all of it
+                // goes, so the viewer's first fragments are continuous from its key frame.
                 let lag = s.app.clock().now() - frame.at;
-                if lag > MAX_LAG && !frame.key {
+                if lag > MAX_LAG && !frame.key && !sub.from_backlog() {
                     sub.resync();
                     continue;
                 }
@@ -365,13 +370,15 @@ async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamC
                     muxer = Some(m);
                 }
                 let Some(m) = muxer.as_mut() else { continue };
-                let at = frame.at;
+                let (at, backlog) = (frame.at, sub.from_backlog());
                 m.push(frame);
                 if let Some((bytes, _)) = m.flush(None) {
                     if socket.send(Message::Binary(bytes.into())).await.is_err() {
                         break;
                     }
-                    s.live_latency.observe((s.app.clock().now() - at).unsigned_abs());
+                    if !backlog {
+                        s.live_latency.observe((s.app.clock().now() - at).unsigned_abs());
+                    }
                 }
             }
             msg = socket.recv() => match msg {

@@ -16,9 +16,12 @@ use polis_base::{Error, Result};
 pub struct Sample {
     /// The frame in MP4 sample format (length-prefixed NAL units).
     pub data: Bytes,
-    /// Its duration in [`CLOCK_RATE`] units.
+    /// Its duration in [`CLOCK_RATE`] units: the next frame's decode time minus its own.
     pub duration: u32,
     pub key: bool,
+    /// Presentation time minus decode time (non-zero for streams with B-frames), in
+    /// [`CLOCK_RATE`] units; written as a signed composition offset (`trun` version 1).
+    pub cto: i32,
 }
 
 /// Appends a box: its size, its type, then what `body` writes.
@@ -159,23 +162,43 @@ pub fn init_segment(params: &StreamParams) -> Vec<u8> {
 const KEY_FLAGS: u32 = 0x0200_0000;
 const DELTA_FLAGS: u32 = 0x0101_0000;
 
+/// `trun` flags: data offset, and per sample a duration, a size and flags...
+const TRUN_FLAGS: u32 = 0x0701;
+/// ...and a composition time offset.
+const TRUN_FLAGS_CTO: u32 = 0x0f01;
+
 /// A media fragment: `moof` (sequence number `seq`, decode time `decode_time` of its first
-/// sample) and the `mdat` with the samples. Without samples it is empty.
+/// sample) and the `mdat` with the samples. Without samples it is empty. When a sample's
+/// presentation differs from its decoding (B-frames), the `trun` is version 1 with a signed
+/// composition offset per sample; otherwise version 0 without them.
 pub fn fragment(seq: u32, decode_time: u64, samples: &[Sample]) -> Vec<u8> {
     if samples.is_empty() {
         return Vec::new();
     }
     let payload: usize = samples.iter().map(|s| s.data.len()).sum();
-    let mut o = Vec::with_capacity(100 + 12 * samples.len() + payload);
+    let mut o = Vec::with_capacity(100 + 16 * samples.len() + payload);
+    fragment_into(&mut o, seq, decode_time, samples);
+    o
+}
+
+/// [`fragment`], appended to `o` (so a caller can reuse one buffer).
+pub fn fragment_into(o: &mut Vec<u8>, seq: u32, decode_time: u64, samples: &[Sample]) {
+    if samples.is_empty() {
+        return;
+    }
+    let start = o.len();
+    let payload: usize = samples.iter().map(|s| s.data.len()).sum();
+    let with_cto = samples.iter().any(|s| s.cto != 0);
+    let (version, flags) = if with_cto { (1, TRUN_FLAGS_CTO) } else { (0, TRUN_FLAGS) };
     let mut data_offset_at = 0;
-    boxed(&mut o, b"moof", |o| {
+    boxed(o, b"moof", |o| {
         full(o, b"mfhd", 0, 0, |o| u32be(o, seq));
         boxed(o, b"traf", |o| {
             // default-base-is-moof: data offsets count from the start of this moof.
             full(o, b"tfhd", 0, 0x02_0000, |o| u32be(o, 1));
             full(o, b"tfdt", 1, 0, |o| u64be(o, decode_time));
-            // data offset, and a duration, size and flags per sample.
-            full(o, b"trun", 0, 0x0701, |o| {
+            // data offset, and a duration, size and flags (and composition offset) per sample.
+            full(o, b"trun", version, flags, |o| {
                 u32be(o, samples.len() as u32);
                 data_offset_at = o.len();
                 u32be(o, 0);
@@ -183,19 +206,21 @@ pub fn fragment(seq: u32, decode_time: u64, samples: &[Sample]) -> Vec<u8> {
                     u32be(o, s.duration);
                     u32be(o, s.data.len() as u32);
                     u32be(o, if s.key { KEY_FLAGS } else { DELTA_FLAGS });
+                    if with_cto {
+                        o.extend_from_slice(&s.cto.to_be_bytes());
+                    }
                 }
             });
         });
     });
-    let data_offset = (o.len() + 8) as u32;
+    let data_offset = (o.len() - start + 8) as u32;
     o[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
     let mdat_size = (8 + payload) as u32;
-    u32be(&mut o, mdat_size);
+    u32be(o, mdat_size);
     o.extend_from_slice(b"mdat");
     for s in samples {
         o.extend_from_slice(&s.data);
     }
-    o
 }
 
 /// Where a fragment lies in a file this module wrote.
@@ -264,19 +289,42 @@ pub fn parse_moof(moof: &[u8]) -> Result<(u32, u64, u64, bool)> {
     let decode_time = if tfdt.get(8) == Some(&1) { be64(tfdt, 12)? } else { u64::from(be32(tfdt, 12)?) };
     let trun = child(traf, b"trun")?;
     let flags = be32(trun, 8)? & 0xff_ffff;
-    if flags != 0x0701 {
-        return Err(malformed("a trun this module did not write"));
-    }
+    let entry = match flags {
+        TRUN_FLAGS => 12,
+        TRUN_FLAGS_CTO => 16,
+        _ => return Err(malformed("a trun this module did not write")),
+    };
     let count = be32(trun, 12)? as usize;
     let (mut duration, mut key) = (0u64, false);
     for i in 0..count {
-        let at = 20 + 12 * i;
+        let at = 20 + entry * i;
         duration += u64::from(be32(trun, at)?);
         if i == 0 {
             key = be32(trun, at + 8)? == KEY_FLAGS;
         }
     }
     Ok((seq, decode_time, duration, key))
+}
+
+/// The samples of a `moof` box (whole, with its header), as (duration, composition offset, key).
+pub fn moof_samples(moof: &[u8]) -> Result<Vec<(u32, i32, bool)>> {
+    let body = moof.get(8..).ok_or_else(|| malformed("short moof"))?;
+    let traf = child(body, b"traf")?;
+    let trun = child(&traf[8..], b"trun")?;
+    let flags = be32(trun, 8)? & 0xff_ffff;
+    let entry = match flags {
+        TRUN_FLAGS => 12,
+        TRUN_FLAGS_CTO => 16,
+        _ => return Err(malformed("a trun this module did not write")),
+    };
+    let count = be32(trun, 12)? as usize;
+    (0..count)
+        .map(|i| {
+            let at = 20 + entry * i;
+            let cto = if entry == 16 { be32(trun, at + 12)? as i32 } else { 0 };
+            Ok((be32(trun, at)?, cto, be32(trun, at + 8)? == KEY_FLAGS))
+        })
+        .collect()
 }
 
 /// The fragments of a file (or the start of one: a fragment cut short at the end, as a crash
@@ -363,7 +411,9 @@ mod tests {
     }
 
     fn samples(n: usize) -> Vec<Sample> {
-        (0..n).map(|i| Sample { data: Bytes::from(vec![i as u8; 10 + i]), duration: 3000, key: i == 0 }).collect()
+        (0..n)
+            .map(|i| Sample { data: Bytes::from(vec![i as u8; 10 + i]), duration: 3000, key: i == 0, cto: 0 })
+            .collect()
     }
 
     #[test]
@@ -417,6 +467,31 @@ mod tests {
         retime_fragment(&mut f[..moof_len], 1, 90_000 * 3600).unwrap();
         let (seq, t, d, key) = parse_moof(&f[..moof_len]).unwrap();
         assert_eq!((seq, t, d, key), (1, 90_000 * 3600, 6000, true));
+    }
+
+    #[test]
+    fn composition_offsets_make_a_version_1_trun_with_signed_offsets() {
+        let mut s = samples(3);
+        (s[0].cto, s[1].cto, s[2].cto) = (3000, 6000, -3000);
+        let f = fragment(1, 0, &s);
+        let moof_len = be32(&f, 0).unwrap() as usize;
+        let trun = f.windows(4).position(|w| w == b"trun").unwrap() - 4;
+        assert_eq!(f[trun + 8], 1, "trun version");
+        assert_eq!(be32(&f, trun + 8).unwrap() & 0xff_ffff, 0x0f01);
+        assert_eq!(
+            moof_samples(&f[..moof_len]).unwrap(),
+            vec![(3000, 3000, true), (3000, 6000, false), (3000, -3000, false)]
+        );
+        // The data offset still points at the first sample, and the file reads back.
+        let (_, frags) = fragments(&f).unwrap();
+        assert_eq!((frags[0].duration, frags[0].key), (9000, true));
+        assert_eq!(&f[moof_len + 4..moof_len + 8], b"mdat");
+        let off = be32(&f, trun + 16).unwrap() as usize;
+        assert_eq!(off, moof_len + 8);
+        // Without offsets, version 0 and no offset field.
+        let plain = fragment(1, 0, &samples(2));
+        let trun = plain.windows(4).position(|w| w == b"trun").unwrap() - 4;
+        assert_eq!((plain[trun + 8], be32(&plain, trun + 8).unwrap() & 0xff_ffff), (0, 0x0701));
     }
 
     #[test]

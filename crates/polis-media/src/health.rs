@@ -21,6 +21,47 @@ impl HealthStatus {
     }
 }
 
+/// Why a stream is offline, as an operator can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineReason {
+    /// Nothing listens at the camera's address (connection refused).
+    Refused,
+    /// The camera refused the credentials.
+    Unauthorised,
+    /// The camera did not answer in time, or stopped sending pictures.
+    Timeout,
+    /// The camera has no stream address.
+    NoStream,
+    /// The stream broke off otherwise.
+    Lost,
+}
+
+impl OfflineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfflineReason::Refused => "refused",
+            OfflineReason::Unauthorised => "unauthorised",
+            OfflineReason::Timeout => "timeout",
+            OfflineReason::NoStream => "no_stream",
+            OfflineReason::Lost => "lost",
+        }
+    }
+
+    /// The reason an attempt to pull a stream failed with `message` (retina's or ours).
+    pub fn of_message(message: &str) -> OfflineReason {
+        let m = message.to_ascii_lowercase();
+        if m.contains("401") || m.contains("unauthori") || m.contains("authenticat") || m.contains("credentials") {
+            OfflineReason::Unauthorised
+        } else if m.contains("refused") {
+            OfflineReason::Refused
+        } else if m.contains("timed out") || m.contains("timeout") {
+            OfflineReason::Timeout
+        } else {
+            OfflineReason::Lost
+        }
+    }
+}
+
 /// A snapshot of a stream's health.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
@@ -29,11 +70,23 @@ pub struct Health {
     pub bitrate_bps: u64,
     pub last_frame_at: Option<OffsetDateTime>,
     pub reconnects: u64,
+    /// When offline: since when (the last picture, or the first failed attempt).
+    pub offline_since: Option<OffsetDateTime>,
+    /// When offline: why, if known.
+    pub reason: Option<OfflineReason>,
 }
 
 impl Health {
     pub fn offline() -> Health {
-        Health { status: HealthStatus::Offline, fps: 0.0, bitrate_bps: 0, last_frame_at: None, reconnects: 0 }
+        Health {
+            status: HealthStatus::Offline,
+            fps: 0.0,
+            bitrate_bps: 0,
+            last_frame_at: None,
+            reconnects: 0,
+            offline_since: None,
+            reason: None,
+        }
     }
 }
 
@@ -63,6 +116,9 @@ pub struct HealthCalc {
     frames: VecDeque<(OffsetDateTime, usize)>,
     reconnects: u64,
     ever_connected: bool,
+    /// The first failed attempt since the last picture, and the last failure's reason.
+    failing_since: Option<OffsetDateTime>,
+    failure: Option<OfflineReason>,
 }
 
 impl HealthCalc {
@@ -74,7 +130,15 @@ impl HealthCalc {
             frames: VecDeque::new(),
             reconnects: 0,
             ever_connected: false,
+            failing_since: None,
+            failure: None,
         }
+    }
+
+    /// An attempt to pull the stream failed (or the stream broke off) at `at`, for `reason`.
+    pub fn failed(&mut self, at: OffsetDateTime, reason: OfflineReason) {
+        self.failing_since.get_or_insert(at);
+        self.failure = Some(reason);
     }
 
     /// The session started playing.
@@ -95,6 +159,8 @@ impl HealthCalc {
 
     /// A frame of `bytes` arrived.
     pub fn frame(&mut self, at: OffsetDateTime, bytes: usize) {
+        self.failing_since = None;
+        self.failure = None;
         self.frames.push_back((at, bytes));
         self.prune(at);
     }
@@ -128,7 +194,14 @@ impl HealthCalc {
             HealthStatus::Online
         };
         let (fps, bitrate_bps) = if status == HealthStatus::Offline { (0.0, 0) } else { (fps, bitrate_bps) };
-        Health { status, fps, bitrate_bps, last_frame_at, reconnects: self.reconnects }
+        let (offline_since, reason) = if status == HealthStatus::Offline {
+            // Connected but silent: the camera stopped sending pictures.
+            let reason = if self.connected { Some(OfflineReason::Timeout) } else { self.failure };
+            (last_frame_at.or(self.failing_since), reason)
+        } else {
+            (None, None)
+        };
+        Health { status, fps, bitrate_bps, last_frame_at, reconnects: self.reconnects, offline_since, reason }
     }
 }
 
@@ -201,6 +274,34 @@ mod tests {
         let h = c.health(clock.now());
         assert_eq!(h.status, HealthStatus::Online);
         assert_eq!(h.reconnects, 1);
+    }
+
+    #[test]
+    fn an_offline_stream_says_since_when_and_why() {
+        let clock = SimClock::new(start());
+        let mut c = HealthCalc::new(HealthPolicy::default());
+        let first = clock.now();
+        c.failed(first, OfflineReason::of_message("DESCRIBE: Unable to connect: Connection refused (os error 111)"));
+        clock.advance(Duration::seconds(10));
+        c.failed(clock.now(), OfflineReason::of_message("DESCRIBE: 401 Unauthorized"));
+        let h = c.health(clock.now());
+        assert_eq!(
+            (h.status, h.offline_since, h.reason),
+            (HealthStatus::Offline, Some(first), Some(OfflineReason::Unauthorised))
+        );
+        // Pictures: online, no reason; then silent while connected: offline since the last picture.
+        c.connected(clock.now());
+        feed(&mut c, &clock, 25, 1000, 2);
+        let last = clock.now();
+        assert_eq!((c.health(last).offline_since, c.health(last).reason), (None, None));
+        clock.advance(Duration::seconds(6));
+        let h = c.health(clock.now());
+        assert_eq!(
+            (h.status, h.offline_since, h.reason),
+            (HealthStatus::Offline, Some(last), Some(OfflineReason::Timeout))
+        );
+        assert_eq!(OfflineReason::of_message("connection timed out"), OfflineReason::Timeout);
+        assert_eq!(OfflineReason::of_message("stream: end of file"), OfflineReason::Lost);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod snapshot;
 pub mod synthetic;
 
 pub use codec::{decode_key_frame, EncoderSettings, H264Encoder, Rgb};
-pub use health::{Health, HealthCalc, HealthPolicy, HealthStatus};
+pub use health::{Health, HealthCalc, HealthPolicy, HealthStatus, OfflineReason};
 pub use hub::{HubConfig, MediaHub};
 pub use retina_opener::RetinaOpener;
 pub use session::{

@@ -1,6 +1,6 @@
 //! One supervised RTSP session per stream: open, pull frames, record health, reconnect with backoff.
 
-use crate::health::{Health, HealthCalc, HealthPolicy};
+use crate::health::{Health, HealthCalc, HealthPolicy, OfflineReason};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt;
@@ -167,7 +167,7 @@ impl Tap {
     pub fn subscribe(&self) -> Subscription {
         let gop = self.gop();
         let rx = self.tx.subscribe();
-        Subscription { pending: gop.iter().cloned().collect(), rx, synced: !gop.is_empty(), skipped: 0 }
+        Subscription { pending: gop.iter().cloned().collect(), rx, synced: !gop.is_empty(), skipped: 0, backlog: false }
     }
 }
 
@@ -184,14 +184,17 @@ pub struct Subscription {
     rx: tokio::sync::broadcast::Receiver<Frame>,
     synced: bool,
     skipped: u64,
+    backlog: bool,
 }
 
 impl Subscription {
     /// The next frame, or `None` once the session is gone.
     pub async fn next(&mut self) -> Option<Frame> {
         if let Some(f) = self.pending.pop_front() {
+            self.backlog = true;
             return Some(f);
         }
+        self.backlog = false;
         loop {
             match self.rx.recv().await {
                 Ok(f) => {
@@ -209,6 +212,13 @@ impl Subscription {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Whether the frame [`Subscription::next`] gave last came from the group of pictures that was
+    /// current when this subscriber joined (old by up to a key-frame interval, but needed: the
+    /// frames from the key frame on), rather than from the live broadcast.
+    pub fn from_backlog(&self) -> bool {
+        self.backlog
     }
 
     /// Frames this subscriber skipped because it fell behind.
@@ -245,6 +255,11 @@ pub async fn supervise(
         };
         health.with(|c| c.disconnected());
         tap.reset();
+        let reason = match &outcome {
+            Ok(_) => OfflineReason::Lost,
+            Err(e) => OfflineReason::of_message(&e.message),
+        };
+        health.with(|c| c.failed(health.clock.now(), reason));
         match outcome {
             Ok(true) => failures = 0,
             Ok(false) => failures += 1,
@@ -258,9 +273,14 @@ pub async fn supervise(
     }
 }
 
+/// How long opening a stream (connect, DESCRIBE, SETUP, PLAY) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One connection: returns whether frames were received (to reset the backoff).
 async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHandle, tap: &Tap) -> Result<bool> {
-    let mut source = opener.open(url).await?;
+    let mut source = tokio::time::timeout(OPEN_TIMEOUT, opener.open(url))
+        .await
+        .map_err(|_| Error::unavailable("the camera did not answer: timed out"))??;
     health.with(|c| c.connected(health.clock.now()));
     let mut got = false;
     loop {

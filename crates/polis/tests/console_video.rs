@@ -705,3 +705,346 @@ async fn export(c: &Client, api: &Api, camera: &str) -> TestResult {
     click(c, "dialog.export-dialog .dialog-close").await?;
     Ok(())
 }
+
+// ---- Every frame, at every frame rate (issue 15) ------------------------------------------------
+
+/// A camera of the frame-rate test: its RTSP test server's options and the frames it sends per second.
+struct RateCam {
+    id: &'static str,
+    args: &'static [&'static str],
+    fps: f64,
+}
+
+const RATE_CAMS: [RateCam; 6] = [
+    RateCam { id: "rate-10", args: &["--fps", "10"], fps: 10.0 },
+    RateCam { id: "rate-15", args: &["--fps", "15"], fps: 15.0 },
+    RateCam { id: "rate-25", args: &["--fps", "25"], fps: 25.0 },
+    RateCam { id: "rate-30", args: &["--fps", "30"], fps: 30.0 },
+    // x264 Main profile with 2 B-frames: frames arrive out of presentation order.
+    RateCam { id: "rate-bframes", args: &["--fps", "25", "--bframes", "2"], fps: 25.0 },
+    // 30 fps with 3 of every 10 frames dropped: intervals of 33, 67 and 100 ms.
+    RateCam { id: "rate-vfr", args: &["--fps", "30", "--vfr"], fps: 21.0 },
+];
+
+/// Six cameras at once in Chromium's live player (web/player.js, as the console and the share page
+/// use it): over 10 s each shows at least 90% of the frames its camera sent, and its playhead
+/// never jumps (it moves with the clock: never more than 0.2 s beyond the time that passed
+/// between two looks, never back). The B-frame camera is recorded too: a clip of it and an
+/// evidence export decode in ffmpeg without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_video_plays_every_frame_at_10_15_25_30_fps_with_b_frames_and_a_variable_rate() {
+    let mut con = start_console().await;
+    let outcome = match start_rate_cameras(&mut con).await {
+        Ok(()) => tokio::time::timeout(
+            Duration::from_secs(150),
+            rate_scenario(&con.client, &con.base, &con.api, con.tmp.path()),
+        )
+        .await
+        .unwrap_or_else(|_| Err("the frame-rate scenario took more than 150 s".into())),
+        Err(e) => Err(e),
+    };
+    con.finish(outcome, "rates").await;
+}
+
+async fn start_rate_cameras(con: &mut Console) -> TestResult {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/rtsp_server.py");
+    for (i, cam) in RATE_CAMS.iter().enumerate() {
+        let port = free_port();
+        let log = con.tmp.path().join(format!("rtsp-{}.log", cam.id));
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.args([script, &port.to_string(), "--size", "320x240"]).args(cam.args);
+        con.procs.spawn("rtsp", cmd, log.clone())?;
+        wait_until(&format!("the RTSP server of {}", cam.id), Duration::from_secs(20), || {
+            let log = log.clone();
+            async move { Ok(std::fs::read_to_string(&log).unwrap_or_default().contains("ready")) }
+        })
+        .await?;
+        let body = json!({
+            "id": cam.id, "municipality": "kazanlak", "name": format!("Frame rate {}", cam.id),
+            "lat": 42.62 + 0.001 * i as f64, "lon": 25.39, "heading_deg": 90.0, "fov_deg": 60.0, "range_m": 150.0,
+            "kind": "fixed", "mount_height_m": 6.0, "stream_url": format!("rtsp://127.0.0.1:{port}/main"),
+            "recording": if cam.id == "rate-bframes" { "continuous" } else { "off" },
+        });
+        con.api.post("/api/v1/cameras", &body).await?;
+    }
+    Ok(())
+}
+
+async fn rate_scenario(c: &Client, base: &str, api: &Api, tmp: &Path) -> TestResult {
+    sign_in(c, base).await?;
+    let ids: Vec<&str> = RATE_CAMS.iter().map(|r| r.id).collect();
+    // One <video> per camera, each played by the console's live player.
+    js(
+        c,
+        "const [ids, token] = arguments;
+         const box = document.createElement('div');
+         box.id = 'rate-box';
+         box.style = 'position:fixed;left:0;top:0;z-index:9999;display:flex;flex-wrap:wrap;width:960px;background:#000';
+         document.body.appendChild(box);
+         window.__rate = {};
+         for (const id of ids) {
+           const v = document.createElement('video');
+           v.id = 'rate-' + id; v.width = 320; v.height = 240;
+           box.appendChild(v);
+           window.__rate[id] = window.PolisPlayer.live(v, id, { stream: 'main', auth: () => ({ token }) });
+         }",
+        vec![json!(ids), json!(api.token)],
+    )
+    .await?;
+    // Everyone plays (a picture, the playhead moving), then 2 s to settle at the live edge.
+    for id in &ids {
+        plays(c, &format!("#rate-{id}"), &format!("camera {id}")).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 10 s of looks every 20 ms: frames shown, and the playhead's largest step beyond the clock.
+    let result = c
+        .execute_async(
+            "const [ids, done] = [arguments[0], arguments[arguments.length - 1]];
+             const vs = ids.map((id) => document.getElementById('rate-' + id));
+             const frames = () => vs.map((v) => v.getVideoPlaybackQuality().totalVideoFrames);
+             const start = frames(), t0 = performance.now();
+             let last = vs.map((v) => v.currentTime), lastAt = t0, looks = 0;
+             const jump = vs.map(() => 0), back = vs.map(() => 0), step = vs.map(() => 0);
+             const timer = setInterval(() => {
+               const now = performance.now(), dt = (now - lastAt) / 1000;
+               vs.forEach((v, i) => {
+                 const d = v.currentTime - last[i];
+                 step[i] = Math.max(step[i], d);
+                 jump[i] = Math.max(jump[i], d - dt);
+                 back[i] = Math.max(back[i], -d);
+                 last[i] = v.currentTime;
+               });
+               lastAt = now; looks++;
+               if (now - t0 >= 10000) {
+                 clearInterval(timer);
+                 const end = frames();
+                 done({ seconds: (now - t0) / 1000, looks, shown: end.map((e, i) => e - start[i]), jump, back, step,
+                        dropped: vs.map((v) => v.getVideoPlaybackQuality().droppedVideoFrames) });
+               }
+             }, 20);",
+            vec![json!(ids)],
+        )
+        .await
+        .map_err(|e| format!("sampling the players: {e}"))?;
+    let seconds = result["seconds"].as_f64().unwrap_or(0.0);
+    let looks = result["looks"].as_u64().unwrap_or(0);
+    ensure!(looks >= 100, "only {looks} looks at the players in {seconds:.1} s: {result}");
+    let mut report = String::new();
+    let mut bad = Vec::new();
+    for (i, cam) in RATE_CAMS.iter().enumerate() {
+        let shown = result["shown"][i].as_f64().unwrap_or(0.0);
+        let sent = cam.fps * seconds;
+        let jump = result["jump"][i].as_f64().unwrap_or(f64::MAX);
+        let back = result["back"][i].as_f64().unwrap_or(f64::MAX);
+        let line = format!(
+            "{}: {shown} of ~{sent:.0} frames shown, playhead steps up to {:.3} s ({jump:.3} s beyond the clock, {back:.3} s back)\n",
+            cam.id,
+            result["step"][i].as_f64().unwrap_or(0.0)
+        );
+        report.push_str(&line);
+        if shown < 0.9 * sent || jump > 0.2 || back > 0.0 {
+            bad.push(line);
+        }
+    }
+    eprintln!("{report}");
+    ensure!(bad.is_empty(), "live video does not play every frame smoothly:\n{}\nall: {report}", bad.join(""));
+    js(c, "for (const p of Object.values(window.__rate)) p.stop();", vec![]).await?;
+    no_page_errors(c).await?;
+
+    b_frame_recordings_decode_cleanly(api, tmp).await
+}
+
+/// `ffmpeg -v error` decodes a file and says nothing.
+fn ffmpeg_is_silent(path: &Path) -> TestResult {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .map_err(|e| format!("running ffmpeg: {e}"))?;
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    ensure!(out.status.success() && said.trim().is_empty(), "ffmpeg on {}: {} {said}", path.display(), out.status);
+    Ok(())
+}
+
+/// A clip (`recording.mp4?from&to`) and an evidence export of the B-frame camera.
+async fn b_frame_recordings_decode_cleanly(api: &Api, tmp: &Path) -> TestResult {
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    let (from, to) = (rfc(now - time::Duration::seconds(40)), rfc(now));
+    let query = format!("from={}&to={}", from.replace('+', "%2B"), to.replace('+', "%2B"));
+    let res = api
+        .http
+        .get(format!("{}/api/v1/cameras/rate-bframes/recording.mp4?{query}", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .map_err(|e| format!("fetching the clip: {e}"))?;
+    ensure!(res.status().is_success(), "the B-frame camera's clip: {}", res.status());
+    let clip = res.bytes().await.map_err(|e| format!("reading the clip: {e}"))?;
+    ensure!(clip.len() > 10_000, "the B-frame camera's clip has {} bytes", clip.len());
+    let path = tmp.join("bframes-clip.mp4");
+    std::fs::write(&path, &clip).map_err(|e| e.to_string())?;
+    ffmpeg_is_silent(&path)?;
+
+    let export = api
+        .post(
+            "/api/v1/exports",
+            &json!({"cameras": ["rate-bframes"], "from": from, "to": to, "reason": "B-frame evidence check"}),
+        )
+        .await?;
+    let files = export["files"].as_array().ok_or_else(|| format!("no files in the export {export}"))?;
+    ensure!(!files.is_empty(), "the export has no files: {export}");
+    for (i, f) in files.iter().enumerate() {
+        let url = f["url"].as_str().ok_or_else(|| format!("a file without url: {f}"))?;
+        let res = api
+            .http
+            .get(format!("{}{url}", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .map_err(|e| format!("fetching {url}: {e}"))?;
+        ensure!(res.status().is_success(), "{url}: {}", res.status());
+        let bytes = res.bytes().await.map_err(|e| format!("reading {url}: {e}"))?;
+        let path = tmp.join(format!("bframes-export-{i}.mp4"));
+        std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+        ffmpeg_is_silent(&path)?;
+    }
+    Ok(())
+}
+
+// ---- The incident's first minute (issue 15) ------------------------------------------------------
+
+/// A point `d` metres ahead of a camera along its heading (small distances: a flat earth will do).
+fn ahead(cam: &Value, d: f64) -> (f64, f64) {
+    let p = &cam["properties"];
+    let (lat, lon) = (p["lat"].as_f64().unwrap_or(0.0), p["lon"].as_f64().unwrap_or(0.0));
+    let h = p["heading_deg"].as_f64().unwrap_or(0.0).to_radians();
+    (lat + d * h.cos() / 111_320.0, lon + d * h.sin() / (111_320.0 * lat.to_radians().cos()))
+}
+
+/// At 1280×800, an operator clicks the map where a demo camera looks, opens the new-incident
+/// form (all of it on screen, the button too) and creates the incident: the incident panel opens
+/// with the nearest camera's live video playing at its top, with no further click, and the
+/// next cameras as thumbnails beside the share button. With `POLIS_BENCH_EYES=N` it does so for
+/// N incidents at points of the demo city and prints the seconds from the click on "Create" to
+/// the first picture (docs/benchmarks.md, "Time to eyes on scene").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_created_in_the_console_plays_its_nearest_camera_at_once() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(600), incident_scenario(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the incident scenario took too long".into()));
+    con.finish(outcome, "incident-video").await;
+}
+
+async fn incident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    c.set_window_size(1280, 800).await.map_err(|e| format!("window size: {e}"))?;
+    sign_in(c, base).await?;
+    let cameras = api.get("/api/v1/cameras").await?;
+    let features = cameras["features"].as_array().ok_or("no camera features")?;
+    let streaming: Vec<&Value> = features
+        .iter()
+        .filter(|f| {
+            let p = &f["properties"];
+            p["status"] == "active"
+                && p["kind"] == "fixed"
+                && p["stream_url"].as_str().is_some_and(|u| !u.is_empty())
+                && p["range_m"].as_f64().is_some_and(|r| r >= 40.0)
+        })
+        .collect();
+    ensure!(!streaming.is_empty(), "no fixed demo camera with a stream");
+    let runs: usize = std::env::var("POLIS_BENCH_EYES").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let mut seconds = Vec::new();
+    for run in 0..runs {
+        // Spread over the demo's cameras, 20 to 35 m ahead of one.
+        let cam = streaming[(run * 7) % streaming.len()];
+        let at = ahead(cam, 20.0 + (run % 4) as f64 * 5.0);
+        seconds.push(create_and_watch(c, api, at, run == 0).await?);
+        // Back to the map for the next one.
+        js(c, "window.polisMap.select(null);", vec![]).await.ok();
+        if count(c, "#details .icon-btn").await? > 0 {
+            click(c, "#details .icon-btn").await?;
+        }
+    }
+    if runs > 1 {
+        let mut s = seconds.clone();
+        s.sort_by(|a, b| a.total_cmp(b));
+        let pick = |q: f64| s[((q * (s.len() - 1) as f64).round() as usize).min(s.len() - 1)];
+        eprintln!(
+            "time to eyes on scene over {runs} incidents (0 clicks after creating): median {:.2} s, p95 {:.2} s, max {:.2} s; all: {:?}",
+            pick(0.5),
+            pick(0.95),
+            s[s.len() - 1],
+            seconds.iter().map(|x| (x * 100.0).round() / 100.0).collect::<Vec<_>>()
+        );
+    }
+    no_page_errors(c).await
+}
+
+/// Creates an incident at `at` through the seeing panel; returns the seconds from the click on
+/// "Create" to the first decoded picture of the nearest camera in the incident panel.
+async fn create_and_watch(c: &Client, api: &Api, at: (f64, f64), check_form: bool) -> TestResult<f64> {
+    js(c, "window.polisMap.clickLatLon(arguments[0], arguments[1]);", vec![json!(at.0), json!(at.1)]).await?;
+    wait_css(c, "#seeing-panel[data-state=\"done\"] .incident-create-open", Duration::from_secs(10)).await?;
+    click(c, "#seeing-panel .incident-create-open").await?;
+    wait_css(c, "#seeing-panel .incident-create", Duration::from_secs(5)).await?;
+    if check_form {
+        // Every field and the button are on screen and not hidden under anything (no scrolling).
+        let hidden = js(
+            c,
+            "return [...document.querySelectorAll('#seeing-panel .incident-create .text-input, #seeing-panel .incident-create-submit')]
+               .filter((e) => { const r = e.getBoundingClientRect();
+                 const x = r.left + r.width / 2, y = r.top + r.height / 2;
+                 return r.bottom > innerHeight || r.right > innerWidth || document.elementFromPoint(x, y) !== e; })
+               .map((e) => e.className);",
+            vec![],
+        )
+        .await?;
+        ensure!(
+            hidden.as_array().is_some_and(|a| a.is_empty()),
+            "at 1280×800 these parts of the new-incident form are off screen or covered: {hidden}"
+        );
+    }
+    // The clock starts at the click on "Create"; the page notes the first decoded picture.
+    js(
+        c,
+        "window.__eyes = { t0: 0, t1: 0 };
+         document.querySelector('#seeing-panel .incident-create-submit').addEventListener('click', () => {
+           window.__eyes.t0 = performance.now();
+           const look = () => {
+             const v = document.querySelector('#details .incident-scene .scene-video');
+             if (v && v.getVideoPlaybackQuality().totalVideoFrames > 0 && v.videoWidth > 0) window.__eyes.t1 = performance.now();
+             else requestAnimationFrame(look);
+           };
+           requestAnimationFrame(look);
+         }, { capture: true });",
+        vec![],
+    )
+    .await?;
+    click(c, "#seeing-panel .incident-create-submit").await?;
+    wait_css(c, "#details[data-kind=\"incident\"] .incident-title", Duration::from_secs(10)).await?;
+    let id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no incident id")?;
+    let inc = api.get(&format!("/api/v1/incidents/{id}")).await?;
+    let nearest = inc["cameras"][0]["id"].as_str().ok_or_else(|| format!("no camera sees the incident: {inc}"))?;
+    // The nearest camera, live, at the top of the panel, without another click.
+    let stage =
+        format!("#details .panel-body > .incident-scene:first-child .scene-stage[data-camera-id=\"{nearest}\"]");
+    wait_css(c, &format!("{stage}[data-state=\"live\"]"), Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("the incident panel does not play camera {nearest} live: {e}"))?;
+    wait_until("the first picture in the incident panel", Duration::from_secs(30), || async {
+        Ok(js(c, "return window.__eyes.t1 > 0;", vec![]).await?.as_bool() == Some(true))
+    })
+    .await?;
+    let ms = js(c, "return window.__eyes.t1 - window.__eyes.t0;", vec![]).await?.as_f64().unwrap_or(f64::MAX);
+    plays(c, &format!("{stage} video"), "the incident panel's live video").await?;
+    let others = inc["cameras"].as_array().map_or(0, |a| a.len().saturating_sub(1).min(3));
+    ensure!(
+        count(c, "#details .incident-scene .scene-thumb").await? == others,
+        "the incident panel shows other than {others} thumbnails of the next cameras"
+    );
+    ensure!(count(c, "#details .incident-scene .scene-share").await? == 1, "no share button beside the video");
+    Ok(ms / 1000.0)
+}

@@ -342,6 +342,75 @@ async fn live_view_sends_an_init_segment_then_fragments() {
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
 }
 
+/// Issue 15: live fragments of a 10 fps camera with B-frames carry the camera's timing. A new
+/// viewer's fragments start on a key frame and go on without a jump the browser would take for a
+/// discontinuity (each decode time after the last, within twice the duration it declared); the
+/// frames are shown at the camera's times (decode time + composition offset), 100 ms apart,
+/// although they arrive out of order; and once measured, a frame lasts 100 ms, not 40.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_fragments_follow_a_b_frame_cameras_timing() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let port = free_port();
+    let _server = start_rtsp_with(port, &["--fps", "10", "--bframes", "2"]);
+    let t = spawn(Backend::Sqlite).await;
+    let mut cam = camera("bf-1", 42.62, 25.39, 90.0);
+    cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
+    // A first viewer starts the session; the second joins mid-group, as a new viewer does.
+    let url = format!("{}/api/v1/cameras/bf-1/live", t.base.replace("http", "ws"));
+    let mut viewers = Vec::new();
+    for wait in [0u64, 1500] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
+        ws.send(Message::Text(serde_json::json!({"token": t.token}).to_string().into())).await.unwrap();
+        viewers.push(ws);
+    }
+    for (v, ws) in viewers.iter_mut().enumerate() {
+        let mut frags = Vec::new();
+        while frags.len() < 40 {
+            let msg =
+                tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("a message").unwrap().unwrap();
+            if let Message::Binary(b) = msg {
+                if &b[4..8] == b"moof" {
+                    frags.push(b);
+                }
+            }
+        }
+        let mut shown = Vec::new();
+        let mut prev: Option<(u64, u64)> = None;
+        let mut offsets = 0;
+        for (i, f) in frags.iter().enumerate() {
+            let moof_len = u32::from_be_bytes([f[0], f[1], f[2], f[3]]) as usize;
+            let (_, decode_time, duration, key) = polis_media::fmp4::parse_moof(&f[..moof_len]).unwrap();
+            let samples = polis_media::fmp4::moof_samples(&f[..moof_len]).unwrap();
+            assert_eq!(samples.len(), 1, "one frame per live fragment");
+            if i == 0 {
+                assert!(key, "viewer {v} starts on a key frame");
+            }
+            if let Some((t0, d0)) = prev {
+                assert!(
+                    decode_time > t0 && decode_time <= t0 + 2 * d0,
+                    "viewer {v}, fragment {i}: decode time {decode_time} after {t0} + {d0}"
+                );
+            }
+            if i >= 8 {
+                assert_eq!(duration, 9000, "viewer {v}, fragment {i} of a 10 fps camera lasts {duration}");
+            }
+            offsets += usize::from(samples[0].1 != 0);
+            shown.push(decode_time as i64 + i64::from(samples[0].1));
+            prev = Some((decode_time, duration));
+        }
+        assert!(offsets > 0, "viewer {v}: no composition offsets for a stream with B-frames");
+        assert!(shown.windows(2).any(|w| w[1] < w[0]), "viewer {v}: B-frames arrive out of order: {shown:?}");
+        shown.sort_unstable();
+        // The last frames in decode order may still lack the B-frames that show before them.
+        shown.truncate(shown.len() - 3);
+        let steps: Vec<i64> = shown.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(steps.iter().all(|s| (8900..=9100).contains(s)), "viewer {v}: frames shown at {shown:?}");
+    }
+}
+
 fn decode_jpeg(bytes: &[u8]) -> (u16, u16, Vec<u8>) {
     let mut d = jpeg_decoder::Decoder::new(bytes);
     let pixels = d.decode().expect("a JPEG");

@@ -96,6 +96,19 @@ async fn a_wrong_password_stays_offline() {
     let h = hub.health(&cam);
     assert_eq!(h.status, HealthStatus::Offline, "{h:?}");
     assert!(h.last_frame_at.is_none());
+    assert_eq!(h.reason, Some(polis_media::OfflineReason::Unauthorised), "{h:?}");
+    assert!(h.offline_since.is_some(), "{h:?}");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_offline_as_refused() {
+    let port = free_port();
+    let hub = hub();
+    let cam = Id::parse("id", "cam-refused").unwrap();
+    let url = StreamUrl::parse("stream_url", &format!("rtsp://127.0.0.1:{port}/main")).unwrap();
+    hub.watch(&cam, &url);
+    let h = wait_for(&hub, &cam, "refused", |h| h.reason.is_some()).await;
+    assert_eq!((h.status, h.reason), (HealthStatus::Offline, Some(polis_media::OfflineReason::Refused)), "{h:?}");
 }
 
 #[tokio::test]
