@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One feature per new camera: `phase`, `heading` (degrees, null for PTZ), `model`, `gain`,
-/// `candidate`, `cost`.
+/// `candidate`, `cost`, `option` (the given option's id; null when computed).
 pub fn geojson(p: &Problem, plan: &Plan) -> Value {
     let frame = Frame::new(p.origin);
     let features: Vec<Value> = plan
@@ -26,7 +26,7 @@ pub fn geojson(p: &Problem, plan: &Plan) -> Value {
                 "properties": {
                     "rank": rank + 1, "phase": c.phase, "candidate": cand.id, "model": m.id, "ptz": m.ptz,
                     "heading": o.heading, "hfov_deg": m.hfov_deg, "reach_m": round1(m.reach_m(p.purpose)),
-                    "gain": round3(c.gain), "cost": o.cost, "sees": o.covers.len(),
+                    "gain": round3(c.gain), "cost": o.cost, "sees": o.covers.len(), "option": o.id,
                 }
             })
         })
