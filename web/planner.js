@@ -770,8 +770,8 @@
               el(
                 "span",
                 { class: "cam-item-main" },
-                el("span", { class: "cam-item-name", text: p.rank + ". " + p.model }),
-                el("span", { class: "cam-item-meta", text: t("plan.camera_meta", { phase: p.phase, heading: p.heading === null ? "PTZ" : Math.round(p.heading) + "°", cost: I.number(p.cost) }) })
+                el("span", { class: "cam-item-name", text: p.rank + ". " + (p.place || p.candidate) }),
+                el("span", { class: "cam-item-meta", text: p.model + " · " + t("plan.camera_meta", { phase: p.phase, heading: p.heading === null ? "PTZ" : Math.round(p.heading) + "°", cost: I.number(p.cost) }) })
               ),
               el("span", { class: "cam-item-dist", text: "+" + I.number(p.gain, 2) })
             )

@@ -15,6 +15,9 @@ fn critical(s: &Site) -> bool {
     matches!(s.category, SiteCategory::School | SiteCategory::Dam | SiteCategory::Hospital)
 }
 
+/// The bearings of the poles generated around a site, in order (every 45 degrees from north).
+const BEARINGS: [&str; 8] = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"];
+
 /// The most phases a registry scenario may have.
 pub const MAX_PHASES: usize = 10;
 /// The most extra candidate mounting points a registry scenario may name.
@@ -242,6 +245,7 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
                 let q = destination(centre, f64::from(k) * 45.0, 30.0);
                 candidates.push(Candidate {
                     id: format!("{}-pole-{}", s.id, k + 1),
+                    name: format!("{}, pole {} ({})", s.name_en, k + 1, BEARINGS[k as usize]),
                     lon: q.lon(),
                     lat: q.lat(),
                     cost: opts.pole_cost + 150.0 * f64::from(k % 3),
@@ -280,6 +284,7 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
             ));
         }
         candidates.push(Candidate {
+            name: id.clone(),
             id,
             lon: at.lon(),
             lat: at.lat(),
@@ -387,6 +392,12 @@ mod tests {
         assert_eq!(few.candidates.len(), 2 * 8 + 1, "poles around the two sites and the extra point");
         assert!(few.candidates.iter().all(|c| c.id.starts_with(&a) || c.id.starts_with(&b) || c.id == "extra-1"));
         assert_eq!(few.candidates.iter().map(|c| c.cost).fold(f64::INFINITY, f64::min), 50.0);
+        assert_eq!(
+            few.candidates[0].name,
+            format!("{}, pole 1 (north)", city.sites[3].name_en),
+            "poles are named by place"
+        );
+        assert_eq!(few.candidates[16].name, "extra-1");
         let slots: Vec<u32> = few.candidates.iter().map(|c| c.slots).collect();
         assert!(slots[..16].iter().all(|&s| s == 3) && slots[16] == 1, "poles take the scenario's slots: {slots:?}");
         assert_eq!(few.sector_weights["tourism"], 3.0);
@@ -745,7 +756,7 @@ impl App {
             cameras.push(polis_domain::Camera {
                 id: Id::from_trusted(format!("{id}-{}", rank + 1)),
                 municipality: job.municipality.clone(),
-                name: format!("Planned {} ({}, phase {})", rank + 1, model.id, c.phase),
+                name: format!("Planned {}: {} ({}, phase {})", rank + 1, cand.name, model.id, c.phase),
                 position: LatLon::new(lat, lon)?,
                 mount_height_m: cand.mount_height_m,
                 heading: Heading::new(o.heading.unwrap_or(0.0))?,

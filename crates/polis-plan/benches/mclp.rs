@@ -7,7 +7,9 @@
 //! bound is at or above every optimum CBC proves.
 //! Run: `cargo bench -p polis-plan --bench mclp` (`POLIS_BENCH_SIZES` as `demand:sites,...`,
 //! default `200:50,1000:200,5000:800`; `POLIS_BENCH_CBC_SECS`, default 60, 0 skips CBC;
-//! `POLIS_BENCH_SLOTS`, default `1,3`; `POLIS_BENCH_MODELS`, default `1,3`; `POLIS_BENCH_SEED`).
+//! `POLIS_BENCH_SLOTS`, default `1,3`; `POLIS_BENCH_MODELS`, default `1,3`; `POLIS_BENCH_SEED`;
+//! the large-neighbourhood search: `POLIS_BENCH_LNS_REGION` options per region,
+//! `POLIS_BENCH_LNS_SECS` per phase (0: off), `POLIS_BENCH_LNS_MIP_SECS` per region).
 
 use polis_plan::synthetic::{mclp, Limit, MclpSize};
 use std::process::Command;
@@ -34,6 +36,16 @@ fn main() {
     let models: Vec<usize> = list("POLIS_BENCH_MODELS", "1,3").iter().filter_map(|s| s.parse().ok()).collect();
     let cbc_secs: f64 = std::env::var("POLIS_BENCH_CBC_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60.0);
     let seed: u64 = std::env::var("POLIS_BENCH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
+    let mut how = polis_plan::PlanOptions::default();
+    if let Some(l) = how.lns.as_mut() {
+        l.region_options = num("POLIS_BENCH_LNS_REGION").map_or(l.region_options, |v| v as usize);
+        l.total_s = num("POLIS_BENCH_LNS_SECS").unwrap_or(l.total_s);
+        l.time_limit_s = num("POLIS_BENCH_LNS_MIP_SECS").unwrap_or(l.time_limit_s);
+    }
+    if num("POLIS_BENCH_LNS_SECS") == Some(0.0) {
+        how.lns = None;
+    }
     let dir = std::env::temp_dir().join(format!("polis-mclp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     println!("in-process exact solver: {}; CBC time limit {cbc_secs} s; seed {seed}", polis_plan::exact::SOLVER);
@@ -54,7 +66,7 @@ fn main() {
                     };
                     drop(inst);
                     let t0 = Instant::now();
-                    let Some(pl) = polis_plan::plan(&p, &Default::default()) else { panic!("no plan") };
+                    let Some(pl) = polis_plan::plan(&p, &how) else { panic!("no plan") };
                     let polis_s = t0.elapsed().as_secs_f64();
                     let ph = &pl.phases[0];
                     let (_, greedy) = polis_plan::solve::lazy_greedy(&p, &pl.options, ph.budget, ph.max_cameras);

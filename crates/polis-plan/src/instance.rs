@@ -129,6 +129,10 @@ pub struct SiteDemand {
 #[serde(deny_unknown_fields)]
 pub struct Candidate {
     pub id: String,
+    /// Where it is, for people ("Levski school, pole 3 (east)"); the report and the console
+    /// name its cameras by it (default: the id).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     pub lon: f64,
     pub lat: f64,
     /// The cost of mounting a camera here (pole, power, network), added to the model's price.
@@ -173,6 +177,8 @@ pub struct Demand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     pub id: String,
+    /// Where it is, for people (the id when the instance gave no name).
+    pub name: String,
     pub x: f64,
     pub y: f64,
     pub cost: f64,
@@ -340,6 +346,7 @@ impl Instance {
             };
             candidates.push(Site {
                 id: c.id.clone(),
+                name: if c.name.trim().is_empty() { c.id.clone() } else { c.name.trim().to_string() },
                 x,
                 y,
                 cost: c.cost,

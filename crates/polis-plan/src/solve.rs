@@ -470,7 +470,7 @@ pub struct LnsLimits {
 
 impl Default for LnsLimits {
     fn default() -> Self {
-        LnsLimits { rounds: 60, region_options: 160, time_limit_s: 1.0, total_s: 4.0 }
+        LnsLimits { rounds: 200, region_options: 400, time_limit_s: 1.0, total_s: 4.0 }
     }
 }
 
@@ -500,7 +500,8 @@ fn lns(
             .map(|(c, s)| GeomWithData::new([s.x, s.y], c))
             .collect(),
     );
-    let mip_limits = ExactLimits { max_options: usize::MAX, max_nonzeros: usize::MAX, time_limit_s: limits.time_limit_s };
+    let mip_limits =
+        ExactLimits { max_options: usize::MAX, max_nonzeros: usize::MAX, time_limit_s: limits.time_limit_s };
     let mut in_region = vec![false; p.candidates.len()];
     let mut fixed_on = vec![false; opts.len()];
     for &k in earlier {
@@ -537,8 +538,7 @@ fn lns(
         for &c in &region {
             in_region[c] = true;
         }
-        let freed: Vec<usize> =
-            mine.iter().map(|(k, _)| *k).filter(|&k| in_region[opts[k].candidate]).collect();
+        let freed: Vec<usize> = mine.iter().map(|(k, _)| *k).filter(|&k| in_region[opts[k].candidate]).collect();
         for &c in &region {
             in_region[c] = false;
         }
@@ -947,16 +947,29 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         if o.local_search {
             local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
         }
-        // Large phases: re-solve regions exactly (small ones are solved whole below).
+        // Re-solve regions exactly, unless one region would hold the whole phase (then the
+        // exact program below solves it whole).
         if let Some(limits) = &o.lns {
-            let whole = o.exact.is_some_and(|e| {
+            let whole = o.exact.is_some() && {
                 let live = opts.iter().enumerate().filter(|(i, x)| used.free(&opts, *i) && x.cost <= budget).count();
-                live <= e.max_options
-            });
+                live <= limits.region_options
+            };
             if !whole && !mine.is_empty() {
                 let earlier: Vec<usize> = chosen.iter().map(|c: &Chosen| c.option).collect();
                 report("search", share(0.5));
-                lns(p, &opts, &by_candidate, &mut s_greedy, &mut u_greedy, &mut mine, &earlier, budget, count, limits, o.cancel);
+                lns(
+                    p,
+                    &opts,
+                    &by_candidate,
+                    &mut s_greedy,
+                    &mut u_greedy,
+                    &mut mine,
+                    &earlier,
+                    budget,
+                    count,
+                    limits,
+                    o.cancel,
+                );
             }
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -981,8 +994,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
                         room.take(&opts, i);
                     }
                     let spent: f64 = exact.iter().map(|&i| opts[i].cost).sum();
-                    fits && spent <= budget + 1e-6 * budget.abs().max(1.0)
-                        && count.is_none_or(|n| exact.len() <= n)
+                    fits && spent <= budget + 1e-6 * budget.abs().max(1.0) && count.is_none_or(|n| exact.len() <= n)
                 });
                 if let Some((exact, optimal)) = answer {
                     let fast = s_greedy.value();

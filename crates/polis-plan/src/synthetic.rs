@@ -58,6 +58,7 @@ pub fn city(size: CitySize, seed: u64) -> Instance {
                     k += 1;
                     candidates.push(Candidate {
                         id: format!("pole-{k}"),
+                        name: String::new(),
                         lon,
                         lat,
                         cost: rng.gen_range(300.0..1200.0_f64).round(),
@@ -161,7 +162,8 @@ pub fn mclp(size: MclpSize, seed: u64) -> Instance {
     let frame = Frame::new(origin);
     let side = 20.0 * (size.demand.max(1) as f64).sqrt();
     // (id, range m, field of view, cost)
-    let all_models = [("sector-wide", 60.0, 90.0, 400.0), ("sector-tele", 120.0, 40.0, 550.0), ("sector-fish", 35.0, 150.0, 300.0)];
+    let all_models =
+        [("sector-wide", 60.0, 90.0, 400.0), ("sector-tele", 120.0, 40.0, 550.0), ("sector-fish", 35.0, 150.0, 300.0)];
     let models: Vec<(&str, f64, f64, f64)> = all_models.iter().copied().take(size.models.clamp(1, 3)).collect();
     let clusters: Vec<(f64, f64)> = (0..5).map(|_| (rng.gen_range(0.0..side), rng.gen_range(0.0..side))).collect();
     let points: Vec<(f64, f64, f64)> = (0..size.demand)
@@ -246,6 +248,7 @@ pub fn mclp(size: MclpSize, seed: u64) -> Instance {
             let [lon, lat] = frame.lonlat(x - half, y - half);
             Candidate {
                 id: format!("s{i}"),
+                name: String::new(),
                 lon,
                 lat,
                 cost,

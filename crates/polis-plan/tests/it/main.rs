@@ -28,7 +28,7 @@ fn point(id: &str, x: f64, y: f64, w: f64) -> DemandPoint {
 
 fn cand(id: &str, x: f64, y: f64, cost: f64) -> Candidate {
     let (lon, lat) = at(x, y);
-    Candidate { id: id.into(), lon, lat, cost, models: vec![], mount_height_m: 4.0, slots: 1 }
+    Candidate { id: id.into(), name: String::new(), lon, lat, cost, models: vec![], mount_height_m: 4.0, slots: 1 }
 }
 
 fn base(demand: Vec<DemandPoint>, candidates: Vec<Candidate>, budgets: Vec<f64>) -> Instance {
@@ -419,6 +419,10 @@ fn the_report_and_geojson_describe_the_plan() {
     let g = polis_plan::report::geojson(&p, &pl);
     let f = g["features"].as_array().expect("features");
     assert_eq!(f.len(), pl.chosen.len());
+    assert_eq!(
+        f[0]["properties"]["place"],
+        p.candidates.iter().find(|c| c.id == f[0]["properties"]["candidate"]).map_or("", |c| c.id.as_str())
+    );
     for k in ["phase", "heading", "model", "gain"] {
         assert!(f[0]["properties"].get(k).is_some(), "{k}");
     }
@@ -525,7 +529,10 @@ fn options_given_with_their_coverage_are_planned_on_and_bad_ones_name_the_field(
     };
     assert_eq!(err(&with(given("o1", "p1", Some(0.0), None, &["a"]))), "options[o1]");
     assert_eq!(err(&with(given("x", "nowhere", Some(0.0), None, &["a"]))), "options[x].candidate");
-    assert_eq!(err(&with(GivenOption { model: "zoom".into(), ..given("x", "p1", Some(0.0), None, &["a"]) })), "options[x].model");
+    assert_eq!(
+        err(&with(GivenOption { model: "zoom".into(), ..given("x", "p1", Some(0.0), None, &["a"]) })),
+        "options[x].model"
+    );
     assert_eq!(err(&with(given("x", "p1", None, None, &["a"]))), "options[x].heading");
     assert_eq!(err(&with(given("x", "p1", Some(0.0), Some(-1.0), &["a"]))), "options[x].cost");
     assert_eq!(err(&with(given("x", "p1", Some(0.0), None, &["a", "zz"]))), "options[x].covers[1]");
@@ -558,7 +565,11 @@ fn the_bound_is_at_least_the_optimum_with_slots_given_options_counts_budgets_and
             let inst = tiny_mclp(seed, slots, limit, 2);
             let p = inst.problem().expect("valid");
             for fast in [true, false] {
-                let how = if fast { PlanOptions { exact: None, lns: None, ..Default::default() } } else { PlanOptions::default() };
+                let how = if fast {
+                    PlanOptions { exact: None, lns: None, ..Default::default() }
+                } else {
+                    PlanOptions::default()
+                };
                 let pl = plan(&p, &how).expect("plan");
                 let (mut money, mut count) = (0.0, 0usize);
                 for ph in &pl.phases {
@@ -572,7 +583,11 @@ fn the_bound_is_at_least_the_optimum_with_slots_given_options_counts_budgets_and
                         exact::optimum_within(&p, &pl.options, &pl.base_counts, budget, most, 40).expect("small");
                     let tag = format!("seed {seed}, {slots} slots, {limit:?}, phase {}, fast {fast}", ph.phase);
                     assert!(ph.upper_bound >= opt - 1e-9, "{tag}: bound {} below the optimum {opt}", ph.upper_bound);
-                    assert!(ph.covered_weight <= opt + 1e-9, "{tag}: covered {} above the optimum {opt}", ph.covered_weight);
+                    assert!(
+                        ph.covered_weight <= opt + 1e-9,
+                        "{tag}: covered {} above the optimum {opt}",
+                        ph.covered_weight
+                    );
                     assert!(ph.gap >= 0.0 && ph.upper_bound <= ph.total_weight + 1e-9, "{tag}");
                     if ph.phase == 1 {
                         if !fast {
@@ -669,7 +684,11 @@ fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
             let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
             let greedy = plain_greedy(&p, &pl.options, &pl.base_counts);
             let ph = &pl.phases[0];
-            assert!(ph.covered_weight >= greedy - 1e-9, "seed {seed}, {limit:?}: {} below the greedy's {greedy}", ph.covered_weight);
+            assert!(
+                ph.covered_weight >= greedy - 1e-9,
+                "seed {seed}, {limit:?}: {} below the greedy's {greedy}",
+                ph.covered_weight
+            );
             assert!(ph.upper_bound >= ph.covered_weight && ph.gap < 0.25, "seed {seed}: gap {}", ph.gap);
             let per_pole = pl.chosen.iter().fold(std::collections::HashMap::<usize, u32>::new(), |mut m, c| {
                 *m.entry(pl.options[c.option].candidate).or_default() += 1;
