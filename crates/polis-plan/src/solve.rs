@@ -550,7 +550,7 @@ fn lns(
         }
         let spent: f64 = mine.iter().map(|(k, _)| opts[*k].cost).sum();
         let freed_cost: f64 = freed.iter().map(|&k| opts[k].cost).sum();
-        let money = budget.is_finite().then(|| budget - spent + freed_cost);
+        let money = budget.is_finite().then_some(budget - spent + freed_cost);
         let n = count.map(|n| n.saturating_sub(mine.len() - freed.len()));
         let sub_opts: Vec<Opt> = sub.iter().map(|&k| opts[k].clone()).collect();
         let taken: Vec<usize> = (0..sub.len()).filter(|&j| fixed_on[sub[j]]).collect();
