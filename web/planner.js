@@ -47,6 +47,8 @@
     purpose: "observe",
     poles: true,
     poleCost: 600,
+    /** How many cameras one mounting point may hold. */
+    slots: 1,
     /** Extra mounting points: {n, lat, lon, cost, label}. */
     points: [],
     nextPoint: 1,
@@ -171,6 +173,7 @@
     if (S.municipality) body.municipality = S.municipality;
     if (Number.isFinite(S.maxCameras)) body.max_cameras = S.maxCameras;
     if (S.poles) body.pole_cost = Number.isFinite(S.poleCost) ? S.poleCost : null;
+    if (S.slots !== 1) body.slots = Number.isFinite(S.slots) ? S.slots : null;
     const chosen = S.chosen || new Set();
     body.sites = sortedSites(mySites())
       .filter((s) => chosen.has(s.id))
@@ -372,6 +375,12 @@
       S.poleCostTouched = true;
     });
     d.poleCost.disabled = !S.poles;
+    d.slots = numberInput("plan-slots", S.slots, t("plan.slots"), () => {
+      S.slots = d.slots.value === "" ? NaN : +d.slots.value;
+    });
+    d.slots.min = "1";
+    d.slots.max = "64";
+    d.slots.step = "1";
 
     d.pick = el("button", { type: "button", class: "btn btn-small plan-pick", "aria-pressed": String(S.picking), text: t(S.picking ? "plan.pick_stop" : "plan.pick"), onclick: () => setPicking(!S.picking) });
     d.pickHint = el("p", { class: "muted small plan-pick-hint", text: t("plan.pick_hint") });
@@ -419,6 +428,7 @@
         "plan.points",
         el("label", { class: "plan-check" }, d.poles, el("span", { text: t("plan.poles") })),
         el("label", { class: "plan-inline", text: t("plan.pole_cost") }, d.poleCost),
+        el("label", { class: "plan-inline", text: t("plan.slots") }, d.slots),
         el("div", { class: "plan-row" }, d.pick),
         d.pickHint,
         d.points
@@ -760,8 +770,8 @@
               el(
                 "span",
                 { class: "cam-item-main" },
-                el("span", { class: "cam-item-name", text: p.rank + ". " + p.model }),
-                el("span", { class: "cam-item-meta", text: t("plan.camera_meta", { phase: p.phase, heading: p.heading === null ? "PTZ" : Math.round(p.heading) + "°", cost: I.number(p.cost) }) })
+                el("span", { class: "cam-item-name", text: p.rank + ". " + (p.place || p.candidate) }),
+                el("span", { class: "cam-item-meta", text: p.model + " · " + t("plan.camera_meta", { phase: p.phase, heading: p.heading === null ? "PTZ" : Math.round(p.heading) + "°", cost: I.number(p.cost) }) })
               ),
               el("span", { class: "cam-item-dist", text: "+" + I.number(p.gain, 2) })
             )

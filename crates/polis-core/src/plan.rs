@@ -6,7 +6,7 @@
 use polis_base::{Error, FieldError, Result};
 use polis_domain::geometry::{destination, distance_m};
 use polis_domain::{Camera, CameraKind, CameraStatus, LatLon, Sector, Site, SiteCategory, SiteGeometry};
-use polis_plan::instance::{Candidate, ExistingCamera, Instance, SiteDemand};
+use polis_plan::instance::{Candidate, ExistingCamera, Instance, SiteDemand, MAX_SLOTS};
 use polis_plan::model::{CameraModel, Dori};
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashSet};
 fn critical(s: &Site) -> bool {
     matches!(s.category, SiteCategory::School | SiteCategory::Dam | SiteCategory::Hospital)
 }
+
+/// The bearings of the poles generated around a site, in order (every 45 degrees from north).
+const BEARINGS: [&str; 8] = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"];
 
 /// The most phases a registry scenario may have.
 pub const MAX_PHASES: usize = 10;
@@ -64,6 +67,8 @@ pub struct ExtraCandidate {
     pub lon: f64,
     /// The cost of mounting a camera there (added to the model's price).
     pub cost: f64,
+    /// How many cameras it may hold (`None`: the scenario's `slots`).
+    pub slots: Option<u32>,
 }
 
 /// What a registry scenario plans, beyond the registry itself: every part has a default.
@@ -88,6 +93,8 @@ pub struct ScenarioOptions {
     pub pole_cost: f64,
     /// The level of detail planned for.
     pub purpose: Dori,
+    /// How many cameras each mounting point may hold (1 to [`polis_plan::instance::MAX_SLOTS`]).
+    pub slots: u32,
 }
 
 impl ScenarioOptions {
@@ -103,6 +110,7 @@ impl ScenarioOptions {
             generate_poles: true,
             pole_cost: DEFAULT_POLE_COST,
             purpose: DEFAULT_PURPOSE,
+            slots: 1,
         }
     }
 }
@@ -198,6 +206,9 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
             out
         }
     };
+    if !(1..=MAX_SLOTS).contains(&opts.slots) {
+        errors.push(FieldError::new("slots", format!("must be from 1 to {MAX_SLOTS} cameras on one mounting point")));
+    }
     if opts.generate_poles && !(opts.pole_cost.is_finite() && opts.pole_cost >= 0.0) {
         errors.push(FieldError::new("pole_cost", "must be a number, 0 or more"));
     }
@@ -234,11 +245,13 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
                 let q = destination(centre, f64::from(k) * 45.0, 30.0);
                 candidates.push(Candidate {
                     id: format!("{}-pole-{}", s.id, k + 1),
+                    name: format!("{}, pole {} ({})", s.name_en, k + 1, BEARINGS[k as usize]),
                     lon: q.lon(),
                     lat: q.lat(),
                     cost: opts.pole_cost + 150.0 * f64::from(k % 3),
                     models: Vec::new(),
                     mount_height_m: 6.0,
+                    slots: opts.slots,
                 });
             }
         }
@@ -257,6 +270,10 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
         if !(c.cost.is_finite() && c.cost >= 0.0) {
             errors.push(FieldError::new(format!("{field}.cost"), "must be a number, 0 or more"));
         }
+        let slots = c.slots.unwrap_or(opts.slots);
+        if c.slots.is_some() && !(1..=MAX_SLOTS).contains(&slots) {
+            errors.push(FieldError::new(format!("{field}.slots"), format!("must be from 1 to {MAX_SLOTS} cameras")));
+        }
         if id.trim().is_empty() || !ids.insert(id.clone()) {
             errors.push(FieldError::new(format!("{field}.id"), format!("candidate id {id:?} is used twice")));
         }
@@ -267,12 +284,14 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
             ));
         }
         candidates.push(Candidate {
+            name: id.clone(),
             id,
             lon: at.lon(),
             lat: at.lat(),
             cost: c.cost,
             models: Vec::new(),
             mount_height_m: 6.0,
+            slots,
         });
     }
     if !errors.is_empty() {
@@ -305,6 +324,7 @@ pub fn scenario(name: &str, sites: &[Site], cameras: &[Camera], opts: &ScenarioO
         buildings: Vec::new(),
         budgets: opts.budgets.clone(),
         max_cameras: opts.max_cameras.clone(),
+        options: Vec::new(),
     })
 }
 
@@ -357,10 +377,11 @@ mod tests {
             ]),
             models: Some(vec!["tele-4mp".into()]),
             sector_weights: [(Sector::Tourism, 3.0)].into_iter().collect(),
-            candidates: vec![ExtraCandidate { id: None, lat: 42.62, lon: 25.39, cost: 100.0 }],
+            candidates: vec![ExtraCandidate { id: None, lat: 42.62, lon: 25.39, cost: 100.0, slots: Some(1) }],
             pole_cost: 50.0,
             purpose: Dori::Recognise,
             generate_poles: true,
+            slots: 3,
         };
         let few = scenario("few", &city.sites, &city.cameras, &opts).unwrap();
         let ids: Vec<&str> = few.sites.iter().map(|s| s.id.as_str()).collect();
@@ -371,6 +392,14 @@ mod tests {
         assert_eq!(few.candidates.len(), 2 * 8 + 1, "poles around the two sites and the extra point");
         assert!(few.candidates.iter().all(|c| c.id.starts_with(&a) || c.id.starts_with(&b) || c.id == "extra-1"));
         assert_eq!(few.candidates.iter().map(|c| c.cost).fold(f64::INFINITY, f64::min), 50.0);
+        assert_eq!(
+            few.candidates[0].name,
+            format!("{}, pole 1 (north)", city.sites[3].name_en),
+            "poles are named by place"
+        );
+        assert_eq!(few.candidates[16].name, "extra-1");
+        let slots: Vec<u32> = few.candidates.iter().map(|c| c.slots).collect();
+        assert!(slots[..16].iter().all(|&s| s == 3) && slots[16] == 1, "poles take the scenario's slots: {slots:?}");
         assert_eq!(few.sector_weights["tourism"], 3.0);
         assert_eq!(few.sector_weights["safety"], 1.5, "sectors not named keep their default");
         assert_eq!((few.purpose, few.budgets.clone()), (Dori::Recognise, vec![5000.0, 7000.0]));
@@ -399,11 +428,12 @@ mod tests {
             models: Some(vec!["wide-4mp".into(), "no-such-model".into()]),
             sector_weights: [(Sector::Safety, -1.0)].into_iter().collect(),
             candidates: vec![
-                ExtraCandidate { id: Some("x".into()), lat: 95.0, lon: 25.0, cost: 1.0 },
-                ExtraCandidate { id: Some("y".into()), lat: 42.6, lon: 25.4, cost: -1.0 },
-                ExtraCandidate { id: Some("y".into()), lat: 48.0, lon: 2.0, cost: 1.0 },
+                ExtraCandidate { id: Some("x".into()), lat: 95.0, lon: 25.0, cost: 1.0, slots: None },
+                ExtraCandidate { id: Some("y".into()), lat: 42.6, lon: 25.4, cost: -1.0, slots: Some(0) },
+                ExtraCandidate { id: Some("y".into()), lat: 48.0, lon: 2.0, cost: 1.0, slots: None },
             ],
             pole_cost: f64::NAN,
+            slots: 0,
             ..ScenarioOptions::equal_phases(1, 5000.0)
         };
         let e = scenario("bad", &city.sites, &city.cameras, &opts).unwrap_err();
@@ -415,9 +445,11 @@ mod tests {
                 "sites[3]",
                 "sector_weights.safety",
                 "models[1]",
+                "slots",
                 "pole_cost",
                 "candidates[0]",
                 "candidates[1].cost",
+                "candidates[1].slots",
                 "candidates[2].id",
                 "candidates[2]",
             ]
@@ -724,7 +756,7 @@ impl App {
             cameras.push(polis_domain::Camera {
                 id: Id::from_trusted(format!("{id}-{}", rank + 1)),
                 municipality: job.municipality.clone(),
-                name: format!("Planned {} ({}, phase {})", rank + 1, model.id, c.phase),
+                name: format!("Planned {}: {} ({}, phase {})", rank + 1, cand.name, model.id, c.phase),
                 position: LatLon::new(lat, lon)?,
                 mount_height_m: cand.mount_height_m,
                 heading: Heading::new(o.heading.unwrap_or(0.0))?,

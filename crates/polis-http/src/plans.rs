@@ -77,6 +77,7 @@ const REGISTRY_FIELDS: &[&str] = &[
     "generate_poles",
     "pole_cost",
     "purpose",
+    "slots",
 ];
 
 /// A number at `field` of a JSON value, or a problem.
@@ -280,7 +281,7 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
                     errors.push(FieldError::new(field, "must be {\"lat\", \"lon\", \"cost\", \"id\"}"));
                     continue;
                 };
-                unknown_keys(&mut errors, &field, o, &["id", "lat", "lon", "cost"]);
+                unknown_keys(&mut errors, &field, o, &["id", "lat", "lon", "cost", "slots"]);
                 let lat = number(&mut errors, &format!("{field}.lat"), o.get("lat"), true);
                 let lon = number(&mut errors, &format!("{field}.lon"), o.get("lon"), true);
                 let cost = number(&mut errors, &format!("{field}.cost"), o.get("cost"), true);
@@ -292,13 +293,33 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
                         None
                     }
                 };
+                let slots = match o.get("slots") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                        Some(n) => Some(n),
+                        None => {
+                            errors.push(FieldError::new(
+                                format!("{field}.slots"),
+                                "must be a whole number of cameras the mounting point may hold",
+                            ));
+                            None
+                        }
+                    },
+                };
                 if let (Some(lat), Some(lon), Some(cost)) = (lat, lon, cost) {
-                    candidates.push(ExtraCandidate { id, lat, lon, cost });
+                    candidates.push(ExtraCandidate { id, lat, lon, cost, slots });
                 }
             }
         }
         Some(_) => errors.push(FieldError::new("candidates", "must be a list of {\"lat\", \"lon\", \"cost\"}")),
     }
+    let slots = match m.get("slots") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or_else(|| {
+            errors.push(FieldError::new("slots", "must be a whole number of cameras one mounting point may hold"));
+            1
+        }),
+    };
     let generate_poles = f.opt_bool("generate_poles").unwrap_or(true);
     let pole_cost = f.opt_f64("pole_cost").unwrap_or(DEFAULT_POLE_COST);
     let purpose = match f.opt_str("purpose") {
@@ -319,11 +340,12 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
         generate_poles,
         pole_cost,
         purpose,
+        slots,
     }
 }
 
 /// `POST /api/v1/plans`: the registry form (`budgets` or `phases` x `budget`, `max_cameras`, `sites`,
-/// `sector_weights`, `models`, `candidates`, `generate_poles`, `pole_cost`, `purpose`,
+/// `sector_weights`, `models`, `candidates`, `generate_poles`, `pole_cost`, `purpose`, `slots`,
 /// `municipality`; all optional) plans the municipality's own key sites and cameras;
 /// `{"instance": {...}}` plans an instance in the file format of `docs/ref/plan-input.md`.
 /// Answers 202 with the job; `plan` events follow.

@@ -45,7 +45,7 @@ fn main() {
             Err(e) => panic!("seed {seed}: {e:?}"),
         };
         let t0 = Instant::now();
-        let fast_only = polis_plan::PlanOptions { exact: None, ..Default::default() };
+        let fast_only = polis_plan::PlanOptions { exact: None, lns: None, ..Default::default() };
         let Some(plan) = polis_plan::plan(&problem, &fast_only) else { panic!("no plan") };
         let fast = t0.elapsed().as_secs_f64();
         let ph = &plan.phases[0];

@@ -56,7 +56,7 @@ fn main() {
             Err(e) => panic!("seed {seed}: {e:?}"),
         };
         let t0 = Instant::now();
-        let fast_only = polis_plan::PlanOptions { exact: None, ..Default::default() };
+        let fast_only = polis_plan::PlanOptions { exact: None, lns: None, ..Default::default() };
         let Some(fast) = polis_plan::plan(&problem, &fast_only) else { panic!("no plan") };
         let fast_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();

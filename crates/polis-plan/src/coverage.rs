@@ -28,6 +28,8 @@ pub struct Opt {
     pub cost: f64,
     /// The demand points it sees, ascending.
     pub covers: Vec<u32>,
+    /// The option's id when the instance gave it (with its coverage).
+    pub id: Option<String>,
 }
 
 /// The rule of the blind disc: a camera mounted `h` metres up does not see within `h / 2`.
@@ -137,7 +139,8 @@ fn seen(
     out
 }
 
-/// Every option of the problem with what it sees. Options that see nothing are left out.
+/// Every option of the problem with what it sees (the options the instance gave, if it gave
+/// any). Options that see nothing are left out.
 pub fn options(p: &Problem) -> Vec<Opt> {
     options_until(p, None, None).unwrap_or_default()
 }
@@ -149,6 +152,9 @@ pub fn options_until(
     cancel: Option<&std::sync::atomic::AtomicBool>,
     progress: Option<&dyn Fn(f64)>,
 ) -> Option<Vec<Opt>> {
+    if let Some(given) = &p.options {
+        return Some(given.clone());
+    }
     let tree = demand_tree(p);
     let walls = Walls::new(&p.buildings);
     let mut out = Vec::new();
@@ -175,7 +181,7 @@ pub fn options_until(
             for heading in headings {
                 let covers = seen(&tree, &walls, (c.x, c.y), heading, m.hfov_deg, reach, blind);
                 if !covers.is_empty() {
-                    out.push(Opt { candidate: ci, model: mi, heading, cost, covers });
+                    out.push(Opt { candidate: ci, model: mi, heading, cost, covers, id: None });
                 }
             }
         }

@@ -4,8 +4,9 @@
 //!   process by a pure-Rust branch and bound (`good_lp` with `microlp`) within a time limit,
 //!   from the fast path's plan as the first incumbent. [`crate::solve::plan`] tries it on phases
 //!   small enough ([`ExactLimits`]).
-//! - [`optimum`]: enumeration of every set of options (at most one per candidate) within the
-//!   budget, for checking the rest on instances of up to about 20 options.
+//! - [`optimum`], [`optimum_within`]: enumeration of every set of options (each at most once, at
+//!   most `slots` per candidate) within the budget and the count, for checking the rest on
+//!   instances of up to about 20 options.
 
 use crate::coverage::Opt;
 use crate::instance::Problem;
@@ -14,47 +15,70 @@ use crate::solve::covered;
 /// The best weight coverable with `budget` (existing cameras counted), and the options chosen.
 /// `None` when there are more than `max_options` options.
 pub fn optimum(p: &Problem, opts: &[Opt], base: &[u8], budget: f64, max_options: usize) -> Option<(f64, Vec<usize>)> {
+    optimum_within(p, opts, base, Some(budget), None, max_options)
+}
+
+/// The best weight coverable with at most `budget` money and `count` cameras (`None`: no such
+/// limit), each option at most once and at most `slots` cameras per candidate, by enumeration;
+/// `None` when there are more than `max_options` options.
+pub fn optimum_within(
+    p: &Problem,
+    opts: &[Opt],
+    base: &[u8],
+    budget: Option<f64>,
+    count: Option<usize>,
+    max_options: usize,
+) -> Option<(f64, Vec<usize>)> {
     if opts.len() > max_options {
         return None;
     }
     let mut best = (covered(p, base), Vec::new());
-    let mut counts = base.to_vec();
-    let mut used = vec![false; p.candidates.len()];
-    let mut stack = Vec::new();
-    walk(p, opts, 0, budget, &mut counts, &mut used, &mut stack, &mut best);
+    let mut w = Walk {
+        p,
+        opts,
+        counts: base.to_vec(),
+        slots: p.candidates.iter().map(|c| c.slots).collect(),
+        stack: Vec::new(),
+        count: count.unwrap_or(usize::MAX),
+    };
+    w.walk(0, budget.unwrap_or(f64::INFINITY), &mut best);
     Some(best)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    p: &Problem,
-    opts: &[Opt],
-    from: usize,
-    left: f64,
-    counts: &mut [u8],
-    used: &mut [bool],
-    stack: &mut Vec<usize>,
-    best: &mut (f64, Vec<usize>),
-) {
-    for i in from..opts.len() {
-        let o = &opts[i];
-        if used[o.candidate] || o.cost > left + 1e-9 {
-            continue;
+struct Walk<'a> {
+    p: &'a Problem,
+    opts: &'a [Opt],
+    counts: Vec<u8>,
+    slots: Vec<u32>,
+    stack: Vec<usize>,
+    count: usize,
+}
+
+impl Walk<'_> {
+    fn walk(&mut self, from: usize, left: f64, best: &mut (f64, Vec<usize>)) {
+        if self.stack.len() >= self.count {
+            return;
         }
-        for &d in &o.covers {
-            counts[d as usize] = counts[d as usize].saturating_add(1);
-        }
-        used[o.candidate] = true;
-        stack.push(i);
-        let v = covered(p, counts);
-        if v > best.0 + 1e-12 {
-            *best = (v, stack.clone());
-        }
-        walk(p, opts, i + 1, left - o.cost, counts, used, stack, best);
-        stack.pop();
-        used[o.candidate] = false;
-        for &d in &o.covers {
-            counts[d as usize] = counts[d as usize].saturating_sub(1);
+        for i in from..self.opts.len() {
+            let o = &self.opts[i];
+            if self.slots[o.candidate] == 0 || o.cost > left + 1e-9 {
+                continue;
+            }
+            for &d in &o.covers {
+                self.counts[d as usize] = self.counts[d as usize].saturating_add(1);
+            }
+            self.slots[o.candidate] -= 1;
+            self.stack.push(i);
+            let v = covered(self.p, &self.counts);
+            if v > best.0 + 1e-12 {
+                *best = (v, self.stack.clone());
+            }
+            self.walk(i + 1, left - o.cost, best);
+            self.stack.pop();
+            self.slots[o.candidate] += 1;
+            for &d in &o.covers {
+                self.counts[d as usize] = self.counts[d as usize].saturating_sub(1);
+            }
         }
     }
 }
@@ -110,8 +134,8 @@ pub struct Mip {
 impl Mip {
     /// The program of one phase, as `lp.rs` writes it for CBC: maximise the weight covered
     /// beyond `base` (how often each point is already seen: existing cameras and earlier phases)
-    /// with `x_o` binary for each option whose candidate is free, at most one option per
-    /// candidate, `y_i <= sum of x_o over the options seeing i`, `0 <= y_i <= r_i - base_i`, the
+    /// with `x_o` binary for each option not `taken` (by earlier phases) whose candidate has a
+    /// slot left, at most the slots left per candidate, `y_i <= sum of x_o over the options seeing i`, `0 <= y_i <= r_i - base_i`, the
     /// money `budget` (`None`: no money limit) and at most `count` cameras. Demand points seen
     /// by the same options with the same room are merged into one `y`. `start` (a feasible
     /// plan, as option indices) is the solver's first incumbent. `None` when the phase is larger
@@ -121,7 +145,7 @@ impl Mip {
         p: &Problem,
         opts: &[Opt],
         base: &[u8],
-        used: &[bool],
+        taken: &[usize],
         budget: Option<f64>,
         count: Option<usize>,
         start: &[usize],
@@ -130,11 +154,20 @@ impl Mip {
         use good_lp::{variable, Expression, ProblemVariables, SolverModel, WithInitialSolution, WithTimeLimit};
         use std::collections::HashMap;
         let room = |i: usize| p.demand[i].required.saturating_sub(base[i].min(p.demand[i].required));
+        let mut slots: Vec<u32> = p.candidates.iter().map(|c| c.slots).collect();
+        let mut is_taken = vec![false; opts.len()];
+        for &k in taken {
+            if let Some(t) = is_taken.get_mut(k) {
+                *t = true;
+                slots[opts[k].candidate] = slots[opts[k].candidate].saturating_sub(1);
+            }
+        }
         // The options that may add something.
         let live: Vec<usize> = (0..opts.len())
             .filter(|&k| {
                 let o = &opts[k];
-                !used[o.candidate]
+                !is_taken[k]
+                    && slots[o.candidate] > 0
                     && budget.is_none_or(|b| o.cost <= b + 1e-9)
                     && o.covers.iter().any(|&i| room(i as usize) > 0 && p.demand[i as usize].weight > 0.0)
             })
@@ -189,10 +222,11 @@ impl Mip {
         }
         let mut poles: Vec<(usize, Vec<good_lp::Variable>)> = per_candidate.into_iter().collect();
         poles.sort_by_key(|(c, _)| *c);
-        for (_, vs) in poles {
-            if vs.len() > 1 {
-                let one: Expression = vs.into_iter().sum();
-                model.add_constraint(one.leq(1.0));
+        for (c, vs) in poles {
+            let left = slots[c] as usize;
+            if vs.len() > left {
+                let on: Expression = vs.into_iter().sum();
+                model.add_constraint(on.leq(left as f64));
             }
         }
         // The starting plan: its options and the coverage they give.

@@ -48,6 +48,27 @@ pub struct Instance {
     /// The most new cameras of each phase (instead of or besides the budgets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub max_cameras: Vec<u32>,
+    /// Options with their coverage given (a viewshed analysis made elsewhere): when present the
+    /// plan chooses among these only, and nothing is computed from the geometry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<GivenOption>,
+}
+
+/// An option given with its coverage: a camera of `model` on `candidate` at `heading`, seeing
+/// the demand points `covers` (their ids, or a site's id for all of its points).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GivenOption {
+    pub id: String,
+    pub candidate: String,
+    pub model: String,
+    /// Degrees clockwise from north; required for a fixed model, ignored for a PTZ one.
+    #[serde(default)]
+    pub heading: Option<f64>,
+    /// The whole cost of the camera there (default: the candidate's cost plus the model's).
+    #[serde(default)]
+    pub cost: Option<f64>,
+    pub covers: Vec<String>,
 }
 
 fn default_purpose() -> Dori {
@@ -62,6 +83,11 @@ fn one() -> u8 {
 fn default_mount() -> f64 {
     6.0
 }
+fn one_slot() -> u32 {
+    1
+}
+/// The most cameras one mounting point may hold.
+pub const MAX_SLOTS: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +129,10 @@ pub struct SiteDemand {
 #[serde(deny_unknown_fields)]
 pub struct Candidate {
     pub id: String,
+    /// Where it is, for people ("Levski school, pole 3 (east)"); the report and the console
+    /// name its cameras by it (default: the id).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     pub lon: f64,
     pub lat: f64,
     /// The cost of mounting a camera here (pole, power, network), added to the model's price.
@@ -112,6 +142,9 @@ pub struct Candidate {
     pub models: Vec<String>,
     #[serde(default = "default_mount")]
     pub mount_height_m: f64,
+    /// How many cameras the mounting point may hold (default 1; a pole often takes 2 to 4).
+    #[serde(default = "one_slot")]
+    pub slots: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,11 +177,15 @@ pub struct Demand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     pub id: String,
+    /// Where it is, for people (the id when the instance gave no name).
+    pub name: String,
     pub x: f64,
     pub y: f64,
     pub cost: f64,
     pub models: Vec<usize>,
     pub mount_height_m: f64,
+    /// The most cameras it may hold.
+    pub slots: u32,
 }
 
 /// The checked instance in metres around `origin`.
@@ -168,6 +205,8 @@ pub struct Problem {
     pub budgets: Vec<f64>,
     /// The most new cameras of each phase (`None`: only money limits it); as long as `budgets`.
     pub max_cameras: Vec<Option<usize>>,
+    /// The options given with their coverage (`None`: computed from the geometry).
+    pub options: Option<Vec<crate::coverage::Opt>>,
 }
 
 /// Metres per degree of latitude (mean), for the local frame.
@@ -286,6 +325,12 @@ impl Instance {
             if !(c.cost >= 0.0 && c.cost.is_finite()) {
                 return Err(Error::invalid(format!("{field}.cost"), "must be a number, 0 or more"));
             }
+            if !(1..=MAX_SLOTS).contains(&c.slots) {
+                return Err(Error::invalid(
+                    format!("{field}.slots"),
+                    format!("must be from 1 to {MAX_SLOTS} cameras on one mounting point"),
+                ));
+            }
             let models = if c.models.is_empty() {
                 (0..self.models.len()).collect()
             } else {
@@ -301,17 +346,23 @@ impl Instance {
             };
             candidates.push(Site {
                 id: c.id.clone(),
+                name: if c.name.trim().is_empty() { c.id.clone() } else { c.name.trim().to_string() },
                 x,
                 y,
                 cost: c.cost,
                 models,
                 mount_height_m: c.mount_height_m.max(0.0),
+                slots: c.slots,
             });
         }
-        let cheapest = candidates
-            .iter()
-            .flat_map(|c| c.models.iter().map(move |m| c.cost + self.models[*m].cost))
-            .fold(f64::INFINITY, f64::min);
+        let given_costs = self.given_costs(&candidates, &model_index)?;
+        let cheapest = match &given_costs {
+            Some(costs) => costs.iter().copied().fold(f64::INFINITY, f64::min),
+            None => candidates
+                .iter()
+                .flat_map(|c| c.models.iter().map(move |m| c.cost + self.models[*m].cost))
+                .fold(f64::INFINITY, f64::min),
+        };
         for (k, b) in self.budgets.iter().enumerate() {
             if !(b.is_finite() && *b >= cheapest) {
                 return Err(Error::invalid(
@@ -405,6 +456,10 @@ impl Instance {
                 Ok(e.clone())
             })
             .collect::<Result<Vec<_>>>()?;
+        let options = match given_costs {
+            Some(costs) => Some(self.given_options(&candidates, &model_index, &costs, &demand)?),
+            None => None,
+        };
         Ok(Problem {
             name: self.name.clone(),
             origin,
@@ -425,7 +480,104 @@ impl Instance {
             } else {
                 self.max_cameras.iter().map(|n| Some(*n as usize)).collect()
             },
+            options,
         })
+    }
+
+    /// The given options' costs, checked (candidate, model, heading, cost, ids used once);
+    /// `None` when the instance gives no options. Their coverage is resolved later, once the
+    /// demand points are known.
+    fn given_costs(&self, candidates: &[Site], model_index: &BTreeMap<&str, usize>) -> Result<Option<Vec<f64>>> {
+        if self.options.is_empty() {
+            return Ok(None);
+        }
+        let cand_index: BTreeMap<&str, usize> =
+            candidates.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut costs = Vec::with_capacity(self.options.len());
+        for o in &self.options {
+            let field = format!("options[{}]", o.id);
+            if !seen.insert(o.id.as_str()) {
+                return Err(Error::invalid(field, "the option id is used twice"));
+            }
+            let Some(&ci) = cand_index.get(o.candidate.as_str()) else {
+                return Err(Error::invalid(format!("{field}.candidate"), format!("no candidate {:?}", o.candidate)));
+            };
+            let Some(&mi) = model_index.get(o.model.as_str()) else {
+                return Err(Error::invalid(format!("{field}.model"), format!("no model {:?}", o.model)));
+            };
+            if !candidates[ci].models.contains(&mi) {
+                return Err(Error::invalid(
+                    format!("{field}.model"),
+                    format!("model {:?} is not allowed on candidate {:?}", o.model, o.candidate),
+                ));
+            }
+            if !self.models[mi].ptz && !o.heading.is_some_and(f64::is_finite) {
+                return Err(Error::invalid(
+                    format!("{field}.heading"),
+                    "give the heading of a fixed camera (degrees clockwise from north)",
+                ));
+            }
+            let cost = o.cost.unwrap_or(candidates[ci].cost + self.models[mi].cost);
+            if !(cost >= 0.0 && cost.is_finite()) {
+                return Err(Error::invalid(format!("{field}.cost"), "must be a number, 0 or more"));
+            }
+            costs.push(cost);
+        }
+        Ok(Some(costs))
+    }
+
+    /// The given options with what each sees (demand indices): every id in `covers` must name a
+    /// demand point or a site (all of its points). Options that see nothing are left out.
+    fn given_options(
+        &self,
+        candidates: &[Site],
+        model_index: &BTreeMap<&str, usize>,
+        costs: &[f64],
+        demand: &[Demand],
+    ) -> Result<Vec<crate::coverage::Opt>> {
+        let cand_index: BTreeMap<&str, usize> =
+            candidates.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+        let mut points: std::collections::HashMap<&str, Vec<u32>> = std::collections::HashMap::new();
+        for (i, d) in demand.iter().enumerate() {
+            points.entry(d.id.as_str()).or_default().push(i as u32);
+        }
+        let mut by_site: std::collections::HashMap<&str, Vec<u32>> = std::collections::HashMap::new();
+        for (i, d) in demand.iter().enumerate() {
+            if let Some(s) = &d.site {
+                by_site.entry(s.as_str()).or_default().push(i as u32);
+            }
+        }
+        let mut out = Vec::with_capacity(self.options.len());
+        for (o, &cost) in self.options.iter().zip(costs) {
+            let field = format!("options[{}]", o.id);
+            // Checked by `given_costs`.
+            let (Some(&candidate), Some(&model)) =
+                (cand_index.get(o.candidate.as_str()), model_index.get(o.model.as_str()))
+            else {
+                return Err(Error::invalid(field, "unknown candidate or model"));
+            };
+            let mut covers = Vec::with_capacity(o.covers.len());
+            for (k, id) in o.covers.iter().enumerate() {
+                match points.get(id.as_str()).or_else(|| by_site.get(id.as_str())) {
+                    Some(is) => covers.extend_from_slice(is),
+                    None => {
+                        return Err(Error::invalid(
+                            format!("{field}.covers[{k}]"),
+                            format!("no demand point or site {id:?}"),
+                        ))
+                    }
+                }
+            }
+            covers.sort_unstable();
+            covers.dedup();
+            if covers.is_empty() {
+                continue;
+            }
+            let heading = if self.models[model].ptz { None } else { o.heading.map(|h| h.rem_euclid(360.0)) };
+            out.push(crate::coverage::Opt { candidate, model, heading, cost, covers, id: Some(o.id.clone()) });
+        }
+        Ok(out)
     }
 }
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// One feature per new camera: `phase`, `heading` (degrees, null for PTZ), `model`, `gain`,
-/// `candidate`, `cost`.
+/// `candidate`, `place` (the candidate's name, else its id), `cost`, `option` (the given
+/// option's id; null when computed).
 pub fn geojson(p: &Problem, plan: &Plan) -> Value {
     let frame = Frame::new(p.origin);
     let features: Vec<Value> = plan
@@ -24,9 +25,9 @@ pub fn geojson(p: &Problem, plan: &Plan) -> Value {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": frame.lonlat(cand.x, cand.y)},
                 "properties": {
-                    "rank": rank + 1, "phase": c.phase, "candidate": cand.id, "model": m.id, "ptz": m.ptz,
+                    "rank": rank + 1, "phase": c.phase, "candidate": cand.id, "place": cand.name, "model": m.id, "ptz": m.ptz,
                     "heading": o.heading, "hfov_deg": m.hfov_deg, "reach_m": round1(m.reach_m(p.purpose)),
-                    "gain": round3(c.gain), "cost": o.cost, "sees": o.covers.len(),
+                    "gain": round3(c.gain), "cost": o.cost, "sees": o.covers.len(), "option": o.id,
                 }
             })
         })
@@ -237,7 +238,7 @@ pub fn html(p: &Problem, plan: &Plan) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.0}</td></tr>",
             n + 1,
             c.phase,
-            esc(&p.candidates[o.candidate].id),
+            esc(&p.candidates[o.candidate].name),
             esc(&p.models[o.model].id),
             o.heading.map_or("PTZ".to_string(), |h| format!("{h:.0}°")),
             c.gain,

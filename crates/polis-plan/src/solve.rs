@@ -5,28 +5,30 @@
 //! times the share of its required coverage that is met (`min(seen by, required) / required`),
 //! existing cameras included. This is monotone and submodular, so:
 //! - *greedy*: repeatedly add the option with the largest marginal gain per cost (per camera
-//!   when only a count limits the phase) that fits the budget and the count and uses a free
-//!   candidate (one camera per mounting point); gains only shrink, so
-//!   stale gains in a priority queue are upper bounds and most need no recomputation (lazy
-//!   greedy). The best single option that fits is also tried (the classic guard for budgets).
+//!   when only a count limits the phase) that fits the budget and the count, is not taken yet
+//!   and whose candidate has a slot left (a mounting point holds up to `slots` cameras); gains
+//!   only shrink, so stale gains in a priority queue are upper bounds and most need no
+//!   recomputation (lazy greedy). The best single option that fits is also tried (the classic
+//!   guard for budgets).
 //! - *local search* (see `local_search`): swaps, refilling what is left, and drop-and-refill
 //!   moves, with every option's gain kept up to date incrementally.
 //! - *exact*: when a phase is small enough ([`ExactLimits`]), its integer program (given the
 //!   earlier phases' cameras) is solved in process from the plan so far; a better answer
-//!   replaces the plan, and a proven optimum is the phase's bound (gap 0).
-//! - *upper bounds*: (1) for any set S and the best set O within budget B,
+//!   replaces the plan, and a proven optimum of the first phase is its bound (gap 0).
+//! - *upper bounds*, valid for the problem as stated (slots, budgets, counts, nested phases):
+//!   (1) for any set S and the best set O within budget B,
 //!   `f(O) <= f(S) + sum over O of the marginal gains w.r.t. S`, which is at most the best
-//!   fractional knapsack of those gains with capacity B (the one-camera-per-point rule
-//!   relaxed); (2) the Lagrangian dual of the linear relaxation (see `lagrangian_bound`), which
-//!   reaches the relaxation's optimum and is far tighter. With a count of cameras, both are also
-//!   taken with every camera costing 1 and the count as capacity. The least of them, capped by
-//!   the total weight, is reported; `gap = (bound - covered) / bound`. The relaxation's own gap
-//!   to the integer optimum is what is left: on instances the exact program solves, the fast
-//!   path comes within a fraction of a percent of the optimum while the relaxation sits a few
-//!   percent above it.
+//!   fractional knapsack of those gains with capacity B (the slots relaxed); (2) the Lagrangian
+//!   dual of the linear relaxation (see `lagrangian_bound`: the slots kept), which reaches the
+//!   relaxation's optimum and is far tighter. With a count of cameras, both are also taken with
+//!   every camera costing 1 and the count as capacity. The least of them, capped by the total
+//!   weight, is reported; `gap = (bound - covered) / bound`. The relaxation's own gap to the
+//!   integer optimum is what is left.
 //!
 //! Phases are nested: phase k spends its own budget and adds to phases 1..k-1; its bound is for
-//! the cumulative budget without the nesting, hence also a bound for the nested plan.
+//! the cumulative budget (and count) without the nesting, hence also a bound for every nested
+//! plan. A later phase's exact optimum is conditional on the earlier phases' choices, so it
+//! improves the plan but is not used as a bound.
 
 use crate::coverage::{existing_counts, options_until, Opt};
 use crate::exact::{ExactLimits, Mip};
@@ -83,6 +85,9 @@ pub struct PlanOptions<'a> {
     /// Solve phases small enough exactly (an integer program in process) after the fast path;
     /// `None`: the fast path only.
     pub exact: Option<ExactLimits>,
+    /// Large-neighbourhood search on phases too large for `exact`: regions of the city re-solved
+    /// exactly (see [`LnsLimits`]); `None`: not tried.
+    pub lns: Option<LnsLimits>,
     /// Subgradient steps of the Lagrangian bound per phase (more: a tighter bound, slower).
     pub bound_steps: usize,
     /// Called with a stage name and the share done (0 to 1).
@@ -96,6 +101,7 @@ impl Default for PlanOptions<'_> {
         PlanOptions {
             local_search: true,
             exact: Some(ExactLimits::default()),
+            lns: Some(LnsLimits::default()),
             bound_steps: 250,
             progress: None,
             cancel: None,
@@ -149,6 +155,34 @@ pub fn covered(p: &Problem, counts: &[u8]) -> f64 {
     p.demand.iter().zip(counts).map(|(d, &c)| d.weight * f64::from(c.min(d.required)) / f64::from(d.required)).sum()
 }
 
+/// Which options are taken and how many cameras each mounting point may still take: an option
+/// is free when it is not taken and its candidate has a slot left.
+#[derive(Clone)]
+pub(crate) struct Room {
+    /// Slots left per candidate.
+    pub(crate) left: Vec<u32>,
+    /// Whether each option is taken.
+    pub(crate) on: Vec<bool>,
+}
+
+impl Room {
+    pub(crate) fn new(p: &Problem, n_options: usize) -> Room {
+        Room { left: p.candidates.iter().map(|c| c.slots).collect(), on: vec![false; n_options] }
+    }
+    pub(crate) fn free(&self, opts: &[Opt], k: usize) -> bool {
+        !self.on[k] && self.left[opts[k].candidate] > 0
+    }
+    pub(crate) fn take(&mut self, opts: &[Opt], k: usize) {
+        self.on[k] = true;
+        let c = &mut self.left[opts[k].candidate];
+        *c = c.saturating_sub(1);
+    }
+    pub(crate) fn give(&mut self, opts: &[Opt], k: usize) {
+        self.on[k] = false;
+        self.left[opts[k].candidate] += 1;
+    }
+}
+
 struct Entry {
     key: f64,
     option: usize,
@@ -178,12 +212,12 @@ fn ratio(gain: f64, cost: f64) -> f64 {
     }
 }
 
-/// Lazy greedy within `budget` from `state`, skipping used candidates. Returns the chosen
-/// options with their gains, in order.
-fn greedy(
+/// Lazy greedy within `budget` and `count` from `state`, taking only free options (not taken,
+/// their candidate with a slot left). Returns the chosen options with their gains, in order.
+pub(crate) fn greedy(
     opts: &[Opt],
     state: &mut State<'_>,
-    used: &mut [bool],
+    used: &mut Room,
     budget: f64,
     count: Option<usize>,
     cancel: Option<&AtomicBool>,
@@ -193,7 +227,7 @@ fn greedy(
     let mut heap: BinaryHeap<Entry> = opts
         .iter()
         .enumerate()
-        .filter(|(_, o)| !used[o.candidate] && o.cost <= budget)
+        .filter(|(i, o)| used.free(opts, *i) && o.cost <= budget)
         .map(|(i, o)| Entry { key: key(state.gain(o), o), option: i })
         .filter(|e| e.key > 0.0)
         .collect();
@@ -209,7 +243,7 @@ fn greedy(
             return None;
         }
         let o = &opts[top.option];
-        if used[o.candidate] || o.cost > left {
+        if !used.free(opts, top.option) || o.cost > left {
             continue;
         }
         let g = state.gain(o);
@@ -222,7 +256,7 @@ fn greedy(
             continue;
         }
         state.add(o);
-        used[o.candidate] = true;
+        used.take(opts, top.option);
         left -= o.cost;
         out.push((top.option, g));
     }
@@ -238,19 +272,23 @@ struct Search<'a> {
     /// The options seeing each demand point.
     seen_by: &'a [Vec<u32>],
     counts: Vec<u8>,
-    used: Vec<bool>,
+    used: Room,
     gain: Vec<f64>,
 }
 
 impl<'a> Search<'a> {
-    fn new(p: &'a Problem, opts: &'a [Opt], seen_by: &'a [Vec<u32>], state: &State<'_>, used: &[bool]) -> Search<'a> {
+    fn new(p: &'a Problem, opts: &'a [Opt], seen_by: &'a [Vec<u32>], state: &State<'_>, used: &Room) -> Search<'a> {
         let gain = opts.iter().map(|o| state.gain(o)).collect();
-        Search { p, opts, seen_by, counts: state.counts.clone(), used: used.to_vec(), gain }
+        Search { p, opts, seen_by, counts: state.counts.clone(), used: used.clone(), gain }
     }
 
     fn change(&mut self, k: usize, up: bool) {
         let o = &self.opts[k];
-        self.used[o.candidate] = up;
+        if up {
+            self.used.take(self.opts, k);
+        } else {
+            self.used.give(self.opts, k);
+        }
         for &i in &o.covers {
             let i = i as usize;
             let d = &self.p.demand[i];
@@ -300,7 +338,7 @@ impl<'a> Search<'a> {
     fn refill(&mut self, mut left: f64, count: Option<usize>, by_ratio: bool) -> Vec<(usize, f64)> {
         let key = |g: f64, c: f64| if by_ratio { ratio(g, c) } else { g };
         let mut heap: BinaryHeap<Entry> = (0..self.opts.len())
-            .filter(|&k| !self.used[self.opts[k].candidate] && self.opts[k].cost <= left + 1e-9 && self.gain[k] > 1e-12)
+            .filter(|&k| self.used.free(self.opts, k) && self.opts[k].cost <= left + 1e-9 && self.gain[k] > 1e-12)
             .map(|k| Entry { key: key(self.gain[k], self.opts[k].cost), option: k })
             .collect();
         let mut out = Vec::new();
@@ -309,7 +347,7 @@ impl<'a> Search<'a> {
                 break;
             }
             let (k, o) = (top.option, &self.opts[top.option]);
-            if self.used[o.candidate] || o.cost > left + 1e-9 || self.gain[k] <= 1e-12 {
+            if !self.used.free(self.opts, k) || o.cost > left + 1e-9 || self.gain[k] <= 1e-12 {
                 continue;
             }
             let now = key(self.gain[k], o.cost);
@@ -337,7 +375,7 @@ fn local_search(
     opts: &[Opt],
     seen_by: &[Vec<u32>],
     state: &mut State<'_>,
-    used: &mut Vec<bool>,
+    used: &mut Room,
     mine: &mut Vec<(usize, f64)>,
     budget: f64,
     count: Option<usize>,
@@ -364,7 +402,7 @@ fn local_search(
                 let had = s.remove(cur);
                 let mut best = (cur, had);
                 for (j, o) in opts.iter().enumerate() {
-                    if s.gain[j] > best.1 + eps && !s.used[o.candidate] && o.cost <= room + 1e-9 {
+                    if s.gain[j] > best.1 + eps && s.used.free(opts, j) && o.cost <= room + 1e-9 {
                         best = (j, s.gain[j]);
                     }
                 }
@@ -414,6 +452,140 @@ fn local_search(
     *mine = cams.into_iter().map(|k| (k, 0.0)).collect();
 }
 
+/// How the large-neighbourhood search runs: each round frees the phase's cameras on the
+/// mounting points nearest one of its cameras (about `region_options` options in all) and
+/// re-solves that region exactly (the integer program, everything else fixed, with the money
+/// and count the freed cameras and the plan's leftovers give), keeping a better answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LnsLimits {
+    /// The most rounds per phase.
+    pub rounds: usize,
+    /// About how many options a region holds.
+    pub region_options: usize,
+    /// The solver's time limit per region, seconds.
+    pub time_limit_s: f64,
+    /// The most time per phase, seconds (the search stops after the round that passes it).
+    pub total_s: f64,
+}
+
+impl Default for LnsLimits {
+    fn default() -> Self {
+        LnsLimits { rounds: 200, region_options: 400, time_limit_s: 1.0, total_s: 4.0 }
+    }
+}
+
+/// The large-neighbourhood search of one phase (see [`LnsLimits`]), from the phase's cameras
+/// `mine` (in `state` and `used`); `earlier` are the earlier phases' cameras (fixed).
+#[allow(clippy::too_many_arguments)]
+fn lns(
+    p: &Problem,
+    opts: &[Opt],
+    by_candidate: &[Vec<usize>],
+    state: &mut State<'_>,
+    used: &mut Room,
+    mine: &mut Vec<(usize, f64)>,
+    earlier: &[usize],
+    budget: f64,
+    count: Option<usize>,
+    limits: &LnsLimits,
+    cancel: Option<&AtomicBool>,
+) {
+    use rstar::primitives::GeomWithData;
+    let started = std::time::Instant::now();
+    let tree = rstar::RTree::bulk_load(
+        p.candidates
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| !by_candidate[*c].is_empty())
+            .map(|(c, s)| GeomWithData::new([s.x, s.y], c))
+            .collect(),
+    );
+    let mip_limits =
+        ExactLimits { max_options: usize::MAX, max_nonzeros: usize::MAX, time_limit_s: limits.time_limit_s };
+    let mut in_region = vec![false; p.candidates.len()];
+    let mut fixed_on = vec![false; opts.len()];
+    for &k in earlier {
+        fixed_on[k] = true;
+    }
+    let mut centres: Vec<usize> = mine.iter().map(|(k, _)| opts[*k].candidate).collect();
+    centres.sort_unstable();
+    centres.dedup();
+    // Centres in a fixed order that spreads over the city: every 7th of the sorted candidates.
+    let mut order = Vec::with_capacity(centres.len());
+    for start in 0..7.min(centres.len()) {
+        order.extend(centres.iter().skip(start).step_by(7).copied());
+    }
+    let mut since_better = 0;
+    for (round, &centre) in order.iter().cycle().enumerate() {
+        if round >= limits.rounds
+            || since_better >= order.len()
+            || started.elapsed().as_secs_f64() > limits.total_s
+            || cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            break;
+        }
+        since_better += 1;
+        let at = [p.candidates[centre].x, p.candidates[centre].y];
+        let mut region: Vec<usize> = Vec::new();
+        let mut sub: Vec<usize> = Vec::new();
+        for g in tree.nearest_neighbor_iter(&at) {
+            if sub.len() >= limits.region_options {
+                break;
+            }
+            region.push(g.data);
+            sub.extend_from_slice(&by_candidate[g.data]);
+        }
+        for &c in &region {
+            in_region[c] = true;
+        }
+        let freed: Vec<usize> = mine.iter().map(|(k, _)| *k).filter(|&k| in_region[opts[k].candidate]).collect();
+        for &c in &region {
+            in_region[c] = false;
+        }
+        let mut base = state.counts.clone();
+        for &k in &freed {
+            for &i in &opts[k].covers {
+                base[i as usize] = base[i as usize].saturating_sub(1);
+            }
+        }
+        let spent: f64 = mine.iter().map(|(k, _)| opts[*k].cost).sum();
+        let freed_cost: f64 = freed.iter().map(|&k| opts[k].cost).sum();
+        let money = budget.is_finite().then_some(budget - spent + freed_cost);
+        let n = count.map(|n| n.saturating_sub(mine.len() - freed.len()));
+        let sub_opts: Vec<Opt> = sub.iter().map(|&k| opts[k].clone()).collect();
+        let taken: Vec<usize> = (0..sub.len()).filter(|&j| fixed_on[sub[j]]).collect();
+        let start: Vec<usize> = (0..sub.len()).filter(|&j| freed.contains(&sub[j])).collect();
+        let Some(mip) = Mip::build(p, &sub_opts, &base, &taken, money, n, &start, &mip_limits) else { continue };
+        let Some((answer, _)) = mip.choose() else { continue };
+        let answer: Vec<usize> = answer.into_iter().map(|j| sub[j]).collect();
+        // Only an answer that keeps every rule (the solver works to a tolerance).
+        let mut room = used.clone();
+        for &k in &freed {
+            room.give(opts, k);
+        }
+        let mut fits = true;
+        for &k in &answer {
+            fits &= room.free(opts, k);
+            room.take(opts, k);
+        }
+        let new_spent = spent - freed_cost + answer.iter().map(|&k| opts[k].cost).sum::<f64>();
+        fits &= new_spent <= budget + 1e-6 * budget.abs().max(1.0);
+        fits &= count.is_none_or(|c| mine.len() - freed.len() + answer.len() <= c);
+        let now = state.value();
+        let value = crate::exact::value_with(p, opts, &base, &answer);
+        if fits && value > now + 1e-9 * now.max(1.0) {
+            state.counts = base;
+            for &k in &answer {
+                state.add(&opts[k]);
+            }
+            *used = room;
+            mine.retain(|(k, _)| !freed.contains(k));
+            mine.extend(answer.into_iter().map(|k| (k, 0.0)));
+            since_better = 0;
+        }
+    }
+}
+
 /// The upper bound for budget `capacity` given the current state (see the module comment).
 /// With `unit`, every option costs 1 (`capacity` is a count of cameras).
 fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total: f64) -> f64 {
@@ -436,61 +608,141 @@ fn upper_bound(opts: &[Opt], state: &State<'_>, capacity: f64, unit: bool, total
     (state.value() + extra).min(total)
 }
 
-/// The options grouped for the Lagrangian subproblem: one group per candidate and model (the
-/// headings of one camera on one pole, all of one cost), the groups of a candidate together.
-pub(crate) struct Groups {
-    /// Options of each group.
-    members: Vec<Vec<usize>>,
-    /// The range of groups of each candidate that has any, in order.
-    poles: Vec<std::ops::Range<usize>>,
+/// The Lagrangian subproblem's structure: the options of each candidate that has any, with its
+/// slots.
+pub(crate) struct Poles {
+    members: Vec<(u32, Vec<usize>)>,
 }
 
-impl Groups {
-    fn new(opts: &[Opt]) -> Groups {
-        let mut order: Vec<usize> = (0..opts.len()).collect();
-        order.sort_by_key(|&k| (opts[k].candidate, opts[k].model));
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut poles: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut last: Option<(usize, usize)> = None;
-        for k in order {
-            let key = (opts[k].candidate, opts[k].model);
-            if last != Some(key) {
-                if last.map(|l| l.0) != Some(key.0) {
-                    poles.push(members.len()..members.len());
-                }
-                members.push(Vec::new());
-                last = Some(key);
-            }
-            if let Some(m) = members.last_mut() {
-                m.push(k);
-            }
-            if let Some(r) = poles.last_mut() {
-                r.end = members.len();
+impl Poles {
+    fn new(p: &Problem, opts: &[Opt]) -> Poles {
+        let mut by: Vec<Vec<usize>> = vec![Vec::new(); p.candidates.len()];
+        for (k, o) in opts.iter().enumerate() {
+            by[o.candidate].push(k);
+        }
+        let members = by
+            .into_iter()
+            .enumerate()
+            .filter(|(_, ks)| !ks.is_empty())
+            .map(|(c, ks)| (p.candidates[c].slots, ks))
+            .collect();
+        Poles { members }
+    }
+}
+
+/// The subproblem for the budget multiplier `lambda`: every candidate takes its (at most
+/// `slots`) options of the largest positive `value - lambda cost`. Returns the sum of those and
+/// the cost of the options taken (pushed onto `take` when given).
+fn subproblem(
+    poles: &Poles,
+    value: &[f64],
+    costs: &[f64],
+    lambda: f64,
+    buf: &mut Vec<(f64, usize)>,
+    mut take: Option<&mut Vec<usize>>,
+) -> (f64, f64) {
+    let (mut val, mut spent) = (0.0, 0.0);
+    for (slots, ks) in &poles.members {
+        buf.clear();
+        for &k in ks {
+            let r = value[k] - lambda * costs[k];
+            if r > 0.0 {
+                buf.push((r, k));
             }
         }
-        Groups { members, poles }
+        let s = (*slots as usize).max(1);
+        if buf.len() > s {
+            buf.select_nth_unstable_by(s - 1, |a, b| b.0.total_cmp(&a.0));
+            buf.truncate(s);
+        }
+        for &(r, k) in buf.iter() {
+            val += r;
+            spent += costs[k];
+            if let Some(t) = take.as_deref_mut() {
+                t.push(k);
+            }
+        }
     }
+    (val, spent)
 }
 
-/// The slope from a to b of (cost, gain) points; a step of no cost is infinitely steep.
-fn slope(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let dc = b.0 - a.0;
-    if dc <= 0.0 {
-        f64::INFINITY
-    } else {
-        (b.1 - a.1) / dc
+/// The linear relaxation of the knapsack with slots, `max sum value_k x_k` subject to
+/// `sum cost_k x_k <= capacity`, at most `slots` options per candidate and `0 <= x_k <= 1`, by
+/// its dual in the budget's multiplier: `min over lambda >= 0 of lambda capacity +
+/// subproblem(lambda)`, a convex piecewise linear function searched by cutting planes from
+/// `warm`. Any `lambda` gives an upper bound; the search finds the least. Returns that value, its
+/// `lambda`, and a solution as the options taken at the two ends of the last bracket
+/// (`take_lo`, spending at least the capacity, and `take_hi`) with the share `t` of the first
+/// (mixed so the money is spent exactly).
+#[allow(clippy::too_many_arguments)]
+fn knapsack_dual(
+    poles: &Poles,
+    value: &[f64],
+    costs: &[f64],
+    capacity: f64,
+    warm: f64,
+    buf: &mut Vec<(f64, usize)>,
+    take_lo: &mut Vec<usize>,
+    take_hi: &mut Vec<usize>,
+) -> (f64, f64, f64) {
+    take_lo.clear();
+    take_hi.clear();
+    let mut eval = |l: f64, take: Option<&mut Vec<usize>>| {
+        let (v, sp) = subproblem(poles, value, costs, l, buf, take);
+        (l, l * capacity + v, sp)
+    };
+    let zero = eval(0.0, None);
+    if zero.2 <= capacity {
+        eval(0.0, Some(take_lo));
+        return (zero.1, 0.0, 1.0);
     }
+    let lmax = (0..costs.len()).filter(|&k| costs[k] > 0.0).map(|k| value[k] / costs[k]).fold(0.0, f64::max);
+    // (lambda, value, spent): `lo` spends more than the capacity, `hi` at most.
+    let (mut lo, mut hi) = (zero, eval(lmax, None));
+    if warm > 0.0 && warm < lmax {
+        let w = eval(warm, None);
+        if w.2 > capacity {
+            lo = w;
+        } else {
+            hi = w;
+        }
+    }
+    for _ in 0..60 {
+        let (s_lo, s_hi) = (capacity - lo.2, capacity - hi.2);
+        if s_hi == 0.0 {
+            break;
+        }
+        // Where the two tangents meet: the least the function could be between them.
+        let l = (hi.1 - lo.1 + s_lo * lo.0 - s_hi * hi.0) / (s_lo - s_hi);
+        if !(l > lo.0 && l < hi.0) {
+            break;
+        }
+        let floor = lo.1 + s_lo * (l - lo.0);
+        let at = eval(l, None);
+        if at.2 > capacity {
+            lo = at;
+        } else {
+            hi = at;
+        }
+        if at.1 <= floor + 1e-12 * at.1.abs().max(1.0) {
+            break;
+        }
+    }
+    let best = if lo.1 < hi.1 { lo } else { hi };
+    eval(lo.0, Some(take_lo));
+    eval(hi.0, Some(take_hi));
+    let t = if lo.2 > hi.2 { ((capacity - hi.2) / (lo.2 - hi.2)).clamp(0.0, 1.0) } else { 0.0 };
+    (best.1, best.0, t)
 }
 
 /// A second, usually much tighter bound: the Lagrangian dual of the linear relaxation. For
 /// multipliers `u` on the coverage constraints `required_i y_i <= existing_i + sum of x_o over
 /// the options o seeing i` (`0 <= y_i <= 1`),
 /// `L(u) = sum_i [max(0, w_i - required_i u_i) + u_i existing_i] + K(u)` where `K(u)` is the
-/// linear relaxation of a multiple-choice knapsack: the options valued `sum of u_i over what
-/// they see`, at most one per candidate, within the capacity. It is solved exactly: per
-/// candidate and model only the best heading counts, per candidate the upper concave hull of
-/// (cost, value) gives increments of falling value per cost, and those are taken greedily.
-/// Every `L(u)` bounds the optimum, and `u_i` above `w_i / required_i` never lowers it, so `u`
+/// linear relaxation of a knapsack with slots: the options valued `sum of u_i over what they
+/// see`, each at most once, at most `slots` per candidate, within the capacity (see
+/// `knapsack_dual`). Every `L(u)` bounds the optimum of the problem as stated (several cameras
+/// per mounting point included), and `u_i` above `w_i / required_i` never lowers it, so `u`
 /// stays in `[0, w_i / required_i]`. A deflected subgradient descent (Polyak steps towards the
 /// plan's value `lower`) from `start` looks for a small `L(u)`. Returns the least `L(u)` found
 /// and its multipliers (to start the next phase from).
@@ -498,7 +750,7 @@ fn slope(a: (f64, f64), b: (f64, f64)) -> f64 {
 fn lagrangian_bound(
     p: &Problem,
     opts: &[Opt],
-    groups: &Groups,
+    poles: &Poles,
     existing: &[u8],
     capacity: f64,
     unit: bool,
@@ -516,7 +768,7 @@ fn lagrangian_bound(
             p.demand.iter().zip(existing).zip(&cap).map(|((d, &e), c)| if e >= d.required { 0.0 } else { *c }).collect()
         }
     };
-    let cost = |k: usize| if unit { 1.0 } else { opts[k].cost };
+    let costs: Vec<f64> = opts.iter().map(|o| if unit { 1.0 } else { o.cost.max(0.0) }).collect();
     let mut best = f64::INFINITY;
     let mut best_u = u.clone();
     let mut theta = 1.0;
@@ -524,13 +776,9 @@ fn lagrangian_bound(
     let mut g = vec![0.0; n];
     let mut dir = vec![0.0; n];
     let mut value = vec![0.0; opts.len()];
-    let mut group_best: Vec<(usize, f64)> = vec![(0, 0.0); groups.members.len()];
-    // Each candidate's hull, as (option, cost, value) from the origin out.
-    let mut hulls: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); groups.poles.len()];
-    // Increments: (value per cost, cost, value, candidate slot, hull index).
-    let mut steps: Vec<(f64, f64, f64, usize, usize)> = Vec::new();
-    // How far along its hull each candidate went, and the share of the next step.
-    let mut reached: Vec<(usize, f64)> = vec![(0, 0.0); groups.poles.len()];
+    let mut buf = Vec::new();
+    let (mut take_lo, mut take_hi) = (Vec::new(), Vec::new());
+    let mut lambda = 0.0;
     for it in 0..iters {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             break;
@@ -553,71 +801,16 @@ fn lagrangian_bound(
         for (k, o) in opts.iter().enumerate() {
             value[k] = o.covers.iter().map(|&i| u[i as usize]).sum();
         }
-        for (gi, m) in groups.members.iter().enumerate() {
-            group_best[gi] =
-                m.iter().map(|&k| (k, value[k])).fold((m[0], f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-        }
-        steps.clear();
-        for (slot, range) in groups.poles.iter().enumerate() {
-            let hull = &mut hulls[slot];
-            hull.clear();
-            let mut pts: Vec<(usize, f64, f64)> = range
-                .clone()
-                .map(|gi| group_best[gi])
-                .filter(|(_, v)| *v > 0.0)
-                .map(|(k, v)| (k, cost(k), v))
-                .collect();
-            pts.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
-            let mut last = (0.0, 0.0);
-            for (k, c, v) in pts {
-                if v <= last.1 {
-                    continue;
-                }
-                while let Some(&(_, c1, v1)) = hull.last() {
-                    let before =
-                        if hull.len() >= 2 { (hull[hull.len() - 2].1, hull[hull.len() - 2].2) } else { (0.0, 0.0) };
-                    if slope(before, (c1, v1)) <= slope((c1, v1), (c, v)) {
-                        hull.pop();
-                    } else {
-                        break;
+        let (k_val, l, t) =
+            knapsack_dual(poles, &value, &costs, capacity, lambda, &mut buf, &mut take_lo, &mut take_hi);
+        lambda = l;
+        val += k_val;
+        for (set, share) in [(&take_lo, t), (&take_hi, 1.0 - t)] {
+            if share > 0.0 {
+                for &k in set.iter() {
+                    for &i in &opts[k].covers {
+                        g[i as usize] += share;
                     }
-                }
-                hull.push((k, c, v));
-                last = (c, v);
-            }
-            let mut prev = (0.0, 0.0);
-            for (h, &(_, c, v)) in hull.iter().enumerate() {
-                steps.push((slope(prev, (c, v)), c - prev.0, v - prev.1, slot, h));
-                prev = (c, v);
-            }
-            reached[slot] = (0, 0.0);
-        }
-        steps.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut left = capacity;
-        for &(_, c, v, slot, h) in &steps {
-            if c <= left {
-                left -= c;
-                val += v;
-                reached[slot] = (h + 1, 0.0);
-            } else {
-                if c > 0.0 && left > 0.0 {
-                    let t = left / c;
-                    val += v * t;
-                    reached[slot] = (h, t);
-                }
-                break;
-            }
-        }
-        for (slot, &(upto, t)) in reached.iter().enumerate() {
-            let hull = &hulls[slot];
-            if upto > 0 && t < 1.0 {
-                for &i in &opts[hull[upto - 1].0].covers {
-                    g[i as usize] += 1.0 - t;
-                }
-            }
-            if t > 0.0 && upto < hull.len() {
-                for &i in &opts[hull[upto].0].covers {
-                    g[i as usize] += t;
                 }
             }
         }
@@ -703,14 +896,18 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     let total_weight: f64 = p.demand.iter().map(|d| d.weight).sum();
     let mut state = State { p, counts: base_counts.clone() };
     let base_covered = state.value();
-    let mut used = vec![false; p.candidates.len()];
+    let mut used = Room::new(p, opts.len());
     let mut chosen = Vec::new();
     let mut phases = Vec::new();
     let mut cumulative = 0.0;
     let mut cumulative_count = Some(0usize);
     let mut relaxed_bounds = Vec::new();
-    // The Lagrangian subproblem's groups, and each phase's multipliers to start the next from.
-    let groups = Groups::new(&opts);
+    // The Lagrangian subproblem's candidates, and each phase's multipliers to start the next from.
+    let poles = Poles::new(p, &opts);
+    let mut by_candidate: Vec<Vec<usize>> = vec![Vec::new(); p.candidates.len()];
+    for (k, x) in opts.iter().enumerate() {
+        by_candidate[x.candidate].push(k);
+    }
     let mut seen_by: Vec<Vec<u32>> = vec![Vec::new(); p.demand.len()];
     if o.local_search {
         for (k, x) in opts.iter().enumerate() {
@@ -733,7 +930,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         let single = opts
             .iter()
             .enumerate()
-            .filter(|(_, x)| !used[x.candidate] && x.cost <= budget)
+            .filter(|(i, x)| used.free(&opts, *i) && x.cost <= budget)
             .map(|(i, x)| (i, state.gain(x)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         report("phase", share(0.5));
@@ -743,12 +940,37 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
                 s_greedy = state.clone();
                 u_greedy = used.clone();
                 s_greedy.add(&opts[i]);
-                u_greedy[opts[i].candidate] = true;
+                u_greedy.take(&opts, i);
                 mine = vec![(i, g)];
             }
         }
         if o.local_search {
             local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
+        }
+        // Re-solve regions exactly, unless one region would hold the whole phase (then the
+        // exact program below solves it whole).
+        if let Some(limits) = &o.lns {
+            let whole = o.exact.is_some() && {
+                let live = opts.iter().enumerate().filter(|(i, x)| used.free(&opts, *i) && x.cost <= budget).count();
+                live <= limits.region_options
+            };
+            if !whole && !mine.is_empty() {
+                let earlier: Vec<usize> = chosen.iter().map(|c: &Chosen| c.option).collect();
+                report("search", share(0.5));
+                lns(
+                    p,
+                    &opts,
+                    &by_candidate,
+                    &mut s_greedy,
+                    &mut u_greedy,
+                    &mut mine,
+                    &earlier,
+                    budget,
+                    count,
+                    limits,
+                    o.cancel,
+                );
+            }
         }
         if o.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
@@ -759,19 +981,20 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         if let Some(limits) = &o.exact {
             let start: Vec<usize> = mine.iter().map(|(i, _)| *i).collect();
             let money = budget.is_finite().then_some(budget);
-            if let Some(mip) = Mip::build(p, &opts, &state.counts, &used, money, count, &start, limits) {
+            let taken: Vec<usize> = chosen.iter().map(|c: &Chosen| c.option).collect();
+            if let Some(mip) = Mip::build(p, &opts, &state.counts, &taken, money, count, &start, limits) {
                 let exact_share = |x: f64| report("exact", share(x));
                 let answer = run_exact(mip, limits.time_limit_s, &exact_share, o.cancel)?;
                 // Only an answer that keeps every rule (the solver works to a tolerance).
                 let answer = answer.filter(|(exact, _)| {
-                    let mut poles: Vec<usize> = exact.iter().map(|&i| opts[i].candidate).collect();
-                    poles.sort_unstable();
-                    poles.dedup();
+                    let mut room = used.clone();
+                    let mut fits = true;
+                    for &i in exact {
+                        fits &= room.free(&opts, i);
+                        room.take(&opts, i);
+                    }
                     let spent: f64 = exact.iter().map(|&i| opts[i].cost).sum();
-                    poles.len() == exact.len()
-                        && poles.iter().all(|&c| !used[c])
-                        && spent <= budget + 1e-6 * budget.abs().max(1.0)
-                        && count.is_none_or(|n| exact.len() <= n)
+                    fits && spent <= budget + 1e-6 * budget.abs().max(1.0) && count.is_none_or(|n| exact.len() <= n)
                 });
                 if let Some((exact, optimal)) = answer {
                     let fast = s_greedy.value();
@@ -781,11 +1004,13 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
                         u_greedy = used.clone();
                         for &i in &exact {
                             s_greedy.add(&opts[i]);
-                            u_greedy[opts[i].candidate] = true;
+                            u_greedy.take(&opts, i);
                         }
                         mine = exact.into_iter().map(|i| (i, 0.0)).collect();
                     }
-                    if optimal {
+                    // Given the earlier phases' cameras: a bound for the nested plans only in
+                    // the first phase (later ones could do better with other earlier choices).
+                    if optimal && k == 0 {
                         proven = Some(value.max(fast));
                     }
                 }
@@ -845,7 +1070,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             let (b, u) = lagrangian_bound(
                 p,
                 &opts,
-                &groups,
+                &poles,
                 &base_counts,
                 cumulative,
                 false,
@@ -863,7 +1088,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             let (b, u) = lagrangian_bound(
                 p,
                 &opts,
-                &groups,
+                &poles,
                 &base_counts,
                 n as f64,
                 true,
@@ -914,4 +1139,15 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
     }
     report("phase", 1.0);
     Some(Plan { options: opts, chosen, phases, base_counts, base_covered, total_weight })
+}
+
+/// A plain lazy greedy alone, for comparison (no best-single guard, no local search, no exact
+/// program): from the existing cameras, within `budget` (`f64::INFINITY`: none) and `count`,
+/// by gain per cost when money limits and by gain otherwise, several cameras per mounting point
+/// as its slots allow. Returns the options chosen and the weight covered.
+pub fn lazy_greedy(p: &Problem, opts: &[Opt], budget: f64, count: Option<usize>) -> (Vec<usize>, f64) {
+    let mut state = State { p, counts: existing_counts(p) };
+    let mut room = Room::new(p, opts.len());
+    let chosen = greedy(opts, &mut state, &mut room, budget, count, None).unwrap_or_default();
+    (chosen.into_iter().map(|(k, _)| k).collect(), state.value())
 }

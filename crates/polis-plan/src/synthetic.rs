@@ -1,7 +1,7 @@
 //! Seeded synthetic cities for tests and benchmarks: a grid of streets around a centre, building
 //! footprints in the blocks, demand points on the streets and squares (weighted by sector and
 //! priority, some critical), poles along the streets as candidates with costs, and a catalogue of
-//! camera models.
+//! camera models; and cities of the maximal-covering kind with their coverage given ([`mclp`]).
 
 use crate::instance::{Candidate, DemandPoint, Frame, Instance};
 use crate::model::{CameraModel, Dori};
@@ -58,11 +58,13 @@ pub fn city(size: CitySize, seed: u64) -> Instance {
                     k += 1;
                     candidates.push(Candidate {
                         id: format!("pole-{k}"),
+                        name: String::new(),
                         lon,
                         lat,
                         cost: rng.gen_range(300.0..1200.0_f64).round(),
                         models: Vec::new(),
                         mount_height_m: rng.gen_range(4.0..8.0_f64).round(),
+                        slots: 1,
                     });
                 }
             }
@@ -119,6 +121,173 @@ pub fn city(size: CitySize, seed: u64) -> Instance {
         existing: Vec::new(),
         buildings,
         budgets: vec![(avg * size.cameras_per_phase as f64).round(); size.phases],
+        options: Vec::new(),
         max_cameras: Vec::new(),
+    }
+}
+
+/// How a maximal-covering city limits its phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// At most `per_phase` new cameras in each phase.
+    Count,
+    /// A budget of about `per_phase` cameras of average cost in each phase.
+    Budget,
+}
+
+/// The size of a seeded city of the maximal-covering kind (see [`mclp`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MclpSize {
+    pub demand: usize,
+    /// Mounting points.
+    pub sites: usize,
+    /// 1 to 3 sector camera models.
+    pub models: usize,
+    /// Cameras each mounting point may hold.
+    pub slots: u32,
+    pub limit: Limit,
+    pub phases: usize,
+    /// Cameras per phase (the count, or the budget in cameras of average cost).
+    pub per_phase: usize,
+}
+
+/// A seeded city of the maximal-covering kind that peers solve: weighted demand points spread
+/// over a square (denser in a few clusters), mounting points at random with mounting costs, 1
+/// to 3 sector camera models tried at 8 headings, every option's coverage given explicitly (an
+/// instance with `options`, as a viewshed analysis made elsewhere would give it), no buildings,
+/// no existing cameras, nested phases limited by a count or by a budget.
+pub fn mclp(size: MclpSize, seed: u64) -> Instance {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x6d63_6c70);
+    let origin = LatLon::new(42.619, 25.393).expect("a valid constant position");
+    let frame = Frame::new(origin);
+    let side = 20.0 * (size.demand.max(1) as f64).sqrt();
+    // (id, range m, field of view, cost)
+    let all_models =
+        [("sector-wide", 60.0, 90.0, 400.0), ("sector-tele", 120.0, 40.0, 550.0), ("sector-fish", 35.0, 150.0, 300.0)];
+    let models: Vec<(&str, f64, f64, f64)> = all_models.iter().copied().take(size.models.clamp(1, 3)).collect();
+    let clusters: Vec<(f64, f64)> = (0..5).map(|_| (rng.gen_range(0.0..side), rng.gen_range(0.0..side))).collect();
+    let points: Vec<(f64, f64, f64)> = (0..size.demand)
+        .map(|_| {
+            let (x, y) = if rng.gen_bool(0.4) {
+                let (cx, cy) = clusters[rng.gen_range(0..clusters.len())];
+                let r = side * 0.08 * rng.gen_range(0.0..1.0_f64).sqrt();
+                let a = rng.gen_range(0.0..std::f64::consts::TAU);
+                ((cx + r * a.cos()).clamp(0.0, side), (cy + r * a.sin()).clamp(0.0, side))
+            } else {
+                (rng.gen_range(0.0..side), rng.gen_range(0.0..side))
+            };
+            (x, y, f64::from(rng.gen_range(1..=5u8)))
+        })
+        .collect();
+    let sites: Vec<(f64, f64, f64)> = (0..size.sites)
+        .map(|_| (rng.gen_range(0.0..side), rng.gen_range(0.0..side), rng.gen_range(300.0..1200.0_f64).round()))
+        .collect();
+    // A grid of cells as wide as the longest reach, to find the points near a site.
+    let reach = models.iter().map(|m| m.1).fold(0.0, f64::max);
+    let cells = ((side / reach).ceil() as usize).max(1);
+    let cell = |v: f64| ((v / reach) as usize).min(cells - 1);
+    let mut grid: Vec<Vec<u32>> = vec![Vec::new(); cells * cells];
+    for (i, &(x, y, _)) in points.iter().enumerate() {
+        grid[cell(y) * cells + cell(x)].push(i as u32);
+    }
+    let mut options = Vec::new();
+    let mut near: Vec<(u32, f64, f64)> = Vec::new();
+    for (si, &(sx, sy, _)) in sites.iter().enumerate() {
+        near.clear();
+        let (cx, cy) = (cell(sx) as i64, cell(sy) as i64);
+        for gy in (cy - 1).max(0)..=(cy + 1).min(cells as i64 - 1) {
+            for gx in (cx - 1).max(0)..=(cx + 1).min(cells as i64 - 1) {
+                for &i in &grid[gy as usize * cells + gx as usize] {
+                    let (dx, dy) = (points[i as usize].0 - sx, points[i as usize].1 - sy);
+                    let d = dx.hypot(dy);
+                    if d <= reach {
+                        near.push((i, d, dx.atan2(dy).to_degrees().rem_euclid(360.0)));
+                    }
+                }
+            }
+        }
+        for &(mid, range, fov, _) in &models {
+            for h in 0..8 {
+                let heading = f64::from(h) * 45.0;
+                let mut covers: Vec<u32> = near
+                    .iter()
+                    .filter(|(_, d, b)| {
+                        let off = (b - heading).rem_euclid(360.0);
+                        *d <= range && (*d < 1e-9 || off.min(360.0 - off) <= fov / 2.0)
+                    })
+                    .map(|(i, _, _)| *i)
+                    .collect();
+                if covers.is_empty() {
+                    continue;
+                }
+                covers.sort_unstable();
+                options.push(crate::instance::GivenOption {
+                    id: format!("s{si}-{mid}-{h}"),
+                    candidate: format!("s{si}"),
+                    model: mid.to_string(),
+                    heading: Some(heading),
+                    cost: None,
+                    covers: covers.into_iter().map(|i| format!("d{i}")).collect(),
+                });
+            }
+        }
+    }
+    let half = side / 2.0;
+    let demand = points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, y, w))| {
+            let [lon, lat] = frame.lonlat(x - half, y - half);
+            DemandPoint { id: format!("d{i}"), lon, lat, weight: w, sector: None, required: 1 }
+        })
+        .collect();
+    let candidates = sites
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, y, cost))| {
+            let [lon, lat] = frame.lonlat(x - half, y - half);
+            Candidate {
+                id: format!("s{i}"),
+                name: String::new(),
+                lon,
+                lat,
+                cost,
+                models: Vec::new(),
+                mount_height_m: 6.0,
+                slots: size.slots.max(1),
+            }
+        })
+        .collect();
+    let avg_model = models.iter().map(|m| m.3).sum::<f64>() / models.len() as f64;
+    let avg = sites.iter().map(|s| s.2).sum::<f64>() / sites.len().max(1) as f64 + avg_model;
+    let (budgets, max_cameras) = match size.limit {
+        Limit::Count => (Vec::new(), vec![size.per_phase.max(1) as u32; size.phases]),
+        Limit::Budget => (vec![(avg * size.per_phase.max(1) as f64).round(); size.phases], Vec::new()),
+    };
+    Instance {
+        name: format!("maximal-covering city {seed}"),
+        purpose: Dori::Observe,
+        headings: 8,
+        area: None,
+        demand,
+        sites: Vec::new(),
+        sector_weights: Default::default(),
+        candidates,
+        models: models
+            .iter()
+            .map(|&(id, range, fov, cost)| CameraModel {
+                id: id.to_string(),
+                hfov_deg: fov,
+                // The resolution that reaches `range` at the plan's density (observe).
+                h_pixels: (range * 2.0 * (fov.to_radians() / 2.0).tan() * Dori::Observe.ppm()).round() as u32,
+                ptz: false,
+                cost,
+            })
+            .collect(),
+        existing: Vec::new(),
+        buildings: Vec::new(),
+        budgets,
+        max_cameras,
+        options,
     }
 }

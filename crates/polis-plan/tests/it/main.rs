@@ -2,9 +2,9 @@
 //! sight, budgets and phases, the bound and the gap, and agreement with the exact optimum.
 
 use polis_plan::coverage::{existing_counts, options};
-use polis_plan::instance::{Candidate, DemandPoint, ExistingCamera, Instance, SiteDemand};
+use polis_plan::instance::{Candidate, DemandPoint, ExistingCamera, GivenOption, Instance, SiteDemand};
 use polis_plan::model::{CameraModel, Dori};
-use polis_plan::synthetic::{city, CitySize};
+use polis_plan::synthetic::{city, mclp, CitySize, Limit, MclpSize};
 use polis_plan::{exact, plan, PlanOptions};
 
 const LON: f64 = 25.393;
@@ -28,7 +28,7 @@ fn point(id: &str, x: f64, y: f64, w: f64) -> DemandPoint {
 
 fn cand(id: &str, x: f64, y: f64, cost: f64) -> Candidate {
     let (lon, lat) = at(x, y);
-    Candidate { id: id.into(), lon, lat, cost, models: vec![], mount_height_m: 4.0 }
+    Candidate { id: id.into(), name: String::new(), lon, lat, cost, models: vec![], mount_height_m: 4.0, slots: 1 }
 }
 
 fn base(demand: Vec<DemandPoint>, candidates: Vec<Candidate>, budgets: Vec<f64>) -> Instance {
@@ -47,6 +47,7 @@ fn base(demand: Vec<DemandPoint>, candidates: Vec<Candidate>, budgets: Vec<f64>)
         buildings: vec![],
         budgets,
         max_cameras: vec![],
+        options: vec![],
     }
 }
 
@@ -245,7 +246,7 @@ fn the_fast_path_is_near_the_exact_optimum_and_the_bound_holds_on_small_instance
         inst.headings = 4;
         inst.models.truncate(1);
         let p = inst.problem().expect("valid");
-        let pl = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 30).expect("small enough");
         assert!(ph.covered_weight <= opt + 1e-9, "seed {seed}: the plan beats the optimum?");
@@ -277,8 +278,7 @@ fn the_integer_program_finds_the_enumerated_optimum() {
         let base = existing_counts(&p);
         let budget = p.budgets[0];
         let (opt, _) = exact::optimum(&p, &opts, &base, budget, 30).expect("small enough");
-        let used = vec![false; p.candidates.len()];
-        let mip = exact::Mip::build(&p, &opts, &base, &used, Some(budget), None, &[], &Default::default())
+        let mip = exact::Mip::build(&p, &opts, &base, &[], Some(budget), None, &[], &Default::default())
             .expect("small enough");
         let answer = mip.solve(&p, &opts, &base).expect("an answer");
         assert!(answer.optimal, "seed {seed}: not proven optimal");
@@ -298,7 +298,7 @@ fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
     for seed in 0..20 {
         // Two models: the fast path misses the optimum on some of these.
         let p = small(seed, 2);
-        let fast = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+        let fast = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
         let pl = plan(&p, &PlanOptions::default()).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
@@ -362,7 +362,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     tiny.headings = 36;
     tiny.max_cameras = vec![2];
     let p = tiny.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions { exact: None, ..Default::default() }).expect("plan");
+    let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
     assert_eq!(pl.phases[0].cameras, 2);
     assert!(pl.phases[0].upper_bound < 5.0 - 1e-6, "the count bounds the coverage: {}", pl.phases[0].upper_bound);
 }
@@ -419,6 +419,10 @@ fn the_report_and_geojson_describe_the_plan() {
     let g = polis_plan::report::geojson(&p, &pl);
     let f = g["features"].as_array().expect("features");
     assert_eq!(f.len(), pl.chosen.len());
+    assert_eq!(
+        f[0]["properties"]["place"],
+        p.candidates.iter().find(|c| c.id == f[0]["properties"]["candidate"]).map_or("", |c| c.id.as_str())
+    );
     for k in ["phase", "heading", "model", "gain"] {
         assert!(f[0]["properties"].get(k).is_some(), "{k}");
     }
@@ -428,4 +432,269 @@ fn the_report_and_geojson_describe_the_plan() {
     }
     let html = polis_plan::report::html(&p, &pl);
     assert!(html.contains("<svg") && html.contains("phase") && !html.contains("<script") && !html.contains("http"));
+}
+
+#[test]
+fn a_mounting_point_with_slots_carries_several_cameras() {
+    // One pole, points north and south of it: one camera cannot see both.
+    let mut inst = base(
+        vec![point("north", 0.0, 10.0, 1.0), point("south", 0.0, -10.0, 1.0)],
+        vec![cand("pole", 0.0, 0.0, 50.0)],
+        vec![1000.0],
+    );
+    inst.models[0].hfov_deg = 60.0;
+    let one = plan(&inst.problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    assert_eq!((one.phases[0].cameras, one.phases[0].covered_weight), (1, 1.0), "one camera per pole by default");
+    assert!(one.phases[0].upper_bound < 2.0 - 1e-6, "one slot bounds the coverage: {}", one.phases[0].upper_bound);
+    inst.candidates[0].slots = 2;
+    for exact in [None, Some(Default::default())] {
+        let two = plan(&inst.problem().expect("valid"), &PlanOptions { exact, ..Default::default() }).expect("plan");
+        let ph = &two.phases[0];
+        assert_eq!((ph.cameras, ph.covered_weight), (2, 2.0), "two cameras on the pole");
+        assert!(ph.upper_bound >= 2.0 - 1e-9, "the bound is for two slots: {}", ph.upper_bound);
+        let headings: Vec<Option<f64>> = two.chosen.iter().map(|c| two.options[c.option].heading).collect();
+        assert!(headings.contains(&Some(0.0)) && headings.contains(&Some(180.0)), "{headings:?}");
+    }
+    // A count of one camera still holds.
+    inst.budgets.clear();
+    inst.max_cameras = vec![1];
+    let counted = plan(&inst.problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    assert_eq!(counted.phases[0].cameras, 1);
+}
+
+fn given(id: &str, candidate: &str, heading: Option<f64>, cost: Option<f64>, covers: &[&str]) -> GivenOption {
+    GivenOption {
+        id: id.into(),
+        candidate: candidate.into(),
+        model: "m".into(),
+        heading,
+        cost,
+        covers: covers.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn options_given_with_their_coverage_are_planned_on_and_bad_ones_name_the_field() {
+    // The geometry would see nothing (the points are far away); the given coverage counts.
+    let mut inst = base(
+        vec![point("a", 500.0, 0.0, 3.0), point("b", 600.0, 0.0, 2.0), point("c", 700.0, 0.0, 2.0)],
+        vec![cand("p1", 0.0, 0.0, 100.0), cand("p2", 10.0, 0.0, 100.0)],
+        vec![],
+    );
+    inst.sites = vec![SiteDemand {
+        id: "square".into(),
+        name: String::new(),
+        priority: 1,
+        sector: "safety".into(),
+        point: Some([at(800.0, 0.0).0, at(800.0, 0.0).1]),
+        polygon: None,
+        spacing_m: None,
+        critical: false,
+    }];
+    inst.max_cameras = vec![2];
+    inst.options = vec![
+        given("o1", "p1", Some(90.0), None, &["a"]),
+        given("o2", "p1", Some(270.0), Some(50.0), &["b", "c"]),
+        given("o3", "p2", Some(0.0), None, &["square"]),
+        given("o4", "p2", Some(0.0), None, &[]),
+    ];
+    let p = inst.problem().expect("valid");
+    let opts = options(&p);
+    assert_eq!(opts.len(), 3, "an option that sees nothing is left out");
+    assert_eq!((opts[0].cost, opts[1].cost), (200.0, 50.0), "the cost defaults to the pole's and the model's");
+    assert_eq!(opts[2].covers.len(), 1, "a site's id stands for its points");
+    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let ph = &pl.phases[0];
+    // The square (weight 5) and b + c (4), one camera per pole.
+    assert_eq!(ph.cameras, 2);
+    assert!((ph.covered_weight - 9.0).abs() < 1e-9, "covered {}", ph.covered_weight);
+    assert!(ph.upper_bound >= 9.0 - 1e-9 && ph.gap < 1e-9, "bound {}", ph.upper_bound);
+    let ids: Vec<&str> = pl.chosen.iter().filter_map(|c| pl.options[c.option].id.as_deref()).collect();
+    assert!(ids.contains(&"o2") && ids.contains(&"o3"), "{ids:?}");
+    let g = polis_plan::report::geojson(&p, &pl);
+    assert!(g["features"].as_array().is_some_and(|f| f.iter().any(|f| f["properties"]["option"] == "o3")), "{g}");
+    // Three cameras: still 9 with one slot per pole; with two slots on p1, every option.
+    inst.max_cameras = vec![3];
+    let pl = plan(&inst.problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    assert!((pl.phases[0].covered_weight - 9.0).abs() < 1e-9, "covered {}", pl.phases[0].covered_weight);
+    inst.candidates[0].slots = 2;
+    let pl = plan(&inst.problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    assert!((pl.phases[0].covered_weight - 12.0).abs() < 1e-9, "covered {}", pl.phases[0].covered_weight);
+
+    let err = |i: &Instance| i.problem().expect_err("must be refused").details[0].field.clone();
+    let with = |o: GivenOption| {
+        let mut i = inst.clone();
+        i.options.push(o);
+        i
+    };
+    assert_eq!(err(&with(given("o1", "p1", Some(0.0), None, &["a"]))), "options[o1]");
+    assert_eq!(err(&with(given("x", "nowhere", Some(0.0), None, &["a"]))), "options[x].candidate");
+    assert_eq!(
+        err(&with(GivenOption { model: "zoom".into(), ..given("x", "p1", Some(0.0), None, &["a"]) })),
+        "options[x].model"
+    );
+    assert_eq!(err(&with(given("x", "p1", None, None, &["a"]))), "options[x].heading");
+    assert_eq!(err(&with(given("x", "p1", Some(0.0), Some(-1.0), &["a"]))), "options[x].cost");
+    assert_eq!(err(&with(given("x", "p1", Some(0.0), None, &["a", "zz"]))), "options[x].covers[1]");
+    let mut i = inst.clone();
+    i.candidates[1].slots = 0;
+    assert_eq!(err(&i), "candidates[p2].slots");
+    let mut i = inst.clone();
+    i.budgets = vec![40.0];
+    assert_eq!(err(&i), "budgets[0]", "below the cheapest given option");
+    // The file format: `slots` and `options` as documented.
+    let text = serde_json::to_string(&inst).expect("serialise");
+    assert!(text.contains("\"slots\":2") && text.contains("\"covers\":[\"a\"]"), "{text}");
+    assert_eq!(Instance::from_json(&text).expect("parse"), inst);
+}
+
+/// Small seeded cities of the maximal-covering kind: few enough options to enumerate.
+fn tiny_mclp(seed: u64, slots: u32, limit: Limit, phases: usize) -> Instance {
+    let size = MclpSize { demand: 40, sites: 4, models: 1, slots, limit, phases, per_phase: 2 };
+    let mut inst = mclp(size, seed);
+    // Four headings: 16 options at most.
+    inst.options.retain(|o| o.heading.is_some_and(|h| (h / 90.0).fract() == 0.0));
+    inst
+}
+
+#[test]
+fn the_bound_is_at_least_the_optimum_with_slots_given_options_counts_budgets_and_phases() {
+    let (mut fast_short, mut checked) = (0, 0);
+    for seed in 0..12u64 {
+        for (slots, limit) in [(2, Limit::Count), (3, Limit::Budget), (2, Limit::Budget), (1, Limit::Count)] {
+            let inst = tiny_mclp(seed, slots, limit, 2);
+            let p = inst.problem().expect("valid");
+            for fast in [true, false] {
+                let how = if fast {
+                    PlanOptions { exact: None, lns: None, ..Default::default() }
+                } else {
+                    PlanOptions::default()
+                };
+                let pl = plan(&p, &how).expect("plan");
+                let (mut money, mut count) = (0.0, 0usize);
+                for ph in &pl.phases {
+                    // The optimum of every plan within the phases' limits so far, without the
+                    // nesting (so at least the best nested plan's).
+                    money += ph.budget;
+                    count += ph.max_cameras.unwrap_or(0);
+                    let budget = money.is_finite().then_some(money);
+                    let most = ph.max_cameras.map(|_| count);
+                    let (opt, _) =
+                        exact::optimum_within(&p, &pl.options, &pl.base_counts, budget, most, 40).expect("small");
+                    let tag = format!("seed {seed}, {slots} slots, {limit:?}, phase {}, fast {fast}", ph.phase);
+                    assert!(ph.upper_bound >= opt - 1e-9, "{tag}: bound {} below the optimum {opt}", ph.upper_bound);
+                    assert!(
+                        ph.covered_weight <= opt + 1e-9,
+                        "{tag}: covered {} above the optimum {opt}",
+                        ph.covered_weight
+                    );
+                    assert!(ph.gap >= 0.0 && ph.upper_bound <= ph.total_weight + 1e-9, "{tag}");
+                    if ph.phase == 1 {
+                        if !fast {
+                            assert!((ph.covered_weight - opt).abs() < 1e-6, "{tag}: the exact path finds the optimum");
+                        } else if ph.covered_weight < opt - 1e-9 {
+                            fast_short += 1;
+                        }
+                    }
+                    checked += 1;
+                }
+                // Slots hold: no option twice, no pole over its slots.
+                let mut per: std::collections::HashMap<usize, u32> = Default::default();
+                let mut seen = std::collections::HashSet::new();
+                for c in &pl.chosen {
+                    assert!(seen.insert(c.option), "an option chosen twice");
+                    *per.entry(pl.options[c.option].candidate).or_default() += 1;
+                }
+                assert!(per.values().all(|&n| n <= slots), "seed {seed}: {per:?}");
+            }
+        }
+    }
+    assert_eq!(checked, 12 * 4 * 2 * 2);
+    eprintln!("the fast path missed the phase-1 optimum on {fast_short} instances");
+}
+
+#[test]
+fn the_integer_program_with_slots_finds_the_enumerated_optimum() {
+    for seed in 0..10u64 {
+        for limit in [Limit::Count, Limit::Budget] {
+            let p = tiny_mclp(seed, 3, limit, 1).problem().expect("valid");
+            let opts = options(&p);
+            let base = existing_counts(&p);
+            let (budget, count) = (p.budgets[0].is_finite().then_some(p.budgets[0]), p.max_cameras[0]);
+            let (opt, _) = exact::optimum_within(&p, &opts, &base, budget, count, 40).expect("small enough");
+            let mip = exact::Mip::build(&p, &opts, &base, &[], budget, count, &[], &Default::default())
+                .expect("small enough");
+            let answer = mip.solve(&p, &opts, &base).expect("an answer");
+            assert!(answer.optimal && (answer.value - opt).abs() < 1e-6, "seed {seed}: {} against {opt}", answer.value);
+            let mut per: std::collections::HashMap<usize, u32> = Default::default();
+            for &k in &answer.chosen {
+                *per.entry(opts[k].candidate).or_default() += 1;
+            }
+            assert!(per.values().all(|&n| n <= 3));
+            // The program as written for CBC has the pole rows of the slots.
+            let lp = polis_plan::lp::write_within(&p, &opts, &base, budget, count);
+            assert!(lp.contains(if count.is_some() { " count:" } else { " budget:" }), "{lp}");
+        }
+    }
+}
+
+/// A plain greedy (no laziness, no local search): the largest gain (per cost when money limits)
+/// that fits, until nothing does; ties to the lowest option.
+fn plain_greedy(p: &polis_plan::instance::Problem, opts: &[polis_plan::coverage::Opt], base: &[u8]) -> f64 {
+    let (budget, count) = (p.budgets[0], p.max_cameras[0].unwrap_or(usize::MAX));
+    let mut counts = base.to_vec();
+    let mut slots: Vec<u32> = p.candidates.iter().map(|c| c.slots).collect();
+    let mut on = vec![false; opts.len()];
+    let (mut left, mut n) = (budget, 0);
+    while n < count {
+        let mut best: Option<(usize, f64)> = None;
+        for (k, o) in opts.iter().enumerate() {
+            if on[k] || slots[o.candidate] == 0 || o.cost > left {
+                continue;
+            }
+            let gain: f64 = o
+                .covers
+                .iter()
+                .filter(|&&i| counts[i as usize] < p.demand[i as usize].required)
+                .map(|&i| p.demand[i as usize].weight / f64::from(p.demand[i as usize].required))
+                .sum();
+            let key = if budget.is_finite() { gain / o.cost.max(1e-9) } else { gain };
+            if gain > 0.0 && best.is_none_or(|(_, b)| key > b) {
+                best = Some((k, key));
+            }
+        }
+        let Some((k, _)) = best else { break };
+        on[k] = true;
+        slots[opts[k].candidate] -= 1;
+        left -= opts[k].cost;
+        n += 1;
+        for &i in &opts[k].covers {
+            counts[i as usize] += 1;
+        }
+    }
+    polis_plan::solve::covered(p, &counts)
+}
+
+#[test]
+fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
+    for seed in 0..6u64 {
+        for limit in [Limit::Count, Limit::Budget] {
+            let size = MclpSize { demand: 600, sites: 40, models: 3, slots: 3, limit, phases: 1, per_phase: 12 };
+            let p = mclp(size, seed).problem().expect("valid");
+            let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
+            let greedy = plain_greedy(&p, &pl.options, &pl.base_counts);
+            let ph = &pl.phases[0];
+            assert!(
+                ph.covered_weight >= greedy - 1e-9,
+                "seed {seed}, {limit:?}: {} below the greedy's {greedy}",
+                ph.covered_weight
+            );
+            assert!(ph.upper_bound >= ph.covered_weight && ph.gap < 0.25, "seed {seed}: gap {}", ph.gap);
+            let per_pole = pl.chosen.iter().fold(std::collections::HashMap::<usize, u32>::new(), |mut m, c| {
+                *m.entry(pl.options[c.option].candidate).or_default() += 1;
+                m
+            });
+            assert!(per_pole.values().all(|&n| n <= 3));
+        }
+    }
 }
