@@ -201,7 +201,8 @@ impl App {
         let user = match (user, ok) {
             (Some(u), true) => u,
             _ => {
-                self.limiter.record_failure(username, client, now);
+                // Counted from when the answer goes out (a slow password check does not eat the wait).
+                self.limiter.record_failure(username, client, self.clock().now());
                 tracing::info!(username, client, "failed login");
                 return Err(Error::unauthenticated("wrong username or password"));
             }

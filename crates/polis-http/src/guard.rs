@@ -107,7 +107,7 @@ pub fn attachment_disposition(name: &str) -> axum::http::HeaderValue {
     let clean = if clean.trim().is_empty() { "download".to_string() } else { clean };
     let ascii: String = clean
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '_' })
         .collect();
     let mut encoded = String::new();
     for b in clean.bytes() {
@@ -152,7 +152,15 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
-    set(h, header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'");
+    // A page's own policy (the console's) gains `frame-ancestors` if it has none.
+    let csp = match h.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()) {
+        Some(p) if p.contains("frame-ancestors") => None,
+        Some(p) => HeaderValue::from_str(&format!("{p}; frame-ancestors 'none'")).ok(),
+        None => Some(HeaderValue::from_static("frame-ancestors 'none'")),
+    };
+    if let Some(v) = csp {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     resp
 }
 
@@ -163,7 +171,7 @@ pub struct ShareThrottle(std::sync::Arc<std::sync::Mutex<std::collections::HashM
 
 /// Share-token failures of one address before waits begin.
 pub const FREE_SHARE_FAILURES: u32 = 10;
-const SHARE_FIRST_WAIT: Duration = Duration::from_secs(1);
+const SHARE_FIRST_WAIT: Duration = Duration::from_secs(5);
 const SHARE_MAX_WAIT: Duration = Duration::from_secs(300);
 const SHARE_FORGET: Duration = Duration::from_secs(3600);
 
@@ -199,7 +207,7 @@ impl ShareThrottle {
 /// Whether a request uses a share token: the share routes, or a live view opened with one.
 fn uses_share(req: &Request) -> bool {
     req.uri().path().starts_with("/api/v1/share")
-        || (req.headers().contains_key(crate::incidents::SHARE_HEADER))
+        || req.headers().contains_key(crate::incidents::SHARE_HEADER)
         || req
             .headers()
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)

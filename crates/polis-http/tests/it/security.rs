@@ -212,8 +212,8 @@ async fn the_openapi_document_lists_every_route(t: TestApp) {
 
 // ---- Issue 14: the security review's findings, one regression test each --------------------
 
-/// A ring of `n` corners around Kazanlak's centre (a star when `spiky`, a bow tie's crossing
-/// when `crossing`), as a GeoJSON Polygon.
+/// A star of `n` corners around Kazanlak's centre (two corners swapped when `crossing`, so that
+/// its edges cross), as a GeoJSON Polygon.
 fn polygon(n: usize, crossing: bool) -> serde_json::Value {
     let mut ring: Vec<[f64; 2]> = (0..n)
         .map(|i| {
@@ -390,11 +390,13 @@ both!(issue_14_health_answers_under_a_flood_of_half_sent_requests);
 async fn issue_14_health_answers_under_a_flood_of_half_sent_requests(t: TestApp) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // 2,000 idle half-sent requests (fewer if this process may not open that many sockets: each
-    // counts twice, client and server side) against a server that keeps at most 200 connections.
-    let flood = 2_000.min(open_files_limit().saturating_sub(300) / 2).max(400);
+    // 2,000 idle half-sent requests against a server that keeps at most a tenth as many
+    // connections (fewer if this process may not open that many sockets: each counts twice,
+    // client and server side, and both stores' halves may run at once).
+    let flood = 2_000.min(open_files_limit().saturating_sub(400) / 4).max(100);
+    let max_connections = flood / 10;
     let limits = polis_http::server::Limits {
-        max_connections: 200,
+        max_connections,
         header_read_timeout: std::time::Duration::from_secs(2),
         ..Default::default()
     };
@@ -423,7 +425,7 @@ async fn issue_14_health_answers_under_a_flood_of_half_sent_requests(t: TestApp)
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "/healthz took {:?}", started.elapsed());
     // The server held at most its limit: the rest were closed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while closed.load(Ordering::Relaxed) < flood - 200 {
+    while closed.load(Ordering::Relaxed) < flood - max_connections {
         assert!(std::time::Instant::now() < deadline, "only {} of {flood} closed", closed.load(Ordering::Relaxed));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -510,10 +512,10 @@ async fn issue_14_login_throttling_slows_guessers_without_locking_out_the_owner(
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(login_from(&t, 9, "desk", "password-123").await, StatusCode::OK);
-    // Guesses at the admin's password from three addresses, four each: the account-wide count
-    // is past its free failures.
-    for n in 2..=4 {
-        for _ in 0..4 {
+    // Guesses at the admin's password from two addresses, five each: the account-wide count
+    // has used its free failures.
+    for n in 2..=3 {
+        for _ in 0..5 {
             assert_eq!(login_from(&t, n, "admin", "wrong-password").await, StatusCode::UNAUTHORIZED);
         }
     }
@@ -521,9 +523,9 @@ async fn issue_14_login_throttling_slows_guessers_without_locking_out_the_owner(
     assert_eq!(login_from(&t, 5, "admin", crate::harness::ADMIN_PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
     // ...the owner at their usual address gets in.
     assert_eq!(login_from(&t, 1, "admin", crate::harness::ADMIN_PASSWORD).await, StatusCode::OK);
-    // Thirty-one usernames from the control room's address: new accounts from it must wait, the
+    // Thirty usernames from the control room's address: new accounts from it must wait, the
     // colleague who works there gets in.
-    for i in 0..31 {
+    for i in 0..30 {
         assert_eq!(login_from(&t, 9, &format!("nobody-{i}"), "wrong-password").await, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(login_from(&t, 9, "nobody-new", "wrong-password").await, StatusCode::TOO_MANY_REQUESTS);
@@ -547,14 +549,14 @@ async fn issue_14_organisations_are_created_once_and_keep_their_kind(t: TestApp)
     let (s, b) = t
         .post(
             "/api/v1/organisations",
-            json!({"id": "kz-fire", "kind": "agency", "agency_kind": "fire", "municipality": "kazanlak", "name_en": "Fire"}),
+            json!({"id": "kz-fire", "kind": "agency", "agency_kind": "fire_safety", "municipality": "kazanlak", "name_en": "Fire"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let sz = t.user("sz-org-admin", "admin", "stara-zagora").await;
     let (s, b) = t
         .call(t.req_as(&sz, Method::POST, "/api/v1/organisations").json(
-            &json!({"id": "kz-fire", "kind": "agency", "agency_kind": "fire", "municipality": "stara-zagora", "name_en": "Fire"}),
+            &json!({"id": "kz-fire", "kind": "agency", "agency_kind": "fire_safety", "municipality": "stara-zagora", "name_en": "Fire"}),
         ))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
@@ -657,7 +659,7 @@ async fn issue_14_downloads_csv_headers_shares_and_metrics_are_safe(t: TestApp) 
         }
     }
     assert!(statuses[..10].iter().all(|s| *s == 403), "{statuses:?}");
-    assert_eq!(statuses[11], 429, "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
 
     // /metrics wants a token: an administrator's, or the configured metrics token.
     let r = t.client.get(t.url("/metrics")).send().await.unwrap();
