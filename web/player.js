@@ -13,7 +13,7 @@
 
   /**
    * Plays camera `cameraId` live in `video`. `opts.stream`: "main" or "sub"; `opts.auth()` gives
-   * the first message the socket sends, `{token}` (a signed-in user) or `{share}` (a share token),
+   * the socket's credentials, `{token}` (a signed-in user) or `{share}` (a share token),
    * or null to stop (signed out); `opts.onState(state, message)` hears "connecting", "live",
    * "reconnecting" and "error". Returns {stop()}; stop() closes the socket and releases the media
    * source.
@@ -199,16 +199,16 @@
       const url = scheme + "//" + location.host + "/api/v1/cameras/" + encodeURIComponent(cameraId) + "/live?stream=" + stream;
       let ws;
       try {
-        ws = new WebSocket(url);
+        // The socket authenticates in its upgrade request (refused at once without credentials):
+        // browsers cannot set headers on a WebSocket, so the token travels as a subprotocol.
+        const cred = auth.token ? "polis.token." + auth.token : "polis.share." + auth.share;
+        ws = new WebSocket(url, ["polis.live", cred]);
       } catch (_) {
         retry();
         return;
       }
       ws.binaryType = "arraybuffer";
       P.ws = ws;
-      ws.onopen = () => {
-        if (P.ws === ws) ws.send(JSON.stringify(auth));
-      };
       ws.onmessage = (ev) => {
         if (P.ws === ws) onMessage(ev);
       };

@@ -63,13 +63,41 @@ pub struct Session {
     pub expires_at: OffsetDateTime,
 }
 
-/// Counts failed logins per key (username, client address) in a sliding window; past the limit,
-/// logins are refused until the window passes, even with the right password.
+/// Slows password guessing without locking out the people who use an account.
+///
+/// Failed logins are counted per account and address together, per account, and per address.
+/// Past a free number of failures, each counter asks for a wait after its last failure that
+/// doubles with every further failure (5 s, 10 s, 20 s, ... at most 15 minutes); while waiting,
+/// a login is refused before the password is checked, so a guesser learns nothing. The
+/// account-wide and address-wide counters do not apply to an account and address that logged
+/// in successfully before: guesses from elsewhere (five addresses, thirty usernames from one
+/// control-room address) slow the guessers, not the account's owner at their usual desk.
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<OffsetDateTime>>>,
-    pub max_failures: usize,
-    pub window: Duration,
+    state: Mutex<LimiterState>,
 }
+
+#[derive(Default)]
+struct LimiterState {
+    /// Failures per key: how many, and the last one.
+    failures: HashMap<String, (u32, OffsetDateTime)>,
+    /// Account-and-address pairs that logged in, with the time.
+    trusted: HashMap<String, OffsetDateTime>,
+}
+
+/// Failures of one account from one address before waits begin.
+pub const FREE_PAIR_FAILURES: u32 = 5;
+/// Failures of one account (from addresses it never logged in from) before waits begin.
+pub const FREE_ACCOUNT_FAILURES: u32 = 10;
+/// Failures from one address (to accounts never used from it) before waits begin.
+pub const FREE_ADDRESS_FAILURES: u32 = 30;
+/// The first wait; each further failure doubles it.
+const FIRST_WAIT: Duration = Duration::seconds(5);
+/// The longest wait.
+const MAX_WAIT: Duration = Duration::minutes(15);
+/// A counter with no failure for this long is forgotten.
+const FORGET_AFTER: Duration = Duration::hours(1);
+/// How long a successful login trusts its account and address.
+const TRUST_FOR: Duration = Duration::days(30);
 
 impl Default for LoginLimiter {
     fn default() -> Self {
@@ -77,38 +105,68 @@ impl Default for LoginLimiter {
     }
 }
 
+fn wait_of(failures: u32, free: u32) -> Option<Duration> {
+    let over = failures.checked_sub(free)?;
+    let factor = 1i32 << over.min(12);
+    Some((FIRST_WAIT * factor).min(MAX_WAIT))
+}
+
 impl LoginLimiter {
     pub fn new() -> Self {
-        LoginLimiter { failures: Mutex::new(HashMap::new()), max_failures: 5, window: Duration::minutes(5) }
+        LoginLimiter { state: Mutex::new(LimiterState::default()) }
     }
 
-    /// `Err` with the seconds to wait when any key is over the limit.
-    pub fn check(&self, keys: &[String], now: OffsetDateTime) -> std::result::Result<(), i64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            if let Some(v) = map.get_mut(k) {
-                v.retain(|t| now - *t < self.window);
-                if v.len() >= self.max_failures {
-                    let wait = v.first().map(|t| (*t + self.window - now).whole_seconds().max(1)).unwrap_or(1);
-                    return Err(wait);
+    fn keys(user: &str, addr: &str) -> [String; 3] {
+        let user = user.to_lowercase();
+        [format!("pair:{user}\n{addr}"), format!("user:{user}"), format!("addr:{addr}")]
+    }
+
+    /// `Err` with the seconds to wait when a login of `user` from `addr` must wait.
+    pub fn check(&self, user: &str, addr: &str, now: OffsetDateTime) -> std::result::Result<(), i64> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let [pair, account, address] = Self::keys(user, addr);
+        let trusted = st.trusted.get(&pair).is_some_and(|t| now - *t < TRUST_FOR);
+        let mut counters = vec![(pair, FREE_PAIR_FAILURES)];
+        if !trusted {
+            counters.push((account, FREE_ACCOUNT_FAILURES));
+            counters.push((address, FREE_ADDRESS_FAILURES));
+        }
+        let mut longest: Option<i64> = None;
+        for (key, free) in counters {
+            let Some(&(n, last)) = st.failures.get(&key) else { continue };
+            if let Some(wait) = wait_of(n, free) {
+                let left = (last + wait - now).whole_seconds();
+                if left > 0 {
+                    longest = Some(longest.unwrap_or(0).max(left));
                 }
             }
         }
-        Ok(())
+        longest.map_or(Ok(()), Err)
     }
 
-    pub fn record_failure(&self, keys: &[String], now: OffsetDateTime) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, v| v.last().is_some_and(|t| now - *t < self.window));
+    pub fn record_failure(&self, user: &str, addr: &str, now: OffsetDateTime) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.failures.len() > 100_000 {
+            st.failures.retain(|_, (_, last)| now - *last < FORGET_AFTER);
         }
-        for k in keys {
-            map.entry(k.clone()).or_default().push(now);
+        for k in Self::keys(user, addr) {
+            let e = st.failures.entry(k).or_insert((0, now));
+            if now - e.1 >= FORGET_AFTER {
+                e.0 = 0;
+            }
+            *e = (e.0.saturating_add(1), now);
         }
     }
 
-    pub fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    /// A successful login: its account and address are trusted, and their own count is cleared.
+    pub fn record_success(&self, user: &str, addr: &str, now: OffsetDateTime) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.trusted.len() > 100_000 {
+            st.trusted.retain(|_, t| now - *t < TRUST_FOR);
+        }
+        let [pair, _, _] = Self::keys(user, addr);
+        st.failures.remove(&pair);
+        st.trusted.insert(pair, now);
     }
 }
 
@@ -127,8 +185,7 @@ impl App {
     /// address, used with the username for rate limiting.
     pub async fn login(&self, username: &str, password: &str, client: &str) -> Result<Session> {
         let now = self.clock().now();
-        let keys = [format!("user:{}", username.to_lowercase()), format!("addr:{client}")];
-        if let Err(wait) = self.limiter.check(&keys, now) {
+        if let Err(wait) = self.limiter.check(username, client, now) {
             tracing::warn!(username, client, "login rate limited");
             return Err(Error::new(
                 ErrorKind::ResourceExhausted,
@@ -144,12 +201,13 @@ impl App {
         let user = match (user, ok) {
             (Some(u), true) => u,
             _ => {
-                self.limiter.record_failure(&keys, now);
+                // Counted from when the answer goes out (a slow password check does not eat the wait).
+                self.limiter.record_failure(username, client, self.clock().now());
                 tracing::info!(username, client, "failed login");
                 return Err(Error::unauthenticated("wrong username or password"));
             }
         };
-        self.limiter.clear(&keys[0]);
+        self.limiter.record_success(username, client, now);
         let bytes: [u8; 32] = rand::random();
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let expires_at = now + self.session_ttl;
@@ -297,16 +355,34 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_max_failures_and_forgets_after_the_window() {
+    fn limiter_slows_guessing_and_spares_a_trusted_account_and_address() {
         let l = LoginLimiter::new();
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let keys = ["user:a".to_string()];
+        l.record_success("ana", "10.0.0.1", t0);
+        // Five failures from one address: that pair waits 5 s, then 10 s after one more.
         for _ in 0..5 {
-            assert!(l.check(&keys, t0).is_ok());
-            l.record_failure(&keys, t0);
+            assert!(l.check("ana", "10.0.0.9", t0).is_ok());
+            l.record_failure("ana", "10.0.0.9", t0);
         }
-        assert!(l.check(&keys, t0 + Duration::seconds(10)).is_err());
-        assert!(l.check(&keys, t0 + Duration::minutes(6)).is_ok());
+        assert_eq!(l.check("ana", "10.0.0.9", t0), Err(5));
+        assert!(l.check("ana", "10.0.0.9", t0 + Duration::seconds(6)).is_ok());
+        l.record_failure("ana", "10.0.0.9", t0 + Duration::seconds(6));
+        assert_eq!(l.check("ana", "10.0.0.9", t0 + Duration::seconds(6)), Err(10));
+        // Guesses from many addresses: new addresses wait, the owner's own address does not.
+        for i in 0..20 {
+            l.record_failure("ana", &format!("10.0.1.{i}"), t0);
+        }
+        assert!(l.check("ana", "10.0.2.1", t0 + Duration::seconds(1)).is_err());
+        assert!(l.check("ana", "10.0.0.1", t0 + Duration::seconds(1)).is_ok());
+        // Thirty usernames from one address: that address waits for accounts it never used.
+        for i in 0..40 {
+            l.record_failure(&format!("u{i}"), "10.0.0.1", t0);
+        }
+        assert!(l.check("someone", "10.0.0.1", t0 + Duration::seconds(1)).is_err());
+        assert!(l.check("ana", "10.0.0.1", t0 + Duration::seconds(1)).is_ok());
+        // Waits are bounded, and an hour without failures forgets them.
+        assert!(l.check("someone", "10.0.0.1", t0 + MAX_WAIT + Duration::seconds(1)).is_ok());
+        assert!(wait_of(100, 5).is_some_and(|w| w == MAX_WAIT));
     }
 
     #[test]

@@ -1213,7 +1213,8 @@ impl App {
         let _w = self.desk().write.lock().await;
         let before = id.as_ref().and_then(|i| read(&self.desk().sos).get(i).cloned());
         if before.as_ref().is_some_and(|b| b.municipality != m) {
-            return Err(Error::already_exists("an SOS device with this id exists in another municipality"));
+            // The same answer whoever holds the id: nothing about another municipality.
+            return Err(Error::already_exists("this id is taken; choose another"));
         }
         let device = SosDevice {
             id: id.unwrap_or_else(|| new_id("sos")),

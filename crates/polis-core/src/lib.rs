@@ -66,6 +66,10 @@ pub struct App {
     snapshots: media::SnapshotCache,
     armed: video::Armed,
     clips: video::ClipCache,
+    /// Set when the server shuts down: recorders close their files and stop.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// Recorder tasks running now (shutdown waits for them to close their files).
+    recorders: Arc<std::sync::atomic::AtomicUsize>,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -99,6 +103,8 @@ impl App {
             snapshots: media::SnapshotCache::default(),
             armed: video::Armed::default(),
             clips: video::ClipCache::default(),
+            stopping: tokio::sync::watch::channel(false).0,
+            recorders: Arc::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

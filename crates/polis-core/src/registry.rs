@@ -245,6 +245,8 @@ impl App {
     /// Creates many items, all or none. Every problem is reported with the item's 0-based
     /// index as its row; nothing is written when there is any.
     pub async fn import<T: Entity>(&self, actor: &Actor, items: Vec<T>) -> Result<usize> {
+        // Also an empty import is refused to who may not import.
+        actor.check_may_write_registry()?;
         let mut problems = Vec::new();
         let mut municipalities = HashSet::new();
         for (row, item) in items.iter().enumerate() {
@@ -439,6 +441,18 @@ impl App {
     /// Creates or replaces an organisation. A new municipality needs a region-wide administrator;
     /// an agency needs an administrator of its municipality.
     pub async fn put_organisation(&self, actor: &Actor, org: Organisation) -> Result<Organisation> {
+        self.save_organisation(actor, org, false).await
+    }
+
+    /// Creates an organisation; one with that id already existing is refused (409), whatever its
+    /// municipality, with a message that names no municipality.
+    pub async fn create_organisation(&self, actor: &Actor, org: Organisation) -> Result<Organisation> {
+        self.save_organisation(actor, org, true).await
+    }
+
+    /// Creates or replaces an organisation (`create_only`: refuses an existing id). Its kind
+    /// never changes: a municipality stays one, an agency stays one.
+    async fn save_organisation(&self, actor: &Actor, org: Organisation, create_only: bool) -> Result<Organisation> {
         match org.kind {
             OrgKind::Municipality => {
                 if org.municipality != org.id {
@@ -462,7 +476,16 @@ impl App {
         }
         let before = self.registry.read().await.organisations.get(&org.id).cloned();
         if let Some(b) = &before {
+            if create_only {
+                return Err(Error::already_exists(format!("the id {} is taken; choose another", org.id)));
+            }
             actor.check_admin(Some(&b.municipality))?;
+            if b.kind != org.kind {
+                return Err(Error::invalid(
+                    "kind",
+                    format!("an organisation's kind never changes (it is {})", b.kind.as_str()),
+                ));
+            }
         }
         let action = if before.is_some() { "organisation.update" } else { "organisation.create" };
         let audit = self.audit(actor, action, org.id.as_str(), Some(&org.municipality), before.as_ref(), Some(&org));

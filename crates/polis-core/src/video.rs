@@ -131,6 +131,17 @@ impl PreBuffer {
 /// A flush of waiting frames happens at a key frame, or when they span this long.
 const MAX_FRAGMENT: i64 = 2 * CLOCK_RATE as i64;
 
+/// `base` joined with a relative path of plain names only (no `..`, no root, no `.`), so a
+/// path built from an id or a stored row never leaves the data directory.
+pub fn inside(base: &std::path::Path, rel: &str) -> Result<PathBuf> {
+    let p = std::path::Path::new(rel);
+    let plain = !rel.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return Err(Error::internal(format!("refusing a path outside the data directory: {rel:?}")));
+    }
+    Ok(base.join(p))
+}
+
 fn io_error(what: &str, e: std::io::Error) -> Error {
     Error::unavailable(format!("{what}: {e}"))
 }
@@ -167,7 +178,12 @@ impl App {
     /// checks the registry every `every`. Runs until the task is dropped.
     pub async fn run_recorder(self: Arc<Self>, every: std::time::Duration) {
         let mut tasks: HashMap<Id, (RecordingMode, tokio::task::JoinHandle<()>)> = HashMap::new();
+        let mut stopping = self.stopping.subscribe();
         loop {
+            if *stopping.borrow() {
+                // The recorders close their files as their streams end (see `stop_video`).
+                return;
+            }
             let recorded: Vec<Camera> = self
                 .registry()
                 .await
@@ -196,14 +212,40 @@ impl App {
                     slot.insert((mode, tokio::spawn(async move { app.record(id, mode).await })));
                 }
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => {}
+            }
+        }
+    }
+
+    /// Shuts video down for a server stop: no new recorder starts, every camera session ends,
+    /// and each recorder closes its open file (its last fragment written and synced, so the
+    /// file plays to its end). Returns when they have, or after `within`.
+    pub async fn stop_video(&self, within: std::time::Duration) {
+        let _ = self.stopping.send(true);
+        self.media.stop_all();
+        let deadline = tokio::time::Instant::now() + within;
+        while self.recorders.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
     /// Records one camera for as long as its session runs (restarting with it): always, or for
     /// an event-recorded camera while it is armed, starting with its pre-buffer.
     async fn record(self: Arc<Self>, camera: Id, mode: RecordingMode) {
+        struct Running(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            }
+        }
+        self.recorders.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _running = Running(self.recorders.clone());
         loop {
+            if *self.stopping.borrow() {
+                return;
+            }
             let Some(mut sub) = self.media.subscribe_running(&camera) else {
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
@@ -273,11 +315,11 @@ impl App {
     async fn open_segment(&self, camera: &Id, first: &Frame) -> Result<OpenSegment> {
         use tokio::io::AsyncWriteExt;
         let config = self.video_config()?;
-        let dir = config.rec_dir().join(camera.as_str());
+        let dir = inside(&config.rec_dir(), camera.as_str())?;
         tokio::fs::create_dir_all(&dir).await.map_err(|e| io_error("creating a recording directory", e))?;
         let start = first.at;
         let name = format!("{}/{}.mp4", camera.as_str(), start.unix_timestamp_nanos() / 1_000_000);
-        let path = config.rec_dir().join(&name);
+        let path = inside(&config.rec_dir(), &name)?;
         let frag = Fragmenter::new(first);
         let init = frag.init_segment();
         let mut file = tokio::fs::File::create(&path).await.map_err(|e| io_error("creating a recording", e))?;
@@ -461,7 +503,7 @@ impl Clip {
         let mut end_ticks = 0u64;
         let mut seq = 0u32;
         for seg in segments {
-            let path = dir.join(&seg.file);
+            let path = inside(dir, &seg.file)?;
             let (seg_init, frags) = match read_index(&path) {
                 Ok(x) => x,
                 Err(e) => {
@@ -673,7 +715,7 @@ pub const DISK_SOURCE: &str = "video-storage";
 
 impl App {
     async fn delete_recording(&self, seg: &Segment) -> Result<()> {
-        let path = self.video_config()?.rec_dir().join(&seg.file);
+        let path = inside(&self.video_config()?.rec_dir(), &seg.file)?;
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -940,7 +982,7 @@ impl App {
         }
         let now = self.clock().now();
         let id = crate::registry::new_id("export");
-        let dir = self.video_config()?.export_dir().join(id.as_str());
+        let dir = inside(&self.video_config()?.export_dir(), id.as_str())?;
         let names: Vec<String> = cams.iter().map(|c| format!("{}.mp4", c.id)).collect();
         let written = {
             let (dir, clips, names) = (dir.clone(), clips.clone(), names.clone());
@@ -1000,7 +1042,7 @@ impl App {
 
     /// An export's manifest, for someone who may watch video of its municipality.
     pub async fn export_manifest(&self, actor: &Actor, id: &Id) -> Result<ExportManifest> {
-        let path = self.video_config()?.export_dir().join(id.as_str()).join("manifest.json");
+        let path = inside(&self.video_config()?.export_dir(), id.as_str())?.join("manifest.json");
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1029,7 +1071,7 @@ impl App {
         let municipality = Id::parse("municipality", &m.municipality)?;
         let audit = self.audit(actor, "video.download", id.as_str(), Some(&municipality), None, Some(&file.name));
         self.store().append_audit(&[audit]).await?;
-        Ok(self.video_config()?.export_dir().join(id.as_str()).join(&file.name))
+        inside(&inside(&self.video_config()?.export_dir(), id.as_str())?, &file.name)
     }
 
     /// Records in the audit log that the actor watched a camera (`live`, `snapshot` or `playback`).

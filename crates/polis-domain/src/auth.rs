@@ -120,11 +120,18 @@ impl Actor {
         Ok(())
     }
 
-    /// Changing the registry of municipality `m`: administrators and supervisors of `m`.
-    pub fn check_write_registry(&self, m: &Id) -> Result<()> {
+    /// Whether the actor's role may change the registry of some municipality at all: checked
+    /// before a large body is read, and on an import with no rows.
+    pub fn check_may_write_registry(&self) -> Result<()> {
         if !matches!(self.role, Role::Admin | Role::Supervisor) {
             return Err(Error::permission_denied(format!("role {} may not change the registry", self.role)));
         }
+        Ok(())
+    }
+
+    /// Changing the registry of municipality `m`: administrators and supervisors of `m`.
+    pub fn check_write_registry(&self, m: &Id) -> Result<()> {
+        self.check_may_write_registry()?;
         if !self.sees(m) {
             return Err(Error::permission_denied(format!("you may not change municipality {m}")));
         }

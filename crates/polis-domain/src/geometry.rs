@@ -113,21 +113,9 @@ fn edges(pts: &[(f64, f64)]) -> impl Iterator<Item = ((f64, f64), (f64, f64))> +
     (0..n).map(move |i| (pts[i], pts[(i + 1) % n]))
 }
 
-/// Whether the origin is inside the planar ring (even-odd rule, at least three corners).
+/// Whether the origin is inside the planar ring or on its edge (at least three corners).
 fn origin_inside(pts: &[(f64, f64)]) -> bool {
-    if pts.len() < 3 {
-        return false;
-    }
-    let mut inside = false;
-    for ((ax, ay), (bx, by)) in edges(pts) {
-        if (ay > 0.0) != (by > 0.0) {
-            let x = ax + (0.0 - ay) * (bx - ax) / (by - ay);
-            if x > 0.0 {
-                inside = !inside;
-            }
-        }
-    }
-    inside
+    crate::polygon::Ring::from_xy(pts.iter().copied()).contains_xy(0.0, 0.0)
 }
 
 /// The distance from the origin to the segment `a`-`b` in the plane.

@@ -233,42 +233,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
 /// The most points of an incident area.
 pub const MAX_AREA_POINTS: usize = 1_000;
 
-/// Checks an incident area: 3 to [`MAX_AREA_POINTS`] distinct points, not self-intersecting.
+/// Checks an incident area: 3 to [`MAX_AREA_POINTS`] corners, not self-intersecting.
 pub fn check_area(ring: &[LatLon]) -> Result<()> {
-    if ring.len() < 3 || ring.len() > MAX_AREA_POINTS {
-        return Err(Error::invalid("area", format!("must have 3 to {MAX_AREA_POINTS} points")));
-    }
-    let n = ring.len();
-    let seg = |i: usize| (ring[i], ring[(i + 1) % n]);
-    for i in 0..n {
-        for j in i + 1..n {
-            // Neighbouring edges share a point; skip them.
-            if j == i + 1 || (i == 0 && j == n - 1) {
-                continue;
-            }
-            let (a, b) = seg(i);
-            let (c, d) = seg(j);
-            if segments_cross(a, b, c, d) {
-                return Err(Error::invalid("area", format!("edges {i} and {j} cross: the polygon intersects itself")));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn segments_cross(a: LatLon, b: LatLon, c: LatLon, d: LatLon) -> bool {
-    let orient = |p: LatLon, q: LatLon, r: LatLon| {
-        let v = (q.lon() - p.lon()) * (r.lat() - p.lat()) - (q.lat() - p.lat()) * (r.lon() - p.lon());
-        if v > 0.0 {
-            1
-        } else if v < 0.0 {
-            -1
-        } else {
-            0
-        }
-    };
-    let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
-    o1 != o2 && o3 != o4 && o1 != 0 && o2 != 0 && o3 != 0 && o4 != 0
+    crate::polygon::check_ring("area", ring, MAX_AREA_POINTS)
 }
 
 impl Incident {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod geometry;
 pub mod incident;
 pub mod observation;
+pub mod polygon;
 pub mod registry;
 pub mod rules;
 pub mod values;

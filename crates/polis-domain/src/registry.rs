@@ -185,20 +185,79 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A stream address split into the part that may be shown and the credentials that may not.
+/// A stream address split into the part that may be shown and the credentials that may not:
+/// user information (`rtsp://user:pass@host/...`, also with `/`, `?` or `#` in the password) and
+/// query parameters that carry credentials (`?user=admin&password=...`, `token=`, `auth=`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamUrl {
-    /// The URL without user information, e.g. `rtsp://10.0.0.5:554/main`.
+    /// The URL without credentials, e.g. `rtsp://10.0.0.5:554/main?channel=1`.
     pub url: String,
     #[serde(skip)]
     pub username: Option<String>,
     #[serde(skip)]
     pub password: Option<Secret>,
+    /// The query parameters that carry credentials, as written (`user=admin&password=...`).
+    #[serde(skip)]
+    pub secret_query: Option<Secret>,
+}
+
+/// Whether a query parameter of this name carries a credential: the usual names, and any name
+/// that contains one of the usual words (`camPassword`, `X-Auth-Token`).
+pub fn is_credential_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    const EXACT: &[&str] = &["user", "username", "usr", "login", "uid", "u", "p", "pw", "account", "sid", "sig"];
+    const PARTS: &[&str] =
+        &["pass", "pwd", "token", "secret", "auth", "key", "signature", "session", "cred", "user", "login"];
+    EXACT.contains(&n.as_str()) || PARTS.iter().any(|w| n.contains(w))
+}
+
+/// Splits a query string (`a=1&b=2`) into the public parameters and the credential ones.
+fn split_query(q: &str) -> (Vec<&str>, Vec<&str>) {
+    let (mut public, mut secret) = (Vec::new(), Vec::new());
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        let name = name.replace("%5F", "_").replace("%5f", "_");
+        if is_credential_param(&name) {
+            secret.push(pair);
+        } else {
+            public.push(pair);
+        }
+    }
+    (public, secret)
+}
+
+/// Whether `s` looks like a host with an optional port: letters, digits, `.`, `-`, `_`, `:`,
+/// or an IPv6 literal in brackets.
+fn looks_like_host(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
+}
+
+/// The end of the user information of `rest` (what follows `scheme://`), if any: the last `@`
+/// before the first `/`, `?` or `#`; or, for a password with such a character in it, an `@`
+/// further on that is followed by a host and preceded by `user:` (a colon not followed by a
+/// port number).
+fn userinfo_end(rest: &str) -> Option<usize> {
+    let delim = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some(at) = rest[..delim].rfind('@') {
+        return Some(at);
+    }
+    let head = &rest[..delim];
+    let (user, after_colon) = head.split_once(':')?;
+    let port_like = !after_colon.is_empty() && after_colon.chars().all(|c| c.is_ascii_digit());
+    let host_like = user.contains('.') || user.starts_with('[') || user.eq_ignore_ascii_case("localhost");
+    if port_like && host_like {
+        return None;
+    }
+    rest.char_indices().rev().filter(|&(_, c)| c == '@').map(|(i, _)| i).find(|&i| {
+        let after = &rest[i + 1..];
+        let host = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+        looks_like_host(host)
+    })
 }
 
 impl StreamUrl {
-    /// Parses `rtsp://user:pass@host:port/path` (also `rtsps`, `http`, `https`), splitting off the
-    /// credentials. Percent-escapes in the credentials are kept as written.
+    /// Parses `rtsp://user:pass@host:port/path?query` (also `rtsps`, `http`, `https`, `demo`),
+    /// splitting off the credentials. Percent-escapes in the credentials are kept as written.
     pub fn parse(field: &str, s: &str) -> Result<StreamUrl> {
         let s = s.trim();
         let (scheme, rest) =
@@ -210,15 +269,13 @@ impl StreamUrl {
                 "scheme must be rtsp, rtsps, http, https (or demo, a synthetic picture)",
             ));
         }
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
+        let (userinfo, after) = match userinfo_end(rest) {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
         };
-        let (userinfo, host) = match authority.rfind('@') {
-            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-            None => (None, authority),
-        };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace()) {
+        let host_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let host = &after[..host_end];
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
             return Err(Error::invalid(field, "the URL has no valid host"));
         }
         let (username, password) = match userinfo {
@@ -228,19 +285,61 @@ impl StreamUrl {
                 None => (Some(ui.to_string()), None),
             },
         };
-        Ok(StreamUrl { url: format!("{scheme_lc}://{host}{path}"), username, password })
+        Ok(StreamUrl::from_stored(format!("{scheme_lc}://{after}"), username, password))
+    }
+
+    /// A stream address as the store keeps it: the URL with its credential query parameters
+    /// (see [`StreamUrl::stored`]), the user name and the password.
+    pub fn from_stored(url: String, username: Option<String>, password: Option<Secret>) -> StreamUrl {
+        let (base, fragment) = match url.find('#') {
+            Some(i) => (&url[..i], &url[i..]),
+            None => (url.as_str(), ""),
+        };
+        let Some((path, query)) = base.split_once('?') else {
+            return StreamUrl { url, username, password, secret_query: None };
+        };
+        let (public, secret) = split_query(query);
+        if secret.is_empty() {
+            return StreamUrl { url, username, password, secret_query: None };
+        }
+        let shown = if public.is_empty() { path.to_string() } else { format!("{path}?{}", public.join("&")) };
+        StreamUrl {
+            url: format!("{shown}{fragment}"),
+            username,
+            password,
+            secret_query: Some(Secret::new(secret.join("&"))),
+        }
+    }
+
+    /// The URL with its credential query parameters but without user information: what the
+    /// store keeps in its URL column, and what an RTSP client connects to (user and password
+    /// travel separately). Never log it.
+    pub fn stored(&self) -> Secret {
+        match &self.secret_query {
+            None => Secret::new(self.url.clone()),
+            Some(q) => {
+                let (base, fragment) = match self.url.find('#') {
+                    Some(i) => (&self.url[..i], &self.url[i..]),
+                    None => (self.url.as_str(), ""),
+                };
+                let sep = if base.contains('?') { '&' } else { '?' };
+                Secret::new(format!("{base}{sep}{}{fragment}", q.expose()))
+            }
+        }
     }
 
     pub fn has_credentials(&self) -> bool {
-        self.username.is_some() || self.password.is_some()
+        self.username.is_some() || self.password.is_some() || self.secret_query.is_some()
     }
 
     /// The full URL with credentials, for connecting to the camera only. Never log it.
     pub fn with_credentials(&self) -> Secret {
+        let stored = self.stored();
         match (&self.username, &self.password) {
-            (None, None) => Secret::new(self.url.clone()),
+            (None, None) => stored,
             (u, p) => {
-                let (scheme, rest) = self.url.split_once("://").unwrap_or(("rtsp", &self.url));
+                let full = stored.expose();
+                let (scheme, rest) = full.split_once("://").unwrap_or(("rtsp", full));
                 let user = u.as_deref().unwrap_or("");
                 match p {
                     Some(p) => Secret::new(format!("{scheme}://{user}:{}@{rest}", p.expose())),
@@ -248,6 +347,25 @@ impl StreamUrl {
                 }
             }
         }
+    }
+
+    /// `text` (an error message of an RTSP client, say) with every credential of this address
+    /// replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if let Some(q) = &self.secret_query {
+            let stored = self.stored();
+            out = out.replace(stored.expose(), &self.url);
+            for pair in q.expose().split('&') {
+                if let Some((_, v)) = pair.split_once('=').filter(|(_, v)| v.len() >= 2) {
+                    out = out.replace(v, "***");
+                }
+            }
+        }
+        if let Some(p) = self.password.as_ref().filter(|p| p.expose().len() >= 2) {
+            out = out.replace(p.expose(), "***");
+        }
+        out
     }
 }
 
@@ -389,6 +507,41 @@ mod tests {
         assert_eq!(s.password.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(s.with_credentials().expose(), "rtsp://admin:s3cret@10.0.0.5:554/Streaming/101");
         assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    /// Issue 14: credentials in query parameters and odd characters in passwords never reach
+    /// the shown URL, and the stream still gets them.
+    #[test]
+    fn stream_url_credentials_in_every_form_are_split_off() {
+        let s = StreamUrl::parse("stream_url", "rtsp://10.0.0.5/live?user=admin&password=S3cret").unwrap();
+        assert_eq!(s.url, "rtsp://10.0.0.5/live");
+        assert_eq!(s.with_credentials().expose(), "rtsp://10.0.0.5/live?user=admin&password=S3cret");
+        assert_eq!(StreamUrl::from_stored(s.stored().expose().to_string(), None, None), s);
+        let s =
+            StreamUrl::parse("stream_url", "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&Pwd=x1y2&subtype=0").unwrap();
+        assert_eq!(s.url, "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0");
+        assert_eq!(s.stored().expose(), "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0&Pwd=x1y2");
+        for (given, secret) in [
+            ("rtsp://admin:pa/ss@10.0.0.5/live", "pa/ss"),
+            ("rtsp://admin:pa?ss@10.0.0.5:554/live", "pa?ss"),
+            ("rtsp://admin:12/34@cam-1/live", "12/34"),
+            ("rtsp://admin:p#w@10.0.0.5/live", "p#w"),
+            ("http://10.0.0.5/video.cgi?auth=YWRtaW46MTIzNDU=", "YWRtaW46MTIzNDU="),
+            ("rtsp://10.0.0.5/live?access_token=abc.def&x=1", "abc.def"),
+            ("rtsp://10.0.0.5/live?PASSWD=qwe&USERNAME=root", "qwe"),
+        ] {
+            let s = StreamUrl::parse("stream_url", given).unwrap();
+            assert!(!s.url.contains(secret), "{given} shows {}", s.url);
+            assert!(!format!("{s:?}").contains(secret));
+            assert!(s.has_credentials(), "{given}");
+            let full = s.with_credentials();
+            assert!(full.expose().contains(secret), "{given}: {}", full.expose());
+            let msg = format!("failed to connect to {}: 401", s.stored().expose());
+            assert!(!s.redact(&msg).contains(secret), "{}", s.redact(&msg));
+        }
+        let plain = StreamUrl::parse("stream_url", "rtsp://10.0.0.5:554/Streaming/101?channel=2").unwrap();
+        assert_eq!(plain.url, "rtsp://10.0.0.5:554/Streaming/101?channel=2");
+        assert!(!plain.has_credentials());
     }
 
     #[test]

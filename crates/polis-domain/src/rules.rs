@@ -143,22 +143,11 @@ fn check_zone(field: &str, ring: &[LatLon], errs: &mut Vec<FieldError>) {
     }
 }
 
-/// Whether `p` lies inside the polygon `ring` (corners in order, closed or not), by the
-/// even-odd rule on longitude and latitude as plane coordinates: exact enough for a city's
-/// zones, which do not cross the antimeridian. Points on an edge may fall either way.
+/// Whether `p` lies inside the polygon `ring` (corners in order, closed or not) or on its
+/// edge, with longitude and latitude as plane coordinates: exact enough for a city's zones,
+/// which do not cross the antimeridian. See [`crate::polygon`].
 pub fn zone_contains(ring: &[LatLon], p: LatLon) -> bool {
-    let Some(last) = ring.last() else { return false };
-    let (x, y) = (p.lon(), p.lat());
-    let (mut xj, mut yj) = (last.lon(), last.lat());
-    let mut inside = false;
-    for c in ring {
-        let (xi, yi) = (c.lon(), c.lat());
-        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-        (xj, yj) = (xi, yi);
-    }
-    inside
+    crate::polygon::contains(ring, p)
 }
 
 /// A rule as the operators define it. Editing a rule makes a new version.
@@ -233,30 +222,8 @@ pub struct Signal {
     pub message: String,
 }
 
-/// A zone prepared for fast tests: the ring and its bounding box.
-#[derive(Debug, Clone)]
-struct Zone {
-    ring: Vec<LatLon>,
-    min: (f64, f64),
-    max: (f64, f64),
-}
-
-impl Zone {
-    fn new(ring: &[LatLon]) -> Zone {
-        let mut min = (f64::INFINITY, f64::INFINITY);
-        let mut max = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-        for p in ring {
-            min = (min.0.min(p.lon()), min.1.min(p.lat()));
-            max = (max.0.max(p.lon()), max.1.max(p.lat()));
-        }
-        Zone { ring: ring.to_vec(), min, max }
-    }
-
-    fn contains(&self, p: LatLon) -> bool {
-        let (x, y) = (p.lon(), p.lat());
-        x >= self.min.0 && x <= self.max.0 && y >= self.min.1 && y <= self.max.1 && zone_contains(&self.ring, p)
-    }
-}
+/// A zone prepared for fast tests (see [`crate::polygon::Ring`]).
+type Zone = crate::polygon::Ring;
 
 /// The memory of one rule for one sensor.
 #[derive(Debug, Default)]
@@ -428,11 +395,11 @@ struct Slot {
 impl Slot {
     fn new(rule: Rule, set_at: OffsetDateTime) -> Slot {
         let scope_zone = match &rule.scope {
-            RuleScope::Kind { zone: Some(z), .. } => Some(Zone::new(z)),
+            RuleScope::Kind { zone: Some(z), .. } => Some(Zone::from_latlon(z)),
             _ => None,
         };
         let fence = match &rule.condition {
-            Condition::Geofence { zone, .. } => Some(Zone::new(zone)),
+            Condition::Geofence { zone, .. } => Some(Zone::from_latlon(zone)),
             _ => None,
         };
         Slot { rule, set_at, scope_zone, fence, states: HashMap::new() }
@@ -1053,7 +1020,7 @@ mod tests {
         assert!(zone_contains(&closed, ll(0.5, 1.5)));
         assert!(!zone_contains(&closed, ll(1.5, 1.5)));
         assert!(!zone_contains(&[], ll(0.0, 0.0)));
-        let z = Zone::new(&l);
+        let z = Zone::from_latlon(&l);
         assert!(z.contains(ll(0.5, 1.5)) && !z.contains(ll(1.5, 1.5)) && !z.contains(ll(-1.0, 0.5)));
     }
 

@@ -5,9 +5,23 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An identifier: 1-64 characters of `A-Z a-z 0-9 . _ -`, chosen by the importer or generated.
+/// It is also safe as a file name: never `.`, `..` or anything starting with a dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Id(String);
+
+impl TryFrom<String> for Id {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Id> {
+        Id::parse("id", &s)
+    }
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> String {
+        id.0
+    }
+}
 
 impl Id {
     pub fn parse(field: &str, s: &str) -> Result<Id> {
@@ -17,6 +31,10 @@ impl Id {
         }
         if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return Err(Error::invalid(field, "may only contain letters, digits, '.', '_' and '-'"));
+        }
+        if s.starts_with('.') {
+            // `.`, `..` and hidden names: an id names files and folders (recordings, exports).
+            return Err(Error::invalid(field, "may not start with '.'"));
         }
         Ok(Id(s.to_string()))
     }
@@ -134,6 +152,18 @@ impl Priority {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14: ids name files and folders, so none can climb out of one.
+    #[test]
+    fn ids_are_safe_as_file_names() {
+        for bad in [".", "..", ".hidden", "a/b", "a\\b", "", "a b"] {
+            assert!(Id::parse("id", bad).is_err(), "{bad:?} was accepted");
+            assert!(serde_json::from_str::<Id>(&format!("{bad:?}")).is_err(), "{bad:?} deserialised");
+        }
+        for good in ["cam-1", "a.b", "x..y", "_1", "kazanlak"] {
+            assert!(Id::parse("id", good).is_ok(), "{good:?} was refused");
+        }
+    }
 
     #[test]
     fn latlon_rejects_out_of_range_and_names_the_field() {

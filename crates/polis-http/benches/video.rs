@@ -238,10 +238,10 @@ impl Polis {
     /// A live viewer of `id`'s main stream that reads and drops what it is sent; counts bytes.
     async fn viewer(&self, id: &str, bytes: std::sync::Arc<std::sync::atomic::AtomicU64>) {
         let url = format!("{}/api/v1/cameras/{id}/live?stream=main", self.base.replace("http://", "ws://"));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
-        futures::SinkExt::send(&mut ws, Message::Text(json!({"token": self.token}).to_string().into()))
-            .await
-            .expect("send token");
+        let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).expect("url");
+        let protocols = format!("polis.live, polis.token.{}", self.token);
+        req.headers_mut().insert("sec-websocket-protocol", protocols.parse().expect("header"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket");
         tokio::spawn(async move {
             while let Some(Ok(m)) = ws.next().await {
                 if let Message::Binary(b) = m {

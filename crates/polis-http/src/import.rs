@@ -256,6 +256,16 @@ pub const CAMERA_COLUMNS: &[&str] = &[
 ];
 
 /// Cameras as CSV (no credentials), readable by the CSV import.
+/// A text cell that a spreadsheet will not run as a formula: one starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (numbers are written as numbers).
+pub fn csv_text_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 pub fn cameras_csv(cameras: &[Camera]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| Error::internal("writing CSV failed").with_source(e);
@@ -266,7 +276,7 @@ pub fn cameras_csv(cameras: &[Camera]) -> Result<Vec<u8>> {
             .iter()
             .map(|k| match props.get(*k) {
                 None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => csv_text_cell(s),
                 Some(v) => v.to_string(),
             })
             .collect();

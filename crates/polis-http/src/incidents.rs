@@ -423,8 +423,10 @@ pub async fn get_attachment(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (meta, data) = s.app.attachment(&a, &path_id(&id)?).await?;
-    let disposition = format!("attachment; filename=\"{}\"", meta.name.replace(['"', '\\', '\r', '\n'], "_"));
-    Ok(([(header::CONTENT_TYPE, meta.content_type), (header::CONTENT_DISPOSITION, disposition)], data).into_response())
+    // Any name downloads (control characters and all), and the type is only ever a valid header.
+    let disposition = crate::guard::attachment_disposition(&meta.name);
+    let ct = crate::guard::content_type(&meta.content_type);
+    Ok(([(header::CONTENT_TYPE, ct), (header::CONTENT_DISPOSITION, disposition)], data).into_response())
 }
 
 /// `POST /api/v1/incidents/{id}/alarms` with `{"alarm"}`.

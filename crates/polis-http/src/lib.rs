@@ -7,6 +7,7 @@ mod auth;
 mod console;
 mod error;
 mod events;
+mod guard;
 pub mod import;
 mod incidents;
 mod live;
@@ -14,6 +15,7 @@ mod media;
 mod metrics;
 mod plans;
 mod routes;
+pub mod server;
 pub mod wire;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -24,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use error::{status_of, ApiError};
+pub use guard::MAX_LIVE_PER_USER;
 
 /// What the console needs to draw the map.
 #[derive(Debug, Clone)]
@@ -53,10 +56,28 @@ pub struct AppState {
     event_json: events::JsonCache,
     /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
     live_latency: Arc<metrics::Latency>,
+    /// Open live views per user or share (a per-user limit).
+    live_slots: guard::LiveSlots,
+    /// Failed share-token uses per client address.
+    share_throttle: guard::ShareThrottle,
+    /// The token `/metrics` answers besides an administrator's session (`None`: only those).
+    metrics_token: Option<Arc<String>>,
+}
+
+/// Options of the HTTP application beyond the console's.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// A token for Prometheus scrapes of `/metrics` (`Authorization: Bearer ...`).
+    pub metrics_token: Option<String>,
 }
 
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
+    router_with(app, console, HttpOptions::default())
+}
+
+/// The whole HTTP application, with options.
+pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) -> axum::Router {
     let state = AppState {
         app,
         console: Arc::new(console),
@@ -65,9 +86,14 @@ pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
         event_tickets: events::Tickets::default(),
         event_json: events::JsonCache::default(),
         live_latency: Arc::default(),
+        live_slots: guard::LiveSlots::default(),
+        share_throttle: guard::ShareThrottle::default(),
+        metrics_token: options.metrics_token.filter(|t| !t.is_empty()).map(Arc::new),
     };
     routes::routes()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::share_throttle))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -85,9 +111,7 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, server::Limits::default(), shutdown).await
 }
 
 /// The client address, when the server was started with connect info.

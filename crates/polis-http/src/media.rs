@@ -1,7 +1,7 @@
 //! Camera video endpoints: health, live view (fragmented MP4 over a WebSocket), the list of
 //! recordings, playback of a range as MP4 (with range requests), and playback tickets.
 
-use crate::auth::{bearer, Authed};
+use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Body;
@@ -239,15 +239,29 @@ fn parse_range(v: &str, len: u64) -> Option<std::result::Result<(u64, u64), ()>>
     }
     let (a, b) = spec.split_once('-')?;
     let (a, b) = (a.trim(), b.trim());
+    // RFC 9110, 14.1.2: a suffix of 0 bytes, or a first byte at or past the end, cannot be
+    // satisfied (416); a last byte before the first makes the header invalid (ignored: 200).
     let r = match (a.is_empty(), b.is_empty()) {
         (true, false) => {
             let n: u64 = b.parse().ok()?;
-            Ok((len.saturating_sub(n), len))
+            if n == 0 || len == 0 {
+                Err(())
+            } else {
+                Ok((len - n.min(len), len))
+            }
         }
         (false, _) => {
             let start: u64 = a.parse().ok()?;
-            let end = if b.is_empty() { len } else { b.parse::<u64>().ok()?.saturating_add(1).min(len) };
-            if start >= len || start >= end {
+            let end = if b.is_empty() {
+                len
+            } else {
+                let last = b.parse::<u64>().ok()?;
+                if last < start {
+                    return None;
+                }
+                last.saturating_add(1).min(len)
+            };
+            if start >= len {
                 Err(())
             } else {
                 Ok((start, end))
@@ -264,10 +278,13 @@ fn parse_range(v: &str, len: u64) -> Option<std::result::Result<(u64, u64), ()>>
 /// pictures): a slow viewer jumps to the next key frame instead of falling further behind.
 const MAX_LAG: Duration = Duration::seconds(1);
 
-/// `GET /cameras/{id}/live?stream=main|sub` as a WebSocket. Authenticated by the
-/// Authorization header, or by a first text message `{"token": ...}` (or `{"share": ...}`)
-/// since browsers cannot set headers on WebSockets. Then: a text `{"type":"init","mime",...}`,
-/// the initialisation segment (binary), and one binary fragment per frame.
+/// `GET /cameras/{id}/live?stream=main|sub` as a WebSocket, authenticated in the upgrade
+/// request itself: by the Authorization header or `X-Polis-Share`, or (browsers cannot set
+/// headers on WebSockets) by the subprotocols `polis.live` plus `polis.token.<token>` or
+/// `polis.share.<token>`. An upgrade without credentials is refused at once (401), and a user (or
+/// share) has at most [`crate::guard::MAX_LIVE_PER_USER`] live views open. Then: a text
+/// `{"type":"init","mime",...}`, the initialisation segment (binary), and one binary fragment per
+/// frame.
 pub(crate) async fn live(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -277,18 +294,32 @@ pub(crate) async fn live(
     let (mut parts, _) = req.into_parts();
     let id = crate::routes::parse_id("id", &id)?;
     let choice = stream_choice(&q)?;
-    // With a header, refuse before upgrading.
-    let pre = match bearer(&parts) {
-        Some(token) => {
-            let actor = s.app.authenticate(token).await?;
-            Some(s.app.live(&actor, &id, choice).await?)
+    let (sub, share, slot) = match crate::guard::live_credentials(&parts) {
+        Some(crate::guard::LiveCredentials::Token(token)) => {
+            let actor = s.app.authenticate(&token).await?;
+            let slot = s.live_slots.take(&format!("user:{}", actor.user_id))?;
+            (s.app.live(&actor, &id, choice).await?, None, slot)
         }
-        None => None,
+        Some(crate::guard::LiveCredentials::Share(token)) => {
+            let slot = s.live_slots.take(&format!("share:{}", polis_core::auth::token_hash(&token)))?;
+            (s.app.live_shared(&token, &id, choice).await?, Some(token), slot)
+        }
+        None => {
+            return Err(Error::unauthenticated(
+                "authenticate the upgrade: Authorization: Bearer, X-Polis-Share, or the subprotocols \
+                 polis.live and polis.token.<token> (or polis.share.<token>)",
+            )
+            .into())
+        }
     };
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s)
         .await
         .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
-    Ok(ws.on_upgrade(move |socket| live_socket(socket, s, id, choice, pre)))
+    let ws = ws.protocols([crate::guard::LIVE_PROTOCOL]);
+    Ok(ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        live_socket(socket, s, id, sub, share).await
+    }))
 }
 
 async fn send_error(socket: &mut WebSocket, e: &Error) {
@@ -297,39 +328,10 @@ async fn send_error(socket: &mut WebSocket, e: &Error) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn authenticate_socket(
-    socket: &mut WebSocket,
-    s: &AppState,
-    id: &Id,
-    choice: StreamChoice,
-) -> Result<(Subscription, Option<String>)> {
-    let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv())
-        .await
-        .map_err(|_| Error::unauthenticated("send {\"token\": ...} first"))?;
-    let text = match first {
-        Some(Ok(Message::Text(t))) => t,
-        _ => return Err(Error::unauthenticated("send {\"token\": ...} first")),
-    };
-    let v: Value = serde_json::from_str(&text).map_err(|_| Error::invalid("token", "send {\"token\": ...}"))?;
-    if let Some(share) = v.get("share").and_then(Value::as_str) {
-        return Ok((s.app.live_shared(share, id, choice).await?, Some(share.to_string())));
-    }
-    let token = v.get("token").and_then(Value::as_str).ok_or_else(|| Error::invalid("token", "is required"))?;
-    let actor = s.app.authenticate(token).await?;
-    Ok((s.app.live(&actor, id, choice).await?, None))
-}
-
 /// How often a live socket opened with a share asks whether the share still holds.
 const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamChoice, pre: Option<Subscription>) {
-    let (mut sub, share) = match pre {
-        Some(sub) => (sub, None),
-        None => match authenticate_socket(&mut socket, &s, &id, choice).await {
-            Ok(x) => x,
-            Err(e) => return send_error(&mut socket, &e).await,
-        },
-    };
+async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, mut sub: Subscription, share: Option<String>) {
     // Video opened with a share ends when the share does (expired, revoked, incident closed).
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + SHARE_RECHECK, SHARE_RECHECK);
     let mut muxer: Option<Fragmenter> = None;
@@ -476,9 +478,7 @@ pub(crate) async fn export_file(
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}-{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
+    h.insert(header::CONTENT_DISPOSITION, crate::guard::attachment_disposition(&format!("{id}-{name}")));
     Ok(r)
 }
 
@@ -508,4 +508,24 @@ pub(crate) async fn shared_snapshot(
     let id = crate::routes::parse_id("id", &id)?;
     let token = crate::incidents::share_token(&headers)?;
     Ok(jpeg(s.app.snapshot_shared(&token, &id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    /// Issue 14: ranges per RFC 9110 (`bytes=-0` is unsatisfiable, not a 206 of nothing).
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-1", 0), Some(Err(())));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 100))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=10-19", 100), Some(Ok((10, 20))));
+        assert_eq!(parse_range("bytes=90-500", 100), Some(Ok((90, 100))));
+        assert_eq!(parse_range("bytes=20-10", 100), None, "an invalid range is ignored");
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
 }

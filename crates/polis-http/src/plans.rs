@@ -6,7 +6,6 @@ use crate::error::ApiResult;
 use crate::routes::object;
 use crate::wire::Fields;
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -349,7 +348,13 @@ fn registry_options(m: &Map<String, Value>, f: &mut Fields) -> ScenarioOptions {
 /// `municipality`; all optional) plans the municipality's own key sites and cameras;
 /// `{"instance": {...}}` plans an instance in the file format of `docs/ref/plan-input.md`.
 /// Answers 202 with the job; `plan` events follow.
-pub async fn create(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
+/// A planning instance of a large city is tens of megabytes.
+const PLAN_LIMIT: usize = 256 * 1024 * 1024;
+
+pub async fn create(State(s): State<AppState>, Authed(a): Authed, body: axum::body::Body) -> ApiResult<Response> {
+    // Planning is for administrators and supervisors: others get a 403 before the body is read.
+    a.check_may_write_registry()?;
+    let body = crate::guard::read_body(body, PLAN_LIMIT).await?;
     let m = object(&body)?;
     let mut f = Fields::new(&m);
     let municipality = f.opt_id("municipality");

@@ -44,7 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
         .route("/sites", get(list_sites).post(create::<Site>))
         .route("/sites/near", get(sites_near))
-        .route("/sites/within", post(sites_within))
+        .route("/sites/within", post(sites_within).layer(DefaultBodyLimit::max(crate::guard::WITHIN_LIMIT)))
         .route("/sites/{id}", get(get_one::<Site>).patch(patch::<Site>).delete(delete::<Site>))
         .route("/sites/{id}/cameras", get(site_cameras))
         .route("/sensors", get(list_sensors).post(create::<Sensor>))
@@ -181,7 +181,9 @@ async fn healthz(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "store": s.app.store().backend()}))
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    let (parts, _) = req.into_parts();
+    crate::guard::metrics_auth(&s, &parts).await?;
     let reg = s.app.registry().await;
     let gauges = [
         ("polis_registry_cameras", "Cameras in the registry.", reg.cameras.len() as f64),
@@ -191,7 +193,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
     drop(reg);
     let mut text = s.metrics.render(&gauges);
     s.live_latency.render(&mut text);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn openapi() -> Response {
@@ -293,10 +295,15 @@ impl Wire for Camera {
         wire::camera_from(map, d, None)
     }
     fn keep_unsent(&mut self, before: &Self, body: &Map<String, Value>) {
-        if !body.contains_key("stream_url") {
+        // A URL sent back as it was shown (credentials removed) keeps its credentials.
+        let shown = |new: &Option<polis_domain::StreamUrl>, old: &Option<polis_domain::StreamUrl>| match (new, old) {
+            (Some(n), Some(o)) => !n.has_credentials() && n.url == o.url,
+            _ => false,
+        };
+        if !body.contains_key("stream_url") || shown(&self.stream, &before.stream) {
             self.stream = before.stream.clone();
         }
-        if !body.contains_key("sub_stream_url") {
+        if !body.contains_key("sub_stream_url") || shown(&self.sub_stream, &before.sub_stream) {
             self.sub_stream = before.sub_stream.clone();
         }
     }
@@ -403,13 +410,16 @@ async fn import_items(
     Path(kind): Path<String>,
     Query(q): Params,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let municipality = match q.get("municipality") {
         Some(m) => Some(parse_id("municipality", m)?),
         None => s.app.default_municipality(&a).await,
     };
+    // Rights first, then the (up to 256 MB) body: who may not import gets a 403 at once.
+    crate::guard::check_import(&a, municipality.as_ref())?;
+    let body = crate::guard::read_body(body, IMPORT_LIMIT).await?;
     let file = (body, format, municipality);
     let n = match kind.as_str() {
         "cameras" => import_parsed(&s, &a, parse_off_thread(import::parse_cameras, file).await?).await?,
@@ -486,6 +496,8 @@ async fn sites_within(
     Query(q): Params,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // Who may not read the registry learns nothing from the body's size or shape.
+    a.check_read_registry()?;
     let obj = Value::Object(object(&body)?);
     let g = if obj.get("type").and_then(Value::as_str) == Some("Feature") {
         obj.get("geometry").cloned().unwrap_or(Value::Null)
@@ -523,7 +535,7 @@ async fn list_organisations(State(s): State<AppState>, Authed(a): Authed) -> Api
 
 async fn put_organisation(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let org = wire::organisation_from(&object(&body)?)?;
-    let org = s.app.put_organisation(&a, org).await?;
+    let org = s.app.create_organisation(&a, org).await?;
     Ok((StatusCode::CREATED, Json(wire::organisation_json(&org))).into_response())
 }
 

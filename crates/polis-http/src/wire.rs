@@ -462,41 +462,21 @@ pub fn geometry_from(v: &Value) -> Result<SiteGeometry, FieldError> {
                 .and_then(|rings| rings.first())
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad("a polygon is [[[lon, lat], ...]]"))?;
+            // The corner limit comes before any work on the corners.
+            let max = polis_domain::polygon::MAX_CORNERS;
+            if outer.len() > max + 1 {
+                return Err(bad(&format!("a polygon may have at most {max} corners")));
+            }
             let ring = outer.iter().map(pos).collect::<Result<Vec<_>, _>>()?;
             let g = SiteGeometry::polygon(ring).map_err(|_| bad("a polygon needs at least three corners"))?;
             if let SiteGeometry::Polygon(r) = &g {
-                if self_intersects(r) {
-                    return Err(bad("the polygon crosses itself"));
-                }
+                polis_domain::polygon::check_ring("geometry", r, max)
+                    .map_err(|e| e.details.into_iter().next().unwrap_or_else(|| bad("the polygon crosses itself")))?;
             }
             Ok(g)
         }
         other => Err(bad(&format!("unsupported geometry type {other}; use Point or Polygon"))),
     }
-}
-
-/// Whether two non-adjacent edges of a closed ring cross (planar test on degrees, good enough at
-/// city scale).
-pub fn self_intersects(ring: &[LatLon]) -> bool {
-    let n = ring.len();
-    let seg = |i: usize| (ring[i], ring[(i + 1) % n]);
-    let orient = |a: LatLon, b: LatLon, c: LatLon| {
-        (b.lon() - a.lon()) * (c.lat() - a.lat()) - (b.lat() - a.lat()) * (c.lon() - a.lon())
-    };
-    for i in 0..n {
-        for j in i + 1..n {
-            if j == i + 1 || (i == 0 && j == n - 1) {
-                continue;
-            }
-            let (a, b) = seg(i);
-            let (c, d) = seg(j);
-            let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
-            if o1 * o2 < 0.0 && o3 * o4 < 0.0 {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// A key site from a JSON object; `geometry` is a GeoJSON geometry, or `lat`/`lon` give a point.

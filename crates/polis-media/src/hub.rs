@@ -122,6 +122,13 @@ impl MediaHub {
         self.lock().iter().filter(|(_, e)| e.recording).map(|(id, _)| id.clone()).collect()
     }
 
+    /// Stops every session (the server shuts down): subscribers, the recorder among them, see
+    /// their stream end.
+    pub fn stop_all(&self) {
+        let drained: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
+        drop(drained);
+    }
+
     /// Stops a camera's session (the camera was deleted or lost its stream).
     pub fn stop(&self, camera: &Id) {
         self.lock().remove(camera);

@@ -45,13 +45,17 @@ fn params_of(p: &VideoParameters) -> Result<StreamParams> {
 #[async_trait]
 impl StreamOpener for RetinaOpener {
     async fn open(&self, url: &StreamUrl) -> Result<Box<dyn FrameSource>> {
-        // The URL without credentials; they travel separately so they never appear in an error.
-        let parsed = url::Url::parse(&url.url).map_err(|e| Error::invalid("stream_url", e.to_string()))?;
+        // The URL without user information (user and password travel separately); credential
+        // query parameters must reach the camera, so every error is redacted below.
+        let stored = url.stored();
+        let parsed =
+            url::Url::parse(stored.expose()).map_err(|e| Error::invalid("stream_url", url.redact(&e.to_string())))?;
         let creds = url.username.as_ref().map(|u| Credentials {
             username: u.clone(),
             password: url.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default(),
         });
         let opts = SessionOptions::default().creds(creds).user_agent("polis".to_string());
+        let unavailable = |what: &str, e: retina::Error| Error::unavailable(url.redact(&format!("{what}: {e}")));
         let mut session =
             retina::client::Session::describe(parsed, opts).await.map_err(|e| unavailable("DESCRIBE", e))?;
         let video = session

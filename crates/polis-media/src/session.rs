@@ -264,8 +264,8 @@ pub async fn supervise(
             Ok(true) => failures = 0,
             Ok(false) => failures += 1,
             Err(e) => {
-                // `url.url` carries no credentials; the error messages are ours or retina's (no password).
-                tracing::warn!(camera = %camera, url = %url.url, error = %e.message, "camera stream lost");
+                // `url.url` carries no credentials, and the message is redacted of them.
+                tracing::warn!(camera = %camera, url = %url.url, error = %url.redact(&e.message), "camera stream lost");
                 failures += 1;
             }
         }

@@ -415,7 +415,7 @@ mod tests {
     }
 
     fn demo_url(url: &str) -> StreamUrl {
-        StreamUrl { url: url.into(), username: None, password: None }
+        StreamUrl { url: url.into(), username: None, password: None, secret_query: None }
     }
 
     #[test]

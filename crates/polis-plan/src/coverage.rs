@@ -52,15 +52,7 @@ pub struct Walls {
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
 }
 
-fn cross(o: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
-    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
-}
-
-fn segments_cross(p1: (f64, f64), p2: (f64, f64), q1: (f64, f64), q2: (f64, f64)) -> bool {
-    let (d1, d2) = (cross(q1, q2, p1), cross(q1, q2, p2));
-    let (d3, d4) = (cross(p1, p2, q1), cross(p1, p2, q2));
-    ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
-}
+use polis_domain::polygon::segments_cross;
 
 impl Walls {
     pub fn new(rings: &[Vec<(f64, f64)>]) -> Walls {

@@ -56,6 +56,7 @@ fn as_import(cams: &[Camera]) -> (Vec<Camera>, Vec<AuditRecord>) {
                 url: format!("rtsp://{host}:554/Streaming/Channels/{ch}"),
                 username: Some("admin".into()),
                 password: Some(Secret::new(format!("pw-{i:06}-s3cret"))),
+                secret_query: None,
             };
             Camera { stream: Some(stream(101)), sub_stream: Some(stream(102)), ..c.clone() }
         })

@@ -251,7 +251,8 @@ impl<'r> Cols<'r> {
         let url = self.opt_text()?;
         let username = self.opt_text()?;
         let password = self.opt_text()?;
-        Ok(url.map(|url| StreamUrl { url, username, password: password.map(Secret::new) }))
+        // The URL column keeps the credential query parameters; they are split off again here.
+        Ok(url.map(|url| StreamUrl::from_stored(url, username, password.map(Secret::new))))
     }
 }
 
@@ -310,22 +311,33 @@ fn user_from(row: &DbRow) -> Result<User> {
 
 // ---- Cameras -------------------------------------------------------------------------------
 
-fn stream_args(s: Option<&StreamUrl>) -> [Arg<'_>; 3] {
+fn stream_args<'a>(s: Option<&'a StreamUrl>, stored: &'a Option<Secret>) -> [Arg<'a>; 3] {
     [
-        Arg::OptText(s.map(|s| s.url.as_str())),
+        Arg::OptText(stored.as_ref().map(Secret::expose)),
         Arg::OptText(s.and_then(|s| s.username.as_deref())),
         Arg::OptText(s.and_then(|s| s.password.as_ref()).map(Secret::expose)),
     ]
 }
 
-/// The privacy zones as JSON text (`[[[x, y], ...], ...]`), made before the arguments borrow it.
-fn camera_enc(c: &Camera) -> String {
-    let zones: Vec<Vec<[f64; 2]>> =
-        c.video.privacy_zones.iter().map(|z| z.iter().map(|&(x, y)| [x, y]).collect()).collect();
-    serde_json::to_string(&zones).unwrap_or_else(|_| "[]".into())
+/// The columns of a camera made before the arguments borrow them: the privacy zones as JSON
+/// text (`[[[x, y], ...], ...]`) and the stream URLs with their credential query parameters.
+struct CameraEnc {
+    zones: String,
+    stream: Option<Secret>,
+    sub_stream: Option<Secret>,
 }
 
-fn camera_args<'a>((c, zones): (&'a Camera, &'a String), out: &mut Vec<Arg<'a>>) {
+fn camera_enc(c: &Camera) -> CameraEnc {
+    let zones: Vec<Vec<[f64; 2]>> =
+        c.video.privacy_zones.iter().map(|z| z.iter().map(|&(x, y)| [x, y]).collect()).collect();
+    CameraEnc {
+        zones: serde_json::to_string(&zones).unwrap_or_else(|_| "[]".into()),
+        stream: c.stream.as_ref().map(StreamUrl::stored),
+        sub_stream: c.sub_stream.as_ref().map(StreamUrl::stored),
+    }
+}
+
+fn camera_args<'a>((c, enc): (&'a Camera, &'a CameraEnc), out: &mut Vec<Arg<'a>>) {
     out.extend([
         Arg::Text(c.id.as_str()),
         Arg::Text(c.municipality.as_str()),
@@ -338,8 +350,8 @@ fn camera_args<'a>((c, zones): (&'a Camera, &'a String), out: &mut Vec<Arg<'a>>)
         Arg::Real(c.range.m()),
         Arg::Text(c.kind.as_str()),
     ]);
-    out.extend(stream_args(c.stream.as_ref()));
-    out.extend(stream_args(c.sub_stream.as_ref()));
+    out.extend(stream_args(c.stream.as_ref(), &enc.stream));
+    out.extend(stream_args(c.sub_stream.as_ref(), &enc.sub_stream));
     out.extend([
         Arg::Int(i64::from(c.retention_days)),
         Arg::OptText(c.owner.as_ref().map(Id::as_str)),
@@ -347,7 +359,7 @@ fn camera_args<'a>((c, zones): (&'a Camera, &'a String), out: &mut Vec<Arg<'a>>)
         Arg::Bool(c.demo),
         Arg::Text(c.video.recording.as_str()),
         Arg::OptInt(c.video.retention_bytes.and_then(|b| i64::try_from(b).ok())),
-        Arg::Text(zones),
+        Arg::Text(&enc.zones),
     ]);
 }
 
@@ -805,7 +817,7 @@ impl Store for SqlStore {
 
     async fn insert_cameras(&self, cameras: &[Camera], audit: &[AuditRecord]) -> Result<()> {
         let ids = cameras.iter().map(|c| c.id.as_str()).collect();
-        let encs: Vec<String> = cameras.iter().map(camera_enc).collect();
+        let encs: Vec<CameraEnc> = cameras.iter().map(camera_enc).collect();
         self.insert_all(&CAMERAS, ids, cameras.iter().zip(&encs), camera_args, audit).await
     }
 

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     pub session_ttl_hours: Option<u32>,
     pub mqtt_url: Option<String>,
+    pub metrics_token: Option<String>,
     #[serde(default)]
     pub map: RawMap,
     #[serde(default)]
@@ -75,6 +76,10 @@ pub struct ServeFlags {
     /// An MQTT broker to take sensor observations from (topic polis/<municipality>/sensors/<sensor>/obs).
     #[arg(long, env = "POLIS_MQTT_URL")]
     pub mqtt_url: Option<String>,
+    /// A token Prometheus sends (Authorization: Bearer ...) to read /metrics; administrators'
+    /// sessions work too.
+    #[arg(long, env = "POLIS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// The resolved, checked configuration.
@@ -88,6 +93,8 @@ pub struct Config {
     pub session_ttl_hours: u32,
     pub mqtt: Option<polis_ingest::mqtt::MqttConfig>,
     pub retention: polis_core::retention::RetentionPolicy,
+    /// The token for `/metrics` (never printed).
+    pub metrics_token: Option<polis_domain::registry::Secret>,
 }
 
 impl Config {
@@ -131,7 +138,12 @@ impl Config {
             }
         };
         let retention = resolve_retention(raw.retention)?;
+        let metrics_token = match flags.metrics_token.or(raw.metrics_token).filter(|t| !t.trim().is_empty()) {
+            Some(t) if t.trim().len() < 16 => bail!("metrics_token: use at least 16 characters"),
+            t => t.map(|t| polis_domain::registry::Secret::new(t.trim())),
+        };
         Ok(Config {
+            metrics_token,
             retention,
             mqtt,
             listen,

@@ -139,7 +139,10 @@ impl StoreFlags {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(run(cli))
+    let result = rt.block_on(run(cli));
+    // Whatever still runs (a planning job, a slow client) does not hold the exit up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -371,9 +374,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
-    let router = polis_http::router(app, config.console.clone());
-    polis_http::serve(listener, router, shutdown_signal()).await?;
+    let options =
+        polis_http::HttpOptions { metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()) };
+    let video_app = app.clone();
+    let router = polis_http::router_with(app, config.console.clone(), options);
+    // SIGTERM: stop accepting, let requests finish (at most 4 s; event streams and live video
+    // end then), close the recording files, and exit well within 10 s.
+    let limits = polis_http::server::Limits { drain: std::time::Duration::from_secs(4), ..Default::default() };
+    polis_http::server::serve(listener, router, limits, shutdown_signal()).await?;
+    tracing::info!("stopping: closing recordings");
     let _ = stop_tx.send(true);
+    video_app.stop_video(std::time::Duration::from_secs(3)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -225,3 +225,21 @@ pub fn assert_error(status: StatusCode, body: &Value, want: StatusCode, field: &
         "no detail for field {field} row {row:?}: {body}"
     );
 }
+
+/// Opens a live-video WebSocket the way the console does: credentials in the upgrade request, as
+/// the subprotocol `credential` (`polis.token.<token>` or `polis.share.<token>`) beside
+/// `polis.live`. Errs when the upgrade is refused (the response says why).
+pub async fn ws_live(
+    url: &str,
+    credential: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request()?;
+    let protocols = format!("polis.live, {credential}");
+    req.headers_mut().insert("sec-websocket-protocol", protocols.parse().expect("a header value"));
+    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+    Ok(ws)
+}

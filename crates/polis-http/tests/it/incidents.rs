@@ -1174,7 +1174,7 @@ async fn shares_end_with_their_incident_and_every_refused_use_is_logged(t: TestA
 
 both!(live_video_opened_with_a_share_ends_when_the_share_is_revoked);
 async fn live_video_opened_with_a_share_ends_when_the_share_is_revoked(t: TestApp) {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     city(&t).await;
     let mut cam = camera("cam-live", SPOT.0, SPOT.1 - 0.0004, 90.0);
@@ -1199,16 +1199,14 @@ async fn live_video_opened_with_a_share_ends_when_the_share_is_revoked(t: TestAp
         tokio::time::timeout(std::time::Duration::from_secs(15), ws.next()).await.expect("a message within 15 s")?.ok()
     }
 
-    // A camera outside the share: refused at once.
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url("cam-near").as_str()).await.expect("upgrade");
-    ws.send(Message::Text(json!({"share": token}).to_string().into())).await.unwrap();
-    let Some(Message::Text(text)) = next(&mut ws).await else { panic!("expected an error message") };
-    let v: Value = serde_json::from_str(text.as_str()).unwrap();
-    assert_eq!((v["type"].as_str(), v["code"].as_str()), (Some("error"), Some("permission_denied")), "{v}");
+    // A camera outside the share: refused at once (the upgrade answers 403).
+    match crate::harness::ws_live(&ws_url("cam-near"), &format!("polis.share.{token}")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!("expected a refused upgrade, got {:?}", other.map(|_| ())),
+    }
 
     // The shared camera plays: the init message, the init segment, fragments.
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url("cam-live").as_str()).await.expect("upgrade");
-    ws.send(Message::Text(json!({"share": token}).to_string().into())).await.unwrap();
+    let mut ws = crate::harness::ws_live(&ws_url("cam-live"), &format!("polis.share.{token}")).await.expect("upgrade");
     let Some(Message::Text(text)) = next(&mut ws).await else { panic!("expected the init message") };
     let v: Value = serde_json::from_str(text.as_str()).unwrap();
     assert_eq!(v["type"], "init", "{v}");

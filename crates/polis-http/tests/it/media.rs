@@ -40,7 +40,6 @@ fn start_rtsp_with(port: u16, extra: &[&str]) -> Server {
 /// online while the main stream's says it is not pulled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_health_reports_the_stream_asked_for_without_pulling_it() {
-    use futures::SinkExt;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = start_rtsp(port);
     let t = spawn(Backend::Sqlite).await;
@@ -62,10 +61,7 @@ async fn camera_health_reports_the_stream_asked_for_without_pulling_it() {
     assert_eq!(t.app.media().sessions(), 0, "asking for health starts no stream");
 
     let url = format!("{}/api/v1/cameras/gate-1/live?stream=sub", t.base.replace("http", "ws"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(serde_json::json!({"token": t.token}).to_string().into()))
-        .await
-        .unwrap();
+    let ws = crate::harness::ws_live(&url, &format!("polis.token.{}", t.token)).await.expect("upgrade");
     let deadline = Instant::now() + Duration::from_secs(15);
     let body = loop {
         let (s, b) = t.get("/api/v1/cameras/gate-1/health?stream=sub").await;
@@ -287,11 +283,11 @@ fn urlenc(s: &str) -> String {
     s.replace(':', "%3A").replace('+', "%2B")
 }
 
-/// Live view over a WebSocket: after the token, an init message with the MIME type, the
+/// Live view over a WebSocket: with the token in the upgrade, an init message with the MIME type, the
 /// initialisation segment, then one fragment per frame, the first a key frame. No token, no video.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_sends_an_init_segment_then_fragments() {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let port = free_port();
     let _server = start_rtsp(port);
@@ -301,8 +297,7 @@ async fn live_view_sends_an_init_segment_then_fragments() {
     assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
 
     let url = format!("{}/api/v1/cameras/live-1/live?stream=sub", t.base.replace("http", "ws"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
-    ws.send(Message::Text(serde_json::json!({"token": t.token}).to_string().into())).await.unwrap();
+    let mut ws = crate::harness::ws_live(&url, &format!("polis.token.{}", t.token)).await.expect("upgrade");
     async fn next<S>(ws: &mut S) -> Message
     where
         S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
@@ -330,11 +325,11 @@ async fn live_view_sends_an_init_segment_then_fragments() {
     assert!(times.windows(2).all(|w| w[1] > w[0]), "decode times increase: {times:?}");
     drop(ws);
 
-    // A wrong token: an error message, no video.
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
-    ws.send(Message::Text(r#"{"token": "forged"}"#.into())).await.unwrap();
-    let Message::Text(text) = next(&mut ws).await else { panic!("expected an error message") };
-    assert!(text.as_str().contains("\"type\":\"error\""), "{text}");
+    // A wrong token: refused before the upgrade (401), no video.
+    match crate::harness::ws_live(&url, "polis.token.forged").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 401),
+        other => panic!("expected a refused upgrade, got {:?}", other.map(|_| ())),
+    }
     // A viewer is refused before the upgrade.
     let viewer = t.user("kz-viewer2", "viewer", "kazanlak").await;
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
@@ -627,14 +622,32 @@ async fn an_incident_in_view_records_an_event_camera_from_its_pre_buffer() {
     assert!(from >= since, "{from}");
 }
 
-/// Opens a live view with a first message (`{"token"}` or `{"share"}`); the first text message
-/// answered: the init message, or an error.
+/// Opens a live view with credentials (`{"token"}` or `{"share"}`, sent in the upgrade request);
+/// the first text message answered: the init message, or an error (a refused upgrade as
+/// `{"type": "error", "code"}` from its status).
 async fn live_answer(t: &TestApp, camera: &str, first: serde_json::Value) -> serde_json::Value {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let url = format!("{}/api/v1/cameras/{camera}/live?stream=main", t.base.replace("http", "ws"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
-    ws.send(Message::Text(first.to_string().into())).await.unwrap();
+    let credential = match (first["token"].as_str(), first["share"].as_str()) {
+        (Some(token), _) => format!("polis.token.{token}"),
+        (_, Some(share)) => format!("polis.share.{share}"),
+        _ => panic!("no credentials in {first}"),
+    };
+    let mut ws = match crate::harness::ws_live(&url, &credential).await {
+        Ok(ws) => ws,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            let code = match r.status().as_u16() {
+                401 => "unauthenticated",
+                403 => "permission_denied",
+                404 => "not_found",
+                429 => "resource_exhausted",
+                other => panic!("unexpected status {other}"),
+            };
+            return serde_json::json!({"type": "error", "code": code});
+        }
+        Err(e) => panic!("upgrade: {e}"),
+    };
     loop {
         let m = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("an answer").unwrap().unwrap();
         if let Message::Text(text) = m {

@@ -64,11 +64,13 @@ pub fn camera(code: &str) -> Camera {
             url: "rtsp://10.0.0.5:554/Streaming/Channels/101".into(),
             username: Some("admin".into()),
             password: Some(Secret::new("p@ss:w/rd%20секрет")),
+            secret_query: None,
         }),
         sub_stream: Some(StreamUrl {
             url: "rtsp://10.0.0.5:554/Streaming/Channels/102".into(),
             username: Some("viewer".into()),
             password: Some(Secret::new("another-secret")),
+            secret_query: Some(Secret::new("token=q-secret")),
         }),
         retention_days: 3650,
         owner: Some(id("police-kz")),
