@@ -7,6 +7,7 @@
 //! Every operation takes the [`Actor`] making it; permission and municipality scoping are checked
 //! here, server-side, whatever the transport.
 
+pub mod accounts;
 pub mod auth;
 pub mod bus;
 pub mod demo;
@@ -68,6 +69,8 @@ pub struct App {
     clips: video::ClipCache,
     /// How long a login session lasts.
     session_ttl: time::Duration,
+    /// Open connections of each session; account changes.
+    accounts: accounts::Accounts,
 }
 
 impl App {
@@ -109,6 +112,7 @@ impl App {
             desk,
             plans: plan::Jobs::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
+            accounts: accounts::Accounts::default(),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! that knows the wire format; handlers parse input into domain values, call [`polis_core::App`]
 //! and render the result.
 
+mod admin;
 mod auth;
 mod console;
 mod error;

@@ -1,7 +1,7 @@
 //! Camera video endpoints: health, live view (fragmented MP4 over a WebSocket), the list of
 //! recordings, playback of a range as MP4 (with range requests), and playback tickets.
 
-use crate::auth::{bearer, Authed};
+use crate::auth::{bearer, bearer_of, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Body;
@@ -11,9 +11,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use polis_base::{Error, Result};
+use polis_core::accounts::SessionEnd;
 use polis_core::media::StreamChoice;
 use polis_core::video::Clip;
-use polis_domain::{Actor, Id};
+use polis_domain::Id;
 use polis_media::mux::Fragmenter;
 use polis_media::{fmp4, Health, Subscription};
 use serde_json::{json, Value};
@@ -81,10 +82,11 @@ pub(crate) async fn recordings(
 // ---- Playback tickets -------------------------------------------------------------------------
 
 /// A `<video>` element cannot send an Authorization header: a signed-in user asks for a ticket,
-/// good for one camera and range for ten minutes, and the player puts it in the URL.
+/// good for one camera and range for ten minutes, and the player puts it in the URL. The ticket
+/// keeps the token hash of the session that asked for it, and works only while that session does.
 #[derive(Clone)]
 struct Ticket {
-    actor: Actor,
+    session: String,
     camera: Id,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -106,6 +108,7 @@ const TICKET_LIFE: Duration = Duration::minutes(10);
 pub(crate) async fn playback_ticket(
     State(s): State<AppState>,
     Authed(a): Authed,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
@@ -124,7 +127,8 @@ pub(crate) async fn playback_ticket(
     {
         let mut t = s.tickets.lock();
         t.retain(|_, v| v.expires > now);
-        t.insert(token.clone(), Ticket { actor: a, camera: id.clone(), from, to, expires: now + TICKET_LIFE });
+        let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
+        t.insert(token.clone(), Ticket { session, camera: id.clone(), from, to, expires: now + TICKET_LIFE });
     }
     let url = format!(
         "/api/v1/cameras/{id}/recording.mp4?from={}&to={}&ticket={token}",
@@ -166,7 +170,12 @@ pub(crate) async fn recording_mp4(
             if ticket.camera != id || ticket.from != from || ticket.to != to {
                 return Err(Error::permission_denied("this playback ticket is for another camera or range").into());
             }
-            s.app.clip(&ticket.actor, &id, from, to).await?
+            let actor = s
+                .app
+                .authenticate_hash(&ticket.session)
+                .await
+                .map_err(|_| Error::unauthenticated("the session of this playback ticket has ended"))?;
+            s.app.clip(&actor, &id, from, to).await?
         }
         None => {
             let Authed(a) = Authed::from_request_parts(&mut parts, &s).await?;
@@ -277,8 +286,8 @@ pub(crate) async fn live(
     // With a header, refuse before upgrading.
     let pre = match bearer(&parts) {
         Some(token) => {
-            let actor = s.app.authenticate(token).await?;
-            Some(s.app.live(&actor, &id, choice).await?)
+            let (actor, end) = s.app.authenticate_watched(token).await?;
+            Some((s.app.live(&actor, &id, choice).await?, Some(end)))
         }
         None => None,
     };
@@ -294,12 +303,11 @@ async fn send_error(socket: &mut WebSocket, e: &Error) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn authenticate_socket(
-    socket: &mut WebSocket,
-    s: &AppState,
-    id: &Id,
-    choice: StreamChoice,
-) -> Result<(Subscription, Option<String>)> {
+/// What a live socket was opened with: its frames, the share token (when opened with a share)
+/// and the end of the user's session (when opened by a user).
+type LiveStart = (Subscription, Option<String>, Option<SessionEnd>);
+
+async fn authenticate_socket(socket: &mut WebSocket, s: &AppState, id: &Id, choice: StreamChoice) -> Result<LiveStart> {
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.recv())
         .await
         .map_err(|_| Error::unauthenticated("send {\"token\": ...} first"))?;
@@ -309,19 +317,33 @@ async fn authenticate_socket(
     };
     let v: Value = serde_json::from_str(&text).map_err(|_| Error::invalid("token", "send {\"token\": ...}"))?;
     if let Some(share) = v.get("share").and_then(Value::as_str) {
-        return Ok((s.app.live_shared(share, id, choice).await?, Some(share.to_string())));
+        return Ok((s.app.live_shared(share, id, choice).await?, Some(share.to_string()), None));
     }
     let token = v.get("token").and_then(Value::as_str).ok_or_else(|| Error::invalid("token", "is required"))?;
-    let actor = s.app.authenticate(token).await?;
-    Ok((s.app.live(&actor, id, choice).await?, None))
+    let (actor, end) = s.app.authenticate_watched(token).await?;
+    Ok((s.app.live(&actor, id, choice).await?, None, Some(end)))
+}
+
+/// Resolves when the session ends; never for a socket opened with a share.
+async fn session_ended(end: &mut Option<SessionEnd>) {
+    match end {
+        Some(e) => e.ended().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How often a live socket opened with a share asks whether the share still holds.
 const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamChoice, pre: Option<Subscription>) {
-    let (mut sub, share) = match pre {
-        Some(sub) => (sub, None),
+async fn live_socket(
+    mut socket: WebSocket,
+    s: AppState,
+    id: Id,
+    choice: StreamChoice,
+    pre: Option<(Subscription, Option<SessionEnd>)>,
+) {
+    let (mut sub, share, mut end) = match pre {
+        Some((sub, end)) => (sub, None, end),
         None => match authenticate_socket(&mut socket, &s, &id, choice).await {
             Ok(x) => x,
             Err(e) => return send_error(&mut socket, &e).await,
@@ -332,6 +354,9 @@ async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, choice: StreamC
     let mut muxer: Option<Fragmenter> = None;
     loop {
         tokio::select! {
+            _ = session_ended(&mut end) => {
+                return send_error(&mut socket, &Error::unauthenticated("the session has ended")).await;
+            }
             _ = recheck.tick(), if share.is_some() => {
                 if let Some(token) = &share {
                     if let Err(e) = s.app.check_share(token, &id).await {
