@@ -360,3 +360,18 @@ async fn the_audit_csv_export_cannot_run_formulas(t: TestApp) {
     assert_eq!(after["id"], "csv-1");
     assert!(!text.contains("pa55word"), "a stream password in the audit export: {text}");
 }
+
+both!(the_account_routes_are_documented);
+async fn the_account_routes_are_documented(t: TestApp) {
+    let doc: Value = t.client.get(t.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for (path, method) in [("/users/{id}", "patch"), ("/users/{id}", "get"), ("/audit.csv", "get"), ("/audit", "get")] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+    }
+    let params: Vec<&str> =
+        doc["paths"]["/audit"]["get"]["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    for p in ["actor", "action", "object", "from", "to"] {
+        assert!(params.contains(&p), "/audit does not document {p}");
+    }
+    let user = &doc["components"]["schemas"]["User"]["properties"];
+    assert!(user["disabled"].is_object() && user["last_login_at"].is_object(), "{user}");
+}
