@@ -8,6 +8,7 @@ mod auth;
 mod console;
 mod error;
 mod events;
+mod export;
 pub mod import;
 mod incidents;
 mod live;

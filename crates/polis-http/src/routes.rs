@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sensors/near", get(sensors_near))
         .route("/sensors/{id}", get(get_one::<Sensor>).patch(patch::<Sensor>).delete(delete::<Sensor>))
         .route("/export/cameras.csv", get(export_cameras_csv))
+        .route("/export/{file}", get(crate::export::export))
         .route("/organisations", get(list_organisations).post(put_organisation))
         .route("/users", get(crate::admin::list_users).post(create_user))
         .route("/users/{id}", get(crate::admin::get_user).patch(crate::admin::patch_user))

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod events;
+mod exchange;
 mod harness;
 mod incidents;
 mod live;
