@@ -93,17 +93,26 @@ pub struct SessionEnd {
 
 impl SessionEnd {
     pub async fn ended(&mut self) {
+        // Whether the signal fired (`false`: it is gone without firing, which cannot happen while
+        // registered; then only the store is asked).
+        async fn signalled(rx: &mut watch::Receiver<bool>) -> bool {
+            rx.wait_for(|ended| *ended).await.is_ok()
+        }
+        let mut signal = true;
         loop {
-            tokio::select! {
-                r = self.rx.wait_for(|ended| *ended) => {
-                    if r.is_ok() {
-                        return;
+            if signal {
+                tokio::select! {
+                    fired = signalled(&mut self.rx) => {
+                        if fired {
+                            return;
+                        }
+                        signal = false;
+                        continue;
                     }
-                    // The signal is gone without firing (cannot happen while registered): keep
-                    // to the store's word below.
-                    tokio::time::sleep(SESSION_RECHECK).await;
+                    _ = tokio::time::sleep(SESSION_RECHECK) => {}
                 }
-                _ = tokio::time::sleep(SESSION_RECHECK) => {}
+            } else {
+                tokio::time::sleep(SESSION_RECHECK).await;
             }
             if let Ok(None) = self.store.session_user(&self.hash, self.clock.now()).await {
                 return;
@@ -254,10 +263,11 @@ impl App {
         if let Some(m) = change.municipality {
             after.municipality = m;
         }
+        let agency_sent = change.agency.is_some();
         if let Some(a) = change.agency {
             after.agency = a;
         }
-        if after.role != Role::Agency && change.agency.is_none() && change.role.is_some() {
+        if after.role != Role::Agency && !agency_sent && change.role.is_some() {
             // Leaving the agency role leaves the agency.
             after.agency = None;
         }

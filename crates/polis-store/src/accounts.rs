@@ -73,10 +73,11 @@ pub(crate) async fn record_login(db: &Db, user: &Id, at: OffsetDateTime) -> Resu
 pub(crate) async fn search_audit(db: &Db, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
     let mut args: Vec<Arg<'_>> = vec![Arg::Int(i64::from(f.limit))];
     let mut conds: Vec<String> = Vec::new();
-    let mut add = |cond: &str, arg: Arg<'_>| {
+    fn push<'a>(args: &mut Vec<Arg<'a>>, conds: &mut Vec<String>, cond: &str, arg: Arg<'a>) {
         args.push(arg);
         conds.push(format!("{cond} ${}", args.len()));
-    };
+    }
+    let mut add = |cond: &str, arg| push(&mut args, &mut conds, cond, arg);
     if let Some(from) = f.from {
         add("at_ms >=", Arg::Int(codec::to_ms(from)));
     }
