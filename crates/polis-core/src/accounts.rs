@@ -292,7 +292,8 @@ impl App {
             }
         }
         if is_active_root(&before) && !is_active_root(&after) {
-            let others = self.store().list_users().await?.into_iter().filter(|u| u.id != before.id && is_active_root(u));
+            let others =
+                self.store().list_users().await?.into_iter().filter(|u| u.id != before.id && is_active_root(u));
             if others.count() == 0 {
                 return Err(Error::failed_precondition(format!(
                     "{} is the last active region-wide administrator; make another one first",

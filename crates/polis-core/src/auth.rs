@@ -1,6 +1,7 @@
 //! Authentication: argon2id password hashes, opaque bearer tokens (only their SHA-256 is
 //! stored), a login rate limiter, and user management.
 
+use crate::accounts::UserSnapshot;
 use crate::registry::new_id;
 use crate::App;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -8,7 +9,6 @@ use argon2::Argon2;
 use base64::Engine;
 use polis_base::{Error, ErrorKind, Result};
 use polis_domain::auth::{check_password, check_username};
-use crate::accounts::UserSnapshot;
 use polis_domain::{Actor, Id, Role, User};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -83,7 +83,8 @@ fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
                 let one: Map<String, Value> = std::iter::once((k.clone(), v.clone())).collect();
                 if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
                     let msg = e.to_string();
-                    let msg = if msg.starts_with("unknown field") { "is not a field of this request".into() } else { msg };
+                    let msg =
+                        if msg.starts_with("unknown field") { "is not a field of this request".into() } else { msg };
                     return Err(Error::invalid(k.as_str(), msg));
                 }
             }

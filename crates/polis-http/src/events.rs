@@ -217,8 +217,8 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
             s.app.authenticate_hash_watched(&session).await.map_err(|_| unknown())?
         }
         _ => {
-            let token =
-                bearer_of(&parts.headers).ok_or_else(|| Error::unauthenticated("send Authorization: Bearer <token>"))?;
+            let token = bearer_of(&parts.headers)
+                .ok_or_else(|| Error::unauthenticated("send Authorization: Bearer <token>"))?;
             s.app.authenticate_watched(token).await?
         }
     };

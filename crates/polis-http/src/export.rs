@@ -78,7 +78,11 @@ fn geojson(features: Vec<Value>) -> Result<Vec<u8>> {
 
 /// `GET /export/{file}`: `cameras.geojson`, `sites.csv`, `sites.geojson`, `sensors.csv`,
 /// `sensors.geojson`.
-pub(crate) async fn export(State(s): State<AppState>, Authed(a): Authed, Path(name): Path<String>) -> ApiResult<Response> {
+pub(crate) async fn export(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     const CSV: &str = "text/csv; charset=utf-8";
     const GEO: &str = "application/geo+json";
     let r = match name.as_str() {

@@ -19,8 +19,8 @@ mod recordings;
 mod sql;
 pub mod testing;
 
-pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use backup::{backup_sqlite, restore_sqlite};
+pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use recordings::{Segment, SegmentUsage};
 
 use async_trait::async_trait;

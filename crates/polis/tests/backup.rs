@@ -164,8 +164,13 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_reading_and_chang
 
     let (s, cams) = api.call(reqwest::Method::GET, "/api/v1/cameras", None).await;
     assert_eq!(s, StatusCode::OK);
-    let have: HashSet<String> =
-        cams["features"].as_array().expect("features").iter().filter_map(|f| f["properties"]["id"].as_str()).map(String::from).collect();
+    let have: HashSet<String> = cams["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["properties"]["id"].as_str())
+        .map(String::from)
+        .collect();
     let lost: Vec<&String> = acked_cameras.iter().filter(|c| !have.contains(*c)).collect();
     assert!(lost.is_empty(), "cameras acknowledged before the backup are missing: {lost:?}");
 

@@ -72,7 +72,9 @@ async fn click(c: &Client, css: &str) -> TestResult {
             Err(e) => Err(e.to_string()),
         };
         match r {
-            Err(e) if start.elapsed() < Duration::from_secs(5) && (e.contains("stale") || e.contains("interactable")) => {
+            Err(e)
+                if start.elapsed() < Duration::from_secs(5) && (e.contains("stale") || e.contains("interactable")) =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other.map_err(|e| format!("clicking {css}: {e}")),
@@ -130,8 +132,11 @@ async fn an_operator_disabled_from_the_console_is_signed_out_of_theirs() {
     let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
     let _server = serve.start().await;
     let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
-    api.post("/api/v1/organisations", json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}))
-        .await;
+    api.post(
+        "/api/v1/organisations",
+        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
+    )
+    .await;
     api.post(
         "/api/v1/users",
         json!({"username": "ana", "password": OPERATOR_PASSWORD, "role": "operator", "municipality": "kazanlak"}),
@@ -241,7 +246,10 @@ async fn scenario(operator: &Client, admin: &Client, base: &str, api: &Api) -> T
         .await
         .map_err(|e| e.to_string())?;
     let actions: Vec<&str> = rows.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    ensure!(actions.first() == Some(&"user.enable") && actions.get(1) == Some(&"user.disable"), "audit rows: {actions:?}");
+    ensure!(
+        actions.first() == Some(&"user.enable") && actions.get(1) == Some(&"user.disable"),
+        "audit rows: {actions:?}"
+    );
     let (_, users) = api.call(reqwest::Method::GET, "/api/v1/users", None).await;
     ensure!(
         users.as_array().is_some_and(|u| u.iter().any(|u| u["username"] == "ana" && u["disabled"] == false)),

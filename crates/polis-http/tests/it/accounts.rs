@@ -142,7 +142,11 @@ async fn disabling_a_user_ends_their_tokens_streams_video_and_tickets_at_once(t:
 
     // Signing in is refused, saying why.
     let (s, b) = t
-        .call(t.client.post(t.url("/api/v1/auth/login")).json(&json!({"username": "leaving.operator", "password": "password-123"})))
+        .call(
+            t.client
+                .post(t.url("/api/v1/auth/login"))
+                .json(&json!({"username": "leaving.operator", "password": "password-123"})),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(b["error"]["message"].as_str().unwrap().contains("disabled"), "{b}");
@@ -242,7 +246,8 @@ async fn users_are_listed_with_their_last_login_and_changed_with_an_audit_trail(
     let ivan = list.as_array().unwrap().iter().find(|u| u["id"] == id.as_str()).unwrap();
     assert!(ivan["last_login_at"].is_string(), "{ivan}");
     assert_eq!(ivan["disabled"], false);
-    let never = t.post("/api/v1/users", json!({"username": "new.one", "password": "password-123", "role": "viewer"})).await;
+    let never =
+        t.post("/api/v1/users", json!({"username": "new.one", "password": "password-123", "role": "viewer"})).await;
     assert_eq!(never.0, StatusCode::CREATED, "{}", never.1);
     assert!(never.1["last_login_at"].is_null(), "{}", never.1);
 
@@ -343,7 +348,8 @@ both!(the_audit_csv_export_cannot_run_formulas);
 async fn the_audit_csv_export_cannot_run_formulas(t: TestApp) {
     // A username a spreadsheet would read as a formula (-2-3 = -5).
     let odd = t.user("-2-3", "admin", "kazanlak").await;
-    let (s, _) = t.call(t.req_as(&odd, Method::POST, "/api/v1/cameras").json(&camera("csv-1", 42.62, 25.39, 0.0))).await;
+    let (s, _) =
+        t.call(t.req_as(&odd, Method::POST, "/api/v1/cameras").json(&camera("csv-1", 42.62, 25.39, 0.0))).await;
     assert_eq!(s, StatusCode::CREATED);
     let r = t.req(Method::GET, "/api/v1/audit.csv?object=csv-1").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -367,8 +373,12 @@ async fn the_account_routes_are_documented(t: TestApp) {
     for (path, method) in [("/users/{id}", "patch"), ("/users/{id}", "get"), ("/audit.csv", "get"), ("/audit", "get")] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
-    let params: Vec<&str> =
-        doc["paths"]["/audit"]["get"]["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let params: Vec<&str> = doc["paths"]["/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     for p in ["actor", "action", "object", "from", "to"] {
         assert!(params.contains(&p), "/audit does not document {p}");
     }

@@ -81,7 +81,9 @@ fn same(before: &[Value], after: &[Value], except: &[(&str, Value)]) {
         for k in keys {
             match except.iter().find(|(e, _)| e == k) {
                 Some((_, want)) => assert_eq!(a.get(k.as_str()), Some(want), "{k} of {}", b["id"]),
-                None => assert_eq!(a.get(k.as_str()), b.get(k.as_str()), "{k} of {} changed in the round trip", b["id"]),
+                None => {
+                    assert_eq!(a.get(k.as_str()), b.get(k.as_str()), "{k} of {} changed in the round trip", b["id"])
+                }
             }
         }
     }

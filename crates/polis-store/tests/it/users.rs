@@ -89,7 +89,10 @@ pub async fn a_disabled_user_has_no_session_and_changes_are_audited(store: DynSt
     let promoted = polis_domain::User { role: polis_domain::Role::Supervisor, ..stamped.clone() };
     let a1 = audit("user.update", "user", "u-1", Some("kazanlak"), 1);
     store.update_user(&promoted, false, std::slice::from_ref(&a1)).await.expect("update");
-    assert_eq!(store.session_user(&h1, now).await.expect("lookup").map(|x| x.role), Some(polis_domain::Role::Supervisor));
+    assert_eq!(
+        store.session_user(&h1, now).await.expect("lookup").map(|x| x.role),
+        Some(polis_domain::Role::Supervisor)
+    );
 
     // Disabled: no session works, even one created afterwards behind its back.
     let disabled = polis_domain::User { disabled: true, ..promoted.clone() };
