@@ -231,6 +231,7 @@
     } catch (ex) {
       if (ex.status === 401) setLoginError("login.bad_credentials", null);
       else if (ex.status === 429) setLoginError("login.rate_limited", null);
+      else if (ex.status === 403) setLoginError("login.disabled", null);
       else setLoginError(null, ex.message);
     } finally {
       submit.disabled = false;
@@ -274,6 +275,7 @@
     Inc.reset();
     Planner.reset();
     Video.reset();
+    Admin.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -328,6 +330,7 @@
       Inc.start(session);
       $("open-planner").hidden = !Planner.canPlan();
       Video.start(session);
+      Admin.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -2155,6 +2158,7 @@
   const Inc = window.PolisIncidents;
   const Planner = window.PolisPlanner;
   const Video = window.PolisVideo;
+  const Admin = window.PolisAdmin;
 
   function bridge() {
     return {
@@ -2186,6 +2190,7 @@
     Inc.attach(B);
     Planner.attach(B);
     Video.attach(B);
+    Admin.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

@@ -1,6 +1,7 @@
 //! Authentication: argon2id password hashes, opaque bearer tokens (only their SHA-256 is
 //! stored), a login rate limiter, and user management.
 
+use crate::accounts::UserSnapshot;
 use crate::registry::new_id;
 use crate::App;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -8,7 +9,7 @@ use argon2::Argon2;
 use base64::Engine;
 use polis_base::{Error, ErrorKind, Result};
 use polis_domain::auth::{check_password, check_username};
-use polis_domain::{Actor, Id, OrgKind, Role, User};
+use polis_domain::{Actor, Id, Role, User};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -207,11 +208,16 @@ impl App {
                 return Err(Error::unauthenticated("wrong username or password"));
             }
         };
+        if user.disabled {
+            tracing::info!(username = %user.username, client, "login of a disabled account refused");
+            return Err(Error::permission_denied("this account is disabled; ask an administrator to enable it"));
+        }
         self.limiter.record_success(username, client, now);
         let bytes: [u8; 32] = rand::random();
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let expires_at = now + self.session_ttl;
         self.store().create_session(&token_hash(&token), &user.id, expires_at).await?;
+        self.store().record_login(&user.id, now).await?;
         tracing::info!(username = %user.username, "login");
         Ok(Session { token, user, expires_at })
     }
@@ -231,8 +237,10 @@ impl App {
         self.store().purge_sessions(self.clock().now()).await
     }
 
+    /// Ends the session: the token stops working, and the connections it opened (event
+    /// streams, live video) and its tickets end with it.
     pub async fn logout(&self, token: &str) -> Result<()> {
-        self.store().delete_session(&token_hash(token)).await
+        self.end_session(token).await
     }
 
     /// Creates a user. Administrators only; a municipal administrator creates users of their own
@@ -241,27 +249,7 @@ impl App {
         check_username(&new.username)?;
         check_password(&new.password)?;
         actor.check_admin(new.municipality.as_ref())?;
-        {
-            let reg = self.registry().await;
-            if let Some(m) = &new.municipality {
-                if !reg.is_municipality(m) {
-                    return Err(Error::invalid("municipality", format!("no municipality with id {m}")));
-                }
-            }
-            match (&new.agency, new.role) {
-                (None, Role::Agency) => return Err(Error::invalid("agency", "an agency user needs an agency")),
-                (Some(a), _) => {
-                    let org = reg.organisations.get(a).filter(|o| o.kind == OrgKind::Agency);
-                    let Some(org) = org else {
-                        return Err(Error::invalid("agency", format!("no agency with id {a}")));
-                    };
-                    if new.municipality.as_ref() != Some(&org.municipality) {
-                        return Err(Error::invalid("agency", "the agency belongs to another municipality"));
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.check_assignment(new.role, new.municipality.as_ref(), new.agency.as_ref()).await?;
         let pw = new.password.clone();
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw))
             .await
@@ -274,6 +262,8 @@ impl App {
             agency: new.agency,
             password_hash,
             created_at: self.clock().now(),
+            disabled: false,
+            last_login_at: None,
         };
         let audit = self.audit(
             actor,
@@ -316,28 +306,6 @@ impl App {
             NewUser { username: "admin".into(), password: pw, role: Role::Admin, municipality: None, agency: None };
         self.create_user(&Actor::system(), new).await?;
         Ok(generated)
-    }
-}
-
-/// What the audit log records of a user: never the password hash.
-#[derive(serde::Serialize)]
-struct UserSnapshot<'a> {
-    id: &'a str,
-    username: &'a str,
-    role: &'a str,
-    municipality: Option<&'a str>,
-    agency: Option<&'a str>,
-}
-
-impl<'a> UserSnapshot<'a> {
-    fn of(u: &'a User) -> Self {
-        UserSnapshot {
-            id: u.id.as_str(),
-            username: &u.username,
-            role: u.role.as_str(),
-            municipality: u.municipality.as_ref().map(|m| m.as_str()),
-            agency: u.agency.as_ref().map(|a| a.as_str()),
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! Every operation takes the [`Actor`] making it; permission and municipality scoping are checked
 //! here, server-side, whatever the transport.
 
+pub mod accounts;
 pub mod auth;
 pub mod bus;
 pub mod demo;
@@ -72,6 +73,8 @@ pub struct App {
     recorders: Arc<std::sync::atomic::AtomicUsize>,
     /// How long a login session lasts.
     session_ttl: time::Duration,
+    /// Open connections of each session; account changes.
+    accounts: accounts::Accounts,
 }
 
 impl App {
@@ -115,6 +118,7 @@ impl App {
             desk,
             plans: plan::Jobs::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
+            accounts: accounts::Accounts::default(),
         }))
     }
 

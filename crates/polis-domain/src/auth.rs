@@ -32,6 +32,10 @@ pub struct User {
     /// Argon2id PHC string. Never leaves the server.
     pub password_hash: String,
     pub created_at: OffsetDateTime,
+    /// A disabled user cannot sign in and has no working session.
+    pub disabled: bool,
+    /// When the user last signed in.
+    pub last_login_at: Option<OffsetDateTime>,
 }
 
 impl User {

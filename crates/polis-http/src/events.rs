@@ -10,8 +10,12 @@
 //! A browser cannot set an Authorization header on a WebSocket (or an `EventSource`): a
 //! signed-in client asks `POST /events/ticket` for a ticket, good once and for 30 seconds, and
 //! opens `GET /events?ticket=...`. A long-lived token never goes into a URL.
+//!
+//! A stream ends when the session that opened it does (logout, the user disabled or changed):
+//! the SSE response ends, the WebSocket is closed; a ticket keeps only its session's token hash
+//! and works only while that session does.
 
-use crate::auth::Authed;
+use crate::auth::{bearer_of, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -21,6 +25,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use polis_base::Error;
+use polis_core::accounts::SessionEnd;
 use polis_core::bus::{Delivery, Envelope, Subscription};
 use polis_core::live::LiveEvent;
 use polis_domain::Actor;
@@ -156,17 +161,18 @@ async fn next_json(
     }
 }
 
-/// Event-stream tickets: one-time, short-lived stand-ins for a bearer token in a URL.
+/// Event-stream tickets: one-time, short-lived stand-ins for a bearer token in a URL. Each keeps
+/// the token hash of the session that asked for it.
 #[derive(Default, Clone)]
-pub(crate) struct Tickets(Arc<Mutex<HashMap<String, (Actor, OffsetDateTime)>>>);
+pub(crate) struct Tickets(Arc<Mutex<HashMap<String, (String, OffsetDateTime)>>>);
 
 impl Tickets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Actor, OffsetDateTime)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, OffsetDateTime)>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes a ticket: it works once, before it expires.
-    fn take(&self, ticket: &str, now: OffsetDateTime) -> Option<Actor> {
+    fn take(&self, ticket: &str, now: OffsetDateTime) -> Option<String> {
         self.lock().remove(ticket).filter(|(_, expires)| *expires > now).map(|(a, _)| a)
     }
 }
@@ -176,13 +182,18 @@ pub const TICKET_LIFE: time::Duration = time::Duration::seconds(30);
 
 /// `POST /api/v1/events/ticket`: a ticket to open the event stream once, within 30 seconds, as
 /// the caller, from a client that cannot send an Authorization header.
-pub async fn ticket(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+pub async fn ticket(
+    State(s): State<AppState>,
+    Authed(_): Authed,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
     let now = s.app.clock().now();
+    let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
     let ticket = polis_core::auth::new_token();
     {
         let mut t = s.event_tickets.lock();
         t.retain(|_, (_, expires)| *expires > now);
-        t.insert(ticket.clone(), (a, now + TICKET_LIFE));
+        t.insert(ticket.clone(), (session, now + TICKET_LIFE));
     }
     Ok(Json(json!({"ticket": ticket, "expires_in_s": TICKET_LIFE.whole_seconds()})))
 }
@@ -199,13 +210,17 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
                 .collect()
         })
         .unwrap_or_default();
-    let actor = match q.get("ticket").filter(|t| !t.is_empty()) {
+    let (actor, end) = match q.get("ticket").filter(|t| !t.is_empty()) {
         Some(t) if !parts.headers.contains_key(header::AUTHORIZATION) => {
-            s.event_tickets
-                .take(t, s.app.clock().now())
-                .ok_or_else(|| Error::unauthenticated("this event ticket is unknown, used or expired"))?
+            let unknown = || Error::unauthenticated("this event ticket is unknown, used or expired");
+            let session = s.event_tickets.take(t, s.app.clock().now()).ok_or_else(unknown)?;
+            s.app.authenticate_hash_watched(&session).await.map_err(|_| unknown())?
         }
-        _ => Authed::from_request_parts(&mut parts, &s).await?.0,
+        _ => {
+            let token = bearer_of(&parts.headers)
+                .ok_or_else(|| Error::unauthenticated("send Authorization: Bearer <token>"))?;
+            s.app.authenticate_watched(token).await?
+        }
     };
     let types = match q.get("types").filter(|t| !t.is_empty()) {
         None => None,
@@ -257,7 +272,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
             .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
         let sub = s.app.bus().subscribe(after).await?;
         let cache = s.event_json.clone();
-        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter, cache)));
+        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter, cache, end)));
     }
     let accepts_sse = parts
         .headers
@@ -274,12 +289,26 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
         let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.as_str());
         Some((Ok::<_, Infallible>(ev), (sub, filter, cache)))
     });
+    // The response ends when the session does.
+    let mut end = end;
+    let stream = futures::StreamExt::take_until(stream, Box::pin(async move { end.ended().await }));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-async fn websocket(mut socket: WebSocket, mut sub: Subscription<LiveEvent>, filter: Filter, cache: JsonCache) {
+async fn websocket(
+    mut socket: WebSocket,
+    mut sub: Subscription<LiveEvent>,
+    filter: Filter,
+    cache: JsonCache,
+    mut end: SessionEnd,
+) {
     loop {
         tokio::select! {
+            _ = end.ended() => {
+                let close = axum::extract::ws::CloseFrame { code: 4401, reason: "the session has ended".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
             next = next_json(&mut sub, &filter, &cache) => {
                 let Some((_, _, json)) = next else { break };
                 if socket.send(Message::Text(json)).await.is_err() {

@@ -253,6 +253,9 @@ pub const CAMERA_COLUMNS: &[&str] = &[
     "owner",
     "status",
     "demo",
+    "recording",
+    "retention_bytes",
+    "privacy_zones",
 ];
 
 /// Cameras as CSV (no credentials), readable by the CSV import.

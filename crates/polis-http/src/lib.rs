@@ -3,10 +3,12 @@
 //! that knows the wire format; handlers parse input into domain values, call [`polis_core::App`]
 //! and render the result.
 
+mod admin;
 mod auth;
 mod console;
 mod error;
 mod events;
+mod export;
 mod guard;
 pub mod import;
 mod incidents;

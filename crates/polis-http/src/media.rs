@@ -11,9 +11,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use polis_base::{Error, Result};
+use polis_core::accounts::SessionEnd;
 use polis_core::media::StreamChoice;
 use polis_core::video::Clip;
-use polis_domain::{Actor, Id};
+use polis_domain::Id;
 use polis_media::mux::Fragmenter;
 use polis_media::{fmp4, Health, Subscription};
 use serde_json::{json, Value};
@@ -84,10 +85,11 @@ pub(crate) async fn recordings(
 // ---- Playback tickets -------------------------------------------------------------------------
 
 /// A `<video>` element cannot send an Authorization header: a signed-in user asks for a ticket,
-/// good for one camera and range for ten minutes, and the player puts it in the URL.
+/// good for one camera and range for ten minutes, and the player puts it in the URL. The ticket
+/// keeps the token hash of the session that asked for it, and works only while that session does.
 #[derive(Clone)]
 struct Ticket {
-    actor: Actor,
+    session: String,
     camera: Id,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -109,6 +111,7 @@ const TICKET_LIFE: Duration = Duration::minutes(10);
 pub(crate) async fn playback_ticket(
     State(s): State<AppState>,
     Authed(a): Authed,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
@@ -127,7 +130,8 @@ pub(crate) async fn playback_ticket(
     {
         let mut t = s.tickets.lock();
         t.retain(|_, v| v.expires > now);
-        t.insert(token.clone(), Ticket { actor: a, camera: id.clone(), from, to, expires: now + TICKET_LIFE });
+        let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
+        t.insert(token.clone(), Ticket { session, camera: id.clone(), from, to, expires: now + TICKET_LIFE });
     }
     let url = format!(
         "/api/v1/cameras/{id}/recording.mp4?from={}&to={}&ticket={token}",
@@ -169,7 +173,12 @@ pub(crate) async fn recording_mp4(
             if ticket.camera != id || ticket.from != from || ticket.to != to {
                 return Err(Error::permission_denied("this playback ticket is for another camera or range").into());
             }
-            s.app.clip(&ticket.actor, &id, from, to).await?
+            let actor = s
+                .app
+                .authenticate_hash(&ticket.session)
+                .await
+                .map_err(|_| Error::unauthenticated("the session of this playback ticket has ended"))?;
+            s.app.clip(&actor, &id, from, to).await?
         }
         None => {
             let Authed(a) = Authed::from_request_parts(&mut parts, &s).await?;
@@ -294,15 +303,15 @@ pub(crate) async fn live(
     let (mut parts, _) = req.into_parts();
     let id = crate::routes::parse_id("id", &id)?;
     let choice = stream_choice(&q)?;
-    let (sub, share, slot) = match crate::guard::live_credentials(&parts) {
+    let (sub, share, slot, end) = match crate::guard::live_credentials(&parts) {
         Some(crate::guard::LiveCredentials::Token(token)) => {
-            let actor = s.app.authenticate(&token).await?;
+            let (actor, end) = s.app.authenticate_watched(&token).await?;
             let slot = s.live_slots.take(&format!("user:{}", actor.user_id))?;
-            (s.app.live(&actor, &id, choice).await?, None, slot)
+            (s.app.live(&actor, &id, choice).await?, None, slot, Some(end))
         }
         Some(crate::guard::LiveCredentials::Share(token)) => {
             let slot = s.live_slots.take(&format!("share:{}", polis_core::auth::token_hash(&token)))?;
-            (s.app.live_shared(&token, &id, choice).await?, Some(token), slot)
+            (s.app.live_shared(&token, &id, choice).await?, Some(token), slot, None)
         }
         None => {
             return Err(Error::unauthenticated(
@@ -318,7 +327,7 @@ pub(crate) async fn live(
     let ws = ws.protocols([crate::guard::LIVE_PROTOCOL]);
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
-        live_socket(socket, s, id, sub, share).await
+        live_socket(socket, s, id, sub, share, end).await
     }))
 }
 
@@ -328,15 +337,33 @@ async fn send_error(socket: &mut WebSocket, e: &Error) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
+/// Resolves when the session ends; never for a socket opened with a share.
+async fn session_ended(end: &mut Option<SessionEnd>) {
+    match end {
+        Some(e) => e.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// How often a live socket opened with a share asks whether the share still holds.
 const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn live_socket(mut socket: WebSocket, s: AppState, id: Id, mut sub: Subscription, share: Option<String>) {
+async fn live_socket(
+    mut socket: WebSocket,
+    s: AppState,
+    id: Id,
+    mut sub: Subscription,
+    share: Option<String>,
+    mut end: Option<SessionEnd>,
+) {
     // Video opened with a share ends when the share does (expired, revoked, incident closed).
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + SHARE_RECHECK, SHARE_RECHECK);
     let mut muxer: Option<Fragmenter> = None;
     loop {
         tokio::select! {
+            _ = session_ended(&mut end) => {
+                return send_error(&mut socket, &Error::unauthenticated("the session has ended")).await;
+            }
             _ = recheck.tick(), if share.is_some() => {
                 if let Some(token) = &share {
                     if let Err(e) = s.app.check_share(token, &id).await {

@@ -51,9 +51,12 @@ pub fn routes() -> Router<AppState> {
         .route("/sensors/near", get(sensors_near))
         .route("/sensors/{id}", get(get_one::<Sensor>).patch(patch::<Sensor>).delete(delete::<Sensor>))
         .route("/export/cameras.csv", get(export_cameras_csv))
+        .route("/export/{file}", get(crate::export::export))
         .route("/organisations", get(list_organisations).post(put_organisation))
-        .route("/users", get(list_users).post(create_user))
-        .route("/audit", get(audit))
+        .route("/users", get(crate::admin::list_users).post(create_user))
+        .route("/users/{id}", get(crate::admin::get_user).patch(crate::admin::patch_user))
+        .route("/audit", get(crate::admin::audit))
+        .route("/audit.csv", get(crate::admin::audit_csv_export))
         .route("/events", get(crate::events::events))
         .route("/events/ticket", post(crate::events::ticket))
         .route("/observations", post(crate::live::post_observations))
@@ -539,11 +542,6 @@ async fn put_organisation(State(s): State<AppState>, Authed(a): Authed, body: By
     Ok((StatusCode::CREATED, Json(wire::organisation_json(&org))).into_response())
 }
 
-async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
-    let users = s.app.users(&a).await?;
-    Ok(Json(Value::Array(users.iter().map(user_json).collect())))
-}
-
 async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let obj = object(&body)?;
     let mut f = wire::Fields::new(&obj);
@@ -562,30 +560,5 @@ async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) 
         return Err(Error::invalid_fields("invalid user", f.errors).into());
     }
     let user = s.app.create_user(&a, NewUser { username, password, role, municipality, agency }).await?;
-    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
-}
-
-async fn audit(State(s): State<AppState>, Authed(a): Authed, Query(q): Params) -> ApiResult<Json<Value>> {
-    let limit = param_limit(&q, 100)? as u32;
-    let entries = s.app.audit_log(&a, limit).await?;
-    let parse = |s: &Option<String>| s.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok());
-    Ok(Json(Value::Array(
-        entries
-            .iter()
-            .map(|e| {
-                let r = &e.record;
-                json!({
-                    "seq": e.seq,
-                    "at": r.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                    "actor": r.actor,
-                    "action": r.action,
-                    "entity": r.entity,
-                    "entity_id": r.entity_id,
-                    "municipality": r.municipality.as_ref().map(|m| m.as_str()),
-                    "before": parse(&r.before),
-                    "after": parse(&r.after),
-                })
-            })
-            .collect(),
-    )))
+    Ok((StatusCode::CREATED, Json(crate::admin::UserOut::from(&user))).into_response())
 }

@@ -320,7 +320,19 @@ fn camera_video(f: &mut Fields) -> Option<CameraVideo> {
         None => None,
     };
     let mut privacy_zones = Vec::new();
-    match f.map.get("privacy_zones") {
+    // In CSV the zones are JSON text in their cell.
+    let from_text = match f.map.get("privacy_zones") {
+        Some(Value::String(s)) if !s.trim().is_empty() => match serde_json::from_str::<Value>(s) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                f.problem("privacy_zones", "must be a list of polygons (JSON)");
+                Some(Value::Null)
+            }
+        },
+        Some(Value::String(_)) => Some(Value::Null),
+        _ => None,
+    };
+    match from_text.as_ref().or_else(|| f.map.get("privacy_zones")) {
         None | Some(Value::Null) => {}
         Some(Value::Array(zones)) => {
             for (i, z) in zones.iter().enumerate() {
@@ -519,7 +531,15 @@ pub fn site_from(
         Some(p) => f.absorb(Priority::new(p)),
         None => Priority::new(3).ok(),
     };
-    let geometry = match geometry.or_else(|| map.get("geometry")).filter(|g| !g.is_null()) {
+    // In CSV a polygon is its GeoJSON geometry as text.
+    let geometry_text = match map.get("geometry") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            Some(serde_json::from_str::<Value>(s).unwrap_or_else(|_| Value::String(s.clone())))
+        }
+        Some(Value::String(_)) => Some(Value::Null),
+        _ => None,
+    };
+    let geometry = match geometry.or(geometry_text.as_ref()).or_else(|| map.get("geometry")).filter(|g| !g.is_null()) {
         Some(g) => match geometry_from(g) {
             Ok(g) => Some(g),
             Err(e) => {

@@ -7,6 +7,8 @@
 //! open (see `migrations/`). Inside, both engines share one implementation and one SQL text
 //! (`sql.rs`); `db.rs` is the thin layer that runs it on SQLite or PostgreSQL.
 
+mod accounts;
+mod backup;
 mod codec;
 mod db;
 mod error;
@@ -17,6 +19,7 @@ mod recordings;
 mod sql;
 pub mod testing;
 
+pub use backup::{backup_sqlite, restore_sqlite};
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use recordings::{Segment, SegmentUsage};
 
@@ -38,6 +41,26 @@ use time::OffsetDateTime;
 pub struct AuditEntry {
     pub seq: i64,
     pub record: AuditRecord,
+}
+
+/// A search of the audit log ([`Store::search_audit`]): each filter given must match exactly.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditFilter {
+    /// Records of this municipality only (`None`: all, region-wide ones included).
+    pub municipality: Option<Id>,
+    /// Who made the change (the username).
+    pub actor: Option<String>,
+    /// An action (`camera.update`), or with no `.` an entity (`camera`: every action on cameras).
+    pub action: Option<String>,
+    /// The id of the item changed.
+    pub object: Option<String>,
+    /// Records at or after `from` and before `to`.
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    /// Records older than this sequence number (to page back).
+    pub before_seq: Option<i64>,
+    /// At most this many (newest first).
+    pub limit: u32,
 }
 
 /// Observations of one sensor and quantity aggregated over one step of time (see
@@ -73,11 +96,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self) -> Result<Vec<User>>;
     /// Stores a session: the SHA-256 hash (hex) of a bearer token, never the token itself.
     async fn create_session(&self, token_hash: &str, user: &Id, expires_at: OffsetDateTime) -> Result<()>;
-    /// The user of an unexpired session.
+    /// The user of an unexpired session, unless the user is disabled.
     async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
     /// Deletes the sessions that expired at or before `now`; returns how many.
     async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// A user by id.
+    async fn user(&self, id: &Id) -> Result<Option<User>>;
+    /// Saves an administrator's change of a user: role, municipality, agency, password hash and
+    /// disabled (not the username, creation or last sign-in). With `end_sessions`, every session
+    /// of the user is deleted in the same transaction. `NotFound` when the id does not exist.
+    /// A disabled user's sessions never authenticate ([`Store::session_user`] is `None`).
+    async fn update_user(&self, user: &User, end_sessions: bool, audit: &[AuditRecord]) -> Result<()>;
+    /// Stamps the user's last sign-in.
+    async fn record_login(&self, user: &Id, at: OffsetDateTime) -> Result<()>;
 
     // Cameras.
     /// Inserts all or none. A taken id gives `AlreadyExists` with a detail naming field `id` and
@@ -108,6 +140,8 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first; `municipality` filters (records without a municipality are region-wide and
     /// only returned when the filter is `None`).
     async fn list_audit(&self, municipality: Option<&Id>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// The records that match every filter given, newest first, at most `filter.limit`.
+    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 
     // Observations: one time series per (sensor, quantity); `quantity` `None` is the sensor's
     // main value. Times are kept to the millisecond (finer digits are dropped on write).

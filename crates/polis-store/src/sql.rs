@@ -40,10 +40,20 @@ const ORGANISATIONS: Table = Table {
     cols: &["id", "kind", "name_bg", "name_en", "municipality", "agency_kind", "demo"],
 };
 
-const USERS: Table = Table {
+pub(crate) const USERS: Table = Table {
     name: "users",
     entity: "user",
-    cols: &["id", "username", "role", "municipality", "agency", "password_hash", "created_at_ms"],
+    cols: &[
+        "id",
+        "username",
+        "role",
+        "municipality",
+        "agency",
+        "password_hash",
+        "created_at_ms",
+        "disabled",
+        "last_login_at_ms",
+    ],
 };
 
 const CAMERAS: Table = Table {
@@ -89,7 +99,7 @@ const SENSORS: Table = Table {
 };
 
 /// The audit log as inserted (`seq` is assigned by the database).
-const AUDIT: Table = Table {
+pub(crate) const AUDIT: Table = Table {
     name: "audit_log",
     entity: "audit record",
     cols: &["at_ms", "actor", "\"action\"", "entity", "entity_id", "municipality", "\"before\"", "\"after\""],
@@ -294,10 +304,12 @@ fn user_args<'a>(u: &'a User, out: &mut Vec<Arg<'a>>) {
         Arg::OptText(u.agency.as_ref().map(Id::as_str)),
         Arg::Text(&u.password_hash),
         Arg::Int(codec::to_ms(u.created_at)),
+        Arg::Bool(u.disabled),
+        Arg::OptInt(u.last_login_at.map(codec::to_ms)),
     ]);
 }
 
-fn user_from(row: &DbRow) -> Result<User> {
+pub(crate) fn user_from(row: &DbRow) -> Result<User> {
     let mut c = Cols::new(row, &USERS)?;
     let username = c.text()?;
     let role = c.text()?;
@@ -306,7 +318,10 @@ fn user_from(row: &DbRow) -> Result<User> {
     let agency = c.opt_ref_id()?;
     let password_hash = c.text()?;
     let created_at = c.timestamp()?;
-    Ok(User { id: c.id(), username, role, municipality, agency, password_hash, created_at })
+    let disabled = c.boolean()?;
+    let last_login_at = c.opt_int()?;
+    let last_login_at = c.check(last_login_at.map(codec::from_ms).transpose())?;
+    Ok(User { id: c.id(), username, role, municipality, agency, password_hash, created_at, disabled, last_login_at })
 }
 
 // ---- Cameras -------------------------------------------------------------------------------
@@ -500,7 +515,7 @@ fn audit_args<'a>(a: &'a AuditRecord, out: &mut Vec<Arg<'a>>) {
 }
 
 /// Reads `seq` followed by the [`AUDIT`] columns.
-fn audit_from(row: &DbRow) -> Result<AuditEntry> {
+pub(crate) fn audit_from(row: &DbRow) -> Result<AuditEntry> {
     let (seq, mut c) = Cols::after_seq(row, &AUDIT)?;
     let at = c.timestamp()?;
     let actor = c.text()?;
@@ -766,12 +781,28 @@ impl Store for SqlStore {
         let cols: Vec<String> = USERS.cols.iter().map(|c| format!("u.{c}")).collect();
         let sql = format!(
             "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2 AND u.disabled = $3",
             cols.join(", ")
         );
-        let args = [Arg::Text(token_hash), Arg::Int(codec::to_ms(now))];
+        let args = [Arg::Text(token_hash), Arg::Int(codec::to_ms(now)), Arg::Bool(false)];
         let rows = self.db.fetch_all("find session", &sql, &args).await?;
         rows.first().map(user_from).transpose()
+    }
+
+    async fn user(&self, id: &Id) -> Result<Option<User>> {
+        crate::accounts::user(&self.db, id).await
+    }
+
+    async fn update_user(&self, user: &User, end_sessions: bool, audit: &[AuditRecord]) -> Result<()> {
+        crate::accounts::update_user(&self.db, user, end_sessions, audit).await
+    }
+
+    async fn record_login(&self, user: &Id, at: OffsetDateTime) -> Result<()> {
+        crate::accounts::record_login(&self.db, user, at).await
+    }
+
+    async fn search_audit(&self, filter: &crate::AuditFilter) -> Result<Vec<AuditEntry>> {
+        crate::accounts::search_audit(&self.db, filter).await
     }
 
     async fn put_segment(&self, segment: &crate::Segment) -> Result<()> {

@@ -92,6 +92,25 @@ enum Command {
         #[command(flatten)]
         store: StoreFlags,
     },
+    /// Copy the embedded database to FILE as of one moment, while Polis runs and takes readings
+    /// (PostgreSQL: use pg_dump; see docs/guide/backup.md).
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreFlags,
+    },
+    /// Replace the embedded database with a backup made by `polis backup`. Stop Polis first.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Restore even though the database looks in use (a write-ahead log left behind).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreFlags,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +144,14 @@ struct StoreFlags {
 }
 
 impl StoreFlags {
+    /// The embedded database file; an error for a PostgreSQL store.
+    fn sqlite_file(&self, what: &str) -> anyhow::Result<PathBuf> {
+        if self.database_url.is_some() {
+            bail!("{what} works on the embedded database only; back up PostgreSQL with pg_dump (docs/guide/backup.md)");
+        }
+        Ok(self.data.join("polis.db"))
+    }
+
     fn url(&self) -> anyhow::Result<String> {
         match &self.database_url {
             Some(u) => Ok(u.clone()),
@@ -193,6 +220,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let user =
                 app.create_user(&Actor::system(), NewUser { username, password, role, municipality, agency }).await?;
             println!("created user {} ({})", user.username, user.role);
+            Ok(())
+        }
+        Command::Backup { out, store } => {
+            let db = store.sqlite_file("polis backup")?;
+            let started = std::time::Instant::now();
+            let bytes = polis_store::backup_sqlite(&db, &out).await?;
+            println!(
+                "backed up {} to {} ({bytes} bytes, {} ms)",
+                db.display(),
+                out.display(),
+                started.elapsed().as_millis()
+            );
+            Ok(())
+        }
+        Command::Restore { file, force, store } => {
+            let db = store.sqlite_file("polis restore")?;
+            if let Some(dir) = db.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let version = polis_store::restore_sqlite(&file, &db, force).await?;
+            println!("restored {} from {} (schema version {version}); start Polis again", db.display(), file.display());
             Ok(())
         }
         Command::Import { kind, file, municipality, store } => {

@@ -1,7 +1,9 @@
 //! HTTP integration tests: the real application on port 0, on a fresh SQLite file and on a
 //! fresh PostgreSQL database (from `POLIS_TEST_PG_URL`), through a real HTTP client.
 
+mod accounts;
 mod events;
+mod exchange;
 mod harness;
 mod incidents;
 mod live;

@@ -169,6 +169,8 @@ pub fn user(code: &str, username: &str) -> User {
         agency: Some(id("police-kz")),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
         created_at: at_ms(T0),
+        disabled: false,
+        last_login_at: None,
     }
 }
 

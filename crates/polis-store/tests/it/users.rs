@@ -67,3 +67,47 @@ pub async fn a_session_needs_an_existing_user(store: DynStore) {
     let e = store.create_session("abc", &id("ghost"), at_ms(T0)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e:?}");
 }
+
+/// An administrator's change of a user is saved with its audit records; disabling ends the
+/// user's sessions in the same transaction, and a disabled user's session never authenticates.
+pub async fn a_disabled_user_has_no_session_and_changes_are_audited(store: DynStore) {
+    let u = user("u-1", "leaving");
+    let other = user("u-2", "staying");
+    store.create_user(&u, None).await.expect("user");
+    store.create_user(&other, None).await.expect("user");
+    let expires = at_ms(T0) + Duration::hours(8);
+    let now = at_ms(T0) + Duration::hours(1);
+    let (h1, h2, h3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+    store.create_session(&h1, &u.id, expires).await.expect("session");
+    store.create_session(&h2, &u.id, expires).await.expect("session");
+    store.create_session(&h3, &other.id, expires).await.expect("session");
+    store.record_login(&u.id, now).await.expect("login");
+    let stamped = store.user(&u.id).await.expect("find").expect("exists");
+    assert_eq!(stamped.last_login_at, Some(now));
+
+    // A new role keeps the sessions (and the new role shows in them at once).
+    let promoted = polis_domain::User { role: polis_domain::Role::Supervisor, ..stamped.clone() };
+    let a1 = audit("user.update", "user", "u-1", Some("kazanlak"), 1);
+    store.update_user(&promoted, false, std::slice::from_ref(&a1)).await.expect("update");
+    assert_eq!(
+        store.session_user(&h1, now).await.expect("lookup").map(|x| x.role),
+        Some(polis_domain::Role::Supervisor)
+    );
+
+    // Disabled: no session works, even one created afterwards behind its back.
+    let disabled = polis_domain::User { disabled: true, ..promoted.clone() };
+    let a2 = audit("user.disable", "user", "u-1", Some("kazanlak"), 2);
+    store.update_user(&disabled, true, std::slice::from_ref(&a2)).await.expect("disable");
+    assert_eq!(store.session_user(&h1, now).await.expect("lookup"), None);
+    assert_eq!(store.session_user(&h2, now).await.expect("lookup"), None);
+    store.create_session(&"4".repeat(64), &u.id, expires).await.expect("session");
+    assert_eq!(store.session_user(&"4".repeat(64), now).await.expect("lookup"), None, "disabled users have no session");
+    assert_eq!(store.session_user(&h3, now).await.expect("lookup"), Some(other.clone()), "others keep theirs");
+    assert_eq!(store.user(&u.id).await.expect("find"), Some(disabled.clone()));
+    let log: Vec<_> = store.list_audit(None, 10).await.expect("audit").into_iter().map(|e| e.record).collect();
+    assert_eq!(log, vec![a2, a1]);
+
+    let e = store.update_user(&user("ghost", "ghost"), true, &[]).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert_eq!(store.user(&id("ghost")).await.expect("find"), None);
+}

@@ -1,0 +1,323 @@
+//! Administration routes: users (list, one, change: disable and re-enable, reset a password,
+//! role and organisation) and the audit log searched by actor, action, object and time, as JSON
+//! or CSV. Wire types are serde-derived here; passwords and hashes never appear in them.
+
+use crate::auth::Authed;
+use crate::error::ApiResult;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use polis_base::{Error, Result};
+use polis_core::accounts::UserChange;
+use polis_domain::{Id, Role, User};
+use polis_store::{AuditEntry, AuditFilter};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A user as administrators see them.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    pub id: String,
+    pub username: String,
+    pub role: &'static str,
+    pub municipality: Option<String>,
+    pub agency: Option<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> Self {
+        UserOut {
+            id: u.id.to_string(),
+            username: u.username.clone(),
+            role: u.role.as_str(),
+            municipality: u.municipality.as_ref().map(Id::to_string),
+            agency: u.agency.as_ref().map(Id::to_string),
+            disabled: u.disabled,
+            created_at: rfc3339(u.created_at),
+            last_login_at: u.last_login_at.map(rfc3339),
+        }
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` when absent.
+fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `PATCH /users/{id}`: every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub disabled: Option<bool>,
+    pub role: Option<String>,
+    /// `null`: region-wide.
+    #[serde(default, deserialize_with = "explicit")]
+    pub municipality: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit")]
+    pub agency: Option<Option<String>>,
+    /// A new password (the user's sessions end).
+    pub password: Option<String>,
+}
+
+/// A JSON object body into `T` (all of whose fields are optional), naming the field at fault.
+fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    let obj = crate::routes::object(body)?;
+    match serde_json::from_value::<T>(Value::Object(obj.clone())) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            for (k, v) in &obj {
+                let one: Map<String, Value> = std::iter::once((k.clone(), v.clone())).collect();
+                if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
+                    let msg = e.to_string();
+                    let msg =
+                        if msg.starts_with("unknown field") { "is not a field of this request".into() } else { msg };
+                    return Err(Error::invalid(k.as_str(), msg));
+                }
+            }
+            Err(Error::invalid("body", e.to_string()))
+        }
+    }
+}
+
+fn opt_id(field: &str, v: Option<Option<String>>) -> Result<Option<Option<Id>>> {
+    match v {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(s)) if s.is_empty() => Ok(Some(None)),
+        Some(Some(s)) => Ok(Some(Some(Id::parse(field, &s)?))),
+    }
+}
+
+impl UserPatch {
+    fn into_change(self) -> Result<UserChange> {
+        Ok(UserChange {
+            disabled: self.disabled,
+            role: self.role.map(|r| Role::parse("role", &r)).transpose()?,
+            municipality: opt_id("municipality", self.municipality)?,
+            agency: opt_id("agency", self.agency)?,
+            password: self.password,
+        })
+    }
+}
+
+/// `GET /users`: the users the caller administers.
+pub(crate) async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Vec<UserOut>>> {
+    let users = s.app.users(&a).await?;
+    Ok(Json(users.iter().map(UserOut::from).collect()))
+}
+
+/// `GET /users/{id}`.
+pub(crate) async fn get_user(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserOut>> {
+    let id = crate::routes::parse_id("id", &id)?;
+    Ok(Json(UserOut::from(&s.app.user(&a, &id).await?)))
+}
+
+/// `PATCH /users/{id}`: disable (`{"disabled": true}`: at once every token of the user answers
+/// 401 and their event streams and live video end), re-enable, reset the password, change role,
+/// municipality or agency.
+pub(crate) async fn patch_user(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<UserOut>> {
+    let id = crate::routes::parse_id("id", &id)?;
+    let change = parse_object::<UserPatch>(&body)?.into_change()?;
+    let user = s.app.update_user(&a, &id, change).await?;
+    Ok(Json(UserOut::from(&user)))
+}
+
+// ---- Audit log ---------------------------------------------------------------------------------
+
+/// One audit record on the wire; `before` and `after` are the JSON snapshots (secrets removed).
+#[derive(Debug, Serialize)]
+pub struct AuditOut {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub municipality: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl From<&AuditEntry> for AuditOut {
+    fn from(e: &AuditEntry) -> Self {
+        let r = &e.record;
+        let parse = |s: &Option<String>| s.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok());
+        AuditOut {
+            seq: e.seq,
+            at: rfc3339(r.at),
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            entity: r.entity.clone(),
+            entity_id: r.entity_id.clone(),
+            municipality: r.municipality.as_ref().map(Id::to_string),
+            before: parse(&r.before),
+            after: parse(&r.after),
+        }
+    }
+}
+
+/// The most records one search returns.
+const AUDIT_MAX: u32 = 10_000;
+
+fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
+    let text = |name: &str| -> Result<Option<String>> {
+        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if v.len() > 200 => Err(Error::invalid(name, "at most 200 characters")),
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    let time = |name: &str| -> Result<Option<OffsetDateTime>> {
+        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => OffsetDateTime::parse(v, &Rfc3339)
+                .map(Some)
+                .map_err(|_| Error::invalid(name, format!("{v:?} is not an RFC 3339 time"))),
+        }
+    };
+    let number = |name: &str, max: i64| -> Result<Option<i64>> {
+        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(Error::invalid(name, format!("must be a whole number from 1 to {max}"))),
+            },
+        }
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(Error::invalid("to", "must not be before from"));
+        }
+    }
+    Ok(AuditFilter {
+        municipality: None,
+        actor: text("actor")?,
+        action: text("action")?,
+        object: text("object")?,
+        from,
+        to,
+        before_seq: number("before", i64::MAX)?,
+        limit: number("limit", i64::from(AUDIT_MAX))?.map_or(100, |n| n as u32),
+    })
+}
+
+/// `GET /audit?actor=&action=&object=&from=&to=&limit=&before=`: the audit log, newest first,
+/// filtered (each filter an exact match; `action` without a `.` is an entity: `user` matches
+/// `user.disable`), scoped to the caller's municipality.
+pub(crate) async fn audit(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<AuditOut>>> {
+    let entries = s.app.search_audit(&a, audit_filter(&q)?).await?;
+    Ok(Json(entries.iter().map(AuditOut::from).collect()))
+}
+
+/// A CSV cell that a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return (which a spreadsheet would run as a formula) gets a leading `'`.
+pub fn csv_cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+const AUDIT_CSV_COLUMNS: &[&str] =
+    &["seq", "at", "actor", "action", "entity", "entity_id", "municipality", "before", "after"];
+
+fn audit_csv(entries: &[AuditEntry]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| Error::internal("writing CSV failed").with_source(e);
+    w.write_record(AUDIT_CSV_COLUMNS).map_err(io)?;
+    for e in entries {
+        let r = &e.record;
+        let rec = [
+            e.seq.to_string(),
+            rfc3339(r.at),
+            r.actor.clone(),
+            r.action.clone(),
+            r.entity.clone(),
+            r.entity_id.clone(),
+            r.municipality.as_ref().map(Id::to_string).unwrap_or_default(),
+            r.before.clone().unwrap_or_default(),
+            r.after.clone().unwrap_or_default(),
+        ];
+        w.write_record(rec.iter().map(|c| csv_cell(c))).map_err(io)?;
+    }
+    w.into_inner().map_err(|e| Error::internal("writing CSV failed").with_source(e.into_error()))
+}
+
+/// `GET /audit.csv` with the filters of `/audit`: the same records as CSV, cells escaped so that
+/// a spreadsheet runs none of them as a formula.
+pub(crate) async fn audit_csv_export(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let mut filter = audit_filter(&q)?;
+    if !q.contains_key("limit") {
+        filter.limit = AUDIT_MAX;
+    }
+    let entries = s.app.search_audit(&a, filter).await?;
+    let body = audit_csv(&entries)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_escaped_and_others_kept() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("camera.update"), "camera.update");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn a_patch_names_the_field_at_fault() {
+        let e = parse_object::<UserPatch>(br#"{"disabled": "yes"}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "disabled");
+        let e = parse_object::<UserPatch>(br#"{"role": "admin", "colour": "red"}"#).unwrap_err();
+        assert_eq!(e.details[0].field, "colour");
+        let p = parse_object::<UserPatch>(br#"{"municipality": null}"#).unwrap();
+        assert_eq!(p.municipality, Some(None));
+        let p = parse_object::<UserPatch>(br#"{}"#).unwrap();
+        assert_eq!(p.municipality, None);
+    }
+}

@@ -1,0 +1,259 @@
+//! Administration in a real browser: an administrator disables an operator from the console
+//! while the operator's console is open in another browser; the operator's console is signed out
+//! at once and signing in again says the account is disabled; the administrator re-enables them
+//! and finds both changes by searching the audit log. `polis serve` on a fresh database,
+//! chromedriver with two headless Chromium sessions.
+//!
+//! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
+//! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`).
+
+mod common;
+
+use common::{free_port, Api, Proc, Serve};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "console-admin-Pa55word";
+const OPERATOR_PASSWORD: &str = "operator-Pa55word";
+
+type TestResult<T = ()> = Result<T, String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn tool(var: &str, default: &str, what: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_string()));
+    assert!(path.is_file(), "{what} not found at {}: install it or set {var}", path.display());
+    path
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> TestResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = TestResult<bool>>,
+{
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e,
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("timed out after {timeout:?} waiting for {what} {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(c: &Client, css: &str) -> TestResult<usize> {
+    Ok(c.find_all(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?.len())
+}
+
+async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult {
+    wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
+}
+
+/// Clicks `css`, again if the panel was drawn anew between finding and clicking.
+async fn click(c: &Client, css: &str) -> TestResult {
+    let start = Instant::now();
+    loop {
+        let r = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.click().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match r {
+            Err(e)
+                if start.elapsed() < Duration::from_secs(5) && (e.contains("stale") || e.contains("interactable")) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other.map_err(|e| format!("clicking {css}: {e}")),
+        }
+    }
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> TestResult {
+    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("no {css}: {e}"))?;
+    e.clear().await.map_err(|e| format!("clearing {css}: {e}"))?;
+    e.send_keys(text).await.map_err(|e| format!("typing into {css}: {e}"))
+}
+
+async fn text_of(c: &Client, css: &str) -> TestResult<String> {
+    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("no {css}: {e}"))?;
+    e.text().await.map_err(|e| format!("text of {css}: {e}"))
+}
+
+async fn sign_in(c: &Client, base: &str, username: &str, password: &str) -> TestResult {
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(15)).await?;
+    type_into(c, "#username", username).await?;
+    type_into(c, "#password", password).await?;
+    click(c, "#login-submit").await
+}
+
+async fn browser(driver: &str, profile: &Path, chromium: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1366,900", "--accept-lang=en-US",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(driver).await.expect("a browser session")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_disabled_from_the_console_is_signed_out_of_theirs() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
+    let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = tmp.path().join("polis.log");
+    let data = tmp.path().join("data");
+    let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
+    let _server = serve.start().await;
+    let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
+    api.post(
+        "/api/v1/organisations",
+        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/users",
+        json!({"username": "ana", "password": OPERATOR_PASSWORD, "role": "operator", "municipality": "kazanlak"}),
+    )
+    .await;
+
+    let driver_port = free_port();
+    let driver_log = std::fs::File::create(tmp.path().join("chromedriver.log")).expect("log");
+    let driver_proc = Proc(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdin(Stdio::null())
+            .stdout(driver_log.try_clone().expect("log"))
+            .stderr(driver_log)
+            .spawn()
+            .expect("starting chromedriver"),
+    );
+    let driver = format!("http://127.0.0.1:{driver_port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while !http.get(format!("{driver}/status")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let operator = browser(&driver, &tmp.path().join("operator-profile"), &chromium).await;
+    let admin = browser(&driver, &tmp.path().join("admin-profile"), &chromium).await;
+
+    let outcome = tokio::time::timeout(Duration::from_secs(150), scenario(&operator, &admin, &base, &api))
+        .await
+        .unwrap_or_else(|_| Err("the scenario took more than 150 s".into()));
+    if outcome.is_err() {
+        for (name, c) in [("operator", &operator), ("admin", &admin)] {
+            if let Ok(png) = c.screenshot().await {
+                let keep = std::env::temp_dir().join(format!("polis-console-admin-{name}-failure.png"));
+                if std::fs::write(&keep, png).is_ok() {
+                    eprintln!("screenshot: {}", keep.display());
+                }
+            }
+        }
+        eprintln!("---- polis log ----\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    let _ = operator.close().await;
+    let _ = admin.close().await;
+    drop(driver_proc);
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+async fn scenario(operator: &Client, admin: &Client, base: &str, api: &Api) -> TestResult {
+    // The operator works, their live stream connected.
+    sign_in(operator, base, "ana", OPERATOR_PASSWORD).await?;
+    wait_css(operator, "body[data-ready]", Duration::from_secs(30)).await?;
+    wait_css(operator, "#live-state[data-live=on]", Duration::from_secs(20)).await?;
+    ensure!(count(operator, "#open-admin:not([hidden])").await? == 0, "an operator sees the administration button");
+
+    // The administrator opens the users, and cannot disable themselves.
+    sign_in(admin, base, "admin", ADMIN_PASSWORD).await?;
+    wait_css(admin, "body[data-ready]", Duration::from_secs(30)).await?;
+    wait_css(admin, "#open-admin:not([hidden])", Duration::from_secs(10)).await?;
+    click(admin, "#open-admin").await?;
+    wait_css(admin, "#admin-users tr[data-username=ana]", Duration::from_secs(10)).await?;
+    ensure!(
+        count(admin, "#admin-users tr[data-username=admin] button[data-action=disable][disabled]").await? == 1,
+        "the administrator's own disable button is not disabled"
+    );
+
+    // Disable: the operator's console is signed out at once, saying the session ended.
+    click(admin, "#admin-users tr[data-username=ana] button[data-action=disable]").await?;
+    wait_css(admin, "#admin-users tr[data-username=ana][data-disabled='1']", Duration::from_secs(10)).await?;
+    wait_until("the operator's console to sign out", Duration::from_secs(15), || async {
+        let shown = operator.find(Locator::Css("#login-view")).await.map_err(|e| e.to_string())?;
+        Ok(shown.is_displayed().await.unwrap_or(false))
+    })
+    .await?;
+    let msg = text_of(operator, "#login-error").await?;
+    ensure!(msg.contains("session has ended"), "the operator was told {msg:?}");
+
+    // Signing in again is refused, saying the account is disabled.
+    type_into(operator, "#username", "ana").await?;
+    type_into(operator, "#password", OPERATOR_PASSWORD).await?;
+    click(operator, "#login-submit").await?;
+    wait_until("the disabled message", Duration::from_secs(10), || async {
+        Ok(text_of(operator, "#login-error").await.unwrap_or_default().contains("disabled"))
+    })
+    .await?;
+    ensure!(count(operator, "body[data-ready]").await? == 0, "a disabled operator got a console");
+
+    // Re-enabled from the console: they sign in again.
+    click(admin, "#admin-users tr[data-username=ana] button[data-action=enable]").await?;
+    wait_css(admin, "#admin-users tr[data-username=ana][data-disabled='0']", Duration::from_secs(10)).await?;
+    click(operator, "#login-submit").await?;
+    wait_css(operator, "body[data-ready]", Duration::from_secs(30)).await?;
+
+    // Both changes are found in the audit log, searched from the console.
+    click(admin, "button[data-tab=audit]").await?;
+    wait_css(admin, "#admin-audit-form", Duration::from_secs(5)).await?;
+    type_into(admin, "input[name=audit-action]", "user").await?;
+    type_into(admin, "input[name=audit-actor]", "admin").await?;
+    click(admin, "#admin-audit-form button[type=submit]").await?;
+    wait_css(admin, "#admin-audit tbody tr", Duration::from_secs(10)).await?;
+    let rows = admin
+        .execute(
+            "return Array.from(document.querySelectorAll('#admin-audit tbody tr')).map(r => r.children[2].textContent);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let actions: Vec<&str> = rows.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    ensure!(
+        actions.first() == Some(&"user.enable") && actions.get(1) == Some(&"user.disable"),
+        "audit rows: {actions:?}"
+    );
+    let (_, users) = api.call(reqwest::Method::GET, "/api/v1/users", None).await;
+    ensure!(
+        users.as_array().is_some_and(|u| u.iter().any(|u| u["username"] == "ana" && u["disabled"] == false)),
+        "{users}"
+    );
+    Ok(())
+}
