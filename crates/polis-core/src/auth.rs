@@ -190,6 +190,13 @@ impl App {
                     return Err(Error::invalid("municipality", format!("no municipality with id {m}")));
                 }
             }
+            if new.municipality.is_none() && new.role != Role::Admin {
+                // Without a municipality a user would see every municipality's data.
+                return Err(Error::invalid(
+                    "municipality",
+                    format!("a user with the role {} needs a municipality", new.role.as_str()),
+                ));
+            }
             match (&new.agency, new.role) {
                 (None, Role::Agency) => return Err(Error::invalid("agency", "an agency user needs an agency")),
                 (Some(a), _) => {

@@ -409,7 +409,7 @@ pub async fn attach_snapshot(
     State(s): State<AppState>,
     Authed(a): Authed,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> ApiResult<Response> {
     let camera = body.get("camera").and_then(Value::as_str).ok_or_else(|| Error::invalid("camera", "is required"))?;
     let camera = Id::parse("camera", camera)?;

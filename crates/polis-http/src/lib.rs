@@ -7,6 +7,7 @@ mod auth;
 mod console;
 mod error;
 mod events;
+mod extract;
 pub mod import;
 mod incidents;
 mod live;

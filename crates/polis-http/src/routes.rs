@@ -211,7 +211,7 @@ async fn api_not_found(uri: Uri) -> ApiError {
 
 async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Bytes) -> ApiResult<Json<Value>> {
     let obj = object(&body)?;
-    let mut f = wire::Fields::new(&obj);
+    let mut f = wire::Fields::strict(&obj, &[]);
     let username = f.str("username");
     let password = match obj.get("password") {
         Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
@@ -534,7 +534,7 @@ async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<J
 
 async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let obj = object(&body)?;
-    let mut f = wire::Fields::new(&obj);
+    let mut f = wire::Fields::strict(&obj, &["municipality", "agency"]);
     let username = f.str("username");
     let password = f.str("password");
     let role = f.str("role").and_then(|r| {

@@ -1,6 +1,7 @@
 //! HTTP integration tests: the real application on port 0, on a fresh SQLite file and on a
 //! fresh PostgreSQL database (from `POLIS_TEST_PG_URL`), through a real HTTP client.
 
+mod contract;
 mod events;
 mod harness;
 mod incidents;
