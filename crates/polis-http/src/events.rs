@@ -178,7 +178,7 @@ pub const TICKET_LIFE: time::Duration = time::Duration::seconds(30);
 
 /// `POST /api/v1/events/ticket`: a ticket to open the event stream once, within 30 seconds, as
 /// the caller, from a client that cannot send an Authorization header.
-pub async fn ticket(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+pub async fn ticket(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<crate::wire::session::TicketOut>> {
     let now = s.app.clock().now();
     let ticket = polis_core::auth::new_token();
     {
@@ -186,7 +186,7 @@ pub async fn ticket(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<J
         t.retain(|_, (_, expires)| *expires > now);
         t.insert(ticket.clone(), (a, now + TICKET_LIFE));
     }
-    Ok(Json(json!({"ticket": ticket, "expires_in_s": TICKET_LIFE.whole_seconds()})))
+    Ok(Json(crate::wire::session::TicketOut { ticket, expires_in_s: TICKET_LIFE.whole_seconds() }))
 }
 
 pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Response> {

@@ -209,7 +209,11 @@ async fn api_not_found(uri: Uri) -> ApiError {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Bytes) -> ApiResult<Json<Value>> {
+async fn login(
+    State(s): State<AppState>,
+    ext: axum::http::Extensions,
+    body: Bytes,
+) -> ApiResult<Json<wire::session::LoginOut>> {
     let obj = object(&body)?;
     let mut f = wire::Fields::strict(&obj, &[]);
     let username = f.str("username");
@@ -224,11 +228,11 @@ async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Byt
         return Err(Error::invalid_fields("username and password are required", f.errors).into());
     };
     let session = s.app.login(&username, &password, &crate::client_addr(ext.get::<ConnectInfo<SocketAddr>>())).await?;
-    Ok(Json(json!({
-        "token": session.token,
-        "expires_at": session.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "user": user_json(&session.user),
-    })))
+    Ok(Json(wire::session::LoginOut {
+        token: session.token,
+        expires_at: session.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        user: (&session.user).into(),
+    }))
 }
 
 async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<StatusCode> {
@@ -239,34 +243,16 @@ async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiRe
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn user_json(u: &polis_domain::User) -> Value {
-    json!({
-        "id": u.id.as_str(),
-        "username": u.username,
-        "role": u.role.as_str(),
-        "municipality": u.municipality.as_ref().map(|m| m.as_str()),
-        "agency": u.agency.as_ref().map(|a| a.as_str()),
-    })
+fn user_json(u: &polis_domain::User) -> wire::session::UserOut {
+    u.into()
 }
 
-async fn me(Authed(a): Authed) -> Json<Value> {
-    Json(json!({
-        "id": a.user_id.as_str(),
-        "username": a.username,
-        "role": a.role.as_str(),
-        "municipality": a.municipality.as_ref().map(|m| m.as_str()),
-        "agency": a.agency.as_ref().map(|m| m.as_str()),
-    }))
+async fn me(Authed(a): Authed) -> Json<wire::session::UserOut> {
+    Json((&a).into())
 }
 
-async fn console_config(State(s): State<AppState>, Authed(_): Authed) -> Json<Value> {
-    let c = &s.console;
-    Json(json!({
-        "tile_url": c.tile_url,
-        "attribution": c.tile_attribution,
-        "center": {"lat": c.center.0, "lon": c.center.1},
-        "zoom": c.zoom,
-    }))
+async fn console_config(State(s): State<AppState>, Authed(_): Authed) -> Json<wire::session::ConsoleConfigOut> {
+    Json(s.console.as_ref().into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,9 +513,9 @@ async fn put_organisation(State(s): State<AppState>, Authed(a): Authed, body: By
     Ok((StatusCode::CREATED, Json(wire::organisation_json(&org))).into_response())
 }
 
-async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
+async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Vec<wire::session::UserOut>>> {
     let users = s.app.users(&a).await?;
-    Ok(Json(Value::Array(users.iter().map(user_json).collect())))
+    Ok(Json(users.iter().map(user_json).collect::<Vec<_>>()))
 }
 
 async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {

@@ -11,6 +11,9 @@ use polis_domain::{
 };
 use serde_json::{json, Map, Value};
 
+/// Serde-derived wire types, one module per area (the hand-built forms below move there).
+pub mod session;
+
 /// Reads typed fields out of a JSON object, collecting problems instead of stopping at the first.
 pub struct Fields<'a> {
     map: &'a Map<String, Value>,
