@@ -436,7 +436,8 @@ impl App {
         self.store().put_rule(&rule, &audit).await?;
         self.live.engine().set_rule(rule.clone(), self.clock().now())?;
         let change = if before.is_some() { Change::Updated } else { Change::Created };
-        self.bus().publish(Some(rule.municipality.clone()), LiveEvent::registry("rule", change, [&rule.id].into_iter()));
+        self.bus()
+            .publish(Some(rule.municipality.clone()), LiveEvent::registry("rule", change, [&rule.id].into_iter()));
         Ok(rule)
     }
 
@@ -447,7 +448,8 @@ impl App {
         let audit = self.audit(actor, "rule.delete", id.as_str(), Some(&before.municipality), Some(&before), None);
         self.store().delete_rule(id, &audit).await?;
         self.live.engine().remove_rule(id);
-        self.bus().publish(Some(before.municipality.clone()), LiveEvent::registry("rule", Change::Deleted, [id].into_iter()));
+        self.bus()
+            .publish(Some(before.municipality.clone()), LiveEvent::registry("rule", Change::Deleted, [id].into_iter()));
         Ok(())
     }
 

@@ -18,7 +18,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            Error::invalid("body", format!("malformed JSON at line {}, column {}: {inner}", inner.line(), inner.column()))
+            Error::invalid(
+                "body",
+                format!("malformed JSON at line {}, column {}: {inner}", inner.line(), inner.column()),
+            )
         } else {
             let field = if path.is_empty() || path == "." { "body".to_string() } else { path };
             Error::invalid(&field, inner.to_string())

@@ -686,7 +686,7 @@ pub async fn put_procedure(
 ) -> ApiResult<Json<Value>> {
     let kind = IncidentType::parse("type", &kind)?;
     let m = object(&body)?;
-    let mut f = Fields::new(&m);
+    let mut f = Fields::strict(&m, &[]);
     let title = f.str("title");
     let items = f.list("items");
     if items.is_none() && f.errors.is_empty() {
@@ -725,13 +725,13 @@ pub async fn list_sos(State(s): State<AppState>, Authed(a): Authed) -> ApiResult
 /// `POST /api/v1/sos/devices` with `{"id", "label", "profile": {"name", "details", "contact"}}`.
 pub async fn put_sos(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let m = object(&body)?;
-    let mut f = Fields::new(&m);
+    let mut f = Fields::strict(&m, &[]);
     let id = f.opt_id("id");
     let municipality = f.opt_id("municipality");
     let label = f.str("label");
     let profile = match m.get("profile") {
         Some(Value::Object(p)) => {
-            let mut pf = Fields::new(p);
+            let mut pf = Fields::strict(p, &[]);
             let name = pf.str("name");
             let details = pf.opt_str("details").unwrap_or_default();
             let contact = pf.opt_str("contact").unwrap_or_default();

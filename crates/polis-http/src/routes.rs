@@ -361,7 +361,7 @@ async fn patch<T: Wire>(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("id", &id)?;
     let changes = object(&body)?;
-    if changes.get("id").and_then(Value::as_str).is_some_and(|v| v != id.as_str()) {
+    if changes.get("id").is_some_and(|v| v.as_str() != Some(id.as_str())) {
         return Err(Error::invalid("id", "the id cannot be changed").into());
     }
     let before: T = s.app.get(&a, &id).await?;

@@ -155,6 +155,10 @@ impl<'a> Fields<'a> {
     }
 
     pub fn opt_id(&mut self, name: &str) -> Option<Id> {
+        if self.strict && self.map.get(name).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
+            self.problem(name, "must be 1 to 64 characters");
+            return None;
+        }
         let s = self.opt_str(name)?;
         self.absorb(Id::parse(name, &s))
     }

@@ -49,8 +49,11 @@ async fn fuzz(database_url: Option<String>, store: &str) {
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::login(&base, "admin", PASSWORD).await;
     // Something to find: a municipality, an agency, a camera, a site and a sensor.
-    api.post("/api/v1/organisations", serde_json::json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak"}))
-        .await;
+    api.post(
+        "/api/v1/organisations",
+        serde_json::json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak"}),
+    )
+    .await;
     api.post(
         "/api/v1/organisations",
         serde_json::json!({"id": "kz-police", "kind": "agency", "name_en": "Police", "municipality": "kazanlak", "agency_kind": "police"}),
@@ -74,7 +77,7 @@ async fn fuzz(database_url: Option<String>, store: &str) {
         .args(["run", &format!("{base}/api/v1/openapi.json"), "--checks", "all"])
         .args(["--header", &format!("Authorization: Bearer {}", api.token)])
         .args(["--exclude-path", "/auth/logout", "--exclude-path", "/events", "--exclude-path", "/cameras/{id}/live"])
-        .args(["--max-examples", "25", "--seed", "20261207", "--workers", "2", "--max-time", "120"])
+        .args(["--max-examples", "25", "--seed", "20261207", "--workers", "1", "--max-time", "120"])
         .args(["--request-timeout", "20", "--suppress-health-check", "all", "--no-color", "--report", "json"])
         .arg("--report-json-path")
         .arg(&report)
@@ -100,7 +103,16 @@ async fn fuzz(database_url: Option<String>, store: &str) {
             off.push(format!("{code} {}: {}", f["title"].as_str().unwrap_or(""), f["operations"]));
         }
     }
-    let errors = report["errors"].as_array().cloned().unwrap_or_default();
+    // Schemathesis's own faults are not the server's (Hypothesis describing a lambda can trip
+    // over its source cache): they are shown, not failed on. Any other error (a refused
+    // connection, a timeout) fails.
+    let errors: Vec<serde_json::Value> = report["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.to_string().contains("AST constructor recursion depth mismatch"))
+        .cloned()
+        .collect();
     eprintln!("schemathesis on {store}: failures {counts:?}, errors {}", errors.len());
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(

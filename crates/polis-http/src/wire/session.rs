@@ -91,7 +91,13 @@ mod tests {
         let out = LoginOut {
             token: "t".into(),
             expires_at: "2026-12-07T10:00:00Z".into(),
-            user: UserOut { id: "u1".into(), username: "ana".into(), role: "operator", municipality: Some("kazanlak".into()), agency: None },
+            user: UserOut {
+                id: "u1".into(),
+                username: "ana".into(),
+                role: "operator",
+                municipality: Some("kazanlak".into()),
+                agency: None,
+            },
         };
         let v = serde_json::to_value(&out).expect("serialises");
         assert_eq!(

@@ -12,9 +12,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 /// Where the document's paths are served.
 const BASE: &str = "/api/v1";
 
-static DOC: LazyLock<Value> = LazyLock::new(|| {
-    serde_json::from_str(include_str!("../../src/openapi.json")).expect("openapi.json is JSON")
-});
+static DOC: LazyLock<Value> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../../src/openapi.json")).expect("openapi.json is JSON"));
 
 /// The document's components as JSON Schema (2020-12), objects closed.
 static COMPONENTS: LazyLock<Value> = LazyLock::new(|| {
@@ -166,7 +165,13 @@ fn validator(key: &str, schema: &Value) -> Arc<jsonschema::Validator> {
 }
 
 /// Checks one response against the document; `Err` says how it is off.
-pub fn check(method: &Method, path: &str, status: StatusCode, content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+pub fn check(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), String> {
     let Some(api_path) = path.strip_prefix(BASE) else {
         return Ok(()); // /healthz, /metrics and the console's files are outside the document
     };
@@ -197,17 +202,18 @@ pub fn check(method: &Method, path: &str, status: StatusCode, content_type: Opti
                 ))
             }
         },
-        (m, None) => return Err(format!("{method} {template} answered {code} with a body ({m:?}); the document has none")),
+        (m, None) => {
+            return Err(format!("{method} {template} answered {code} with a body ({m:?}); the document has none"))
+        }
         (None, Some(_)) => return Err(format!("{method} {template} answered {code} with a body but no content type")),
     };
     let is_json = media == "application/json" || media.ends_with("+json");
     let Some(schema) = entry.get("schema").filter(|_| is_json) else { return Ok(()) };
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("{method} {template} answered {code} {media} that is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("{method} {template} answered {code} {media} that is not JSON: {e}"))?;
     let key = format!("{method} {template} {code} {media}");
     let v = validator(&key, schema);
-    let errors: Vec<String> =
-        v.iter_errors(&value).take(8).map(|e| format!("at {}: {e}", e.instance_path)).collect();
+    let errors: Vec<String> = v.iter_errors(&value).take(8).map(|e| format!("at {}: {e}", e.instance_path)).collect();
     if errors.is_empty() {
         Ok(())
     } else {
@@ -242,10 +248,8 @@ async fn router_operations(t: &crate::harness::TestApp) -> BTreeSet<(String, Str
     let probe = Method::from_bytes(b"PROBE").unwrap();
     let mut ops = BTreeSet::new();
     for p in paths {
-        let concrete: Vec<String> = p
-            .split('/')
-            .map(|s| if s.starts_with('{') { "probe-x".to_string() } else { s.to_string() })
-            .collect();
+        let concrete: Vec<String> =
+            p.split('/').map(|s| if s.starts_with('{') { "probe-x".to_string() } else { s.to_string() }).collect();
         let r = t.client.request(probe.clone(), t.url(&concrete.join("/"))).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{p} did not refuse an unknown method");
         let allow = r.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();

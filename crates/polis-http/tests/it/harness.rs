@@ -152,7 +152,11 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self
-            .send(self.client.post(self.url("/api/v1/auth/login")).json(&json!({"username": username, "password": password})))
+            .send(
+                self.client
+                    .post(self.url("/api/v1/auth/login"))
+                    .json(&json!({"username": username, "password": password})),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "login of {username} failed");
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()

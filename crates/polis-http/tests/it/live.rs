@@ -277,7 +277,8 @@ async fn rule_changes_and_an_alarms_cameras_reach_the_event_stream(t: TestApp) {
     let operator = t.user("stream-op", "operator", "kazanlak").await;
     let mut stream = t
         .send(
-            t.req_as(&operator, Method::GET, "/api/v1/events?types=alarm,registry").header("accept", "text/event-stream"),
+            t.req_as(&operator, Method::GET, "/api/v1/events?types=alarm,registry")
+                .header("accept", "text/event-stream"),
         )
         .await;
     let (s, rule) = t
@@ -299,12 +300,14 @@ async fn rule_changes_and_an_alarms_cameras_reach_the_event_stream(t: TestApp) {
     let got = crate::events::read_events(&mut stream, 1).await;
     assert_eq!(got[0].1, "alarm");
     let streamed = &got[0].2["data"];
-    let (s, rest) = t.call(t.req_as(&operator, Method::GET, &format!("/api/v1/alarms/{}", streamed["id"].as_str().unwrap()))).await;
+    let (s, rest) =
+        t.call(t.req_as(&operator, Method::GET, &format!("/api/v1/alarms/{}", streamed["id"].as_str().unwrap()))).await;
     assert_eq!(s, StatusCode::OK, "{rest}");
     assert_eq!(streamed["cameras"], rest["cameras"]);
     assert_eq!(streamed["cameras"][0]["id"], "gauge-cam", "{streamed}");
 
-    let (s, b) = t.call(t.req(Method::PATCH, &format!("/api/v1/rules/{rule_id}")).json(&json!({"name": "Higher"}))).await;
+    let (s, b) =
+        t.call(t.req(Method::PATCH, &format!("/api/v1/rules/{rule_id}")).json(&json!({"name": "Higher"}))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, _) = t.call(t.req(Method::DELETE, &format!("/api/v1/rules/{rule_id}"))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
