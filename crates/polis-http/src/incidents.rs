@@ -295,7 +295,11 @@ pub async fn list_incidents(
 ) -> ApiResult<Json<Value>> {
     let limit = match q.get("limit").filter(|v| !v.is_empty()) {
         None => 500,
-        Some(v) => v.parse::<u32>().map_err(|_| Error::invalid("limit", "must be a whole number"))?,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| Error::invalid("limit", "must be a whole number from 1 to 10000"))?,
     };
     let open_only = match q.get("open").map(String::as_str) {
         None | Some("") | Some("false") => false,
