@@ -1670,11 +1670,13 @@
     }
   }
 
-  // ---- The stream: fetch() (EventSource cannot send the token), SSE parsed by hand
+  // ---- The stream: an EventSource opened with a one-time ticket (POST /events/ticket), as an
+  // EventSource cannot send the token; every reconnect takes a new ticket and resumes after the
+  // last event id received.
 
   function startLive(session) {
     stopLive();
-    const live = { session, ctrl: null, lastId: null, retries: 0, timer: 0, stopped: false };
+    const live = { session, source: null, lastId: null, retries: 0, timer: 0, stopped: false };
     state.live = live;
     state.liveSince = Date.now();
     connectLive(live);
@@ -1686,7 +1688,7 @@
     if (live) {
       live.stopped = true;
       clearTimeout(live.timer);
-      if (live.ctrl) live.ctrl.abort();
+      if (live.source) live.source.close();
     }
     setLiveStatus(false);
   }
@@ -1700,74 +1702,46 @@
 
   async function connectLive(live) {
     if (live.stopped || live.session !== state.session || !state.token) return;
-    const ctrl = new AbortController();
-    live.ctrl = ctrl;
-    const headers = { Accept: "text/event-stream", Authorization: "Bearer " + state.token };
-    if (live.lastId !== null) headers["Last-Event-ID"] = live.lastId;
-    let res;
+    let ticket;
     try {
-      res = await fetch("/api/v1/events?types=" + LIVE_TYPES, { headers, signal: ctrl.signal, cache: "no-store" });
-    } catch (_) {
+      // A 401 here ends the session (in api()).
+      ticket = (await api("POST", "/api/v1/events/ticket")).ticket;
+    } catch (e) {
+      if (e.status !== 401) retryLive(live);
+      return;
+    }
+    if (live.stopped || live.session !== state.session) return;
+    const params = { types: LIVE_TYPES, ticket };
+    if (live.lastId !== null) params.after = live.lastId;
+    const source = new EventSource("/api/v1/events?" + query(params));
+    live.source = source;
+    const resumed = live.lastId !== null;
+    source.onopen = () => {
+      if (live.stopped || live.source !== source) return;
+      setLiveStatus(true);
+      // Connected without a resume point: (re)load the list now, so nothing falls in between.
+      if (!resumed) loadAlarms(live.session);
+    };
+    // The ticket worked once: the browser's own reconnect would be refused, so reconnect here.
+    source.onerror = () => {
+      source.close();
+      if (live.stopped || live.source !== source) return;
+      live.source = null;
       retryLive(live);
-      return;
-    }
-    if (live.stopped) return;
-    if (res.status === 401) {
-      if (live.session === state.session && state.token) endSession("login.session_ended");
-      return;
-    }
-    if (!res.ok || !res.body) {
-      retryLive(live);
-      return;
-    }
-    setLiveStatus(true);
-    // Connected without a resume point: (re)load the list now, so nothing falls in between.
-    if (live.lastId === null) loadAlarms(live.session);
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = "";
-    let id = null;
-    let data = [];
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done || live.stopped) break;
-        buf += decoder.decode(value, { stream: true });
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          let line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.endsWith("\r")) line = line.slice(0, -1);
-          if (line === "") {
-            if (id !== null) live.lastId = id;
-            if (data.length) {
-              live.retries = 0;
-              let ev = null;
-              try {
-                ev = JSON.parse(data.join("\n"));
-              } catch (_) {
-                ev = null;
-              }
-              if (ev) onLiveEvent(ev);
-            }
-            id = null;
-            data = [];
-            continue;
-          }
-          if (line.startsWith(":")) continue; // keep-alive
-          const colon = line.indexOf(":");
-          const field = colon < 0 ? line : line.slice(0, colon);
-          let val = colon < 0 ? "" : line.slice(colon + 1);
-          if (val.startsWith(" ")) val = val.slice(1);
-          if (field === "data") data.push(val);
-          else if (field === "id" && !val.includes("\0")) id = val;
-        }
+    };
+    const onEvent = (msg) => {
+      if (live.stopped || live.source !== source) return;
+      if (msg.lastEventId) live.lastId = msg.lastEventId;
+      live.retries = 0;
+      let ev = null;
+      try {
+        ev = JSON.parse(msg.data);
+      } catch (_) {
+        ev = null;
       }
-    } catch (_) {
-      // Aborted, or the connection broke: reconnect below.
-    }
-    if (live.stopped) return;
-    retryLive(live);
+      if (ev) onLiveEvent(ev);
+    };
+    for (const type of LIVE_TYPES.split(",").concat(["gap"])) source.addEventListener(type, onEvent);
   }
 
   function retryLive(live) {

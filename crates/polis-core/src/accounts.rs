@@ -226,6 +226,13 @@ impl App {
                 return Err(Error::invalid("municipality", format!("no municipality with id {m}")));
             }
         }
+        if municipality.is_none() && role != Role::Admin {
+            // Without a municipality a user would see every municipality's data.
+            return Err(Error::invalid(
+                "municipality",
+                format!("a user with the role {} needs a municipality", role.as_str()),
+            ));
+        }
         match (agency, role) {
             (None, Role::Agency) => Err(Error::invalid("agency", "an agency user needs an agency")),
             (Some(a), _) => {

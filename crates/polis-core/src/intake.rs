@@ -13,7 +13,7 @@
 //! queued meanwhile). A clear therefore never overtakes the raise it answers, and a batch that
 //! raises nothing never waits for the alarm lock.
 
-use crate::live::LiveEvent;
+use crate::live::{Change, LiveEvent};
 use crate::registry::new_id;
 use crate::App;
 use polis_base::{Error, FieldError, Result};
@@ -435,6 +435,9 @@ impl App {
         let audit = self.audit(actor, action, rule.id.as_str(), Some(&rule.municipality), before.as_ref(), Some(&rule));
         self.store().put_rule(&rule, &audit).await?;
         self.live.engine().set_rule(rule.clone(), self.clock().now())?;
+        let change = if before.is_some() { Change::Updated } else { Change::Created };
+        self.bus()
+            .publish(Some(rule.municipality.clone()), LiveEvent::registry("rule", change, [&rule.id].into_iter()));
         Ok(rule)
     }
 
@@ -445,6 +448,8 @@ impl App {
         let audit = self.audit(actor, "rule.delete", id.as_str(), Some(&before.municipality), Some(&before), None);
         self.store().delete_rule(id, &audit).await?;
         self.live.engine().remove_rule(id);
+        self.bus()
+            .publish(Some(before.municipality.clone()), LiveEvent::registry("rule", Change::Deleted, [id].into_iter()));
         Ok(())
     }
 

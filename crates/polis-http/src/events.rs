@@ -28,6 +28,7 @@ use polis_base::Error;
 use polis_core::accounts::SessionEnd;
 use polis_core::bus::{Delivery, Envelope, Subscription};
 use polis_core::live::LiveEvent;
+use polis_core::App;
 use polis_domain::Actor;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -84,13 +85,13 @@ impl Filter {
     }
 }
 
-fn event_json(e: &Envelope<LiveEvent>) -> Value {
+async fn event_json(app: &App, e: &Envelope<LiveEvent>) -> Value {
     let data = match &e.event {
         LiveEvent::Registry { entity, change, count, ids } => json!({
             "entity": entity, "change": change.as_str(), "count": count,
             "ids": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
         }),
-        LiveEvent::Alarm(a) => crate::live::alarm_json_plain(a),
+        LiveEvent::Alarm(a) => crate::live::alarm_json_for_stream(app, a).await,
         LiveEvent::Observation(o) => crate::live::observation_json(o),
         LiveEvent::Incident(i) => crate::incidents::incident_json(&i.incident),
         LiveEvent::Dispatch(d) => json!({
@@ -125,13 +126,13 @@ impl JsonCache {
     /// How many recent events' text is kept.
     const KEEP: usize = 256;
 
-    fn text(&self, e: &Envelope<LiveEvent>) -> Utf8Bytes {
+    async fn text(&self, app: &App, e: &Envelope<LiveEvent>) -> Utf8Bytes {
         let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, text)) = lock().iter().rev().find(|(id, _)| *id == e.id) {
             return text.clone();
         }
         // Made outside the lock; two subscribers racing for a new event may both make it.
-        let text = Utf8Bytes::from(event_json(e).to_string());
+        let text = Utf8Bytes::from(event_json(app, e).await.to_string());
         let mut cache = lock();
         if !cache.iter().any(|(id, _)| *id == e.id) {
             if cache.len() >= Self::KEEP {
@@ -149,11 +150,12 @@ async fn next_json(
     sub: &mut Subscription<LiveEvent>,
     filter: &Filter,
     cache: &JsonCache,
+    app: &App,
 ) -> Option<(u64, &'static str, Utf8Bytes)> {
     loop {
         match sub.next().await? {
             Delivery::Event(e) if filter.wants(&e) => {
-                return Some((e.id, e.event.type_name(), cache.text(&e)));
+                return Some((e.id, e.event.type_name(), cache.text(app, &e).await));
             }
             Delivery::Event(_) => continue,
             Delivery::Gap { last_id } => return Some((last_id, "gap", Utf8Bytes::from(gap_json(last_id).to_string()))),
@@ -186,7 +188,7 @@ pub async fn ticket(
     State(s): State<AppState>,
     Authed(_): Authed,
     headers: axum::http::HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::wire::session::TicketOut>> {
     let now = s.app.clock().now();
     let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
     let ticket = polis_core::auth::new_token();
@@ -195,7 +197,7 @@ pub async fn ticket(
         t.retain(|_, (_, expires)| *expires > now);
         t.insert(ticket.clone(), (session, now + TICKET_LIFE));
     }
-    Ok(Json(json!({"ticket": ticket, "expires_in_s": TICKET_LIFE.whole_seconds()})))
+    Ok(Json(crate::wire::session::TicketOut { ticket, expires_in_s: TICKET_LIFE.whole_seconds() }))
 }
 
 pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Response> {
@@ -272,7 +274,8 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
             .map_err(|e| ApiError(Error::invalid("upgrade", format!("bad WebSocket upgrade: {e}"))))?;
         let sub = s.app.bus().subscribe(after).await?;
         let cache = s.event_json.clone();
-        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter, cache, end)));
+        let app = s.app.clone();
+        return Ok(ws.on_upgrade(move |socket| websocket(socket, sub, filter, cache, end, app)));
     }
     let accepts_sse = parts
         .headers
@@ -284,10 +287,11 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
     }
     let sub = s.app.bus().subscribe(after).await?;
     let cache = s.event_json.clone();
-    let stream = futures::stream::unfold((sub, filter, cache), |(mut sub, filter, cache)| async move {
-        let (id, ty, json) = next_json(&mut sub, &filter, &cache).await?;
+    let app = s.app.clone();
+    let stream = futures::stream::unfold((sub, filter, cache, app), |(mut sub, filter, cache, app)| async move {
+        let (id, ty, json) = next_json(&mut sub, &filter, &cache, &app).await?;
         let ev = SseEvent::default().id(id.to_string()).event(ty).data(json.as_str());
-        Some((Ok::<_, Infallible>(ev), (sub, filter, cache)))
+        Some((Ok::<_, Infallible>(ev), (sub, filter, cache, app)))
     });
     // The response ends when the session does.
     let mut end = end;
@@ -301,6 +305,7 @@ async fn websocket(
     filter: Filter,
     cache: JsonCache,
     mut end: SessionEnd,
+    app: Arc<App>,
 ) {
     loop {
         tokio::select! {
@@ -309,7 +314,7 @@ async fn websocket(
                 let _ = socket.send(Message::Close(Some(close))).await;
                 break;
             }
-            next = next_json(&mut sub, &filter, &cache) => {
+            next = next_json(&mut sub, &filter, &cache, &app) => {
                 let Some((_, _, json)) = next else { break };
                 if socket.send(Message::Text(json)).await.is_err() {
                     break;

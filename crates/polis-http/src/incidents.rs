@@ -295,7 +295,11 @@ pub async fn list_incidents(
 ) -> ApiResult<Json<Value>> {
     let limit = match q.get("limit").filter(|v| !v.is_empty()) {
         None => 500,
-        Some(v) => v.parse::<u32>().map_err(|_| Error::invalid("limit", "must be a whole number"))?,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| Error::invalid("limit", "must be a whole number from 1 to 10000"))?,
     };
     let open_only = match q.get("open").map(String::as_str) {
         None | Some("") | Some("false") => false,
@@ -409,7 +413,7 @@ pub async fn attach_snapshot(
     State(s): State<AppState>,
     Authed(a): Authed,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> ApiResult<Response> {
     let camera = body.get("camera").and_then(Value::as_str).ok_or_else(|| Error::invalid("camera", "is required"))?;
     let camera = Id::parse("camera", camera)?;
@@ -688,7 +692,7 @@ pub async fn put_procedure(
 ) -> ApiResult<Json<Value>> {
     let kind = IncidentType::parse("type", &kind)?;
     let m = object(&body)?;
-    let mut f = Fields::new(&m);
+    let mut f = Fields::strict(&m, &[]);
     let title = f.str("title");
     let items = f.list("items");
     if items.is_none() && f.errors.is_empty() {
@@ -727,13 +731,13 @@ pub async fn list_sos(State(s): State<AppState>, Authed(a): Authed) -> ApiResult
 /// `POST /api/v1/sos/devices` with `{"id", "label", "profile": {"name", "details", "contact"}}`.
 pub async fn put_sos(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let m = object(&body)?;
-    let mut f = Fields::new(&m);
+    let mut f = Fields::strict(&m, &[]);
     let id = f.opt_id("id");
     let municipality = f.opt_id("municipality");
     let label = f.str("label");
     let profile = match m.get("profile") {
         Some(Value::Object(p)) => {
-            let mut pf = Fields::new(p);
+            let mut pf = Fields::strict(p, &[]);
             let name = pf.str("name");
             let details = pf.opt_str("details").unwrap_or_default();
             let contact = pf.opt_str("contact").unwrap_or_default();

@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod export;
 mod guard;
+mod extract;
 pub mod import;
 mod incidents;
 mod live;

@@ -411,10 +411,28 @@ pub async fn alarm_json(s: &AppState, a: &polis_domain::Actor, al: &Alarm) -> Va
         None => Vec::new(),
     };
     let mut v = alarm_json_plain(al);
-    v["cameras"] = cameras
-        .iter()
+    v["cameras"] = cameras_json(cameras.iter().map(|(c, d)| (c, *d)));
+    v
+}
+
+fn cameras_json<'a>(cameras: impl Iterator<Item = (&'a polis_domain::Camera, f64)>) -> Value {
+    cameras
         .map(|(c, d)| json!({"id": c.id.as_str(), "name": c.name, "distance_m": (d * 10.0).round() / 10.0}))
-        .collect();
+        .collect()
+}
+
+/// An alarm as the event stream carries it: like the API's form, with the cameras of the alarm's
+/// municipality that see its source when the event is sent (the same for every receiver).
+pub async fn alarm_json_for_stream(app: &polis_core::App, al: &Alarm) -> Value {
+    let mut v = alarm_json_plain(al);
+    v["cameras"] = match al.location {
+        Some(p) => {
+            let reg = app.registry().await;
+            let hits = reg.camera_index.seeing(p, Some(&al.municipality), 5);
+            cameras_json(hits.iter().filter_map(|h| reg.cameras.get(&h.id).map(|c| (c, h.distance_m))))
+        }
+        None => Value::Array(Vec::new()),
+    };
     v
 }
 
@@ -427,7 +445,15 @@ pub async fn list_alarms(
     let filter = q.get("state").map(String::as_str).unwrap_or("open");
     // Closed alarms (cleared and acknowledged) are only in the full list.
     let open_only = !matches!(filter, "all" | "cleared" | "cleared_acknowledged");
-    let limit = q.get("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(500);
+    let limit = match q.get("limit") {
+        None => 500,
+        Some(l) => l
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| Error::invalid("limit", "must be a whole number from 1 to 10000"))?,
+    };
     let keep = |al: &Alarm| -> bool {
         match filter {
             "all" => true,

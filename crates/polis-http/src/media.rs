@@ -113,7 +113,7 @@ pub(crate) async fn playback_ticket(
     Authed(a): Authed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let id = crate::routes::parse_id("id", &id)?;
     let q: HashMap<String, String> = ["from", "to"]
@@ -435,7 +435,7 @@ fn export_json(m: &polis_core::video::ExportManifest) -> Value {
 pub(crate) async fn create_export(
     State(s): State<AppState>,
     Authed(a): Authed,
-    Json(body): Json<Value>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let q: HashMap<String, String> = ["from", "to"]
         .iter()

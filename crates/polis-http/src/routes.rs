@@ -214,9 +214,13 @@ async fn api_not_found(uri: Uri) -> ApiError {
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
-async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Bytes) -> ApiResult<Json<Value>> {
+async fn login(
+    State(s): State<AppState>,
+    ext: axum::http::Extensions,
+    body: Bytes,
+) -> ApiResult<Json<wire::session::LoginOut>> {
     let obj = object(&body)?;
-    let mut f = wire::Fields::new(&obj);
+    let mut f = wire::Fields::strict(&obj, &[]);
     let username = f.str("username");
     let password = match obj.get("password") {
         Some(Value::String(p)) if !p.is_empty() => Some(p.clone()),
@@ -229,11 +233,11 @@ async fn login(State(s): State<AppState>, ext: axum::http::Extensions, body: Byt
         return Err(Error::invalid_fields("username and password are required", f.errors).into());
     };
     let session = s.app.login(&username, &password, &crate::client_addr(ext.get::<ConnectInfo<SocketAddr>>())).await?;
-    Ok(Json(json!({
-        "token": session.token,
-        "expires_at": session.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "user": user_json(&session.user),
-    })))
+    Ok(Json(wire::session::LoginOut {
+        token: session.token,
+        expires_at: session.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        user: (&session.user).into(),
+    }))
 }
 
 async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<StatusCode> {
@@ -244,34 +248,16 @@ async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiRe
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn user_json(u: &polis_domain::User) -> Value {
-    json!({
-        "id": u.id.as_str(),
-        "username": u.username,
-        "role": u.role.as_str(),
-        "municipality": u.municipality.as_ref().map(|m| m.as_str()),
-        "agency": u.agency.as_ref().map(|a| a.as_str()),
-    })
+fn user_json(u: &polis_domain::User) -> wire::session::UserOut {
+    u.into()
 }
 
-async fn me(Authed(a): Authed) -> Json<Value> {
-    Json(json!({
-        "id": a.user_id.as_str(),
-        "username": a.username,
-        "role": a.role.as_str(),
-        "municipality": a.municipality.as_ref().map(|m| m.as_str()),
-        "agency": a.agency.as_ref().map(|m| m.as_str()),
-    }))
+async fn me(Authed(a): Authed) -> Json<wire::session::UserOut> {
+    Json((&a).into())
 }
 
-async fn console_config(State(s): State<AppState>, Authed(_): Authed) -> Json<Value> {
-    let c = &s.console;
-    Json(json!({
-        "tile_url": c.tile_url,
-        "attribution": c.tile_attribution,
-        "center": {"lat": c.center.0, "lon": c.center.1},
-        "zoom": c.zoom,
-    }))
+async fn console_config(State(s): State<AppState>, Authed(_): Authed) -> Json<wire::session::ConsoleConfigOut> {
+    Json(s.console.as_ref().into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,7 +371,7 @@ async fn patch<T: Wire>(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id("id", &id)?;
     let changes = object(&body)?;
-    if changes.get("id").and_then(Value::as_str).is_some_and(|v| v != id.as_str()) {
+    if changes.get("id").is_some_and(|v| v.as_str() != Some(id.as_str())) {
         return Err(Error::invalid("id", "the id cannot be changed").into());
     }
     let before: T = s.app.get(&a, &id).await?;
@@ -544,7 +530,7 @@ async fn put_organisation(State(s): State<AppState>, Authed(a): Authed, body: By
 
 async fn create_user(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
     let obj = object(&body)?;
-    let mut f = wire::Fields::new(&obj);
+    let mut f = wire::Fields::strict(&obj, &["municipality", "agency"]);
     let username = f.str("username");
     let password = f.str("password");
     let role = f.str("role").and_then(|r| {

@@ -11,15 +11,42 @@ use polis_domain::{
 };
 use serde_json::{json, Map, Value};
 
+/// Serde-derived wire types, one module per area (the hand-built forms below move there).
+pub mod session;
+
 /// Reads typed fields out of a JSON object, collecting problems instead of stopping at the first.
 pub struct Fields<'a> {
     map: &'a Map<String, Value>,
     pub errors: Vec<FieldError>,
+    /// Each field must have its JSON type (an API body): no numbers or booleans as text, no
+    /// numbers as strings. Otherwise (a CSV row, an import's properties) text stands for any type.
+    strict: bool,
 }
 
 impl<'a> Fields<'a> {
+    /// A lenient reader: text stands for numbers, booleans and lists (CSV rows, imports).
     pub fn new(map: &'a Map<String, Value>) -> Self {
-        Fields { map, errors: Vec::new() }
+        Fields { map, errors: Vec::new(), strict: false }
+    }
+
+    /// A reader of an API body, as its OpenAPI schema says: every field of its JSON type, and
+    /// `null` only for the fields in `nullable` (for the others it is refused, naming the field).
+    pub fn strict(map: &'a Map<String, Value>, nullable: &[&str]) -> Self {
+        let mut f = Fields { map, errors: Vec::new(), strict: true };
+        for (k, v) in map {
+            if v.is_null() && !nullable.contains(&k.as_str()) {
+                f.problem(k, "must not be null");
+            }
+        }
+        f
+    }
+
+    /// The JSON body reader for `row` `None`, else the lenient import reader.
+    fn for_row(map: &'a Map<String, Value>, row: Option<usize>, nullable: &[&str]) -> Self {
+        match row {
+            None => Fields::strict(map, nullable),
+            Some(_) => Fields::new(map),
+        }
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -50,6 +77,10 @@ impl<'a> Fields<'a> {
         match self.map.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(_)) if self.strict => {
+                self.problem(name, "must be a number");
+                None
+            }
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => match s.trim().parse::<f64>() {
                 Ok(v) if v.is_finite() => Some(v),
@@ -87,7 +118,7 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.trim().to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Number(n)) if !self.strict => Some(n.to_string()),
             Some(_) => {
                 self.problem(name, "must be a string");
                 None
@@ -107,7 +138,7 @@ impl<'a> Fields<'a> {
         match self.map.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            Some(Value::String(s)) if !self.strict => match s.trim().to_ascii_lowercase().as_str() {
                 "" => None,
                 "true" | "yes" | "1" => Some(true),
                 "false" | "no" | "0" => Some(false),
@@ -124,6 +155,10 @@ impl<'a> Fields<'a> {
     }
 
     pub fn opt_id(&mut self, name: &str) -> Option<Id> {
+        if self.strict && self.map.get(name).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
+            self.problem(name, "must be 1 to 64 characters");
+            return None;
+        }
         let s = self.opt_str(name)?;
         self.absorb(Id::parse(name, &s))
     }
@@ -145,7 +180,7 @@ impl<'a> Fields<'a> {
                 }
                 Some(out)
             }
-            Some(Value::String(s)) => {
+            Some(Value::String(s)) if !self.strict => {
                 Some(s.split([',', ';', '|']).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
             }
             Some(_) => {
@@ -223,10 +258,13 @@ fn stream(f: &mut Fields, name: &str) -> Option<StreamUrl> {
     f.absorb(StreamUrl::parse(name, &s))
 }
 
+/// The camera fields that may be `null` in an API body (none, or cleared).
+const CAMERA_NULLABLE: &[&str] = &["stream_url", "sub_stream_url", "owner", "retention_bytes"];
+
 /// A camera from a JSON object (API body, GeoJSON properties with `lat`/`lon` filled from the
 /// geometry, or a CSV row).
 pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -> Result<Camera, Vec<FieldError>> {
-    let mut f = Fields::new(map);
+    let mut f = Fields::for_row(map, row, CAMERA_NULLABLE);
     let id = id_or_new(&mut f, d, "cam");
     let municipality = municipality(&mut f, d);
     let name = f.str("name");
@@ -498,7 +536,7 @@ pub fn site_from(
     d: &Defaults,
     row: Option<usize>,
 ) -> Result<Site, Vec<FieldError>> {
-    let mut f = Fields::new(map);
+    let mut f = Fields::for_row(map, row, &["geometry"]);
     let id = id_or_new(&mut f, d, "site");
     let municipality = municipality(&mut f, d);
     let name_bg = f.opt_str("name_bg").unwrap_or_default();
@@ -567,7 +605,7 @@ pub fn site_from(
 }
 
 pub fn sensor_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -> Result<Sensor, Vec<FieldError>> {
-    let mut f = Fields::new(map);
+    let mut f = Fields::for_row(map, row, &["owner"]);
     let id = id_or_new(&mut f, d, "sensor");
     let municipality = municipality(&mut f, d);
     let name = f.str("name");
@@ -632,7 +670,7 @@ pub fn organisation_json(o: &Organisation) -> Value {
 }
 
 pub fn organisation_from(map: &Map<String, Value>) -> Result<Organisation, Error> {
-    let mut f = Fields::new(map);
+    let mut f = Fields::strict(map, &["agency_kind"]);
     let id = f.opt_id("id");
     if !f.has("id") {
         f.problem("id", "is required");
@@ -665,6 +703,9 @@ pub fn organisation_from(map: &Map<String, Value>) -> Result<Organisation, Error
     })();
     if org.as_ref().is_some_and(|o| o.kind == OrgKind::Agency) && !f.has("municipality") {
         f.problem("municipality", "an agency needs its municipality");
+    }
+    if org.as_ref().is_some_and(|o| o.kind == OrgKind::Municipality && o.agency_kind.is_some()) {
+        f.problem("agency_kind", "only an agency has an agency kind");
     }
     f.finish(org, None).map_err(|errs| Error::invalid_fields("invalid organisation", errs))
 }

@@ -98,7 +98,7 @@ async fn events_are_scoped_to_the_municipality(t: TestApp) {
 
 both!(the_event_stream_needs_a_token_and_valid_filters);
 async fn the_event_stream_needs_a_token_and_valid_filters(t: TestApp) {
-    let r = t.client.get(t.url("/api/v1/events")).header("accept", "text/event-stream").send().await.unwrap();
+    let r = t.send(t.client.get(t.url("/api/v1/events")).header("accept", "text/event-stream")).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (s, b) = t.call(t.req(Method::GET, "/api/v1/events?types=weather").header("accept", "text/event-stream")).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "types", None);

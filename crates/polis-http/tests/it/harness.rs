@@ -152,12 +152,12 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> String {
         let r = self
-            .client
-            .post(self.url("/api/v1/auth/login"))
-            .json(&json!({"username": username, "password": password}))
-            .send()
-            .await
-            .unwrap();
+            .send(
+                self.client
+                    .post(self.url("/api/v1/auth/login"))
+                    .json(&json!({"username": username, "password": password})),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "login of {username} failed");
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
     }
@@ -170,9 +170,34 @@ impl TestApp {
         self.req_as(&self.token, method, path)
     }
 
-    /// Sends and returns (status, JSON body or Null).
+    /// Sends a request and holds the response against the OpenAPI document (status, content type,
+    /// JSON body): a response off the document fails the test. An event stream's body is not read.
+    pub async fn send(&self, rb: RequestBuilder) -> reqwest::Response {
+        let req = rb.build().unwrap();
+        let (method, path) = (req.method().clone(), req.url().path().to_string());
+        let r = self.client.execute(req).await.unwrap();
+        let status = r.status();
+        let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if content_type.as_deref().is_some_and(|c| c.starts_with("text/event-stream")) {
+            if let Err(e) = crate::contract::check(&method, &path, status, content_type.as_deref(), b"") {
+                panic!("{e}");
+            }
+            return r;
+        }
+        let headers = r.headers().clone();
+        let version = r.version();
+        let body = r.bytes().await.unwrap();
+        if let Err(e) = crate::contract::check(&method, &path, status, content_type.as_deref(), &body) {
+            panic!("{e}");
+        }
+        let mut rebuilt = axum::http::Response::builder().status(status).version(version).body(body).unwrap();
+        *rebuilt.headers_mut() = headers;
+        reqwest::Response::from(rebuilt)
+    }
+
+    /// Sends (checked against the document, see [`TestApp::send`]) and returns (status, JSON body or Null).
     pub async fn call(&self, rb: RequestBuilder) -> (StatusCode, Value) {
-        let r = rb.send().await.unwrap();
+        let r = self.send(rb).await;
         let status = r.status();
         let text = r.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))

@@ -502,7 +502,7 @@ async fn incident_changes_travel_on_the_live_stream_to_those_who_may_see_them(t:
 
 /// A subscription to every event type the caller may receive.
 async fn subscribe_all(t: &TestApp, token: &str) -> reqwest::Response {
-    let r = t.req_as(token, Method::GET, "/api/v1/events").header("accept", "text/event-stream").send().await.unwrap();
+    let r = t.send(t.req_as(token, Method::GET, "/api/v1/events").header("accept", "text/event-stream")).await;
     assert_eq!(r.status(), StatusCode::OK);
     r
 }
@@ -691,7 +691,7 @@ async fn units_report_positions_and_an_assigned_agency_sees_its_incident(t: Test
     assert_eq!(s, StatusCode::CREATED, "{att}");
     assert_eq!(att["size"], file.len());
     let att_path = format!("/api/v1/attachments/{}", att["id"].as_str().unwrap());
-    let r = t.req_as(&viewer, Method::GET, &att_path).send().await.unwrap();
+    let r = t.send(t.req_as(&viewer, Method::GET, &att_path)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(r.bytes().await.unwrap().to_vec(), file);

@@ -259,12 +259,69 @@ async fn an_alarm_reaches_a_live_client(t: TestApp) {
     )
     .await;
     let mut stream =
-        t.req(Method::GET, "/api/v1/events?types=alarm").header("accept", "text/event-stream").send().await.unwrap();
+        t.send(t.req(Method::GET, "/api/v1/events?types=alarm").header("accept", "text/event-stream")).await;
     observe(&t, 401.0).await;
     let got = crate::events::read_events(&mut stream, 1).await;
     assert_eq!(got[0].1, "alarm");
     assert_eq!(got[0].2["data"]["source"], "tundzha-1");
     assert_eq!(got[0].2["data"]["state"], "active_unacknowledged");
+}
+
+both!(rule_changes_and_an_alarms_cameras_reach_the_event_stream);
+/// A console learns of rule changes from the stream (it reloads its rules), and an alarm arrives
+/// with the cameras that see its source, as `GET /alarms/{id}` gives them.
+async fn rule_changes_and_an_alarms_cameras_reach_the_event_stream(t: TestApp) {
+    gauge(&t).await;
+    let (s, b) = t.post("/api/v1/cameras", crate::harness::camera("gauge-cam", LAT, LON - 0.0005, 90.0)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let operator = t.user("stream-op", "operator", "kazanlak").await;
+    let mut stream = t
+        .send(
+            t.req_as(&operator, Method::GET, "/api/v1/events?types=alarm,registry")
+                .header("accept", "text/event-stream"),
+        )
+        .await;
+    let (s, rule) = t
+        .post(
+            "/api/v1/rules",
+            json!({"name": "High", "sensor": "tundzha-1", "condition": {"type": "threshold", "above": 400}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{rule}");
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+    let got = crate::events::read_events(&mut stream, 1).await;
+    assert_eq!(got[0].1, "registry");
+    assert_eq!(got[0].2["data"]["entity"], "rule");
+    assert_eq!(got[0].2["data"]["change"], "created");
+    assert_eq!(got[0].2["data"]["ids"], json!([rule_id]));
+    assert_eq!(got[0].2["municipality"], "kazanlak");
+
+    observe(&t, 401.0).await;
+    let got = crate::events::read_events(&mut stream, 1).await;
+    assert_eq!(got[0].1, "alarm");
+    let streamed = &got[0].2["data"];
+    let (s, rest) =
+        t.call(t.req_as(&operator, Method::GET, &format!("/api/v1/alarms/{}", streamed["id"].as_str().unwrap()))).await;
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    assert_eq!(streamed["cameras"], rest["cameras"]);
+    assert_eq!(streamed["cameras"][0]["id"], "gauge-cam", "{streamed}");
+
+    let (s, b) =
+        t.call(t.req(Method::PATCH, &format!("/api/v1/rules/{rule_id}")).json(&json!({"name": "Higher"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = t.call(t.req(Method::DELETE, &format!("/api/v1/rules/{rule_id}"))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // (An alarm event may come between, if the rule's end changes its alarm.)
+    let mut changes = Vec::new();
+    while changes.len() < 2 {
+        for (_, ty, d) in crate::events::read_events(&mut stream, 1).await {
+            if ty == "registry" {
+                assert_eq!(d["data"]["entity"], "rule");
+                changes.push(d["data"]["change"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    assert_eq!(changes, ["updated", "deleted"]);
 }
 
 both!(concurrent_batches_crossing_a_threshold_leave_the_alarm_as_the_last_reading_says);

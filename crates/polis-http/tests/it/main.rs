@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database (from `POLIS_TEST_PG_URL`), through a real HTTP client.
 
 mod accounts;
+mod contract;
 mod events;
 mod exchange;
 mod harness;

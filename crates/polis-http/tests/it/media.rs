@@ -176,7 +176,7 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
 
     // The clip, whole: an MP4 of about four seconds (whole key-frame groups: one a second here).
     let path = format!("/api/v1/cameras/rec-1/recording.mp4?{}", range(clip_from, clip_to));
-    let res = t.req(Method::GET, &path).send().await.unwrap();
+    let res = t.send(t.req(Method::GET, &path)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "video/mp4");
     assert_eq!(res.headers()["accept-ranges"], "bytes");
@@ -189,11 +189,11 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
     assert!(frames as f64 >= duration * 20.0, "{frames} frames in {duration} s of 25 fps");
 
     // A range: 206 with the right bytes.
-    let res = t.req(Method::GET, &path).header("range", "bytes=100-1099").send().await.unwrap();
+    let res = t.send(t.req(Method::GET, &path).header("range", "bytes=100-1099")).await;
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(res.headers()["content-range"], format!("bytes 100-1099/{}", whole.len()).as_str());
     assert_eq!(res.bytes().await.unwrap(), whole.slice(100..1100));
-    let res = t.req(Method::GET, &path).header("range", format!("bytes={}-", whole.len() + 5)).send().await.unwrap();
+    let res = t.send(t.req(Method::GET, &path).header("range", format!("bytes={}-", whole.len() + 5))).await;
     assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     // A ticket for a <video> element: the same bytes without a header; not for another range.
@@ -202,14 +202,14 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let url = b["url"].as_str().unwrap();
-    let res = t.client.get(t.url(url)).send().await.unwrap();
+    let res = t.send(t.client.get(t.url(url))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), whole);
     let other = url
         .replace("&ticket=", "&x=1&ticket=")
         .replace(&urlenc(&rfc3339(clip_to)), &urlenc(&rfc3339(clip_to + time::Duration::seconds(1))));
-    assert_eq!(t.client.get(t.url(&other)).send().await.unwrap().status(), StatusCode::FORBIDDEN);
-    assert_eq!(t.client.get(t.url(&path)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(t.send(t.client.get(t.url(&other))).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.send(t.client.get(t.url(&path))).await.status(), StatusCode::UNAUTHORIZED);
 
     // Evidence export: the file's SHA-256 matches the manifest, ffprobe reads it, the audit log
     // has it; bad requests name the field and leave nothing behind.
@@ -224,7 +224,7 @@ async fn a_recorded_camera_plays_back_a_range_as_mp4() {
     assert_eq!(b["manifest"]["exported_by"], "admin");
     assert_eq!(b["manifest"]["reason"], "Collision at the crossroads, for the police");
     let f = &b["files"][0];
-    let res = t.req(Method::GET, f["url"].as_str().unwrap()).send().await.unwrap();
+    let res = t.send(t.req(Method::GET, f["url"].as_str().unwrap())).await;
     assert_eq!(res.status(), StatusCode::OK);
     let exported = res.bytes().await.unwrap();
     use sha2::Digest;
@@ -436,7 +436,7 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
     let mut cam = camera("snap-rtsp", 42.62, 25.39, 90.0);
     cam["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
     assert_eq!(t.post("/api/v1/cameras", cam).await.0, StatusCode::CREATED);
-    let res = t.req(Method::GET, "/api/v1/cameras/snap-rtsp/snapshot").send().await.unwrap();
+    let res = t.send(t.req(Method::GET, "/api/v1/cameras/snap-rtsp/snapshot")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/jpeg");
     let (w, h, _) = decode_jpeg(&res.bytes().await.unwrap());
@@ -448,7 +448,7 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
     cam["privacy_zones"] = serde_json::json!([[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]]);
     let (s, b) = t.post("/api/v1/cameras", cam).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let res = t.req(Method::GET, "/api/v1/cameras/snap-demo/snapshot").send().await.unwrap();
+    let res = t.send(t.req(Method::GET, "/api/v1/cameras/snap-demo/snapshot")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (w, _, px) = decode_jpeg(&res.bytes().await.unwrap());
     let left = mean(w, &px, 0, w as usize / 2 - 4);
@@ -481,7 +481,7 @@ async fn snapshots_are_jpegs_with_privacy_zones_blacked_out() {
         t.post(&format!("/api/v1/incidents/{inc_id}/snapshots"), serde_json::json!({"camera": "snap-demo"})).await;
     assert_eq!(s, StatusCode::CREATED, "{att}");
     assert_eq!(att["content_type"], "image/jpeg");
-    let res = t.req(Method::GET, &format!("/api/v1/attachments/{}", att["id"].as_str().unwrap())).send().await.unwrap();
+    let res = t.send(t.req(Method::GET, &format!("/api/v1/attachments/{}", att["id"].as_str().unwrap()))).await;
     let bytes = res.bytes().await.unwrap();
     assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
     let (_, journal) = t.get(&format!("/api/v1/incidents/{inc_id}/journal")).await;
@@ -769,7 +769,7 @@ async fn live_view_snapshots_and_playback_are_audited() {
         assert!(Instant::now() < deadline, "nothing recorded: {spans}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let r = t.req_as(&op, Method::GET, &path).send().await.unwrap();
+    let r = t.send(t.req_as(&op, Method::GET, &path)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(!r.bytes().await.unwrap().is_empty());
 
@@ -814,7 +814,7 @@ async fn an_h265_camera_records_plays_back_and_refuses_snapshots_clearly() {
         assert!(Instant::now() < deadline, "less than 3 s of H.265 recorded: {spans}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let r = t.req(Method::GET, &format!("/api/v1/cameras/hevc-1/recording.mp4?{q}")).send().await.unwrap();
+    let r = t.send(t.req(Method::GET, &format!("/api/v1/cameras/hevc-1/recording.mp4?{q}"))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let mp4 = r.bytes().await.unwrap();
     assert!(mp4.windows(4).any(|w| w == b"hvcC"), "an hvcC box in the MP4");

@@ -97,7 +97,7 @@ async fn a_supervisor_plans_the_municipality_and_accepts_the_plan(t: TestApp) {
         assert!(shares.windows(2).all(|w| w[0] <= w[1]), "{stage} goes back: {shares:?}");
         assert!(shares.last().is_some_and(|s| (*s - 1.0).abs() < 1e-9), "{stage} ends at 1: {shares:?}");
     }
-    let r = t.req_as(&sup, Method::GET, &format!("/api/v1/plans/{id}/report.html")).send().await.unwrap();
+    let r = t.send(t.req_as(&sup, Method::GET, &format!("/api/v1/plans/{id}/report.html"))).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.text().await.unwrap().contains("<svg"));

@@ -188,7 +188,7 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_row(t: TestApp) {
     assert_eq!(audit[0]["after"], json!({"count": 2, "ids": ["c1", "c2"]}));
 
     // Export: CSV without credentials, importable again.
-    let r = t.req(Method::GET, "/api/v1/export/cameras.csv").send().await.unwrap();
+    let r = t.send(t.req(Method::GET, "/api/v1/export/cameras.csv")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let csv = r.text().await.unwrap();
     assert!(csv.starts_with("id,municipality,name,lat,lon"), "{csv}");

@@ -39,6 +39,11 @@ impl Serve<'_> {
     /// Starts `polis serve` on loopback with only the settings given here (no `POLIS_*` from the
     /// test's environment) and waits until `/healthz` answers.
     pub async fn start(&self) -> Proc {
+        self.start_with(&[]).await
+    }
+
+    /// [`Serve::start`] with more arguments for `polis serve` (e.g. `--database-url`).
+    pub async fn start_with(&self, extra: &[String]) -> Proc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_polis"));
         for (k, _) in std::env::vars() {
             if k.starts_with("POLIS_") {
@@ -47,6 +52,7 @@ impl Serve<'_> {
         }
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{}", self.port), "--data"])
             .arg(self.data)
+            .args(extra)
             .env("POLIS_ADMIN_PASSWORD", self.admin_password)
             .env("RUST_LOG", self.log_level)
             .stdin(Stdio::null());

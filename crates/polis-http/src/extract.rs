@@ -1,0 +1,39 @@
+//! Request body extraction: a JSON body parsed into a type, whatever its `Content-Type`, with a
+//! 400 that names the field (`serde_path_to_error`) instead of axum's plain-text rejections.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use polis_base::Error;
+use serde::de::DeserializeOwned;
+
+/// A JSON request body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+/// Parses `body` as `T`; a problem is a 400 naming the field (`a.b[2].c`) or `body`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::invalid(
+                "body",
+                format!("malformed JSON at line {}, column {}: {inner}", inner.line(), inner.column()),
+            )
+        } else {
+            let field = if path.is_empty() || path == "." { "body".to_string() } else { path };
+            Error::invalid(&field, inner.to_string())
+        }
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        parse_json(&bytes).map(JsonBody).map_err(|e| ApiError(e).into_response())
+    }
+}
