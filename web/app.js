@@ -2185,6 +2185,7 @@
     Inc.attach(B);
     Planner.attach(B);
     Video.attach(B);
+    if (window.PolisWarnings) window.PolisWarnings.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

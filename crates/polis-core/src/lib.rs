@@ -15,10 +15,12 @@ pub mod intake;
 pub mod live;
 pub mod media;
 pub mod plan;
+pub mod portal;
 pub mod registry;
 pub mod retention;
 mod seed;
 pub mod video;
+pub mod warnings;
 
 use bus::{Bus, EventBus, LocalBus};
 use live::LiveEvent;
@@ -66,6 +68,8 @@ pub struct App {
     snapshots: media::SnapshotCache,
     armed: video::Armed,
     clips: video::ClipCache,
+    board: warnings::Board,
+    public_snaps: portal::PublicSnapshots,
     /// How long a login session lasts.
     session_ttl: time::Duration,
 }
@@ -93,12 +97,15 @@ impl App {
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
+        let board = warnings::Board::load(&*store, clock.now()).await?;
         Ok(Arc::new(App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
             armed: video::Armed::default(),
             clips: video::ClipCache::default(),
+            board,
+            public_snaps: portal::PublicSnapshots::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

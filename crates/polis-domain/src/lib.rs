@@ -11,6 +11,7 @@ pub mod observation;
 pub mod registry;
 pub mod rules;
 pub mod values;
+pub mod warning;
 
 pub use alarm::{Alarm, AlarmComment, AlarmKey, AlarmState};
 pub use auth::{Actor, AuditRecord, Role, User};

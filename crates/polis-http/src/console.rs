@@ -10,6 +10,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
     ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
     ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),
+    ("warnings.js", "text/javascript; charset=utf-8", include_str!("../../../web/warnings.js")),
     ("player.js", "text/javascript; charset=utf-8", include_str!("../../../web/player.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),

@@ -97,6 +97,10 @@ fn event_json(e: &Envelope<LiveEvent>) -> Value {
         LiveEvent::Plan { id, status, stage, progress } => {
             json!({"id": id.as_str(), "status": status, "stage": stage, "progress": progress})
         }
+        LiveEvent::Warning(w) => serde_json::to_value(crate::warnings::WarningOut::from(&**w)).unwrap_or(Value::Null),
+        LiveEvent::ExternalWarning(a) => {
+            serde_json::to_value(crate::warnings::ExternalOut::from(&**a)).unwrap_or(Value::Null)
+        }
     };
     json!({
         "id": e.id,

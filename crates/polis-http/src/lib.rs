@@ -13,7 +13,9 @@ mod live;
 mod media;
 mod metrics;
 mod plans;
+pub mod public;
 mod routes;
+pub mod warnings;
 pub mod wire;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -53,11 +55,19 @@ pub struct AppState {
     event_json: events::JsonCache,
     /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
     live_latency: Arc<metrics::Latency>,
+    /// The citizen portal's render cache and rate limiter.
+    portal: Arc<public::Portal>,
 }
 
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
+    router_with_portal(app, console, public::PortalConfig::default())
+}
+
+/// [`router`] with the citizen portal's limits.
+pub fn router_with_portal(app: Arc<App>, console: ConsoleConfig, portal: public::PortalConfig) -> axum::Router {
     let state = AppState {
+        portal: Arc::new(public::Portal::new(portal)),
         app,
         console: Arc::new(console),
         metrics: Arc::new(metrics::Metrics::default()),
@@ -67,6 +77,7 @@ pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
         live_latency: Arc::default(),
     };
     routes::routes()
+        .merge(public::routes().layer(axum::middleware::from_fn_with_state(state.clone(), public::limit)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

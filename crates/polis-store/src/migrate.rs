@@ -26,6 +26,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/sqlite/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/sqlite/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/sqlite/0005_video.sql") },
+    Migration { version: 6, name: "warnings", sql: include_str!("../migrations/sqlite/0006_warnings.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/postgres/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/postgres/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/postgres/0005_video.sql") },
+    Migration { version: 6, name: "warnings", sql: include_str!("../migrations/postgres/0006_warnings.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

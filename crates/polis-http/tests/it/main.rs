@@ -10,3 +10,4 @@ mod mqtt;
 mod plans;
 mod registry;
 mod security;
+mod warnings;
