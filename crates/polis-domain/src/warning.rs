@@ -152,7 +152,7 @@ impl WarningArea {
     }
 
     pub fn circle(center: LatLon, radius_m: f64) -> Result<WarningArea> {
-        if !radius_m.is_finite() || radius_m < 1.0 || radius_m > MAX_RADIUS_M {
+        if !radius_m.is_finite() || !(1.0..=MAX_RADIUS_M).contains(&radius_m) {
             return Err(Error::invalid("area.radius_m", format!("must be from 1 to {MAX_RADIUS_M} metres")));
         }
         Ok(WarningArea::Circle { center, radius_m })
