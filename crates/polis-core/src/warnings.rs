@@ -547,7 +547,7 @@ impl App {
         actor.check_read_registry()?;
         let mut out: Vec<InboundAlert> =
             read(&self.board.inbound).values().filter(|a| actor.sees(&a.municipality)).cloned().collect();
-        out.sort_by(|a, b| b.sent.cmp(&a.sent));
+        out.sort_by_key(|a| std::cmp::Reverse(a.sent));
         Ok(out)
     }
 

@@ -535,7 +535,7 @@ impl Lang {
             en
         }
     }
-    fn pick<'a>(self, t: &'a polis_domain::warning::Texts) -> &'a str {
+    fn pick(self, t: &polis_domain::warning::Texts) -> &str {
         let (first, other) = if self == Lang::Bg { (&t.bg, &t.en) } else { (&t.en, &t.bg) };
         if first.is_empty() {
             other
@@ -861,9 +861,9 @@ fn render_page(
         h.push_str("</tbody></table>");
     }
     h.push_str("</section></main>");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<footer><p>{}</p></footer><script type=\"module\" src=\"/public/portal.js\"></script></body></html>\n",
+        "<footer><p>{}</p></footer><script type=\"module\" src=\"/public/portal.js\"></script></body></html>",
         l.t(
             "Без регистрация, без бисквитки, без проследяване. Данните са публикувани от общината.",
             "No account, no cookies, no tracking. The data is published by the municipality."
