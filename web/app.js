@@ -2165,6 +2165,7 @@
     Planner.attach(B);
     Video.attach(B);
     Admin.attach(B);
+    if (window.PolisWarnings) window.PolisWarnings.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

@@ -16,10 +16,12 @@ pub mod intake;
 pub mod live;
 pub mod media;
 pub mod plan;
+pub mod portal;
 pub mod registry;
 pub mod retention;
 mod seed;
 pub mod video;
+pub mod warnings;
 
 use bus::{Bus, EventBus, LocalBus};
 use live::LiveEvent;
@@ -71,6 +73,8 @@ pub struct App {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Recorder tasks running now (shutdown waits for them to close their files).
     recorders: Arc<std::sync::atomic::AtomicUsize>,
+    board: warnings::Board,
+    public_snaps: portal::PublicSnapshots,
     /// How long a login session lasts.
     session_ttl: time::Duration,
     /// Open connections of each session; account changes.
@@ -100,6 +104,7 @@ impl App {
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
+        let board = warnings::Board::load(&*store, clock.now()).await?;
         Ok(Arc::new(App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
@@ -108,6 +113,8 @@ impl App {
             clips: video::ClipCache::default(),
             stopping: tokio::sync::watch::channel(false).0,
             recorders: Arc::default(),
+            board,
+            public_snaps: portal::PublicSnapshots::default(),
             store,
             clock,
             registry: tokio::sync::RwLock::new(registry),

@@ -46,6 +46,10 @@ pub enum LiveEvent {
     /// values of the sensors near it), pushed to that agency when one of its units is assigned
     /// or a share is made for it.
     Dispatch(Box<DispatchEvent>),
+    /// A public warning was drafted, changed, approved, cancelled or expired: its whole state.
+    Warning(Box<polis_domain::warning::Warning>),
+    /// A warning from an outside CAP feed arrived (or left force).
+    ExternalWarning(Box<polis_domain::warning::InboundAlert>),
 }
 
 /// What [`LiveEvent::Dispatch`] carries: the incident as `agency` sees it, and why it was sent.
@@ -77,11 +81,14 @@ impl LiveEvent {
             LiveEvent::Incident(_) => "incident",
             LiveEvent::Plan { .. } => "plan",
             LiveEvent::Dispatch(_) => "dispatch",
+            LiveEvent::Warning(_) => "warning",
+            LiveEvent::ExternalWarning(_) => "external_warning",
         }
     }
 
     /// Every type name, for validating filters.
-    pub const TYPES: &'static [&'static str] = &["registry", "alarm", "observation", "incident", "plan", "dispatch"];
+    pub const TYPES: &'static [&'static str] =
+        &["registry", "alarm", "observation", "incident", "plan", "dispatch", "warning", "external_warning"];
 
     pub(crate) fn registry<'a>(entity: &str, change: Change, ids: impl ExactSizeIterator<Item = &'a Id>) -> Self {
         let count = ids.len();

@@ -103,7 +103,7 @@ impl App {
         self.snapshot_of(&cam).await
     }
 
-    async fn snapshot_of(&self, cam: &Camera) -> Result<Vec<u8>> {
+    pub(crate) async fn snapshot_of(&self, cam: &Camera) -> Result<Vec<u8>> {
         let url = cam
             .stream
             .as_ref()

@@ -154,6 +154,30 @@ impl Actor {
         }
     }
 
+    /// Drafting, editing and cancelling public warnings of municipality `m`: operators,
+    /// supervisors and administrators of `m`.
+    pub fn check_warnings(&self, m: &Id) -> Result<()> {
+        if !matches!(self.role, Role::Admin | Role::Supervisor | Role::Operator) {
+            return Err(Error::permission_denied(format!("role {} may not write warnings", self.role)));
+        }
+        if !self.sees(m) {
+            return Err(Error::permission_denied(format!("you may not see municipality {m}")));
+        }
+        Ok(())
+    }
+
+    /// Approving (publishing) a public warning of municipality `m`: supervisors and
+    /// administrators of `m` (and never the warning's author, see `Warning::approve`).
+    pub fn check_approve_warning(&self, m: &Id) -> Result<()> {
+        if !matches!(self.role, Role::Admin | Role::Supervisor) {
+            return Err(Error::permission_denied("only supervisors and administrators may approve warnings"));
+        }
+        if !self.sees(m) {
+            return Err(Error::permission_denied(format!("you may not see municipality {m}")));
+        }
+        Ok(())
+    }
+
     /// The municipality a new item goes to when the request does not name one.
     pub fn default_municipality(&self) -> Result<Id> {
         self.municipality.clone().ok_or_else(|| Error::invalid("municipality", "required for region-wide users"))

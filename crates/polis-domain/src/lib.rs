@@ -12,6 +12,7 @@ pub mod polygon;
 pub mod registry;
 pub mod rules;
 pub mod values;
+pub mod warning;
 
 pub use alarm::{Alarm, AlarmComment, AlarmKey, AlarmState};
 pub use auth::{Actor, AuditRecord, Role, User};

@@ -11,6 +11,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
     ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../../web/admin.js")),
+    ("warnings.js", "text/javascript; charset=utf-8", include_str!("../../../web/warnings.js")),
     ("player.js", "text/javascript; charset=utf-8", include_str!("../../../web/player.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),

@@ -103,6 +103,10 @@ async fn event_json(app: &App, e: &Envelope<LiveEvent>) -> Value {
         LiveEvent::Plan { id, status, stage, progress } => {
             json!({"id": id.as_str(), "status": status, "stage": stage, "progress": progress})
         }
+        LiveEvent::Warning(w) => serde_json::to_value(crate::warnings::WarningOut::from(&**w)).unwrap_or(Value::Null),
+        LiveEvent::ExternalWarning(a) => {
+            serde_json::to_value(crate::warnings::ExternalOut::from(&**a)).unwrap_or(Value::Null)
+        }
     };
     json!({
         "id": e.id,

@@ -17,8 +17,10 @@ mod live;
 mod media;
 mod metrics;
 mod plans;
+pub mod public;
 mod routes;
 pub mod server;
+pub mod warnings;
 pub mod wire;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -65,6 +67,8 @@ pub struct AppState {
     share_throttle: guard::ShareThrottle,
     /// The token `/metrics` answers besides an administrator's session (`None`: only those).
     metrics_token: Option<Arc<String>>,
+    /// The citizen portal's render cache and rate limiter.
+    portal: Arc<public::Portal>,
 }
 
 /// Options of the HTTP application beyond the console's.
@@ -72,6 +76,8 @@ pub struct AppState {
 pub struct HttpOptions {
     /// A token for Prometheus scrapes of `/metrics` (`Authorization: Bearer ...`).
     pub metrics_token: Option<String>,
+    /// The citizen portal's limits.
+    pub portal: public::PortalConfig,
 }
 
 /// The whole HTTP application.
@@ -82,6 +88,7 @@ pub fn router(app: Arc<App>, console: ConsoleConfig) -> axum::Router {
 /// The whole HTTP application, with options.
 pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) -> axum::Router {
     let state = AppState {
+        portal: Arc::new(public::Portal::new(options.portal)),
         app,
         console: Arc::new(console),
         metrics: Arc::new(metrics::Metrics::default()),
@@ -95,6 +102,7 @@ pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) 
     };
     routes::routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::share_throttle))
+        .merge(public::routes().layer(axum::middleware::from_fn_with_state(state.clone(), public::limit)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -10,6 +10,7 @@
 //!
 //! The crate sits below `polis-core`: it depends on `polis-base` and `polis-domain` only.
 
+pub mod cap_feed;
 pub mod mqtt;
 pub mod sim;
 

@@ -641,6 +641,51 @@ pub fn parse_payload(sensor: &str, payload: &[u8]) -> std::result::Result<Payloa
     }
 }
 
+/// Publishes messages to the broker: what Polis tells sirens, displays and other systems
+/// (`polis/<municipality>/warnings` carries each CAP message as it is sent). Each message is
+/// published at QoS 1 on its own connection (client id `<client_id>-out`), reconnecting with
+/// backoff; a publish waiting for a broker that is down is kept, in order.
+pub fn spawn_publisher(
+    config: MqttConfig,
+    mut messages: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut o = MqttOptions::new(format!("{}-out", config.client_id), config.host.clone(), config.port);
+        o.set_keep_alive(config.keep_alive).set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+        if let Some(u) = &config.username {
+            let p = config.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            o.set_credentials(u.clone(), p);
+        }
+        let (client, mut eventloop) = AsyncClient::new(o, 1024);
+        let prefix = config.topic_prefix.clone();
+        let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                m = messages.recv() => match m {
+                    Some((topic, payload)) => {
+                        let topic = format!("{prefix}/{topic}");
+                        if let Err(e) = client.publish(topic.clone(), rumqttc::QoS::AtLeastOnce, false, payload).await {
+                            tracing::warn!(%topic, error = %e, "MQTT publish not queued");
+                        }
+                    }
+                    None => return,
+                },
+                ev = eventloop.poll() => match ev {
+                    Ok(_) => backoff.reset(),
+                    Err(e) => {
+                        let d = backoff.next_delay();
+                        tracing::warn!(broker = %config.url, error = %e, retry_in_ms = d.as_millis() as u64, "MQTT publisher: connection failed");
+                        tokio::time::sleep(d).await;
+                    }
+                },
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ mod migrate;
 mod recordings;
 mod sql;
 pub mod testing;
+mod warnings;
 
 pub use backup::{backup_sqlite, restore_sqlite};
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
@@ -26,6 +27,7 @@ pub use recordings::{Segment, SegmentUsage};
 use async_trait::async_trait;
 use polis_base::{Error, Result};
 use polis_domain::incident::{Incident, JournalEntry, Procedure, Share, SosDevice, Unit};
+use polis_domain::warning::{CapRecord, InboundAlert, Publication, Warning};
 use polis_domain::{Alarm, AuditRecord, Camera, Id, Observation, Organisation, Rule, Sensor, Site, User};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -278,6 +280,30 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces an SOS device; its profile is stored in its own columns.
     async fn put_sos_device(&self, device: &SosDevice, audit: Option<&AuditRecord>) -> Result<()>;
     async fn list_sos_devices(&self) -> Result<Vec<SosDevice>>;
+
+    // Public warnings (see `warnings.rs`).
+    /// Inserts or replaces a warning, with the CAP message it just sent and its audit record,
+    /// in one transaction. A message identifier used before: `AlreadyExists`.
+    async fn put_warning(
+        &self,
+        warning: &Warning,
+        message: Option<&CapRecord>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()>;
+    async fn warning(&self, id: &Id) -> Result<Option<Warning>>;
+    /// Every warning, newest change first.
+    async fn list_warnings(&self) -> Result<Vec<Warning>>;
+    /// A CAP message as sent.
+    async fn cap_message(&self, identifier: &str) -> Result<Option<CapRecord>>;
+    /// The CAP messages of a warning, oldest first.
+    async fn cap_messages_of(&self, warning: &Id) -> Result<Vec<CapRecord>>;
+    /// Inserts or replaces a warning received from outside (by its key).
+    async fn put_inbound(&self, alert: &InboundAlert, audit: Option<&AuditRecord>) -> Result<()>;
+    /// Every warning received, newest first.
+    async fn list_inbound(&self) -> Result<Vec<InboundAlert>>;
+    /// Records that an item is (or is no longer) public, with its audit record.
+    async fn put_publication(&self, publication: &Publication, audit: &AuditRecord) -> Result<()>;
+    async fn list_publications(&self) -> Result<Vec<Publication>>;
 
     /// Closes the store's connections, waiting for work in flight (on SQLite this also folds the
     /// write-ahead log back into the database file). Call it at shutdown; the store must not be

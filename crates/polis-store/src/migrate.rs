@@ -27,6 +27,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/sqlite/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/sqlite/0005_video.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/sqlite/0006_accounts.sql") },
+    Migration { version: 7, name: "warnings", sql: include_str!("../migrations/sqlite/0007_warnings.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -36,6 +37,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/postgres/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/postgres/0005_video.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/postgres/0006_accounts.sql") },
+    Migration { version: 7, name: "warnings", sql: include_str!("../migrations/postgres/0007_warnings.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

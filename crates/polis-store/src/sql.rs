@@ -1067,6 +1067,43 @@ impl Store for SqlStore {
         incidents::list_sos_devices(&self.db).await
     }
 
+    async fn put_warning(
+        &self,
+        warning: &polis_domain::warning::Warning,
+        message: Option<&polis_domain::warning::CapRecord>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        crate::warnings::put_warning(&self.db, warning, message, audit).await
+    }
+    async fn warning(&self, id: &Id) -> Result<Option<polis_domain::warning::Warning>> {
+        crate::warnings::warning(&self.db, id).await
+    }
+    async fn list_warnings(&self) -> Result<Vec<polis_domain::warning::Warning>> {
+        crate::warnings::list_warnings(&self.db).await
+    }
+    async fn cap_message(&self, identifier: &str) -> Result<Option<polis_domain::warning::CapRecord>> {
+        crate::warnings::cap_message(&self.db, identifier).await
+    }
+    async fn cap_messages_of(&self, warning: &Id) -> Result<Vec<polis_domain::warning::CapRecord>> {
+        crate::warnings::cap_messages_of(&self.db, warning).await
+    }
+    async fn put_inbound(
+        &self,
+        alert: &polis_domain::warning::InboundAlert,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        crate::warnings::put_inbound(&self.db, alert, audit).await
+    }
+    async fn list_inbound(&self) -> Result<Vec<polis_domain::warning::InboundAlert>> {
+        crate::warnings::list_inbound(&self.db).await
+    }
+    async fn put_publication(&self, p: &polis_domain::warning::Publication, audit: &AuditRecord) -> Result<()> {
+        crate::warnings::put_publication(&self.db, p, audit).await
+    }
+    async fn list_publications(&self) -> Result<Vec<polis_domain::warning::Publication>> {
+        crate::warnings::list_publications(&self.db).await
+    }
+
     async fn close(&self) {
         self.db.close().await;
     }

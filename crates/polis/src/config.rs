@@ -24,6 +24,29 @@ pub struct RawConfig {
     pub map: RawMap,
     #[serde(default)]
     pub retention: RawRetention,
+    #[serde(default)]
+    pub warnings: RawWarnings,
+}
+
+/// `[warnings]`: public warnings, the citizen portal and CAP in (see docs/ref/config.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarnings {
+    pub cap_sender: Option<String>,
+    pub public_url: Option<String>,
+    pub portal_rate_per_sec: Option<f64>,
+    pub portal_burst: Option<f64>,
+    #[serde(default)]
+    pub cap_feeds: Vec<RawFeed>,
+}
+
+/// `[[warnings.cap_feeds]]`: a feed of CAP messages to poll for a municipality.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeed {
+    pub url: String,
+    pub municipality: String,
+    pub every_s: Option<u64>,
 }
 
 /// `[retention]`: how long sensor data is kept (see docs/ref/config.md).
@@ -80,6 +103,9 @@ pub struct ServeFlags {
     /// sessions work too.
     #[arg(long, env = "POLIS_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Requests per second each client address may make on the public portal (0: no limit).
+    #[arg(long, env = "POLIS_PORTAL_RATE_PER_SEC")]
+    pub portal_rate_per_sec: Option<f64>,
 }
 
 /// The resolved, checked configuration.
@@ -95,6 +121,9 @@ pub struct Config {
     pub retention: polis_core::retention::RetentionPolicy,
     /// The token for `/metrics` (never printed).
     pub metrics_token: Option<polis_domain::registry::Secret>,
+    pub warnings: polis_core::warnings::WarningConfig,
+    pub portal: polis_http::public::PortalConfig,
+    pub cap_feeds: Vec<polis_ingest::cap_feed::FeedConfig>,
 }
 
 impl Config {
@@ -142,8 +171,48 @@ impl Config {
             Some(t) if t.trim().len() < 16 => bail!("metrics_token: use at least 16 characters"),
             t => t.map(|t| polis_domain::registry::Secret::new(t.trim())),
         };
+        let w = raw.warnings;
+        if let Some(sender) = &w.cap_sender {
+            if sender.is_empty() || sender.chars().any(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
+                bail!("warnings.cap_sender: must be non-empty, without spaces, commas, '<' or '&'");
+            }
+        }
+        let mut portal = polis_http::public::PortalConfig::default();
+        if let Some(r) = flags.portal_rate_per_sec.or(w.portal_rate_per_sec) {
+            if !r.is_finite() || r < 0.0 {
+                bail!("warnings.portal_rate_per_sec: must be 0 (no limit) or more");
+            }
+            portal.rate_per_sec = r;
+        }
+        if let Some(b) = w.portal_burst {
+            if !b.is_finite() || b < 1.0 {
+                bail!("warnings.portal_burst: must be at least 1");
+            }
+            portal.burst = b;
+        }
+        let mut cap_feeds = Vec::new();
+        for (i, f) in w.cap_feeds.into_iter().enumerate() {
+            if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
+                bail!("warnings.cap_feeds[{i}].url: must be an http:// or https:// URL");
+            }
+            let municipality = polis_domain::Id::parse("municipality", &f.municipality)
+                .map_err(|e| anyhow::anyhow!("warnings.cap_feeds[{i}].municipality: {}", e.message))?;
+            let every = f.every_s.unwrap_or(60);
+            if !(5..=86_400).contains(&every) {
+                bail!("warnings.cap_feeds[{i}].every_s: must be from 5 to 86400");
+            }
+            cap_feeds.push(polis_ingest::cap_feed::FeedConfig {
+                url: f.url,
+                municipality,
+                every: std::time::Duration::from_secs(every),
+            });
+        }
+        let warnings = polis_core::warnings::WarningConfig { sender: w.cap_sender, public_url: w.public_url };
         Ok(Config {
             metrics_token,
+            warnings,
+            portal,
+            cap_feeds,
             retention,
             mqtt,
             listen,

@@ -349,6 +349,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let backend = store.backend();
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
+    app.configure_warnings(config.warnings.clone()).map_err(|e| anyhow::anyhow!("warnings: {}", e.message))?;
     let video_dir = config.data.join("video");
     app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
@@ -385,6 +386,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                     if let Err(e) = ticking.tick().await {
                         tracing::warn!(error = %e, "rule tick failed");
                     }
+                    if let Err(e) = ticking.expire_warnings().await {
+                        tracing::warn!(error = %e, "expiring warnings failed");
+                    }
                     ticks += 1;
                     // Hourly housekeeping (and once at start): expired login sessions, and
                     // sensor data past its retention.
@@ -409,6 +413,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         let sink: Arc<dyn polis_ingest::Sink> = app.clone();
         polis_ingest::mqtt::spawn(mqtt, sink, stopped());
     }
+    if let Some(mqtt) = config.mqtt.clone() {
+        // Each CAP message as it is sent, on polis/<municipality>/warnings.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        polis_ingest::mqtt::spawn_publisher(mqtt, rx, stopped());
+        tokio::spawn(app.clone().run_warning_relay(tx));
+    }
+    for feed in config.cap_feeds.clone() {
+        tracing::info!(feed = %feed.url, municipality = %feed.municipality, "polling a CAP feed");
+        let sink: Arc<dyn polis_ingest::cap_feed::CapSink> = app.clone();
+        tokio::spawn(polis_ingest::cap_feed::run(feed, sink, stopped()));
+    }
     if demo {
         let sensors: Vec<polis_domain::Sensor> = app.list(&Actor::system()).await?;
         let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
@@ -423,7 +438,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
     let options =
-        polis_http::HttpOptions { metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()) };
+        polis_http::HttpOptions {
+        metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()),
+        portal: config.portal,
+    };
     let video_app = app.clone();
     let router = polis_http::router_with(app, config.console.clone(), options);
     // SIGTERM: stop accepting, let requests finish (at most 4 s; event streams and live video

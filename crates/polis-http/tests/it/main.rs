@@ -13,3 +13,4 @@ mod mqtt;
 mod plans;
 mod registry;
 mod security;
+mod warnings;

@@ -14,6 +14,7 @@ mod registry;
 mod rules;
 mod schema;
 mod users;
+mod warnings;
 
 /// Declares each test for both engines. `store:` tests take an opened [`polis_store::DynStore`];
 /// `fresh:` tests take a [`harness::Fresh`] database to open (and re-open) themselves.
@@ -81,6 +82,8 @@ suite! {
         incidents::attachments_round_trip_with_their_journal_line,
         incidents::sos_profiles_live_in_their_own_columns,
         recordings::segments_are_indexed_listed_by_overlap_and_deleted,
+        warnings::warnings_and_their_cap_messages_round_trip,
+        warnings::received_warnings_and_publications_are_replaced_by_key,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,
