@@ -26,6 +26,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/sqlite/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/sqlite/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/sqlite/0005_video.sql") },
+    Migration { version: 6, name: "reliability", sql: include_str!("../migrations/sqlite/0006_reliability.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "rollups", sql: include_str!("../migrations/postgres/0003_rollups.sql") },
     Migration { version: 4, name: "incidents", sql: include_str!("../migrations/postgres/0004_incidents.sql") },
     Migration { version: 5, name: "video", sql: include_str!("../migrations/postgres/0005_video.sql") },
+    Migration { version: 6, name: "reliability", sql: include_str!("../migrations/postgres/0006_reliability.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).
@@ -45,10 +47,10 @@ const WHAT: &str = "migrate the database schema";
 pub(crate) async fn run(db: &Db) -> Result<i64> {
     let migrations = match db {
         Db::Sqlite { .. } => SQLITE,
-        Db::Postgres(_) => POSTGRES,
+        Db::Postgres(..) => POSTGRES,
     };
     let mut tx = db.begin(WHAT).await?;
-    let r = run_in(&mut tx, matches!(db, Db::Postgres(_)), migrations).await;
+    let r = run_in(&mut tx, matches!(db, Db::Postgres(..)), migrations).await;
     tx.finish(WHAT, r).await
 }
 

@@ -5,6 +5,7 @@
 
 mod alarms;
 mod audit;
+mod events;
 mod fixtures;
 mod harness;
 mod incidents;
@@ -79,6 +80,7 @@ suite! {
         incidents::attachments_round_trip_with_their_journal_line,
         incidents::sos_profiles_live_in_their_own_columns,
         recordings::segments_are_indexed_listed_by_overlap_and_deleted,
+        events::kept_events_read_back_newest_last_and_prune_by_count_and_age,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,
