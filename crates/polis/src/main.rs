@@ -297,10 +297,24 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
+    // Readings stored just before a crash may never have been evaluated by the rules.
+    match app.settle_alarms().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(alarms = n, "alarms brought in line with the stored readings"),
+        Err(e) => tracing::warn!(error = %e, "settling alarms with the stored readings failed"),
+    }
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     let video_dir = config.data.join("video");
     app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
+    match app.adopt_orphan_recordings().await {
+        Ok(o) if o.indexed + o.deleted > 0 => {
+            tracing::info!(indexed = o.indexed, deleted = o.deleted, "recordings the index did not know")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "looking for recordings the index does not know failed"),
+    }
+    tokio::spawn(app.clone().run_storage_watch(std::time::Duration::from_secs(1)));
     tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
     tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
     tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
@@ -371,9 +385,29 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
-    let router = polis_http::router(app, config.console.clone());
-    polis_http::serve(listener, router, shutdown_signal()).await?;
+    let router = polis_http::router(app.clone(), config.console.clone());
+    // Open event streams never end by themselves: after the signal, connections get a few
+    // seconds to finish, then the server stops anyway (so that the bus below is closed cleanly).
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    };
+    let server = polis_http::serve(listener, router, signal);
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r?,
+        _ = async {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::info!("connections still open 3 s after the signal; stopping anyway"),
+    }
     let _ = stop_tx.send(true);
+    // The live events still held go to the store, so consoles resume without a gap.
+    app.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database (from `POLIS_TEST_PG_URL`), through a real HTTP client.
 
 mod events;
+mod faults;
 mod harness;
 mod incidents;
 mod live;

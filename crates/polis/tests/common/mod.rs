@@ -13,6 +13,16 @@ use std::time::{Duration, Instant};
 /// A child process killed when the test ends, however it ends.
 pub struct Proc(pub Child);
 
+impl Proc {
+    /// Stops the process as an operator would (SIGTERM) and waits until it has exited.
+    pub fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -39,6 +49,11 @@ impl Serve<'_> {
     /// Starts `polis serve` on loopback with only the settings given here (no `POLIS_*` from the
     /// test's environment) and waits until `/healthz` answers.
     pub async fn start(&self) -> Proc {
+        self.start_with(&[]).await
+    }
+
+    /// [`Serve::start`] with more environment variables (e.g. `POLIS_DATABASE_URL`).
+    pub async fn start_with(&self, env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_polis"));
         for (k, _) in std::env::vars() {
             if k.starts_with("POLIS_") {
@@ -49,6 +64,7 @@ impl Serve<'_> {
             .arg(self.data)
             .env("POLIS_ADMIN_PASSWORD", self.admin_password)
             .env("RUST_LOG", self.log_level)
+            .envs(env.iter().copied())
             .stdin(Stdio::null());
         match self.log_file {
             Some(path) => {
