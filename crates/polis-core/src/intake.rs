@@ -434,7 +434,12 @@ impl App {
             }
             readings.push(newest.clone());
         }
-        readings.sort_by(|a, b| (a.sensor(), a.quantity(), a.time()).cmp(&(b.sensor(), b.quantity(), b.time())));
+        readings.sort_by(|a, b| {
+            a.sensor()
+                .cmp(b.sensor())
+                .then_with(|| a.quantity().cmp(&b.quantity()))
+                .then_with(|| a.time().cmp(&b.time()))
+        });
         let open = self.live.alarms.lock().await.clone();
         let mut closed: HashMap<AlarmKey, Alarm> = HashMap::new();
         if !readings.is_empty() {

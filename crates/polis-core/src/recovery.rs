@@ -43,7 +43,7 @@ pub(crate) fn lookbacks<'a>(
         if watching.is_empty() {
             continue;
         }
-        out.push((o, watching.iter().filter_map(|r| lookback(r)).max()));
+        out.push((o, watching.iter().copied().filter_map(lookback).max()));
     }
     out
 }

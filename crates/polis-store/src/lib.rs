@@ -501,11 +501,11 @@ mod tests {
         let mut refused = None;
         for i in 0..2_000 {
             let org = polis_domain::Organisation {
-                id: Id::from_trusted(&format!("org-{i}")),
+                id: Id::from_trusted(format!("org-{i}")),
                 kind: polis_domain::OrgKind::Municipality,
                 name_bg: "x".repeat(500),
                 name_en: "y".repeat(500),
-                municipality: Id::from_trusted(&format!("org-{i}")),
+                municipality: Id::from_trusted(format!("org-{i}")),
                 agency_kind: None,
                 demo: false,
             };
