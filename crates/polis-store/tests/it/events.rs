@@ -9,7 +9,7 @@ fn event(id: u64, minutes_ago: i64) -> StoredEvent {
     StoredEvent {
         id,
         at: datetime!(2026-11-25 08:00 UTC) - Duration::minutes(minutes_ago),
-        municipality: (id % 2 == 0).then(|| Id::from_trusted("kazanlak")),
+        municipality: id.is_multiple_of(2).then(|| Id::from_trusted("kazanlak")),
         body: format!("{{\"n\":{id}}}"),
     }
 }
