@@ -55,6 +55,10 @@ pub trait EventBus<E>: Send + Sync + 'static {
     fn publish_now(&self, municipality: Option<Id>, event: E) -> std::result::Result<u64, (Option<Id>, E)> {
         Err((municipality, event))
     }
+
+    /// Finishes what the engine still has to do with the events published so far (an engine
+    /// that keeps them writes them out), at shutdown. Publishing afterwards is not supported.
+    async fn close(&self) {}
 }
 
 /// A subscription: any stream of deliveries an engine provides, remembering the last id
@@ -132,11 +136,25 @@ impl<E: Send + 'static> Bus<E> {
 
 /// The in-process bus: a ring of recent events for resumption and a broadcast channel for live
 /// delivery. A slow subscriber never slows publishers: it lags, is told so, and resumes from the
-/// ring.
+/// ring. Made with [`LocalBus::durable`], the ring is also kept in the store (written in batches
+/// by a task, so publishing never waits for it) and loaded again at start, so that a subscriber
+/// resuming after a restart gets what it missed.
 pub struct LocalBus<E> {
     inner: Mutex<Ring<E>>,
     live: broadcast::Sender<Arc<Envelope<E>>>,
     next_id: AtomicU64,
+    /// Where retained events go to be written to the store, with a durable bus.
+    keeper: Option<mpsc::UnboundedSender<Keep<E>>>,
+    /// A subscriber resuming after an id below this one may have missed events that were never
+    /// written (the run before a crash): it is told of a gap. 0 when none.
+    gap_before: u64,
+}
+
+/// What the keeper task of a durable [`LocalBus`] is handed.
+enum Keep<E> {
+    Event(Arc<Envelope<E>>),
+    /// Write everything handed over so far, mark the log as stopped cleanly, then answer.
+    Close(tokio::sync::oneshot::Sender<()>),
 }
 
 struct Ring<E> {
@@ -158,6 +176,8 @@ impl<E: Clone + Send + Sync + 'static> LocalBus<E> {
             inner: Mutex::new(Ring { events: VecDeque::with_capacity(retain.min(1 << 16)), capacity: retain.max(1) }),
             live,
             next_id: AtomicU64::new(start),
+            keeper: None,
+            gap_before: 0,
         }
     }
 
@@ -170,8 +190,169 @@ impl<E: Clone + Send + Sync + 'static> LocalBus<E> {
             ring.events.pop_front();
         }
         ring.events.push_back(env.clone());
+        if let Some(keeper) = &self.keeper {
+            let _ = keeper.send(Keep::Event(env.clone()));
+        }
         let _ = self.live.send(env);
         id
+    }
+}
+
+/// How a durable [`LocalBus`] keeps its retention in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Durability {
+    /// Events older than this are dropped from the store (the count is the bus's `retain`).
+    pub max_age: time::Duration,
+    /// Events are written in batches gathered over this long.
+    pub batch_window: std::time::Duration,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability { max_age: time::Duration::days(1), batch_window: std::time::Duration::from_millis(50) }
+    }
+}
+
+impl<E> LocalBus<E>
+where
+    E: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    /// A [`LocalBus`] whose retention (the newest `retain` events, none older than
+    /// `durability.max_age`) is also kept in `store`: loaded now, and written by a task in
+    /// batches as events are published. Ids go on from the newest event kept. If the previous
+    /// run did not stop cleanly ([`EventBus::close`]), events it published but had not written
+    /// are lost: a subscriber resuming from before this start is told of a gap.
+    pub async fn durable(
+        store: polis_store::DynStore,
+        retain: usize,
+        live_capacity: usize,
+        durability: Durability,
+    ) -> Result<LocalBus<E>> {
+        let mut bus = LocalBus::new(retain, live_capacity);
+        let kept = store.newest_events(u32::try_from(retain).unwrap_or(u32::MAX)).await?;
+        let mut log = store.event_log_state().await?;
+        let newest = kept.last().map(|e| e.id);
+        {
+            let ring = bus.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+            for e in kept {
+                match serde_json::from_str::<E>(&e.body) {
+                    Ok(event) => {
+                        ring.events.push_back(Arc::new(Envelope { id: e.id, municipality: e.municipality, event }))
+                    }
+                    Err(err) => {
+                        tracing::warn!(id = e.id, error = %err, "a kept live event does not read back; skipped")
+                    }
+                }
+            }
+        }
+        let start = bus.next_id.get_mut();
+        *start = (*start).max(newest.unwrap_or(0));
+        if newest.is_some() && log.clean_through != newest {
+            // The last run ended without writing out all it published.
+            log.gap_before = Some(*start + 1);
+            tracing::warn!("the previous run did not stop cleanly: live events may have been lost");
+        }
+        bus.gap_before = log.gap_before.unwrap_or(0);
+        store.set_event_log_state(polis_store::EventLogState { clean_through: None, ..log }).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        bus.keeper = Some(tx);
+        tokio::spawn(keep_events(store, rx, retain, durability, log.gap_before));
+        Ok(bus)
+    }
+}
+
+/// The keeper task of a durable [`LocalBus`]: gathers events for a batch window, writes them
+/// in one transaction (retrying, in order, while the store fails), and prunes the store now and
+/// then. Ends when the bus is dropped or closed.
+async fn keep_events<E: serde::Serialize + Send + Sync + 'static>(
+    store: polis_store::DynStore,
+    mut rx: mpsc::UnboundedReceiver<Keep<E>>,
+    retain: usize,
+    durability: Durability,
+    mut gap_before: Option<u64>,
+) {
+    let mut waiting: VecDeque<polis_store::StoredEvent> = VecDeque::new();
+    let mut last_written: Option<u64> = None;
+    let mut last_prune = std::time::Instant::now();
+    let mut closing: Option<tokio::sync::oneshot::Sender<()>> = None;
+    let mut open = true;
+    while open || !waiting.is_empty() {
+        if waiting.is_empty() {
+            match rx.recv().await {
+                Some(first) => gather(first, &mut waiting, &mut closing),
+                None => break,
+            }
+            if closing.is_none() {
+                tokio::time::sleep(durability.batch_window).await;
+            }
+        }
+        while let Ok(more) = rx.try_recv() {
+            gather(more, &mut waiting, &mut closing);
+        }
+        if closing.is_some() {
+            open = false;
+        }
+        // A store that fails for long does not grow memory without bound: the oldest unwritten
+        // events go, and a resumer from before them will be told of a gap after a restart.
+        while waiting.len() > retain.max(1) {
+            if let Some(dropped) = waiting.pop_front() {
+                gap_before = Some(gap_before.unwrap_or(0).max(dropped.id + 1));
+            }
+        }
+        let batch: Vec<polis_store::StoredEvent> = waiting.iter().cloned().collect();
+        match store.append_events(&batch).await {
+            Ok(()) => {
+                last_written = batch.last().map(|e| e.id).or(last_written);
+                waiting.clear();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, waiting = waiting.len(), "live events not kept yet; retrying");
+                if closing.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        }
+        if last_prune.elapsed() >= std::time::Duration::from_secs(10) {
+            last_prune = std::time::Instant::now();
+            let before = time::OffsetDateTime::now_utc() - durability.max_age;
+            if let Err(e) = store.prune_events(retain as u64, before).await {
+                tracing::warn!(error = %e, "pruning kept live events failed");
+            }
+        }
+    }
+    if let Some(done) = closing {
+        if waiting.is_empty() {
+            let newest = match last_written {
+                Some(id) => Some(id),
+                None => store.newest_events(1).await.ok().and_then(|v| v.last().map(|e| e.id)),
+            };
+            let state = polis_store::EventLogState { clean_through: newest, gap_before };
+            if let Err(e) = store.set_event_log_state(state).await {
+                tracing::warn!(error = %e, "marking the live event log as stopped cleanly failed");
+            }
+        }
+        let _ = done.send(());
+    }
+}
+
+fn gather<E: serde::Serialize>(
+    keep: Keep<E>,
+    waiting: &mut VecDeque<polis_store::StoredEvent>,
+    closing: &mut Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    match keep {
+        Keep::Event(env) => match serde_json::to_string(&env.event) {
+            Ok(body) => waiting.push_back(polis_store::StoredEvent {
+                id: env.id,
+                at: time::OffsetDateTime::now_utc(),
+                municipality: env.municipality.clone(),
+                body,
+            }),
+            Err(e) => tracing::warn!(id = env.id, error = %e, "a live event does not serialise; not kept"),
+        },
+        Keep::Close(done) => *closing = Some(done),
     }
 }
 
@@ -218,6 +399,15 @@ impl<E: Clone + Send + Sync + 'static> EventBus<E> for LocalBus<E> {
         Ok(self.publish_local(municipality, event))
     }
 
+    async fn close(&self) {
+        if let Some(keeper) = &self.keeper {
+            let (done, wait) = tokio::sync::oneshot::channel();
+            if keeper.send(Keep::Close(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+
     async fn subscribe(&self, after: Option<u64>) -> Result<Subscription<E>> {
         let ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let live = self.live.subscribe();
@@ -227,8 +417,9 @@ impl<E: Clone + Send + Sync + 'static> EventBus<E> for LocalBus<E> {
             Some(after) => {
                 let oldest = ring.events.front().map(|e| e.id).unwrap_or(current + 1);
                 let backlog: VecDeque<_> = ring.events.iter().filter(|e| e.id > after).cloned().collect();
-                // Events between `after` and the oldest retained one are gone.
-                let gap = after + 1 < oldest && after < current;
+                // Events between `after` and the oldest retained one are gone, or may have been
+                // lost in a crash.
+                let gap = (after + 1 < oldest && after < current) || after < self.gap_before;
                 LocalState { gap_first: gap, backlog, live, last: after }
             }
         };

@@ -342,6 +342,30 @@ impl App {
         message: String,
         raise: bool,
     ) -> Result<bool> {
+        self.system_alarm_with(rule, source, municipality, location, severity, message, raise, false).await
+    }
+
+    /// [`App::system_alarm`] for a condition of the store itself (`storage-unavailable`): an
+    /// alarm the store cannot take is still kept in memory and published, and is stored with
+    /// its next change (the clear, once writes succeed again).
+    pub(crate) async fn store_alarm(&self, municipality: &Id, message: String, raise: bool) -> Result<bool> {
+        let rule = crate::storage::STORAGE_RULE;
+        let sev = polis_domain::Severity::Critical;
+        self.system_alarm_with(rule, municipality, municipality, None, sev, message, raise, true).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn system_alarm_with(
+        &self,
+        rule: &str,
+        source: &Id,
+        municipality: &Id,
+        location: Option<polis_domain::LatLon>,
+        severity: polis_domain::Severity,
+        message: String,
+        raise: bool,
+        unstored_ok: bool,
+    ) -> Result<bool> {
         let key = AlarmKey { rule: Id::from_trusted(rule), source: source.clone() };
         let mut alarms = self.live.alarms.lock().await;
         let open = alarms.get(&key).cloned();
@@ -375,8 +399,63 @@ impl App {
             }
             None => Alarm::open(new_id("alarm"), municipality.clone(), &signal, location)?,
         };
-        self.commit_alarm(&mut alarms, key, alarm).await?;
+        if !unstored_ok {
+            self.commit_alarm(&mut alarms, key, alarm).await?;
+            return Ok(true);
+        }
+        if let Err(e) = self.commit_alarm(&mut alarms, key.clone(), alarm.clone()).await {
+            tracing::warn!(error = %e, rule, "alarm kept in memory and published; stored once the store takes writes");
+            if alarm.is_open() {
+                alarms.insert(key, alarm.clone());
+            } else {
+                alarms.remove(&key);
+            }
+            self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
+        }
         Ok(true)
+    }
+
+    /// At start, after a crash: evaluates the stored readings the rules need and applies the
+    /// raises and clears the open alarms do not show yet (see [`crate::recovery`]), so that the
+    /// alarms agree with the stored data. Returns how many alarms changed.
+    pub async fn settle_alarms(&self) -> Result<usize> {
+        let sensors: HashMap<Id, Sensor> = self.registry().await.sensors.clone().into_iter().collect();
+        let rules: Vec<Rule> = self.live.engine().rules().cloned().collect();
+        let latest = self.store().latest_observations().await?;
+        let mut readings: Vec<Observation> = Vec::new();
+        for (newest, back) in crate::recovery::lookbacks(&rules, &sensors, &latest) {
+            if let Some(back) = back {
+                let to = newest.time() + time::Duration::milliseconds(1);
+                let window = self
+                    .store()
+                    .observations(newest.sensor(), newest.quantity(), newest.time() - back, to, 10_000)
+                    .await?;
+                readings.extend(window.into_iter().filter(|o| o.time() < newest.time()));
+            }
+            readings.push(newest.clone());
+        }
+        readings.sort_by(|a, b| {
+            a.sensor()
+                .cmp(b.sensor())
+                .then_with(|| a.quantity().cmp(&b.quantity()))
+                .then_with(|| a.time().cmp(&b.time()))
+        });
+        let open = self.live.alarms.lock().await.clone();
+        let mut closed: HashMap<AlarmKey, Alarm> = HashMap::new();
+        if !readings.is_empty() {
+            for a in self.store().list_alarms(None, false, 10_000).await? {
+                if !a.is_open() && closed.get(&a.key()).is_none_or(|c| c.last_seen < a.last_seen) {
+                    closed.insert(a.key(), a);
+                }
+            }
+        }
+        let queued =
+            self.live.evaluate(&sensors, |engine| crate::recovery::replay(engine, &sensors, &readings, &open, &closed));
+        if queued.is_some() {
+            let mut alarms = self.live.alarms.lock().await;
+            self.apply_pending(&mut alarms).await?;
+        }
+        Ok(queued.map_or(0, |c| c.load(Ordering::SeqCst)))
     }
 
     /// The sources (with their municipality) of a built-in rule's alarms whose condition holds

@@ -17,9 +17,11 @@ pub mod live;
 pub mod media;
 pub mod plan;
 pub mod portal;
+mod recovery;
 pub mod registry;
 pub mod retention;
 mod seed;
+pub mod storage;
 pub mod video;
 pub mod warnings;
 
@@ -42,7 +44,8 @@ pub const LOCAL_BUS_LAG: usize = 4096;
 pub struct Options {
     /// How long a login session lasts.
     pub session_ttl_hours: u32,
-    /// The live event bus engine; `None` is the in-process [`LocalBus`].
+    /// The live event bus engine; `None` is the in-process [`LocalBus`], its retention kept in
+    /// the store (see [`LocalBus::durable`]).
     pub bus: Option<Arc<dyn EventBus<LiveEvent>>>,
 }
 
@@ -75,6 +78,8 @@ pub struct App {
     recorders: Arc<std::sync::atomic::AtomicUsize>,
     board: warnings::Board,
     public_snaps: portal::PublicSnapshots,
+    storage: storage::StorageState,
+    recording: video::RecordingStates,
     /// How long a login session lasts.
     session_ttl: time::Duration,
     /// Open connections of each session; account changes.
@@ -100,7 +105,18 @@ impl App {
     /// Call inside a Tokio runtime.
     pub async fn open_with(store: DynStore, clock: Arc<dyn Clock>, options: Options) -> Result<Arc<App>> {
         let Options { session_ttl_hours, bus } = options;
-        let bus = bus.unwrap_or_else(|| Arc::new(LocalBus::new(LOCAL_BUS_RETAIN, LOCAL_BUS_LAG)));
+        let bus: Arc<dyn EventBus<LiveEvent>> = match bus {
+            Some(b) => b,
+            None => Arc::new(
+                LocalBus::<LiveEvent>::durable(
+                    store.clone(),
+                    LOCAL_BUS_RETAIN,
+                    LOCAL_BUS_LAG,
+                    bus::Durability::default(),
+                )
+                .await?,
+            ),
+        };
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
@@ -124,6 +140,8 @@ impl App {
             live,
             desk,
             plans: plan::Jobs::default(),
+            storage: storage::StorageState::default(),
+            recording: video::RecordingStates::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
             accounts: accounts::Accounts::default(),
         }))
@@ -131,6 +149,13 @@ impl App {
 
     pub fn store(&self) -> &DynStore {
         &self.store
+    }
+
+    /// At shutdown: the bus writes out what it still holds, then the store closes. The app must
+    /// not be used afterwards.
+    pub async fn close(&self) {
+        self.bus.engine().close().await;
+        self.store.close().await;
     }
 
     /// The live event bus: publish (in order, without waiting) and subscribe.

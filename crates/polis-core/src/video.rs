@@ -154,6 +154,65 @@ fn duration_to_ticks(d: Duration) -> u64 {
     u64::try_from(d.whole_microseconds() * i128::from(CLOCK_RATE) / 1_000_000).unwrap_or(0)
 }
 
+/// How long the recorder waits before it tries to open a file again after recording failed.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether each recorded camera is recording now, as the recorder last found.
+#[derive(Default)]
+pub(crate) struct RecordingStates(std::sync::Mutex<HashMap<Id, RecordingFailure>>);
+
+/// Why a camera is not recording, and when the recorder may try again.
+#[derive(Debug, Clone)]
+struct RecordingFailure {
+    reason: String,
+    since: OffsetDateTime,
+    retry_at: std::time::Instant,
+}
+
+impl RecordingStates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Id, RecordingFailure>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failed(&self, camera: &Id, reason: &str, now: OffsetDateTime) {
+        let retry_at = std::time::Instant::now() + RETRY_AFTER_FAILURE;
+        let mut states = self.lock();
+        let since = states.get(camera).map_or(now, |f| f.since);
+        states.insert(camera.clone(), RecordingFailure { reason: reason.to_string(), since, retry_at });
+    }
+
+    fn recording(&self, camera: &Id) {
+        self.lock().remove(camera);
+    }
+
+    /// Whether the recorder may open a file now (not within a while of a failure).
+    fn may_open(&self, camera: &Id) -> bool {
+        self.lock().get(camera).is_none_or(|f| std::time::Instant::now() >= f.retry_at)
+    }
+}
+
+/// Whether a camera is recording, for its health.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordingStatus {
+    /// The camera is not set to record (or has no stream).
+    Off,
+    /// Set to record (continuously, or on events) and nothing failed.
+    Recording,
+    /// Set to record, but the last attempt failed (e.g. the recordings cannot be indexed while
+    /// the store does not take writes): no file is being written.
+    NotRecording { reason: String, since: OffsetDateTime },
+}
+
+impl RecordingStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordingStatus::Off => "off",
+            RecordingStatus::Recording => "recording",
+            RecordingStatus::NotRecording { .. } => "not recording",
+        }
+    }
+}
+
 /// A file being written.
 struct OpenSegment {
     file: tokio::fs::File,
@@ -269,7 +328,10 @@ impl App {
                 }
                 for frame in frames {
                     if let Err(e) = self.record_frame(&camera, &mut open, frame).await {
-                        tracing::warn!(camera = %camera, error = %e.message, "recording failed; starting a new file");
+                        if self.recording.may_open(&camera) {
+                            tracing::warn!(camera = %camera, error = %e.message, "recording failed; trying again shortly");
+                        }
+                        self.recording.failed(&camera, &e.message, self.clock().now());
                         open = None;
                     }
                 }
@@ -296,10 +358,11 @@ impl App {
             }
         }
         if open.is_none() {
-            if !frame.key {
-                return Ok(()); // a file starts on a key frame
+            if !frame.key || !self.recording.may_open(camera) {
+                return Ok(()); // a file starts on a key frame, and not just after a failure
             }
             *open = Some(self.open_segment(camera, &frame).await?);
+            self.recording.recording(camera);
         }
         let Some(seg) = open.as_mut() else { return Ok(()) };
         let due =
@@ -322,11 +385,26 @@ impl App {
         let path = inside(&config.rec_dir(), &name)?;
         let frag = Fragmenter::new(first);
         let init = frag.init_segment();
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| io_error("creating a recording", e))?;
-        file.write_all(&init).await.map_err(|e| io_error("writing a recording", e))?;
+        // The row goes first: a file that cannot be indexed is never created, and a crash
+        // leaves at most a row without a file (which playback skips and retention removes).
         let row = Segment { camera: camera.clone(), start, end: start, file: name, bytes: init.len() as u64 };
         self.store().put_segment(&row).await?;
-        Ok(OpenSegment { file, row, frag })
+        let created = async {
+            let mut file = tokio::fs::File::create(&path).await.map_err(|e| io_error("creating a recording", e))?;
+            file.write_all(&init).await.map_err(|e| io_error("writing a recording", e))?;
+            Ok::<_, Error>(file)
+        }
+        .await;
+        match created {
+            Ok(file) => Ok(OpenSegment { file, row, frag }),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                if let Err(d) = self.store().delete_segment(camera, start).await {
+                    tracing::warn!(error = %d.message, "a row without its file is left; retention removes it");
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn write_fragment(&self, seg: &mut OpenSegment, next_dts: Option<i64>) -> Result<()> {
@@ -696,6 +774,87 @@ fn read_index(path: &Path) -> Result<FileIndex> {
 impl OpenSegment {
     fn frag_first_pts(&self) -> i64 {
         self.frag.first_pending_pts().unwrap_or(i64::MAX)
+    }
+}
+
+// ---- Orphans and status ----------------------------------------------------------------------
+
+/// What [`App::adopt_orphan_recordings`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Orphans {
+    /// Files the index did not know, indexed now.
+    pub indexed: u64,
+    /// Files the index did not know that hold no playable picture, deleted.
+    pub deleted: u64,
+}
+
+impl App {
+    /// At start: every file under the recordings directory that the index does not know (left
+    /// by an older version or a fault) is indexed from its own fragments, or deleted when it holds
+    /// none, so that no file is left that the index does not know.
+    pub async fn adopt_orphan_recordings(&self) -> Result<Orphans> {
+        let rec = self.video_config()?.rec_dir();
+        let mut out = Orphans::default();
+        let Ok(cameras) = std::fs::read_dir(&rec) else { return Ok(out) };
+        for cam_dir in cameras.flatten() {
+            let Some(cam_name) = cam_dir.file_name().to_str().map(str::to_string) else { continue };
+            let Ok(camera) = Id::parse("camera", &cam_name) else { continue };
+            let Ok(files) = std::fs::read_dir(cam_dir.path()) else { continue };
+            for f in files.flatten() {
+                let path = f.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+                let Some(ms) = name.strip_suffix(".mp4").and_then(|m| m.parse::<i64>().ok()) else { continue };
+                let Ok(start) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+                    continue;
+                };
+                let file = format!("{cam_name}/{name}");
+                // Rows starting at that millisecond (also one that covers no time yet).
+                let ms1 = Duration::milliseconds(1);
+                let known = self.store().segments(&camera, start - ms1, start + ms1).await?;
+                if known.iter().any(|s| s.file == file) {
+                    continue;
+                }
+                let index = read_index(&path).ok().filter(|(_, frags)| !frags.is_empty());
+                match index {
+                    Some((_, frags)) => {
+                        let (end_ticks, bytes) = frags.iter().fold((0u64, 0u64), |(e, b), (i, _)| {
+                            (e.max(i.decode_time + i.duration), b.max(i.offset + i.len))
+                        });
+                        let row = Segment {
+                            camera: camera.clone(),
+                            start,
+                            end: start + ticks_to_duration(end_ticks),
+                            file,
+                            bytes,
+                        };
+                        self.store().put_segment(&row).await?;
+                        out.indexed += 1;
+                    }
+                    None => {
+                        tokio::fs::remove_file(&path)
+                            .await
+                            .map_err(|e| io_error("deleting an unplayable recording", e))?;
+                        out.deleted += 1;
+                    }
+                }
+            }
+        }
+        if out.indexed + out.deleted > 0 {
+            tracing::warn!(indexed = out.indexed, deleted = out.deleted, "recordings the index did not know");
+        }
+        Ok(out)
+    }
+
+    /// Whether the camera records now: off, recording, or not recording (and why).
+    pub async fn recording_status(&self, actor: &Actor, id: &Id) -> Result<RecordingStatus> {
+        let cam: Camera = self.get(actor, id).await?;
+        if cam.video.recording == RecordingMode::Off || cam.stream.is_none() {
+            return Ok(RecordingStatus::Off);
+        }
+        Ok(match self.recording.lock().get(id) {
+            Some(f) => RecordingStatus::NotRecording { reason: f.reason.clone(), since: f.since },
+            None => RecordingStatus::Recording,
+        })
     }
 }
 

@@ -57,6 +57,13 @@ pub(crate) async fn camera_health(
     let mut v = health_json(health.as_ref().unwrap_or(&Health::offline()));
     let no_stream = health.as_ref().is_some_and(|h| h.reason == Some(polis_media::OfflineReason::NoStream));
     v["pulled"] = (health.is_some() && !no_stream).into();
+    // Whether pictures are being recorded: "off", "recording" or "not recording" (with why).
+    let recording = s.app.recording_status(&a, &id).await?;
+    v["recording"] = recording.as_str().into();
+    if let polis_core::video::RecordingStatus::NotRecording { reason, since } = recording {
+        v["recording_error"] = reason.into();
+        v["recording_failing_since"] = fmt(since).into();
+    }
     Ok(Json(v))
 }
 

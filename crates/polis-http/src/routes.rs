@@ -123,6 +123,7 @@ pub fn routes() -> Router<AppState> {
         .fallback(api_not_found);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .fallback(get(console_asset))
@@ -191,6 +192,34 @@ fn geojson(v: Value) -> Response {
 
 async fn healthz(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "store": s.app.store().backend()}))
+}
+
+/// The answer of `GET /readyz`.
+#[derive(serde::Serialize)]
+struct ReadyBody {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    store: &'static str,
+    /// Why not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Since when the application's writes have been failing (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failing_since: Option<String>,
+}
+
+/// `GET /readyz`: 200 when the store takes a small write now, else 503 with the reason. No
+/// authentication, like `/healthz`.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let r = s.app.readiness().await;
+    let body = ReadyBody {
+        status: if r.ready { "ready" } else { "unavailable" },
+        store: r.store,
+        reason: r.reason,
+        failing_since: r.failing_since.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+    };
+    let status = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {

@@ -12,6 +12,7 @@ mod backup;
 mod codec;
 mod db;
 mod error;
+mod events;
 mod incidents;
 mod live;
 mod migrate;
@@ -21,6 +22,7 @@ pub mod testing;
 mod warnings;
 
 pub use backup::{backup_sqlite, restore_sqlite};
+pub use events::{EventLogState, StoredEvent};
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use recordings::{Segment, SegmentUsage};
 
@@ -77,6 +79,18 @@ pub struct ObservationBucket {
     pub min: f64,
     pub max: f64,
     pub avg: f64,
+}
+
+/// Whether the store takes writes: set when a write fails because the database is full or
+/// unavailable, cleared when a write commits again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteStatus {
+    /// Since when writes fail; `None` when the last write committed (or none failed).
+    pub failing_since: Option<std::time::SystemTime>,
+    /// The last such failure (an operation and the database's message: no values).
+    pub last_error: Option<String>,
+    /// Writes failed that way since the store was opened.
+    pub failed_writes: u64,
 }
 
 /// The storage interface. Every method is atomic: it either fully happens or changes nothing.
@@ -304,6 +318,25 @@ pub trait Store: Send + Sync + 'static {
     /// Records that an item is (or is no longer) public, with its audit record.
     async fn put_publication(&self, publication: &Publication, audit: &AuditRecord) -> Result<()>;
     async fn list_publications(&self) -> Result<Vec<Publication>>;
+    // Reliability.
+    /// Whether writes fail now for lack of space or an unavailable database (see
+    /// [`WriteStatus`]).
+    fn write_status(&self) -> WriteStatus {
+        WriteStatus::default()
+    }
+    /// Writes a few pages and removes them again, in one committed transaction: `Unavailable`
+    /// when the store cannot take a small write now (full, read-only, unreachable).
+    async fn probe_write(&self) -> Result<()>;
+    /// Appends live events to the bus's retention (an id already kept is skipped).
+    async fn append_events(&self, events: &[StoredEvent]) -> Result<()>;
+    /// The newest `limit` kept live events, oldest first.
+    async fn newest_events(&self, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Keeps the newest `keep` live events, none published before `before`; returns how many
+    /// were deleted.
+    async fn prune_events(&self, keep: u64, before: OffsetDateTime) -> Result<u64>;
+    /// How the last run of the event log ended (see [`EventLogState`]).
+    async fn event_log_state(&self) -> Result<EventLogState>;
+    async fn set_event_log_state(&self, state: EventLogState) -> Result<()>;
 
     /// Closes the store's connections, waiting for work in flight (on SQLite this also folds the
     /// write-ahead log back into the database file). Call it at shutdown; the store must not be
@@ -372,6 +405,19 @@ pub async fn open(url: &str) -> Result<DynStore> {
 /// on, a busy timeout; writes go through one connection, reads through a pool of `query_only`
 /// connections.
 pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
+    let (db, _) = sqlite_db(path, None).await?;
+    Ok(Arc::new(sql::SqlStore::new(db)))
+}
+
+/// The largest `max_page_count` SQLite takes: no limit.
+pub(crate) const SQLITE_NO_PAGE_LIMIT: u64 = 0xffff_fffe;
+
+/// Opens and migrates a SQLite file; `page_limit` (tests only, see [`testing::PageLimit`]) caps
+/// the database's size in pages on every writer connection. Returns the writer pool too.
+pub(crate) async fn sqlite_db(
+    path: &Path,
+    page_limit: Option<Arc<std::sync::atomic::AtomicU64>>,
+) -> Result<(db::Db, sqlx::SqlitePool)> {
     let cannot_open = |e: sqlx::Error| {
         Error::unavailable(format!("cannot open the SQLite database at {}", path.display())).with_source(e)
     };
@@ -382,12 +428,23 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
     // The writer stays open for the life of the store, so the WAL index is never torn down
     // underneath the readers.
+    // A connection given back inside a transaction (a failed commit or rollback) is replaced.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |conn, _| {
+            let limit = page_limit.as_ref().map(|l| l.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or(0);
+            Box::pin(async move {
+                if limit > 0 {
+                    sqlx::query(&format!("PRAGMA max_page_count = {limit}")).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .after_release(|conn, _| Box::pin(db::leaves_no_transaction_open(conn, true)))
         .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
         .await
         .map_err(cannot_open)?;
@@ -397,10 +454,11 @@ pub async fn open_sqlite(path: &Path) -> Result<DynStore> {
             .max_connections(SQLITE_READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(base.pragma("query_only", "ON")),
+        health: Arc::default(),
     };
     let version = migrate::run(&db).await?;
     tracing::info!(path = %path.display(), schema_version = version, "opened SQLite store");
-    Ok(Arc::new(sql::SqlStore::new(db)))
+    Ok((db, writer))
 }
 
 /// A private in-memory SQLite database: one connection, kept open as long as the store lives
@@ -418,7 +476,7 @@ async fn open_sqlite_memory() -> Result<DynStore> {
         .connect_with(options)
         .await
         .map_err(|e| Error::unavailable("cannot open an in-memory SQLite database").with_source(e))?;
-    let db = db::Db::Sqlite { writer: pool.clone(), reader: pool };
+    let db = db::Db::Sqlite { writer: pool.clone(), reader: pool, health: Arc::default() };
     migrate::run(&db).await?;
     Ok(Arc::new(sql::SqlStore::new(db)))
 }
@@ -436,10 +494,11 @@ async fn open_postgres(url: &str) -> Result<DynStore> {
     let pool = PgPoolOptions::new()
         .max_connections(PG_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_release(|conn, _| Box::pin(db::leaves_no_transaction_open(conn, false)))
         .connect_with(options)
         .await
         .map_err(|e| error::db_error(&what, e))?;
-    let db = db::Db::Postgres(pool);
+    let db = db::Db::Postgres(pool, Arc::default());
     let version = migrate::run(&db).await?;
     tracing::info!(database = %place, schema_version = version, "opened PostgreSQL store");
     Ok(Arc::new(sql::SqlStore::new(db)))
@@ -467,6 +526,62 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(e.to_string().contains("mysql"), "{e}");
+    }
+
+    /// A transaction ended behind the driver's back (as SQLite does by itself on some full-disk
+    /// failures) makes its rollback fail: the writer connection must not stay "inside" it, or
+    /// every later write fails until a restart.
+    #[tokio::test]
+    async fn a_failed_rollback_leaves_no_connection_inside_a_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, _) = sqlite_db(&dir.path().join("p.db"), None).await.expect("open");
+        let mut tx = db.begin("test").await.expect("begin");
+        tx.execute("ROLLBACK", &[]).await.expect("end the transaction underneath");
+        let failed = tx.finish::<()>("test", Err(Error::unavailable("the disk is full"))).await;
+        assert_eq!(failed.map_err(|e| e.kind).err(), Some(ErrorKind::Unavailable));
+        assert!(db.health().status().failing_since.is_some(), "the failure is noted");
+        for i in 0..3 {
+            let mut tx = db.begin("again").await.unwrap_or_else(|e| panic!("write {i} after the failure: {e}"));
+            let r = tx.execute("DELETE FROM store_probe", &[]).await.map(|_| ()).map_err(|e| error::db_error("x", e));
+            tx.finish("again", r).await.unwrap_or_else(|e| panic!("commit {i} after the failure: {e}"));
+        }
+        let status = db.health().status();
+        assert_eq!((status.failing_since, status.failed_writes), (None, 1), "a commit clears it");
+    }
+
+    /// A database that cannot grow answers `Unavailable` (a 503), takes writes again as soon as
+    /// it may grow, and is intact.
+    #[tokio::test]
+    async fn a_full_database_is_unavailable_and_recovers_by_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, limit) = testing::PageLimit::open(&dir.path().join("p.db")).await.expect("open");
+        store.probe_write().await.expect("probe");
+        limit.set(Some(limit.page_count().await.expect("pages"))).await.expect("limit");
+        let mut refused = None;
+        for i in 0..2_000 {
+            let org = polis_domain::Organisation {
+                id: Id::from_trusted(format!("org-{i}")),
+                kind: polis_domain::OrgKind::Municipality,
+                name_bg: "x".repeat(500),
+                name_en: "y".repeat(500),
+                municipality: Id::from_trusted(format!("org-{i}")),
+                agency_kind: None,
+                demo: false,
+            };
+            if let Err(e) = store.put_organisation(&org, None).await {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (n, e) = refused.expect("the database filled up");
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+        assert!(store.write_status().failing_since.is_some());
+        assert_eq!(store.probe_write().await.map_err(|e| e.kind).err(), Some(ErrorKind::Unavailable));
+        limit.set(None).await.expect("unlimit");
+        store.probe_write().await.expect("writes again");
+        assert!(store.write_status().failing_since.is_none());
+        assert_eq!(store.list_organisations().await.expect("list").len(), n, "the refused write left nothing");
+        assert_eq!(limit.integrity_check().await.expect("check"), "ok");
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "video", sql: include_str!("../migrations/sqlite/0005_video.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/sqlite/0006_accounts.sql") },
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/sqlite/0007_warnings.sql") },
+    Migration { version: 8, name: "reliability", sql: include_str!("../migrations/sqlite/0008_reliability.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 5, name: "video", sql: include_str!("../migrations/postgres/0005_video.sql") },
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/postgres/0006_accounts.sql") },
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/postgres/0007_warnings.sql") },
+    Migration { version: 8, name: "reliability", sql: include_str!("../migrations/postgres/0008_reliability.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).
@@ -49,10 +51,10 @@ const WHAT: &str = "migrate the database schema";
 pub(crate) async fn run(db: &Db) -> Result<i64> {
     let migrations = match db {
         Db::Sqlite { .. } => SQLITE,
-        Db::Postgres(_) => POSTGRES,
+        Db::Postgres(..) => POSTGRES,
     };
     let mut tx = db.begin(WHAT).await?;
-    let r = run_in(&mut tx, matches!(db, Db::Postgres(_)), migrations).await;
+    let r = run_in(&mut tx, matches!(db, Db::Postgres(..)), migrations).await;
     tx.finish(WHAT, r).await
 }
 

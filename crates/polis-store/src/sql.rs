@@ -1104,6 +1104,34 @@ impl Store for SqlStore {
         crate::warnings::list_publications(&self.db).await
     }
 
+    fn write_status(&self) -> crate::WriteStatus {
+        self.db.health().status()
+    }
+
+    async fn probe_write(&self) -> Result<()> {
+        crate::events::probe_write(&self.db).await
+    }
+
+    async fn append_events(&self, events: &[crate::StoredEvent]) -> Result<()> {
+        crate::events::append(&self.db, events).await
+    }
+
+    async fn newest_events(&self, limit: u32) -> Result<Vec<crate::StoredEvent>> {
+        crate::events::newest(&self.db, limit).await
+    }
+
+    async fn prune_events(&self, keep: u64, before: OffsetDateTime) -> Result<u64> {
+        crate::events::prune(&self.db, keep, before).await
+    }
+
+    async fn event_log_state(&self) -> Result<crate::EventLogState> {
+        crate::events::log_state(&self.db).await
+    }
+
+    async fn set_event_log_state(&self, state: crate::EventLogState) -> Result<()> {
+        crate::events::set_log_state(&self.db, state).await
+    }
+
     async fn close(&self) {
         self.db.close().await;
     }

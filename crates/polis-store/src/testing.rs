@@ -34,3 +34,50 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String> {
         None => format!("{base}/{name}"),
     })
 }
+
+/// A SQLite store whose database cannot grow past a number of pages (`PRAGMA max_page_count` on
+/// its writer connections): a full disk, made without privileges, for fault tests.
+#[derive(Clone)]
+pub struct PageLimit {
+    limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    writer: sqlx::SqlitePool,
+}
+
+impl PageLimit {
+    /// Opens (creating) a SQLite store at `path` without a limit yet.
+    pub async fn open(path: &std::path::Path) -> Result<(crate::DynStore, PageLimit)> {
+        let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (db, writer) = crate::sqlite_db(path, Some(limit.clone())).await?;
+        Ok((std::sync::Arc::new(crate::sql::SqlStore::new(db)), PageLimit { limit, writer }))
+    }
+
+    /// The database's size now, in pages.
+    pub async fn page_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(|e| Error::internal("PRAGMA page_count").with_source(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Lets the database grow to `pages` at most (`None`: no limit), from the next write on
+    /// (waiting for the one writer connection), and on every connection opened later.
+    pub async fn set(&self, pages: Option<u64>) -> Result<()> {
+        let pages = pages.unwrap_or(crate::SQLITE_NO_PAGE_LIMIT).max(1);
+        self.limit.store(pages, Ordering::SeqCst);
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&self.writer)
+            .await
+            .map_err(|e| Error::internal("PRAGMA max_page_count").with_source(e))?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: `ok`, or the problems found.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.writer)
+            .await
+            .map_err(|e| Error::internal("PRAGMA integrity_check").with_source(e))?;
+        Ok(rows.join("; "))
+    }
+}

@@ -348,11 +348,25 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
+    // Readings stored just before a crash may never have been evaluated by the rules.
+    match app.settle_alarms().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(alarms = n, "alarms brought in line with the stored readings"),
+        Err(e) => tracing::warn!(error = %e, "settling alarms with the stored readings failed"),
+    }
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     app.configure_warnings(config.warnings.clone()).map_err(|e| anyhow::anyhow!("warnings: {}", e.message))?;
     let video_dir = config.data.join("video");
     app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
+    match app.adopt_orphan_recordings().await {
+        Ok(o) if o.indexed + o.deleted > 0 => {
+            tracing::info!(indexed = o.indexed, deleted = o.deleted, "recordings the index did not know")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.message, "looking for recordings the index does not know failed"),
+    }
+    tokio::spawn(app.clone().run_storage_watch(std::time::Duration::from_secs(1)));
     tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
     tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
     tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
@@ -451,6 +465,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!("stopping: closing recordings");
     let _ = stop_tx.send(true);
     video_app.stop_video(std::time::Duration::from_secs(3)).await;
+    // The live events still held go to the store, so consoles resume without a gap.
+    video_app.close().await;
     tracing::info!("stopped");
     Ok(())
 }

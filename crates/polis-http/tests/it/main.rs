@@ -5,6 +5,7 @@ mod accounts;
 mod contract;
 mod events;
 mod exchange;
+mod faults;
 mod harness;
 mod incidents;
 mod live;

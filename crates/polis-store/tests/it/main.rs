@@ -5,6 +5,7 @@
 
 mod alarms;
 mod audit;
+mod events;
 mod fixtures;
 mod harness;
 mod incidents;
@@ -84,6 +85,7 @@ suite! {
         recordings::segments_are_indexed_listed_by_overlap_and_deleted,
         warnings::warnings_and_their_cap_messages_round_trip,
         warnings::received_warnings_and_publications_are_replaced_by_key,
+        events::kept_events_read_back_newest_last_and_prune_by_count_and_age,
     ],
     fresh: [
         schema::reopening_migrates_nothing_and_keeps_the_data,

@@ -1,0 +1,280 @@
+//! Storage faults under load: the SQLite database fills up (its writer may not grow past its
+//! size: `PRAGMA max_page_count`, no privileges needed) while observations arrive over HTTP and
+//! a camera records, and then space returns. What a user would notice is checked: intake answers
+//! 503 with a JSON error while full and takes batches again within seconds of space returning,
+//! no acknowledged reading is lost, `/readyz` and the `storage-unavailable` alarm say so while
+//! it lasts, the camera's health says it is not recording, the database is intact, and no
+//! recorded file is left that the index does not know.
+
+use polis_base::SystemClock;
+use polis_core::bus::Delivery;
+use polis_core::live::LiveEvent;
+use polis_core::App;
+use polis_domain::{Actor, Id, OrgKind, Organisation};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+const PASSWORD: &str = "faults-Pa55word";
+
+struct Full {
+    base: String,
+    client: Client,
+    token: String,
+    app: Arc<App>,
+    limit: polis_store::testing::PageLimit,
+    dir: tempfile::TempDir,
+}
+
+impl Full {
+    async fn start() -> Full {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, limit) = polis_store::testing::PageLimit::open(&dir.path().join("polis.db")).await.expect("store");
+        let app = App::open(store, Arc::new(SystemClock)).await.expect("app");
+        let mut video = polis_core::video::VideoConfig::new(dir.path().join("video"));
+        video.segment = time::Duration::seconds(1);
+        app.configure_video(video).expect("video");
+        tokio::spawn(app.clone().run_recorder(Duration::from_millis(200)));
+        tokio::spawn(app.clone().run_storage_watch(Duration::from_millis(200)));
+        let org = Organisation {
+            id: Id::from_trusted("kazanlak"),
+            kind: OrgKind::Municipality,
+            name_bg: "Казанлък".into(),
+            name_en: "Kazanlak".into(),
+            municipality: Id::from_trusted("kazanlak"),
+            agency_kind: None,
+            demo: false,
+        };
+        app.put_organisation(&Actor::system(), org).await.expect("org");
+        app.ensure_admin(Some(PASSWORD.into())).await.expect("admin");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = polis_http::router(app.clone(), polis_http::ConsoleConfig::default());
+        tokio::spawn(polis_http::serve(listener, router, std::future::pending()));
+        let client = Client::new();
+        let r = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        let token = r.json::<Value>().await.expect("login body")["token"].as_str().expect("token").to_string();
+        Full { base, client, token, app, limit, dir }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut rb = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_for(&self, what: &str, secs: u64, mut check: impl FnMut(&Value) -> bool, path: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, b) = self.call(reqwest::Method::GET, path, None).await;
+            if check(&b) {
+                return b;
+            }
+            assert!(Instant::now() < deadline, "{what} did not happen within {secs} s: {b}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Recorded files under the video directory that the index does not know.
+    async fn unindexed_files(&self) -> Vec<String> {
+        let rec = self.dir.path().join("video").join("rec");
+        let mut out = Vec::new();
+        for cam in std::fs::read_dir(&rec).into_iter().flatten().flatten() {
+            let camera = Id::from_trusted(cam.file_name().to_str().expect("name"));
+            for f in std::fs::read_dir(cam.path()).expect("dir").flatten() {
+                let name = format!("{}/{}", camera, f.file_name().to_str().expect("name"));
+                let ms: i64 = f.file_name().to_str().and_then(|n| n.strip_suffix(".mp4")?.parse().ok()).expect("ms");
+                let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("time");
+                let one = time::Duration::milliseconds(1);
+                let known = self.app.store().segments(&camera, start - one, start + one).await.expect("segments");
+                if !known.iter().any(|s| s.file == name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("time").format(&Rfc3339).expect("fmt")
+}
+
+type Acked = Arc<Mutex<HashMap<i64, f64>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_disk_refuses_writes_with_503_and_recovers_by_itself_without_losing_a_reading() {
+    let t = Full::start().await;
+    let mut events = t.app.bus().subscribe(None).await.expect("subscribe");
+    let (s, b) = t
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/sensors",
+            Some(json!({"id": "g1", "municipality": "kazanlak", "name": "Gauge", "kind": "water_level",
+                        "unit": "cm", "lat": 42.6, "lon": 25.4})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let mut cam = crate::harness::camera("rec-full", 42.62, 25.39, 90.0);
+    cam["stream_url"] = "demo://test/Full".into();
+    cam["recording"] = "continuous".into();
+    let (s, b) = t.call(reqwest::Method::POST, "/api/v1/cameras", Some(cam)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let health = "/api/v1/cameras/rec-full/health";
+    t.wait_for("recording", 30, |b| b["recording"] == "recording" && b["status"] == "online", health).await;
+    let (s, ready) = t.call(reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!((s, ready["status"].as_str()), (StatusCode::OK, Some("ready")), "{ready}");
+
+    // Intake: batches of 50 readings, each its own millisecond, as fast as they are answered.
+    let acked: Acked = Arc::default();
+    let refused = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted_at = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let clock = Arc::new(AtomicI64::new((OffsetDateTime::now_utc().unix_timestamp() - 3600) * 1000));
+    let intake = {
+        let (client, url, token) = (t.client.clone(), format!("{}/api/v1/observations", t.base), t.token.clone());
+        let (acked, refused, stop, accepted_at, clock) =
+            (acked.clone(), refused.clone(), stop.clone(), accepted_at.clone(), clock.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let mut batch = Vec::new();
+                let mut sent = Vec::new();
+                for k in 0..50u64 {
+                    let ms = clock.fetch_add(1, Ordering::SeqCst);
+                    let value = ((n * 50 + k) % 200) as f64;
+                    batch.push(json!({"sensor": "g1", "time": rfc3339(ms), "value": value}));
+                    sent.push((ms, value));
+                }
+                n += 1;
+                let r = client.post(&url).bearer_auth(&token).json(&batch).send().await.expect("post");
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                match status {
+                    StatusCode::OK => {
+                        assert_eq!(body["accepted"], 50, "{body}");
+                        acked.lock().expect("lock").extend(sent);
+                        accepted_at.lock().expect("lock").push(Instant::now());
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert_eq!(body["error"]["code"], "unavailable", "a 503 without a JSON error: {body}");
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    other => panic!("intake answered {other} (not 200 or 503): {body}"),
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!acked.lock().expect("lock").is_empty(), "no intake before the disk filled");
+
+    // The disk is full: the database may not grow any more.
+    let pages = t.limit.page_count().await.expect("pages");
+    t.limit.set(Some(pages)).await.expect("limit");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while refused.load(Ordering::SeqCst) < 5 {
+        assert!(Instant::now() < deadline, "intake never refused a batch on a full disk");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, ready) = t.call(reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(ready["reason"].as_str().is_some_and(|r| !r.is_empty()), "{ready}");
+    // Any other write too (a name long enough to need new pages).
+    let (s, b) = t
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/organisations",
+            Some(json!({"id": "full-town", "kind": "municipality", "name_en": "x".repeat(20_000)})),
+        )
+        .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")), "{b}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let raised = loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, events.next()).await {
+            Ok(Some(Delivery::Event(e))) => match &e.event {
+                LiveEvent::Alarm(a) if a.rule.as_str() == "storage-unavailable" && a.is_active() => break a.clone(),
+                _ => {}
+            },
+            Ok(Some(Delivery::Gap { .. })) => {}
+            Ok(None) | Err(_) => panic!("no storage-unavailable alarm within 10 s of the disk filling"),
+        }
+    };
+    assert_eq!(raised.municipality.as_str(), "kazanlak");
+    // The recorder keeps recording while its small index rows still fit; when they do not, it
+    // says "not recording" and opens no file: either way no file is left unindexed.
+    let (_, h) = t.call(reqwest::Method::GET, health, None).await;
+    assert!(h["recording"] == "recording" || h["recording"] == "not recording", "{h}");
+    let files_while_full = t.unindexed_files().await;
+    assert!(files_while_full.is_empty(), "files the index does not know while full: {files_while_full:?}");
+
+    // Space returns.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.limit.set(None).await.expect("unlimit");
+    let freed = Instant::now();
+    let deadline = freed + Duration::from_secs(10);
+    let back = loop {
+        if let Some(at) = accepted_at.lock().expect("lock").iter().rev().find(|a| **a > freed) {
+            break *at - freed;
+        }
+        assert!(Instant::now() < deadline, "intake not accepted within 10 s of space returning");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("writes accepted again {back:?} after space returned");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    intake.await.expect("intake");
+
+    let (s, ready) = t.call(reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{ready}");
+    t.wait_for("recording again", 15, |b| b["recording"] == "recording", health).await;
+    let (_, alarms) = t.call(reqwest::Method::GET, "/api/v1/alarms?state=all", None).await;
+    let storage: Vec<&Value> =
+        alarms.as_array().expect("alarms").iter().filter(|a| a["rule"] == "storage-unavailable").collect();
+    assert_eq!(storage.len(), 1, "{alarms}");
+    assert!(storage[0]["state"].as_str().is_some_and(|s| s.starts_with("cleared")), "{}", storage[0]);
+
+    // Every acknowledged reading is stored, once.
+    let acked = acked.lock().expect("lock").clone();
+    let from = acked.keys().min().copied().expect("some acked");
+    let to = acked.keys().max().copied().expect("some acked") + 1;
+    let stored = t
+        .app
+        .store()
+        .observations(
+            &Id::from_trusted("g1"),
+            None,
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(from) * 1_000_000).expect("from"),
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(to) * 1_000_000).expect("to"),
+            1_000_000,
+        )
+        .await
+        .expect("observations");
+    let stored: HashMap<i64, f64> =
+        stored.iter().map(|o| ((o.time().unix_timestamp_nanos() / 1_000_000) as i64, o.value())).collect();
+    let lost: Vec<_> = acked.iter().filter(|(ms, v)| stored.get(ms) != Some(v)).take(5).collect();
+    assert!(lost.is_empty(), "acknowledged readings lost: {lost:?} (of {})", acked.len());
+    eprintln!(
+        "{} readings acknowledged, {} batches refused while full, 0 lost",
+        acked.len(),
+        refused.load(Ordering::SeqCst)
+    );
+    assert_eq!(t.limit.integrity_check().await.expect("integrity"), "ok");
+    let orphans = t.unindexed_files().await;
+    assert!(orphans.is_empty(), "recorded files the index does not know: {orphans:?}");
+}
