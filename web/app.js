@@ -49,6 +49,7 @@
     alarmClearing: false,
     rules: new Map(), // rule id -> condition type
     live: null, // the event stream connection
+    connLostAt: null, // when the server was last found unreachable (until caught up again)
     liveSince: 0,
     muted: false,
     audio: null,
@@ -81,6 +82,7 @@
     try {
       res = await fetch(path, init);
     } catch (_) {
+      connectionLost();
       throw new ApiError(0, t("app.network_error"));
     }
     if (res.status === 401 && path !== "/api/v1/auth/login") {
@@ -1177,7 +1179,7 @@
   const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
   const MUTE_KEY = "polis.alarm_muted";
   const LIVE_TYPES = "alarm,observation,registry,incident,plan,dispatch";
-  const LIVE_RETRY_MAX_MS = 30000;
+  const LIVE_RETRY_MAX_MS = 5000;
 
   const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
   const isOpenAlarm = (a) => a.state !== "cleared_acknowledged";
@@ -1219,7 +1221,7 @@
     state.alarmTouched = new Map();
     try {
       const list = await api("GET", "/api/v1/alarms?state=open");
-      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      if (session !== state.session || seq !== state.alarmLoadSeq) return false;
       const touched = state.alarmTouched || new Map();
       const next = new Map();
       for (const a of Array.isArray(list) ? list : []) {
@@ -1233,10 +1235,12 @@
       state.alarmTouched = null;
       state.alarmsLoaded = true;
       alarmsChanged();
+      return true;
     } catch (ex) {
-      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      if (session !== state.session || seq !== state.alarmLoadSeq) return false;
       state.alarmTouched = null;
-      if (ex.status !== 403) showToast(ex);
+      if (ex.status !== 403 && ex.status !== 0) showToast(ex);
+      return false;
     }
   }
 
@@ -1682,9 +1686,44 @@
     if (live) {
       live.stopped = true;
       clearTimeout(live.timer);
+      clearTimeout(live.watchdog);
       if (live.ctrl) live.ctrl.abort();
     }
     setLiveStatus(false);
+    setConnLost(false);
+  }
+
+  // ---- Losing the server: a banner across the screen, and what is shown marked out of date
+  // from the moment the event stream or a request fails until the stream is back and the
+  // alarm list has been loaded again (missed events come with the resumed stream).
+
+  function setConnLost(lost) {
+    if (lost && !state.connLostAt) state.connLostAt = Date.now();
+    if (!lost) state.connLostAt = null;
+    renderConnBanner();
+  }
+
+  function renderConnBanner() {
+    const lost = !!state.connLostAt && !!state.token;
+    const banner = $("conn-banner");
+    banner.hidden = !lost;
+    banner.textContent = lost ? t("conn.lost", { since: fmtTime(state.connLostAt) }) : "";
+    $("app-view").classList.toggle("stale", lost);
+    document.querySelector(".workspace").dataset.stale = lost ? t("conn.stale") : "";
+  }
+
+  /** A request could not reach the server: say so, and have the stream reconnect and catch up. */
+  function connectionLost() {
+    if (!state.token) return;
+    setConnLost(true);
+    const live = state.live;
+    if (live && live.ctrl && $("live-state").dataset.live === "on") live.ctrl.abort();
+  }
+
+  /** The stream is back: load the alarms afresh, then clear the banner if nothing failed meanwhile. */
+  async function catchUp(live) {
+    const ok = await loadAlarms(live.session);
+    if (ok && state.live === live && $("live-state").dataset.live === "on") setConnLost(false);
   }
 
   function setLiveStatus(on) {
@@ -1718,16 +1757,25 @@
     }
     setLiveStatus(true);
     // Connected without a resume point: (re)load the list now, so nothing falls in between.
-    if (live.lastId === null) loadAlarms(live.session);
+    if (live.lastId === null && !state.connLostAt) loadAlarms(live.session);
+    else if (state.connLostAt) catchUp(live);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buf = "";
     let id = null;
     let data = [];
+    // The server sends a comment every 15 s: a stream silent for 40 s is lost (a hung server or
+    // a broken network that did not close the connection).
+    const watch = () => {
+      clearTimeout(live.watchdog);
+      live.watchdog = setTimeout(() => ctrl.abort(), 40000);
+    };
+    watch();
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done || live.stopped) break;
+        watch();
         buf += decoder.decode(value, { stream: true });
         let nl;
         while ((nl = buf.indexOf("\n")) >= 0) {
@@ -1767,8 +1815,10 @@
   }
 
   function retryLive(live) {
+    clearTimeout(live.watchdog);
     if (live.stopped || live.session !== state.session) return;
     setLiveStatus(false);
+    setConnLost(true);
     if (!state.alarmsLoaded) loadAlarms(live.session);
     const delay = Math.min(LIVE_RETRY_MAX_MS, 1000 * Math.pow(2, live.retries)) * (0.75 + Math.random() * 0.5);
     live.retries++;
@@ -2139,6 +2189,7 @@
     Video.onLanguage();
     renderMute();
     setLiveStatus($("live-state").dataset.live === "on");
+    renderConnBanner();
     if (state.g) updateTitles();
     if (!$("login-view").hidden) {
       $("login-submit").textContent = t("login.submit");

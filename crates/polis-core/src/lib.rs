@@ -93,7 +93,7 @@ impl App {
         let registry = Registry::load(&*store).await?;
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
@@ -109,7 +109,9 @@ impl App {
             desk,
             plans: plan::Jobs::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
-        }))
+        });
+        App::spawn_alarm_flush(&app);
+        Ok(app)
     }
 
     pub fn store(&self) -> &DynStore {

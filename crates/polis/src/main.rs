@@ -299,11 +299,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     let video_dir = config.data.join("video");
-    app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
+    let mut video = polis_core::video::VideoConfig::new(&video_dir);
+    video.offline_alarm_after = config.offline_alarm_after.try_into().context("video.offline_alarm_seconds")?;
+    app.configure_video(video)
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
     tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
     tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
-    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
+    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(1)));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }
@@ -371,9 +373,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
-    let router = polis_http::router(app, config.console.clone());
+    let router = polis_http::router(app.clone(), config.console.clone());
     polis_http::serve(listener, router, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
+    // Repeats of active alarms counted in memory since their last write go to the store.
+    if let Err(e) = app.flush_alarm_repeats(true).await {
+        tracing::warn!(error = %e.message, "writing the last alarm repeats failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }
