@@ -100,17 +100,13 @@ impl Live {
         }
     }
 
-    /// A repeat of an active alarm was applied in memory: whether to write it now (the last
-    /// write is [`REPEAT_EVERY`] old, or unknown) or leave it to [`App::flush_alarm_repeats`].
-    fn repeat_due(&self, key: &AlarmKey, now: OffsetDateTime) -> bool {
+    /// A repeat of an active alarm was applied in memory only: [`App::flush_alarm_repeats`]
+    /// writes it (with the others due, in one transaction) once the last write is
+    /// [`REPEAT_EVERY`] old; never inline, so that a storm of many alarms costs one write a
+    /// second, not one per alarm.
+    fn note_repeat(&self, key: &AlarmKey, now: OffsetDateTime) {
         let mut w = self.written();
-        match w.get_mut(key) {
-            Some(x) if now - x.at < REPEAT_EVERY => {
-                x.unwritten += 1;
-                false
-            }
-            _ => true,
-        }
+        w.entry(key.clone()).or_insert(Written { at: now - REPEAT_EVERY, unwritten: 0 }).unwritten += 1;
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, polis_domain::Engine> {
@@ -347,7 +343,8 @@ impl App {
                 }
                 // A repeat while active changes only the count and the newest value: counted in
                 // memory, written and published at most once per REPEAT_EVERY.
-                if open.is_active() && a.state == open.state && !self.live.repeat_due(&key, self.clock().now()) {
+                if open.is_active() && a.state == open.state {
+                    self.live.note_repeat(&key, self.clock().now());
                     alarms.insert(key, a);
                     return Ok(true);
                 }
@@ -828,9 +825,10 @@ mod tests {
         assert_eq!(stored(app.clone()).await, (10, Some(459.0), true));
         assert_eq!(alarm_events(&mut sub).await, vec![(1, Some(450.0)), (10, Some(459.0))]);
 
-        // The first repeat a second after the last write is written at once.
+        // A repeat a second after the last write is due at once (by the next flush).
         clock.advance(ms(1000));
         App::ingest(&app, None, None, reading(80, 470.0)).await.expect("repeat");
+        app.flush_alarm_repeats(false).await.expect("flush");
         assert_eq!(stored(app.clone()).await, (11, Some(470.0), true));
         // Coalesced again, then the level drops: the clear carries the repeats before it.
         clock.advance(ms(100));

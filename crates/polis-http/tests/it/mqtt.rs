@@ -83,4 +83,3 @@ async fn an_observation_published_over_mqtt_raises_an_alarm() {
     let (_, series) = t.get("/api/v1/sensors/dam-1/observations").await;
     assert!(series["points"].as_array().unwrap().iter().all(|p| p["value"] != 1.0), "{series}");
 }
-
