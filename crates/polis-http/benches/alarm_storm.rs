@@ -49,7 +49,7 @@ async fn phase(server: &common::Server, storm: bool, seconds: u64, alarm_events:
                     .map(|k| {
                         n += 1;
                         let s = (n * 7 + k) % SENSORS;
-                        let value = if storm && s % 2 == 0 { LEVEL * 2.0 } else { (n % 500) as f64 };
+                        let value = if storm && s.is_multiple_of(2) { LEVEL * 2.0 } else { (n % 500) as f64 };
                         json!({"sensor": format!("s{s:04}"), "time": now, "value": value})
                     })
                     .collect();
