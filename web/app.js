@@ -49,6 +49,7 @@
     alarmClearing: false,
     rules: new Map(), // rule id -> condition type
     live: null, // the event stream connection
+    connLostAt: null, // when the server was last found unreachable (until caught up again)
     liveSince: 0,
     muted: false,
     audio: null,
@@ -81,6 +82,7 @@
     try {
       res = await fetch(path, init);
     } catch (_) {
+      connectionLost();
       throw new ApiError(0, t("app.network_error"));
     }
     if (res.status === 401 && path !== "/api/v1/auth/login") {
@@ -1181,7 +1183,7 @@
   const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
   const MUTE_KEY = "polis.alarm_muted";
   const LIVE_TYPES = "alarm,observation,registry,incident,plan,dispatch";
-  const LIVE_RETRY_MAX_MS = 30000;
+  const LIVE_RETRY_MAX_MS = 5000;
 
   const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
   const isOpenAlarm = (a) => a.state !== "cleared_acknowledged";
@@ -1223,7 +1225,7 @@
     state.alarmTouched = new Map();
     try {
       const list = await api("GET", "/api/v1/alarms?state=open");
-      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      if (session !== state.session || seq !== state.alarmLoadSeq) return false;
       const touched = state.alarmTouched || new Map();
       const next = new Map();
       for (const a of Array.isArray(list) ? list : []) {
@@ -1237,10 +1239,12 @@
       state.alarmTouched = null;
       state.alarmsLoaded = true;
       alarmsChanged();
+      return true;
     } catch (ex) {
-      if (session !== state.session || seq !== state.alarmLoadSeq) return;
+      if (session !== state.session || seq !== state.alarmLoadSeq) return false;
       state.alarmTouched = null;
-      if (ex.status !== 403) showToast(ex);
+      if (ex.status !== 403 && ex.status !== 0) showToast(ex);
+      return false;
     }
   }
 
@@ -1688,9 +1692,48 @@
     if (live) {
       live.stopped = true;
       clearTimeout(live.timer);
+      clearTimeout(live.watchdog);
       if (live.source) live.source.close();
     }
     setLiveStatus(false);
+    setConnLost(false);
+  }
+
+  // ---- Losing the server: a banner across the screen, and what is shown marked out of date
+  // from the moment the event stream or a request fails until the stream is back and the
+  // alarm list has been loaded again (missed events come with the resumed stream).
+
+  function setConnLost(lost) {
+    if (lost && !state.connLostAt) state.connLostAt = Date.now();
+    if (!lost) state.connLostAt = null;
+    renderConnBanner();
+  }
+
+  function renderConnBanner() {
+    const lost = !!state.connLostAt && !!state.token;
+    const banner = $("conn-banner");
+    banner.hidden = !lost;
+    banner.textContent = lost ? t("conn.lost", { since: fmtTime(state.connLostAt) }) : "";
+    $("app-view").classList.toggle("stale", lost);
+    document.querySelector(".workspace").dataset.stale = lost ? t("conn.stale") : "";
+  }
+
+  /** A request could not reach the server: say so, and have the stream reconnect and catch up. */
+  function connectionLost() {
+    if (!state.token) return;
+    setConnLost(true);
+    const live = state.live;
+    if (live && live.source && $("live-state").dataset.live === "on") {
+      live.source.close();
+      live.source = null;
+      retryLive(live);
+    }
+  }
+
+  /** The stream is back: load the alarms afresh, then clear the banner if nothing failed meanwhile. */
+  async function catchUp(live) {
+    const ok = await loadAlarms(live.session);
+    if (ok && state.live === live && $("live-state").dataset.live === "on") setConnLost(false);
   }
 
   function setLiveStatus(on) {
@@ -1719,8 +1762,10 @@
     source.onopen = () => {
       if (live.stopped || live.source !== source) return;
       setLiveStatus(true);
-      // Connected without a resume point: (re)load the list now, so nothing falls in between.
-      if (!resumed) loadAlarms(live.session);
+      // Connected without a resume point: (re)load the list now, so nothing falls in between;
+      // back after a loss: load the alarms afresh, then clear the banner.
+      if (state.connLostAt) catchUp(live);
+      else if (!resumed) loadAlarms(live.session);
     };
     // The ticket worked once: the browser's own reconnect would be refused, so reconnect here.
     source.onerror = () => {
@@ -1745,8 +1790,10 @@
   }
 
   function retryLive(live) {
+    clearTimeout(live.watchdog);
     if (live.stopped || live.session !== state.session) return;
     setLiveStatus(false);
+    setConnLost(true);
     if (!state.alarmsLoaded) loadAlarms(live.session);
     const delay = Math.min(LIVE_RETRY_MAX_MS, 1000 * Math.pow(2, live.retries)) * (0.75 + Math.random() * 0.5);
     live.retries++;
@@ -2117,6 +2164,7 @@
     Video.onLanguage();
     renderMute();
     setLiveStatus($("live-state").dataset.live === "on");
+    renderConnBanner();
     if (state.g) updateTitles();
     if (!$("login-view").hidden) {
       $("login-submit").textContent = t("login.submit");

@@ -408,6 +408,8 @@
       "alarms.live_off": "Reconnecting…",
       "alarms.live_title_on": "Receiving live events",
       "alarms.live_title_off": "The live stream is interrupted; reconnecting",
+      "conn.lost": "NO CONNECTION TO THE SERVER since {since}: what you see may be out of date. Reconnecting…",
+      "conn.stale": "Out of date",
       "alarms.count": "{n} open",
 
       "severity.critical": "Critical",
@@ -979,6 +981,8 @@
       "alarms.live_off": "Свързване…",
       "alarms.live_title_on": "Получаване на събития в реално време",
       "alarms.live_title_off": "Потокът от събития е прекъснат; свързване отново",
+      "conn.lost": "НЯМА ВРЪЗКА СЪС СЪРВЪРА от {since}: показаното може да е остаряло. Свързване отново…",
+      "conn.stale": "Остаряло",
       "alarms.count": "{n} отворени",
 
       "severity.critical": "Критична",

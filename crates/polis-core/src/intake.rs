@@ -31,12 +31,28 @@ use time::OffsetDateTime;
 pub const MAX_OBSERVATION_AGE: time::Duration = time::Duration::days(7);
 
 /// The live state: the rules engine, the signals it produced that are not applied yet, and the
-/// open alarms. Lock order: alarms, then engine, then pending.
+/// open alarms. Lock order: alarms, then engine, then pending (then written).
 pub struct Live {
     engine: std::sync::Mutex<polis_domain::Engine>,
     /// Signals in the order the engine produced them; pushed only while the engine is locked.
     pending: std::sync::Mutex<VecDeque<Pending>>,
     alarms: tokio::sync::Mutex<HashMap<AlarmKey, Alarm>>,
+    /// When each open alarm was last written and published, and whether it has repeats since
+    /// that are only in `alarms` (see [`REPEAT_EVERY`]). Changed only under the alarm lock.
+    written: std::sync::Mutex<HashMap<AlarmKey, Written>>,
+}
+
+/// An alarm storm (readings above the level while the alarm is active) is coalesced: the
+/// repeats of an active alarm are counted in memory, and the alarm (with its count and newest
+/// value) is written and published at most once per this long. A change of state (raise,
+/// clear, acknowledgement) is written at once, with every repeat before it.
+pub const REPEAT_EVERY: time::Duration = time::Duration::seconds(1);
+
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    at: OffsetDateTime,
+    /// Repeats applied in memory since `at`.
+    unwritten: u32,
 }
 
 /// A signal waiting for the alarm lock, with the sensor it is about and the counter of alarm
@@ -66,7 +82,31 @@ impl Live {
             engine: std::sync::Mutex::new(engine),
             pending: std::sync::Mutex::new(VecDeque::new()),
             alarms: tokio::sync::Mutex::new(alarms),
+            written: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<AlarmKey, Written>> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The alarm was just written (and published) as it is in memory.
+    fn note_written(&self, key: &AlarmKey, at: OffsetDateTime, open: bool) {
+        let mut w = self.written();
+        if open {
+            w.insert(key.clone(), Written { at, unwritten: 0 });
+        } else {
+            w.remove(key);
+        }
+    }
+
+    /// A repeat of an active alarm was applied in memory only: [`App::flush_alarm_repeats`]
+    /// writes it (with the others due, in one transaction) once the last write is
+    /// [`REPEAT_EVERY`] old; never inline, so that a storm of many alarms costs one write a
+    /// second, not one per alarm.
+    fn note_repeat(&self, key: &AlarmKey, now: OffsetDateTime) {
+        let mut w = self.written();
+        w.entry(key.clone()).or_insert(Written { at: now - REPEAT_EVERY, unwritten: 0 }).unwritten += 1;
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, polis_domain::Engine> {
@@ -301,6 +341,13 @@ impl App {
                     tracing::warn!(error = %e, "signal not applied");
                     return Ok(false);
                 }
+                // A repeat while active changes only the count and the newest value: counted in
+                // memory, written and published at most once per REPEAT_EVERY.
+                if open.is_active() && a.state == open.state {
+                    self.live.note_repeat(&key, self.clock().now());
+                    alarms.insert(key, a);
+                    return Ok(true);
+                }
                 a
             }
             None if signal.kind == SignalKind::Clear => return Ok(false),
@@ -318,6 +365,7 @@ impl App {
     /// holds the alarm lock.
     async fn commit_alarm(&self, alarms: &mut HashMap<AlarmKey, Alarm>, key: AlarmKey, alarm: Alarm) -> Result<()> {
         self.store().put_alarm(&alarm, None).await?;
+        self.live.note_written(&key, self.clock().now(), alarm.is_open());
         if alarm.is_open() {
             alarms.insert(key, alarm.clone());
         } else {
@@ -325,6 +373,48 @@ impl App {
         }
         self.bus().publish(Some(alarm.municipality.clone()), LiveEvent::Alarm(Box::new(alarm)));
         Ok(())
+    }
+
+    /// Writes and publishes the alarms whose repeats were only counted in memory (an alarm
+    /// storm, see [`REPEAT_EVERY`]): those last written at least `REPEAT_EVERY` ago, or with
+    /// `all` every one (at shutdown). One transaction for all of them. Returns how many.
+    pub async fn flush_alarm_repeats(&self, all: bool) -> Result<usize> {
+        let now = self.clock().now();
+        let alarms = self.live.alarms.lock().await;
+        let due: Vec<AlarmKey> = self
+            .live
+            .written()
+            .iter()
+            .filter(|(_, w)| w.unwritten > 0 && (all || now - w.at >= REPEAT_EVERY))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let batch: Vec<Alarm> = due.iter().filter_map(|k| alarms.get(k).cloned()).collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.store().put_alarms(&batch).await?;
+        for a in &batch {
+            self.live.note_written(&a.key(), now, a.is_open());
+            self.bus().publish(Some(a.municipality.clone()), LiveEvent::Alarm(Box::new(a.clone())));
+        }
+        drop(alarms);
+        Ok(batch.len())
+    }
+
+    /// Runs [`App::flush_alarm_repeats`] every quarter of a second (so a repeated alarm's update
+    /// follows the previous one within about 1.25 s) for as long as the application lives:
+    /// [`App::open_with`] starts it.
+    pub(crate) fn spawn_alarm_flush(app: &Arc<App>) {
+        let weak = Arc::downgrade(app);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let Some(app) = weak.upgrade() else { return };
+                if let Err(e) = app.flush_alarm_repeats(false).await {
+                    tracing::warn!(error = %e.message, "writing coalesced alarm repeats failed; will retry");
+                }
+            }
+        });
     }
 
     /// Raises (or repeats) an alarm of a built-in rule (e.g. `camera-offline`) for `source`, or
@@ -535,11 +625,30 @@ impl App {
     // ---- Alarms -------------------------------------------------------------------------
 
     /// Alarms the actor may see, newest first; `open_only` leaves out cleared and acknowledged.
+    /// Open alarms are shown as they are in memory: with the repeats not written yet.
     pub async fn alarms(&self, actor: &Actor, open_only: bool, limit: u32) -> Result<Vec<Alarm>> {
         actor.check_read_registry()?;
-        self.store().list_alarms(actor.scope(), open_only, limit.clamp(1, 10_000)).await
+        let mut list = self.store().list_alarms(actor.scope(), open_only, limit.clamp(1, 10_000)).await?;
+        self.with_unwritten_repeats(&mut list).await;
+        Ok(list)
     }
 
+    /// Replaces alarms that have repeats only in memory (an alarm storm) by their current state.
+    async fn with_unwritten_repeats(&self, list: &mut [Alarm]) {
+        let unwritten: Vec<AlarmKey> =
+            self.live.written().iter().filter(|(_, w)| w.unwritten > 0).map(|(k, _)| k.clone()).collect();
+        if unwritten.is_empty() {
+            return;
+        }
+        let alarms = self.live.alarms.lock().await;
+        for a in list.iter_mut() {
+            if let Some(current) = alarms.get(&a.key()).filter(|c| c.id == a.id) {
+                *a = current.clone();
+            }
+        }
+    }
+
+    /// The alarm as stored (the caller may hold the alarm lock).
     async fn find_alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {
         actor.check_read_registry()?;
         self.store()
@@ -550,7 +659,10 @@ impl App {
     }
 
     pub async fn alarm(&self, actor: &Actor, id: &Id) -> Result<Alarm> {
-        self.find_alarm(actor, id).await
+        let mut found = [self.find_alarm(actor, id).await?];
+        self.with_unwritten_repeats(&mut found).await;
+        let [a] = found;
+        Ok(a)
     }
 
     /// Acknowledges, comments or clears an alarm by hand: operators, supervisors and
@@ -585,6 +697,7 @@ impl App {
         };
         let audit = self.audit(actor, verb, id.as_str(), Some(&alarm.municipality), Some(&before), Some(&alarm));
         self.store().put_alarm(&alarm, Some(&audit)).await?;
+        self.live.note_written(&alarm.key(), now, alarm.is_open());
         if alarm.is_open() {
             alarms.insert(alarm.key(), alarm.clone());
         } else {
@@ -637,8 +750,12 @@ mod tests {
     use polis_domain::{Condition, OrgKind, Organisation, RuleScope, SensorKind, Severity};
 
     async fn app_with_gauge() -> Arc<App> {
+        app_with_gauge_on(Arc::new(SystemClock)).await
+    }
+
+    async fn app_with_gauge_on(clock: Arc<dyn polis_base::Clock>) -> Arc<App> {
         let store = polis_store::open("sqlite::memory:").await.expect("store");
-        let app = App::open(store, Arc::new(SystemClock)).await.expect("app");
+        let app = App::open(store, clock).await.expect("app");
         let system = Actor::system();
         let kazanlak = Id::from_trusted("kazanlak");
         app.put_organisation(
@@ -747,5 +864,82 @@ mod tests {
         assert_eq!(all.len(), 1, "{all:?}");
         assert_eq!((all[0].count, all[0].is_active()), (2, false), "{:?}", all[0]);
         assert!(app.live.pending().is_empty());
+    }
+
+    /// Alarm events waiting in a subscription: (count, value) of each.
+    async fn alarm_events(sub: &mut crate::bus::Subscription<LiveEvent>) -> Vec<(u32, Option<f64>)> {
+        let mut out = Vec::new();
+        while let Ok(Some(d)) = tokio::time::timeout(std::time::Duration::from_millis(50), sub.next()).await {
+            if let crate::bus::Delivery::Event(e) = d {
+                if let LiveEvent::Alarm(a) = &e.event {
+                    out.push((a.count, a.value));
+                }
+            }
+        }
+        out
+    }
+
+    /// Issue 17: readings above the level while the alarm is active are counted in memory, and
+    /// the alarm is written and published at most once a second with the count and the newest
+    /// value; a clear writes at once, with every repeat before it; and the last repeats of a
+    /// storm that simply stops are written by the flush (no state is lost).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn repeats_of_an_active_alarm_are_written_and_published_at_most_once_a_second() {
+        let clock = Arc::new(polis_base::SimClock::new(OffsetDateTime::now_utc()));
+        let app = app_with_gauge_on(clock.clone()).await;
+        let mut sub = app.bus().subscribe(None).await.expect("subscribe");
+        let system = Actor::system();
+        let stored = |app: Arc<App>| async move {
+            let a = app.store().list_alarms(None, false, 10).await.expect("alarms");
+            assert_eq!(a.len(), 1, "{a:?}");
+            (a[0].count, a[0].value, a[0].is_active())
+        };
+        let ms = |n: i64| time::Duration::milliseconds(n);
+        App::ingest(&app, None, None, reading(100, 450.0)).await.expect("raise");
+        // A storm: 9 readings above the level within 0.9 s.
+        for i in 1..=9 {
+            clock.advance(ms(100));
+            App::ingest(&app, None, None, reading(100 - i, 450.0 + i as f64)).await.expect("repeat");
+        }
+        assert_eq!(stored(app.clone()).await, (1, Some(450.0), true), "repeats within the second are not written");
+        assert_eq!(app.flush_alarm_repeats(false).await.expect("flush"), 0, "not due yet");
+        clock.advance(ms(100));
+        // (The application's own flush, every quarter of a second, may have been first.)
+        app.flush_alarm_repeats(false).await.expect("flush");
+        assert_eq!(stored(app.clone()).await, (10, Some(459.0), true));
+        assert_eq!(alarm_events(&mut sub).await, vec![(1, Some(450.0)), (10, Some(459.0))]);
+
+        // A repeat a second after the last write is due at once (by the next flush).
+        clock.advance(ms(1000));
+        App::ingest(&app, None, None, reading(80, 470.0)).await.expect("repeat");
+        app.flush_alarm_repeats(false).await.expect("flush");
+        assert_eq!(stored(app.clone()).await, (11, Some(470.0), true));
+        // Coalesced again, then the level drops: the clear carries the repeats before it.
+        clock.advance(ms(100));
+        App::ingest(&app, None, None, reading(79, 471.0)).await.expect("repeat");
+        clock.advance(ms(100));
+        App::ingest(&app, None, None, reading(78, 300.0)).await.expect("clear");
+        assert_eq!(stored(app.clone()).await, (12, Some(471.0), false));
+        assert_eq!(app.flush_alarm_repeats(true).await.expect("flush"), 0, "nothing left unwritten");
+        assert_eq!(alarm_events(&mut sub).await, vec![(11, Some(470.0)), (12, Some(471.0))]);
+
+        // Raised again; a storm that stops is written by the flush with its final state.
+        clock.advance(ms(100));
+        App::ingest(&app, None, None, reading(70, 480.0)).await.expect("raise again");
+        for i in 1..=3 {
+            clock.advance(ms(10));
+            App::ingest(&app, None, None, reading(70 - i, 480.0 + i as f64)).await.expect("repeat");
+        }
+        assert_eq!(stored(app.clone()).await, (13, Some(480.0), true));
+        assert_eq!(app.flush_alarm_repeats(true).await.expect("flush at shutdown"), 1);
+        assert_eq!(stored(app.clone()).await, (16, Some(483.0), true));
+        assert_eq!(alarm_events(&mut sub).await, vec![(13, Some(480.0)), (16, Some(483.0))]);
+        // An operator's acknowledgement carries the in-memory state too.
+        let id = app.alarms(&system, false, 1).await.expect("alarms")[0].id.clone();
+        clock.advance(ms(10));
+        App::ingest(&app, None, None, reading(60, 490.0)).await.expect("repeat");
+        let acked = app.alarm_action(&system, &id, AlarmAction::Acknowledge).await.expect("ack");
+        assert_eq!((acked.count, acked.value), (17, Some(490.0)));
+        assert_eq!(stored(app.clone()).await, (17, Some(490.0), true));
     }
 }

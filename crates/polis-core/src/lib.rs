@@ -121,7 +121,7 @@ impl App {
         let live = intake::Live::load(&*store, clock.now()).await?;
         let desk = incidents::Desk::load(&*store).await?;
         let board = warnings::Board::load(&*store, clock.now()).await?;
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
@@ -144,7 +144,9 @@ impl App {
             recording: video::RecordingStates::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
             accounts: accounts::Accounts::default(),
-        }))
+        });
+        App::spawn_alarm_flush(&app);
+        Ok(app)
     }
 
     pub fn store(&self) -> &DynStore {

@@ -54,7 +54,8 @@ pub struct VideoConfig {
     /// (whatever their camera), and an alarm is raised.
     pub min_free_bytes: u64,
     pub free_space: FreeSpace,
-    /// A pulled camera offline this long raises `camera-offline`.
+    /// A pulled camera without a picture this long (since its last picture, or since it was
+    /// first seen offline if it never sent one) raises `camera-offline`.
     pub offline_alarm_after: Duration,
 }
 
@@ -65,7 +66,7 @@ impl VideoConfig {
             segment: Duration::seconds(60),
             min_free_bytes: 2 << 30,
             free_space: FreeSpace::of_disk(),
-            offline_alarm_after: Duration::seconds(30),
+            offline_alarm_after: DEFAULT_OFFLINE_ALARM_AFTER,
         }
     }
 
@@ -77,6 +78,10 @@ impl VideoConfig {
         self.dir.join("exports")
     }
 }
+
+/// The default of [`VideoConfig::offline_alarm_after`]: with the camera watch checking every
+/// second, the alarm comes within 9 s of the last picture.
+pub const DEFAULT_OFFLINE_ALARM_AFTER: Duration = Duration::seconds(8);
 
 /// An event-recorded camera keeps this much video from before the event.
 pub const PRE_EVENT: Duration = Duration::seconds(10);
@@ -991,7 +996,8 @@ impl App {
     }
 
     /// Watches the health of the cameras whose stream is pulled (recorded or watched): one
-    /// offline for the configured time (30 s) raises `camera-offline` (with the camera's place),
+    /// without a picture for the configured time (8 s by default, counted from its last picture)
+    /// raises `camera-offline` (with the camera's place),
     /// cleared when it sends pictures again, or when its stream is no longer pulled (the idle
     /// session was stopped, recording was turned off, the camera was deleted). `offline_since`
     /// carries state between calls.
@@ -1010,6 +1016,12 @@ impl App {
             if !offline {
                 offline_since.remove(id);
             }
+            // Offline since its last picture, if it ever sent one: the stream may have stopped
+            // some seconds before its health says offline.
+            let since = match health.last_frame_at {
+                Some(last) if offline => last.min(since),
+                _ => since,
+            };
             let raise = offline && now - since >= after;
             if offline && !raise {
                 continue;

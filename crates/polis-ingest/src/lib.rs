@@ -89,6 +89,17 @@ impl Backoff {
     pub(crate) fn reset(&mut self) {
         self.next = self.min;
     }
+
+    /// [`Backoff::next_delay`] scaled by a random factor in `[0.5, 1.0]`, so that many clients
+    /// that lost the same server do not all come back in the same instant.
+    pub(crate) fn next_jittered(&mut self) -> Duration {
+        jitter(self.next_delay(), rand::random::<f64>())
+    }
+}
+
+/// `d` scaled to `[d/2, d]` by `r` in `[0, 1]`.
+pub(crate) fn jitter(d: Duration, r: f64) -> Duration {
+    d.mul_f64(0.5 + 0.5 * r.clamp(0.0, 1.0))
 }
 
 /// The first `max` bytes of an untrusted payload, printable, for a log line.
@@ -112,6 +123,19 @@ mod tests {
         assert_eq!(seq, [500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_the_whole_delay() {
+        let d = Duration::from_millis(400);
+        assert_eq!(jitter(d, 0.0), Duration::from_millis(200));
+        assert_eq!(jitter(d, 1.0), d);
+        assert_eq!(jitter(d, 7.0), d);
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        for _ in 0..50 {
+            let x = b.next_jittered();
+            assert!(x >= Duration::from_millis(50) && x <= Duration::from_millis(500), "{x:?}");
+        }
     }
 
     #[test]

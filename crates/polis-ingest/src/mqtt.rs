@@ -7,8 +7,12 @@
 //! The price is duplicates after such events (delivery is at least once).
 //!
 //! Two tasks share the work. The connection task polls the `rumqttc` event loop, which must
-//! never block: it reconnects with backoff (0.5 s doubling to 10 s), re-subscribes when the
-//! broker lost the session, and passes each PUBLISH on. The delivery task takes every message
+//! never block: it reconnects with a short jittered backoff (0.1 s doubling to at most 0.5 s,
+//! each delay scaled by a random factor in `[0.5, 1]`), re-subscribes when the broker lost the
+//! session, and passes each PUBLISH on. The cap is low on purpose: while Polis is away the
+//! broker queues its messages only up to `max_queued_messages` (1000 by default in Mosquitto),
+//! and sensors that come back with the broker send their backlog at once; a refused TCP connect
+//! every half second costs nothing. The delivery task takes every message
 //! waiting (up to [`MAX_BATCH_MESSAGES`]), parses them, hands them to the sink grouped by
 //! municipality, and then acknowledges them in the order they came. A message that cannot be
 //! parsed is logged (200 bytes of it at most) and acknowledged with its round, so that it
@@ -47,8 +51,10 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How much of a malformed payload may appear in a log line.
 const LOG_PAYLOAD_BYTES: usize = 200;
 
-const RECONNECT_MIN: Duration = Duration::from_millis(500);
-const RECONNECT_MAX: Duration = Duration::from_secs(10);
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between connection attempts: the intake is back within this long (and
+/// the connect itself) of the broker's return.
+pub const RECONNECT_MAX: Duration = Duration::from_millis(500);
 const SINK_RETRY_MIN: Duration = Duration::from_millis(200);
 const SINK_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -315,6 +321,7 @@ async fn run_with_status(
     let mut subscribe_pending = false;
     let mut had_subscription = false;
     let mut connected_at: Option<tokio::time::Instant> = None;
+    let mut failures_in_row = 0u64;
     tokio::pin!(shutdown);
 
     loop {
@@ -341,7 +348,7 @@ async fn run_with_status(
                 session = Session::open(&config, &sink, &status);
                 subscribe_pending = false;
                 connected_at = None;
-                if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                if sleep_or_shutdown(backoff.next_jittered(), &mut shutdown).await {
                     break;
                 }
             }
@@ -353,6 +360,7 @@ async fn run_with_status(
                         subscribe_pending = true;
                     }
                     tracing::info!(url = %config.url, session_present = ack.session_present, "mqtt connected");
+                    failures_in_row = 0;
                     let reconnect = ever_connected;
                     ever_connected = true;
                     connected_at = Some(tokio::time::Instant::now());
@@ -390,8 +398,14 @@ async fn run_with_status(
                     if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE_CONNECTION) {
                         backoff.reset();
                     }
-                    let delay = backoff.next_delay();
-                    tracing::warn!(url = %config.url, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt connection failed");
+                    let delay = backoff.next_jittered();
+                    failures_in_row += 1;
+                    // Probing twice a second: say so at the first failure and then once a minute.
+                    if failures_in_row % 120 == 1 {
+                        tracing::warn!(url = %config.url, error = %e, failures_in_row, retry_in_ms = delay.as_millis() as u64, "mqtt connection failed");
+                    } else {
+                        tracing::debug!(url = %config.url, error = %e, failures_in_row, "mqtt connection failed");
+                    }
                     status.send_modify(|s| {
                         s.connected = false;
                         s.last_error = Some(format!("connection: {e}"));

@@ -1,7 +1,7 @@
 //! The hub: one session per stream, started when a camera records or is watched, stopped when idle.
 
 use crate::health::{Health, HealthPolicy};
-use crate::session::{supervise, Backoff, Frame, HealthHandle, StreamOpener, Subscription, Tap};
+use crate::session::{supervise, Backoff, Frame, HealthHandle, StreamOpener, Subscription, Tap, STALL_AFTER};
 use polis_base::Clock;
 use polis_domain::registry::StreamUrl;
 use polis_domain::values::Id;
@@ -31,11 +31,18 @@ pub struct HubConfig {
     pub health: HealthPolicy,
     /// A watched (not recorded) session is stopped this long after the last watch.
     pub idle_after: Duration,
+    /// A connection that brings no picture for this long is dropped and opened again.
+    pub stall_after: std::time::Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { backoff: Backoff::default(), health: HealthPolicy::default(), idle_after: Duration::seconds(60) }
+        HubConfig {
+            backoff: Backoff::default(),
+            health: HealthPolicy::default(),
+            idle_after: Duration::seconds(60),
+            stall_after: STALL_AFTER,
+        }
     }
 }
 
@@ -71,6 +78,7 @@ impl MediaHub {
                 health.clone(),
                 tap.clone(),
                 self.config.backoff,
+                self.config.stall_after,
             ));
             Entry { url: url.clone(), health, tap, task, recording: false, last_watched: None }
         })

@@ -67,7 +67,13 @@ pub trait StreamOpener: Send + Sync + 'static {
     async fn open(&self, url: &StreamUrl) -> Result<Box<dyn FrameSource>>;
 }
 
-/// Reconnect delays: doubling from `initial` up to `max`.
+/// Reconnect delays: doubling from `initial` up to `max`, each scaled by a random factor in
+/// `[0.5, 1]` so that cameras lost together do not all knock at once.
+///
+/// The cap is low (2 s by default) whatever the outage's length: a camera must record again
+/// within seconds of its return, and a probe of a camera that is down is cheap (a refused TCP
+/// connection, or at most a DESCRIBE that fails). A connection that delivered pictures starts
+/// the delays afresh.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub initial: Duration,
@@ -76,17 +82,36 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(30) }
+        Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(2) }
     }
 }
 
 impl Backoff {
-    /// The delay before attempt `failures` (0 = first retry).
+    /// The delay before attempt `failures` (0 = first retry), before jitter.
     pub fn delay(&self, failures: u32) -> Duration {
         let factor = 1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
     }
+
+    /// [`Backoff::delay`] scaled by `0.5 + r / 2` for `r` in `[0, 1]` (a random number).
+    pub fn jittered(&self, failures: u32, r: f64) -> Duration {
+        self.delay(failures).mul_f64(0.5 + 0.5 * r.clamp(0.0, 1.0))
+    }
 }
+
+/// A random number in `[0, 1]` (for jitter; not for anything secret).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A stream that sends no picture for this long is dropped and opened again (a camera or a
+/// network that stalls without closing the connection).
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+/// Opening a stream (connect, DESCRIBE, SETUP, PLAY) gives up after this long.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The health a session shares with whoever asks.
 #[derive(Clone)]
@@ -234,7 +259,8 @@ impl Subscription {
 }
 
 /// Runs a session forever (until the task is aborted): each connection attempt runs in its own task so a
-/// panic in it is caught like an error, and the session reconnects after a growing delay.
+/// panic in it is caught like an error, and the session reconnects after a short jittered delay
+/// (see [`Backoff`]); a stream silent for `stall_after` counts as lost.
 pub async fn supervise(
     camera: String,
     url: StreamUrl,
@@ -242,19 +268,21 @@ pub async fn supervise(
     health: HealthHandle,
     tap: Arc<Tap>,
     backoff: Backoff,
+    stall_after: Duration,
 ) {
     let mut failures = 0u32;
     loop {
         let attempt = {
             let (url, opener, health, tap) = (url.clone(), opener.clone(), health.clone(), tap.clone());
-            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap).await })
+            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap, stall_after).await })
         };
-        let outcome = match attempt.await {
+        let (got, outcome) = match attempt.await {
             Ok(r) => r,
-            Err(e) => Err(Error::internal(format!("session task failed: {e}"))),
+            Err(e) => (false, Err(Error::internal(format!("session task failed: {e}")))),
         };
         health.with(|c| c.disconnected());
         tap.reset();
+<<<<<<< HEAD
         let reason = match &outcome {
             Ok(_) => OfflineReason::Lost,
             Err(e) => OfflineReason::of_message(&e.message),
@@ -267,12 +295,24 @@ pub async fn supervise(
                 // `url.url` carries no credentials, and the message is redacted of them.
                 tracing::warn!(camera = %camera, url = %url.url, error = %url.redact(&e.message), "camera stream lost");
                 failures += 1;
+=======
+        // Pictures came: the camera was up, so the next attempt comes soon again.
+        failures = if got { 0 } else { failures.saturating_add(1) };
+        if let Err(e) = outcome {
+            // `url.url` carries no credentials; the error messages are ours or retina's (no password).
+            // Said once when the stream is lost, then quietly while the camera stays down.
+            if failures <= 1 {
+                tracing::warn!(camera = %camera, url = %url.url, error = %e.message, "camera stream lost");
+            } else {
+                tracing::debug!(camera = %camera, url = %url.url, error = %e.message, failures, "camera still down");
+>>>>>>> faults-live
             }
         }
-        tokio::time::sleep(backoff.delay(failures.saturating_sub(1))).await;
+        tokio::time::sleep(backoff.jittered(failures.saturating_sub(1), random_unit())).await;
     }
 }
 
+<<<<<<< HEAD
 /// How long opening a stream (connect, DESCRIBE, SETUP, PLAY) may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -281,10 +321,32 @@ async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHan
     let mut source = tokio::time::timeout(OPEN_TIMEOUT, opener.open(url))
         .await
         .map_err(|_| Error::unavailable("the camera did not answer: timed out"))??;
+=======
+/// One connection: returns whether frames were received (to reset the backoff) and how it ended.
+async fn run_once(
+    url: &StreamUrl,
+    opener: &dyn StreamOpener,
+    health: &HealthHandle,
+    tap: &Tap,
+    stall_after: Duration,
+) -> (bool, Result<()>) {
+    let mut source = match tokio::time::timeout(OPEN_TIMEOUT, opener.open(url)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return (false, Err(e)),
+        Err(_) => return (false, Err(Error::unavailable(format!("no answer within {} s", OPEN_TIMEOUT.as_secs())))),
+    };
+>>>>>>> faults-live
     health.with(|c| c.connected(health.clock.now()));
     let mut got = false;
     loop {
-        let next = std::panic::AssertUnwindSafe(source.next_frame()).catch_unwind().await;
+        let next = std::panic::AssertUnwindSafe(source.next_frame()).catch_unwind();
+        let next = match tokio::time::timeout(stall_after, next).await {
+            Ok(n) => n,
+            Err(_) => {
+                let msg = format!("no picture for {} s", stall_after.as_secs_f64());
+                return (got, Err(Error::unavailable(msg)));
+            }
+        };
         match next {
             Ok(Ok(Some(mut f))) => {
                 got = true;
@@ -292,9 +354,58 @@ async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHan
                 health.with(|c| c.frame(f.at, f.bytes()));
                 tap.publish(f);
             }
-            Ok(Ok(None)) => return Ok(got),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::internal("the stream reader panicked")),
+            Ok(Ok(None)) => return (got, Ok(())),
+            Ok(Err(e)) => return (got, Err(e)),
+            Err(_) => return (got, Err(Error::internal("the stream reader panicked"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polis_base::{Clock, SimClock};
+
+    /// Issue 17: a camera down for 5 minutes records again within seconds of its return. The
+    /// supervisor's attempts are replayed on a simulated clock: each probe while the camera is
+    /// down fails, and the delay before the next follows the backoff, with the worst and the
+    /// best jitter.
+    #[test]
+    fn after_a_five_minute_outage_the_camera_is_probed_again_within_the_cap() {
+        let b = Backoff::default();
+        for r in [0.0, 0.5, 1.0] {
+            let start = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+            let clock = SimClock::new(start);
+            let back_at = start + time::Duration::minutes(5);
+            let mut failures = 0u32;
+            let mut probes = 0u32;
+            // The stream was lost at `start`; probes until one finds the camera back.
+            loop {
+                clock.advance(time::Duration::try_from(b.jittered(failures.saturating_sub(1), r)).expect("delay"));
+                probes += 1;
+                if clock.now() >= back_at {
+                    break;
+                }
+                failures += 1;
+            }
+            let late = clock.now() - back_at;
+            assert!(late <= time::Duration::seconds(2), "probed {late} after the camera's return (r = {r})");
+            // Cheap while down: at most one probe a second once the delay reached its cap
+            // (and about one a second with the shortest jitter).
+            assert!((150..=320).contains(&probes), "{probes} probes in 5 minutes (r = {r})");
+        }
+    }
+
+    #[test]
+    fn delays_double_to_a_low_cap_and_jitter_only_shortens_them() {
+        let b = Backoff::default();
+        let ms: Vec<u128> = (0..6).map(|f| b.delay(f).as_millis()).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000, 2000, 2000]);
+        assert_eq!(b.jittered(10, 0.0), Duration::from_secs(1));
+        assert_eq!(b.jittered(10, 1.0), Duration::from_secs(2));
+        for _ in 0..100 {
+            let r = random_unit();
+            assert!((0.0..=1.0).contains(&r), "{r}");
         }
     }
 }

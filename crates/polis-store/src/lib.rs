@@ -217,6 +217,9 @@ pub trait Store: Send + Sync + 'static {
     /// database refuses a second open alarm (state other than cleared and acknowledged) for the
     /// same rule and source, also under concurrent writers: `AlreadyExists`.
     async fn put_alarm(&self, alarm: &Alarm, audit: Option<&AuditRecord>) -> Result<()>;
+    /// Inserts or replaces several alarms (no audit: changes the server made, such as the
+    /// coalesced repeats of an alarm storm), all in one transaction or none.
+    async fn put_alarms(&self, alarms: &[Alarm]) -> Result<()>;
     /// One alarm by id, open or closed.
     async fn alarm(&self, id: &Id) -> Result<Option<Alarm>>;
     /// Every open alarm (state other than cleared and acknowledged), newest `last_seen` first.

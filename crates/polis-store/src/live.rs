@@ -835,37 +835,54 @@ fn alarm_from(row: &DbRow) -> Result<Alarm> {
 }
 
 pub(crate) async fn put_alarm(db: &Db, alarm: &Alarm, audit: Option<&AuditRecord>) -> Result<()> {
-    const WHAT: &str = "save alarm";
-    if alarm.value.is_some_and(|v| !v.is_finite()) {
-        return Err(Error::invalid("value", "must be a finite number"));
+    put_alarms_with(db, std::slice::from_ref(alarm), audit).await
+}
+
+/// Several alarms in one transaction (coalesced repeats of an alarm storm).
+pub(crate) async fn put_alarms(db: &Db, alarms: &[Alarm]) -> Result<()> {
+    if alarms.is_empty() {
+        return Ok(());
     }
-    let body = to_json(WHAT, &alarm_body(alarm))?;
-    let args = [
-        Arg::Text(alarm.id.as_str()),
-        Arg::Text(alarm.municipality.as_str()),
-        Arg::Text(alarm.rule.as_str()),
-        Arg::Int(i64::from(alarm.rule_version)),
-        Arg::Text(alarm.source.as_str()),
-        Arg::Text(alarm.severity.as_str()),
-        Arg::Text(alarm.state.as_str()),
-        Arg::Int(codec::to_ms(alarm.first_seen)),
-        Arg::Int(codec::to_ms(alarm.last_seen)),
-        Arg::Int(i64::from(alarm.count)),
-        Arg::Text(&body),
-    ];
+    put_alarms_with(db, alarms, None).await
+}
+
+async fn put_alarms_with(db: &Db, alarms: &[Alarm], audit: Option<&AuditRecord>) -> Result<()> {
+    const WHAT: &str = "save alarm";
+    let mut bodies = Vec::with_capacity(alarms.len());
+    for alarm in alarms {
+        if alarm.value.is_some_and(|v| !v.is_finite()) {
+            return Err(Error::invalid("value", "must be a finite number"));
+        }
+        bodies.push(to_json(WHAT, &alarm_body(alarm))?);
+    }
     let mut tx = db.begin(WHAT).await?;
     let r = async {
-        if let Err(e) = tx.execute(&ALARMS.upsert_sql(), &args).await {
-            if is_unique_violation(&e) {
-                // Ids are replaced by the upsert: the only other unique key is alarms_one_open.
-                return Err(Error::already_exists(format!(
-                    "alarm {}: another alarm for {} is open; update that one instead",
-                    alarm.id,
-                    alarm.key()
-                ))
-                .with_source(db_error(WHAT, e)));
+        for (alarm, body) in alarms.iter().zip(&bodies) {
+            let args = [
+                Arg::Text(alarm.id.as_str()),
+                Arg::Text(alarm.municipality.as_str()),
+                Arg::Text(alarm.rule.as_str()),
+                Arg::Int(i64::from(alarm.rule_version)),
+                Arg::Text(alarm.source.as_str()),
+                Arg::Text(alarm.severity.as_str()),
+                Arg::Text(alarm.state.as_str()),
+                Arg::Int(codec::to_ms(alarm.first_seen)),
+                Arg::Int(codec::to_ms(alarm.last_seen)),
+                Arg::Int(i64::from(alarm.count)),
+                Arg::Text(body),
+            ];
+            if let Err(e) = tx.execute(&ALARMS.upsert_sql(), &args).await {
+                if is_unique_violation(&e) {
+                    // Ids are replaced by the upsert: the only other unique key is alarms_one_open.
+                    return Err(Error::already_exists(format!(
+                        "alarm {}: another alarm for {} is open; update that one instead",
+                        alarm.id,
+                        alarm.key()
+                    ))
+                    .with_source(db_error(WHAT, e)));
+                }
+                return Err(db_error(WHAT, e));
             }
-            return Err(db_error(WHAT, e));
         }
         write_audit(&mut tx, WHAT, one(audit)).await
     }

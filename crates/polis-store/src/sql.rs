@@ -983,6 +983,10 @@ impl Store for SqlStore {
         live::put_alarm(&self.db, alarm, audit).await
     }
 
+    async fn put_alarms(&self, alarms: &[Alarm]) -> Result<()> {
+        live::put_alarms(&self.db, alarms).await
+    }
+
     async fn open_alarms(&self) -> Result<Vec<Alarm>> {
         live::open_alarms(&self.db).await
     }

@@ -26,6 +26,15 @@ pub struct RawConfig {
     pub retention: RawRetention,
     #[serde(default)]
     pub warnings: RawWarnings,
+    #[serde(default)]
+    pub video: RawVideo,
+}
+
+/// `[video]`: camera supervision (see docs/ref/config.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVideo {
+    pub offline_alarm_seconds: Option<u32>,
 }
 
 /// `[warnings]`: public warnings, the citizen portal and CAP in (see docs/ref/config.md).
@@ -124,6 +133,8 @@ pub struct Config {
     pub warnings: polis_core::warnings::WarningConfig,
     pub portal: polis_http::public::PortalConfig,
     pub cap_feeds: Vec<polis_ingest::cap_feed::FeedConfig>,
+    /// A pulled camera without a picture this long raises `camera-offline`.
+    pub offline_alarm_after: std::time::Duration,
 }
 
 impl Config {
@@ -167,6 +178,11 @@ impl Config {
             }
         };
         let retention = resolve_retention(raw.retention)?;
+        let offline_alarm_after = match raw.video.offline_alarm_seconds {
+            None => std::time::Duration::try_from(polis_core::video::DEFAULT_OFFLINE_ALARM_AFTER)?,
+            Some(s @ 1..=3600) => std::time::Duration::from_secs(u64::from(s)),
+            Some(_) => bail!("video.offline_alarm_seconds: must be from 1 to 3600"),
+        };
         let metrics_token = match flags.metrics_token.or(raw.metrics_token).filter(|t| !t.trim().is_empty()) {
             Some(t) if t.trim().len() < 16 => bail!("metrics_token: use at least 16 characters"),
             t => t.map(|t| polis_domain::registry::Secret::new(t.trim())),
@@ -213,6 +229,7 @@ impl Config {
             warnings,
             portal,
             cap_feeds,
+            offline_alarm_after,
             retention,
             mqtt,
             listen,
@@ -285,6 +302,17 @@ mod tests {
         assert!(e.to_string().contains("retention.raw_days_by_kind.lava"), "{e}");
         let raw: RawConfig = toml::from_str("[retention]\nrollup_days = 0\n").unwrap();
         assert!(Config::resolve(ServeFlags::default(), raw, "d").is_err());
+    }
+
+    #[test]
+    fn the_camera_offline_delay_is_read_and_checked() {
+        let c = Config::resolve(ServeFlags::default(), RawConfig::default(), "d").unwrap();
+        assert_eq!(c.offline_alarm_after, std::time::Duration::from_secs(8));
+        let raw: RawConfig = toml::from_str("[video]\noffline_alarm_seconds = 20\n").unwrap();
+        assert_eq!(Config::resolve(ServeFlags::default(), raw, "d").unwrap().offline_alarm_after.as_secs(), 20);
+        let raw: RawConfig = toml::from_str("[video]\noffline_alarm_seconds = 0\n").unwrap();
+        let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
+        assert!(e.to_string().contains("video.offline_alarm_seconds"), "{e}");
     }
 
     #[test]

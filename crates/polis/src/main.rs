@@ -357,7 +357,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     app.configure_warnings(config.warnings.clone()).map_err(|e| anyhow::anyhow!("warnings: {}", e.message))?;
     let video_dir = config.data.join("video");
-    app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
+    let mut video = polis_core::video::VideoConfig::new(&video_dir);
+    video.offline_alarm_after = config.offline_alarm_after.try_into().context("video.offline_alarm_seconds")?;
+    app.configure_video(video)
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
     match app.adopt_orphan_recordings().await {
         Ok(o) if o.indexed + o.deleted > 0 => {
@@ -369,7 +371,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tokio::spawn(app.clone().run_storage_watch(std::time::Duration::from_secs(1)));
     tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
     tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
-    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
+    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(1)));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }
@@ -467,6 +469,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     video_app.stop_video(std::time::Duration::from_secs(3)).await;
     // The live events still held go to the store, so consoles resume without a gap.
     video_app.close().await;
+    // Repeats of active alarms counted in memory since their last write go to the store.
+    if let Err(e) = video_app.flush_alarm_repeats(true).await {
+        tracing::warn!(error = %e.message, "writing the last alarm repeats failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

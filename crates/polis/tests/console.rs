@@ -54,6 +54,17 @@ impl Processes {
         Ok(())
     }
 
+    /// Kills `name` (and its process group) at once, as a crash would.
+    fn kill(&mut self, name: &str) {
+        if let Some(i) = self.children.iter().position(|(n, _, _)| *n == name) {
+            let (_, mut child, _) = self.children.remove(i);
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Fails if `name` has exited.
     fn check_alive(&mut self, name: &str) -> TestResult<()> {
         for (n, child, log) in &mut self.children {
@@ -257,6 +268,22 @@ async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
     wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
 }
 
+/// `polis demo` on loopback `port` with its data in `data`, without the test's `POLIS_*`.
+fn demo_command(port: u16, data: &Path) -> Command {
+    let mut polis = Command::new(env!("CARGO_BIN_EXE_polis"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POLIS_") {
+            polis.env_remove(k);
+        }
+    }
+    polis
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .env("POLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "info");
+    polis
+}
+
 /// A running `polis demo`, chromedriver with headless Chromium, and the admin's API token.
 struct Console {
     procs: Processes,
@@ -278,18 +305,7 @@ async fn start_console() -> Console {
     // The server: the demo city on a fresh embedded database.
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut polis = Command::new(env!("CARGO_BIN_EXE_polis"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POLIS_") {
-            polis.env_remove(k);
-        }
-    }
-    polis
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(tmp.path().join("data"))
-        .env("POLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "info");
-    procs.spawn("polis", polis, tmp.path().join("polis.log")).unwrap();
+    procs.spawn("polis", demo_command(port, &tmp.path().join("data")), tmp.path().join("polis.log")).unwrap();
 
     // The browser driver.
     let driver_port = free_port();
@@ -399,6 +415,75 @@ async fn console_handles_a_traffic_accident_at_a_crossroads_from_the_call_to_dis
         .await
         .unwrap_or_else(|_| Err("the accident scenario took more than 180 s".into()));
     con.finish(outcome, "accident").await;
+}
+
+/// Issue 17: the server is killed under a signed-in console. At once a banner across the
+/// screen says the connection is lost (in English and in Bulgarian) and the map and lists are
+/// marked out of date; once the server is back and the console has caught up, both go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_says_at_once_that_it_lost_the_server_and_clears_it_once_caught_up() {
+    let mut con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(150), lost_server(&mut con))
+        .await
+        .unwrap_or_else(|_| Err("the lost-server scenario took more than 150 s".into()));
+    con.finish(outcome, "lost-server").await;
+}
+
+async fn banner_shown(c: &Client) -> TestResult<bool> {
+    let shown = js(
+        c,
+        "const b = document.getElementById('conn-banner'); \
+         return !b.hidden && b.offsetHeight > 0 && document.getElementById('app-view').classList.contains('stale');",
+        vec![],
+    )
+    .await?;
+    Ok(shown == Value::Bool(true))
+}
+
+async fn lost_server(con: &mut Console) -> TestResult {
+    let c = con.client.clone();
+    let c = &c;
+    c.goto(&format!("{}/", con.base)).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    type_into(c, "#username", "admin").await?;
+    type_into(c, "#password", ADMIN_PASSWORD).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    wait_css(c, "#live-state[data-live=\"on\"]", Duration::from_secs(15)).await?;
+    ensure!(!banner_shown(c).await?, "a lost-connection banner while the server runs");
+
+    con.procs.kill("polis");
+    let killed = Instant::now();
+    wait_until("the lost-connection banner", Duration::from_secs(5), move || async move { banner_shown(c).await })
+        .await?;
+    let shown_after = killed.elapsed();
+    let text = text_of(c, "#conn-banner").await?;
+    ensure!(text.contains("NO CONNECTION TO THE SERVER"), "the banner says {text:?}");
+    let width = js(c, "return document.getElementById('conn-banner').offsetWidth / window.innerWidth;", vec![]).await?;
+    ensure!(width.as_f64().unwrap_or(0.0) > 0.95, "the banner does not go across the screen: {width}");
+    click(c, "#lang-bg").await?;
+    let text = text_of(c, "#conn-banner").await?;
+    ensure!(text.contains("НЯМА ВРЪЗКА СЪС СЪРВЪРА"), "the Bulgarian banner says {text:?}");
+    click(c, "#lang-en").await?;
+
+    // The server comes back on the same port and data.
+    let port: u16 = con.base.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or("no port in the base URL")?;
+    let data = con.tmp.path().join("data");
+    con.procs.spawn("polis", demo_command(port, &data), con.tmp.path().join("polis-2.log"))?;
+    let back = Instant::now();
+    wait_until("the banner to go once caught up", Duration::from_secs(60), move || async move {
+        Ok(!banner_shown(c).await? && count(c, "#conn-banner:not([hidden])").await? == 0)
+    })
+    .await?;
+    let cleared_after = back.elapsed();
+    ensure!(count(c, "#live-state[data-live=\"on\"]").await? == 1, "the live stream is not back");
+    ensure!(count(c, ".app-view.stale").await? == 0, "still marked out of date");
+    println!(
+        "console: lost-connection banner {:.2} s after the kill; gone {:.1} s after the restart began",
+        shown_after.as_secs_f64(),
+        cleared_after.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {

@@ -92,6 +92,13 @@ pub fn now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// Now as RFC 3339 with the fraction of a second (readings of successive batches differ).
+pub fn now_precise() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let ms = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    ms.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 /// Percentile `p` (0..1) of sorted values.
 pub fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -112,7 +112,7 @@ pub async fn spawn_with(backend: Backend, clock: Arc<dyn polis_base::Clock>) -> 
     let store = polis_store::open(&url).await.unwrap();
     let app = App::open(store, clock).await.unwrap();
     let mut video = polis_core::video::VideoConfig::new(dir.path().join("video"));
-    video.offline_alarm_after = time::Duration::seconds(2);
+    video.offline_alarm_after = polis_core::video::DEFAULT_OFFLINE_ALARM_AFTER;
     app.configure_video(video).unwrap();
     tokio::spawn(app.clone().run_recorder(std::time::Duration::from_millis(200)));
     tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_millis(250)));

@@ -166,3 +166,23 @@ pub async fn many_racing_writers_open_one_alarm(store: DynStore) {
     assert_eq!(ok, 1);
     assert_eq!(store.open_alarms().await.expect("open").len(), 1);
 }
+
+/// Issue 17: the coalesced repeats of an alarm storm are written in one transaction; a batch
+/// with one alarm the database refuses (a second open alarm for a key) writes none of them.
+pub async fn several_alarms_are_written_together_or_not_at_all(store: DynStore) {
+    let mut a = alarm("s-a", "r", "g-a", 0);
+    let b = alarm("s-b", "r", "g-b", 0);
+    store.put_alarms(&[a.clone(), b.clone()]).await.expect("put two");
+    assert_eq!(store.open_alarms().await.expect("open").len(), 2);
+    store.put_alarms(&[]).await.expect("nothing to write");
+    a.repeat(Some(500.0), at_ms(T0 + 1_000)).expect("repeat");
+    a.repeat(Some(501.0), at_ms(T0 + 2_000)).expect("repeat");
+    let clash = alarm("s-clash", "r", "g-b", 5);
+    let e = store.put_alarms(&[a.clone(), clash]).await.expect_err("a second open alarm for g-b");
+    assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e:?}");
+    assert_eq!(store.alarm(&a.id).await.expect("get").map(|x| x.count), Some(1), "nothing of the batch was written");
+    store.put_alarms(&[a.clone()]).await.expect("put the repeats");
+    let back = store.alarm(&a.id).await.expect("get").expect("there");
+    assert_eq!((back.count, back.value), (3, Some(501.0)));
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 0, "the server's own writes are not audited");
+}

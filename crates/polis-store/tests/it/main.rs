@@ -73,6 +73,7 @@ suite! {
         alarms::alarms_round_trip_update_and_list,
         alarms::alarms_list_newest_first_with_filters,
         alarms::one_open_alarm_per_rule_and_source_even_under_concurrency,
+        alarms::several_alarms_are_written_together_or_not_at_all,
         alarms::many_racing_writers_open_one_alarm,
         incidents::incidents_round_trip_with_their_journal_in_order,
         incidents::incident_lists_filter_by_municipality_status_time_and_ids,
