@@ -296,14 +296,34 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
-    let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
+    // A node of a region: the bus is the region's JetStream stream, and the node's name is
+    // leased so that two processes never run as one node.
+    let node = match &config.region {
+        Some(r) => Some(
+            polis_core::region::Node::join(&r.nats_url, &r.node_id, r.replicas)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+        ),
+        None => None,
+    };
+    let bus: Option<Arc<dyn polis_core::bus::EventBus<polis_core::live::LiveEvent>>> = match &config.region {
+        Some(r) => {
+            let opts = polis_core::nats_bus::NatsOptions::region(r.nats_url.clone(), r.replicas);
+            let nats =
+                polis_core::nats_bus::NatsBus::connect(&opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            Some(Arc::new(nats))
+        }
+        None => None,
+    };
+    let options = polis_core::Options { session_ttl_hours: config.session_ttl_hours, bus };
+    let app = App::open_with(store, Arc::new(SystemClock), options).await?;
+    if node.is_some() {
+        tokio::spawn(app.clone().follow_region_registry());
+    }
     tokio::spawn(app.clone().run_media_reaper(std::time::Duration::from_secs(10)));
     let video_dir = config.data.join("video");
     app.configure_video(polis_core::video::VideoConfig::new(&video_dir))
         .map_err(|e| anyhow::anyhow!("video storage at {}: {}", video_dir.display(), e.message))?;
-    tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
-    tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
-    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5)));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }
@@ -319,11 +339,79 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // The periodic duties: on a single node always; in a region, only on the node holding the
+    // leader lease (started when it takes the lease, stopped when it loses it).
+    let duties = {
+        let app = app.clone();
+        let retention = config.retention.clone();
+        let stopped = stopped.clone();
+        move || start_duties(app.clone(), retention.clone(), demo, stopped.clone())
+    };
+    match &node {
+        None => {
+            let _running = duties();
+        }
+        Some(node) => {
+            let mut leadership = node.leadership();
+            tokio::spawn(async move {
+                let mut running: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+                loop {
+                    let lead = *leadership.borrow_and_update();
+                    if lead && running.is_empty() {
+                        running = duties();
+                    } else if !lead {
+                        for h in running.drain(..) {
+                            h.abort();
+                        }
+                    }
+                    if leadership.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    if let Some(mqtt) = config.mqtt.clone() {
+        tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
+        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
+        polis_ingest::mqtt::spawn(mqtt, sink, stopped());
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
+    let router = polis_http::router(app, config.console.clone());
+    polis_http::serve(listener, router, shutdown_signal()).await?;
+    if let Some(node) = &node {
+        node.leave().await;
+    }
+    let _ = stop_tx.send(true);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the periodic work of a city (or of the region, on its leader): the recorder, video
+/// retention, the camera watch, the rule tick with hourly housekeeping, and the demo simulator.
+fn start_duties<S, F>(
+    app: Arc<App>,
+    retention: polis_core::retention::RetentionPolicy,
+    demo: bool,
+    stopped: S,
+) -> Vec<tokio::task::JoinHandle<()>>
+where
+    S: Fn() -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = vec![
+        tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2))),
+        tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60))),
+        tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(5))),
+    ];
     // Silence rules need a clock that ticks even when no data comes.
     let ticking = app.clone();
-    let retention = config.retention.clone();
     let tick_stop = stopped();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
         let mut ticks: u64 = 0;
         tokio::pin!(tick_stop);
@@ -352,30 +440,26 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                 }
             }
         }
-    });
-    if let Some(mqtt) = config.mqtt.clone() {
-        tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
-        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
-        polis_ingest::mqtt::spawn(mqtt, sink, stopped());
-    }
+    }));
     if demo {
-        let sensors: Vec<polis_domain::Sensor> = app.list(&Actor::system()).await?;
-        let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
-        tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
-        let sim = polis_ingest::sim::Simulator::new(sensors, 1);
-        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
-        tokio::spawn(polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stopped()));
+        let app = app.clone();
+        let stop = stopped();
+        tasks.push(tokio::spawn(async move {
+            let sensors: Vec<polis_domain::Sensor> = match app.list(&Actor::system()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the demo simulator cannot list sensors");
+                    return;
+                }
+            };
+            let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
+            tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
+            let sim = polis_ingest::sim::Simulator::new(sensors, 1);
+            let sink: Arc<dyn polis_ingest::Sink> = app;
+            polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stop).await;
+        }));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
-    let router = polis_http::router(app, config.console.clone());
-    polis_http::serve(listener, router, shutdown_signal()).await?;
-    let _ = stop_tx.send(true);
-    tracing::info!("stopped");
-    Ok(())
+    tasks
 }
 
 async fn shutdown_signal() {
