@@ -1,7 +1,7 @@
 //! A node of a region: several Polis processes on one PostgreSQL and one NATS JetStream cluster.
 //!
-//! - **Names**: every node holds a lease on its name (`node.<id>` in the JetStream key-value
-//!   bucket `POLIS_REGION`, renewed every few seconds, gone [`LEASE_TTL`] after its node stops
+//! - **Names**: every node holds a lease on its name (`node.<id>` in the JetStream lease
+//!   stream `POLIS_REGION`, renewed every few seconds, gone [`LEASE_TTL`] after its node stops
 //!   renewing); a second process started with a name in use is refused.
 //! - **Duties**: the region's periodic work (rule ticks, retention, the camera watch, the
 //!   recorder, the demo simulator) runs on one node at a time, the holder of the `leader` lease;
@@ -17,7 +17,7 @@
 use crate::bus::Delivery;
 use crate::live::LiveEvent;
 use crate::App;
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use polis_base::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,11 +29,51 @@ pub const LEASE_TTL: Duration = Duration::from_secs(6);
 /// How often a holder renews, and a candidate tries.
 const RENEW_EVERY: Duration = Duration::from_secs(2);
 const BUCKET: &str = "POLIS_REGION";
+const SUBJECTS: &str = "polis.region";
+
+/// Leases as keys in a JetStream stream that keeps one message per subject for [`LEASE_TTL`]:
+/// taking a lease publishes only if the subject is empty, renewing only if its last message is
+/// still ours (the server checks the expected last sequence), so two holders are impossible.
+struct Leases {
+    js: jetstream::Context,
+}
+
+impl Leases {
+    async fn put(&self, key: &str, value: &str, expect: u64) -> Result<u64> {
+        let msg =
+            PublishMessage::build().payload(value.as_bytes().to_vec().into()).expected_last_subject_sequence(expect);
+        let ack = self
+            .js
+            .send_publish(format!("{SUBJECTS}.{key}"), msg)
+            .await
+            .map_err(|e| unavailable("lease", e))?
+            .await
+            .map_err(|e| unavailable("lease", e))?;
+        Ok(ack.sequence)
+    }
+
+    /// Takes a free lease; fails if someone holds it.
+    async fn create(&self, key: &str, value: &str) -> Result<u64> {
+        self.put(key, value, 0).await
+    }
+
+    /// Renews a lease held since `revision`; fails if it ran out or another took it.
+    async fn update(&self, key: &str, value: &str, revision: u64) -> Result<u64> {
+        self.put(key, value, revision).await
+    }
+
+    /// Gives a lease up.
+    async fn delete(&self, key: &str) -> Result<()> {
+        let s = self.js.get_stream(BUCKET).await.map_err(|e| unavailable("lease stream", e))?;
+        s.purge().filter(format!("{SUBJECTS}.{key}")).await.map_err(|e| unavailable("lease", e))?;
+        Ok(())
+    }
+}
 
 /// This node's membership of the region.
 pub struct Node {
     id: String,
-    kv: kv::Store,
+    kv: Leases,
     leader: watch::Sender<bool>,
     stopping: AtomicBool,
 }
@@ -53,21 +93,21 @@ impl Node {
             .await
             .map_err(|e| unavailable("cannot connect to NATS", e))?;
         let js = jetstream::new(client);
-        let kv = match js.get_key_value(BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: BUCKET.into(),
-                    history: 1,
-                    max_age: LEASE_TTL,
-                    num_replicas: replicas.max(1),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable("cannot open the lease bucket", e))?,
-        };
+        js.get_or_create_stream(stream::Config {
+            name: BUCKET.into(),
+            subjects: vec![format!("{SUBJECTS}.>")],
+            max_messages_per_subject: 1,
+            max_age: LEASE_TTL,
+            discard: stream::DiscardPolicy::Old,
+            storage: stream::StorageType::File,
+            num_replicas: replicas.max(1),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("cannot open the lease stream", e))?;
+        let kv = Leases { js };
         let key = format!("node.{id}");
-        let revision = kv.create(&key, id.as_bytes().to_vec().into()).await.map_err(|e| {
+        let revision = kv.create(&key, id).await.map_err(|e| {
             Error::failed_precondition(format!(
                 "another node of this region is running with the name {id:?} (or stopped less than {} s ago): \
                  give each node its own --node-id ({e})",
@@ -98,7 +138,7 @@ impl Node {
             let _ = self.kv.delete("leader").await;
             self.leader.send_replace(false);
         }
-        let _ = self.kv.delete(format!("node.{}", self.id)).await;
+        let _ = self.kv.delete(&format!("node.{}", self.id)).await;
     }
 
     async fn keep(self: Arc<Self>, key: String, mut revision: u64) {
@@ -110,25 +150,25 @@ impl Node {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
             }
-            match self.kv.update(&key, self.id.as_bytes().to_vec().into(), revision).await {
+            match self.kv.update(&key, &self.id, revision).await {
                 Ok(r) => revision = r,
                 Err(e) => {
                     // Our name's lease ran out (cut off for too long): take it again if free.
                     tracing::warn!(error = %e, node = %self.id, "renewing the node's name failed");
-                    if let Ok(r) = self.kv.create(&key, self.id.as_bytes().to_vec().into()).await {
+                    if let Ok(r) = self.kv.create(&key, &self.id).await {
                         revision = r;
                     }
                 }
             }
             leader_rev = match leader_rev {
-                Some(rev) => match self.kv.update("leader", self.id.as_bytes().to_vec().into(), rev).await {
+                Some(rev) => match self.kv.update("leader", &self.id, rev).await {
                     Ok(r) => Some(r),
                     Err(e) => {
                         tracing::warn!(error = %e, node = %self.id, "lost the leader lease");
                         None
                     }
                 },
-                None => self.kv.create("leader", self.id.as_bytes().to_vec().into()).await.ok(),
+                None => self.kv.create("leader", &self.id).await.ok(),
             };
             let lead = leader_rev.is_some();
             if *self.leader.borrow() != lead {
