@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub session_ttl_hours: Option<u32>,
     pub mqtt_url: Option<String>,
     pub metrics_token: Option<String>,
+    pub nats_url: Option<String>,
+    pub node_id: Option<String>,
     #[serde(default)]
     pub map: RawMap,
     #[serde(default)]
@@ -115,6 +117,13 @@ pub struct ServeFlags {
     /// Requests per second each client address may make on the public portal (0: no limit).
     #[arg(long, env = "POLIS_PORTAL_RATE_PER_SEC")]
     pub portal_rate_per_sec: Option<f64>,
+    /// NATS server(s) of a region (nats://HOST:PORT, several separated by commas): the live event
+    /// bus becomes the region's JetStream stream, shared by every node.
+    #[arg(long, env = "POLIS_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// This node's name in a region (letters, digits, `-`); required with --nats-url.
+    #[arg(long, env = "POLIS_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// The resolved, checked configuration.
@@ -135,6 +144,17 @@ pub struct Config {
     pub cap_feeds: Vec<polis_ingest::cap_feed::FeedConfig>,
     /// A pulled camera without a picture this long raises `camera-offline`.
     pub offline_alarm_after: std::time::Duration,
+    /// The region this node belongs to, if any.
+    pub region: Option<Region>,
+}
+
+/// A node of a region: the NATS servers and the node's name.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub nats_url: String,
+    pub node_id: String,
+    /// Copies of the region's streams: one per NATS server given, at most 3.
+    pub replicas: usize,
 }
 
 impl Config {
@@ -224,7 +244,9 @@ impl Config {
             });
         }
         let warnings = polis_core::warnings::WarningConfig { sender: w.cap_sender, public_url: w.public_url };
+        let region = resolve_region(flags.nats_url.or(raw.nats_url), flags.node_id.or(raw.node_id))?;
         Ok(Config {
+            region,
             metrics_token,
             warnings,
             portal,
@@ -244,6 +266,29 @@ impl Config {
             log_json,
             session_ttl_hours,
         })
+    }
+}
+
+fn resolve_region(nats_url: Option<String>, node_id: Option<String>) -> anyhow::Result<Option<Region>> {
+    let nats_url = nats_url.filter(|u| !u.trim().is_empty());
+    let node_id = node_id.filter(|n| !n.trim().is_empty());
+    match (nats_url, node_id) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => bail!("node_id: only meaningful with nats_url (a region)"),
+        (Some(_), None) => bail!("node_id: a node of a region needs a name (--node-id NAME)"),
+        (Some(url), Some(node)) => {
+            for u in url.split(',') {
+                let u = u.trim();
+                if !(u.starts_with("nats://") || u.starts_with("tls://")) || u.len() <= "nats://".len() {
+                    bail!("nats_url: {u:?} is not like nats://HOST:PORT");
+                }
+            }
+            if node.len() > 64 || !node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("node_id: use up to 64 letters, digits, '-' or '_'");
+            }
+            let replicas = url.split(',').count().clamp(1, 3);
+            Ok(Some(Region { nats_url: url, node_id: node, replicas }))
+        }
     }
 }
 

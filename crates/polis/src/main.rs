@@ -347,7 +347,30 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let store = polis_store::open(&config.database_url).await?;
     let backend = store.backend();
-    let app = App::open_with_sessions(store, Arc::new(SystemClock), config.session_ttl_hours).await?;
+    // A node of a region: the bus is the region's JetStream stream, and the node's name is
+    // leased so that two processes never run as one node.
+    let node = match &config.region {
+        Some(r) => Some(
+            polis_core::region::Node::join(&r.nats_url, &r.node_id, r.replicas)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+        ),
+        None => None,
+    };
+    let bus: Option<Arc<dyn polis_core::bus::EventBus<polis_core::live::LiveEvent>>> = match &config.region {
+        Some(r) => {
+            let opts = polis_core::nats_bus::NatsOptions::region(r.nats_url.clone(), r.replicas);
+            let nats =
+                polis_core::nats_bus::NatsBus::connect(&opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            Some(Arc::new(nats))
+        }
+        None => None,
+    };
+    let options = polis_core::Options { session_ttl_hours: config.session_ttl_hours, bus };
+    let app = App::open_with(store, Arc::new(SystemClock), options).await?;
+    if node.is_some() {
+        tokio::spawn(app.clone().follow_region_registry());
+    }
     // Readings stored just before a crash may never have been evaluated by the rules.
     match app.settle_alarms().await {
         Ok(0) => {}
@@ -369,9 +392,14 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e.message, "looking for recordings the index does not know failed"),
     }
     tokio::spawn(app.clone().run_storage_watch(std::time::Duration::from_secs(1)));
-    tokio::spawn(app.clone().run_recorder(std::time::Duration::from_secs(2)));
-    tokio::spawn(app.clone().run_video_retention(std::time::Duration::from_secs(60)));
-    tokio::spawn(app.clone().run_camera_watch(std::time::Duration::from_secs(1)));
+    // The periodic duties run on every single node, and in a region on the leader only.
+    let duty = |f: fn(Arc<App>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+        let app = app.clone();
+        spawn_duty(node.as_ref(), move || f(app.clone()))
+    };
+    duty(|a| Box::pin(a.run_recorder(std::time::Duration::from_secs(2))));
+    duty(|a| Box::pin(a.run_video_retention(std::time::Duration::from_secs(60))));
+    duty(|a| Box::pin(a.run_camera_watch(std::time::Duration::from_secs(1))));
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }
@@ -388,10 +416,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     };
     // Silence rules need a clock that ticks even when no data comes.
-    let ticking = app.clone();
-    let retention = config.retention.clone();
-    let tick_stop = stopped();
-    tokio::spawn(async move {
+    let (tick_app, retention, tick_stopped) = (app.clone(), config.retention.clone(), stopped.clone());
+    spawn_duty(node.as_ref(), move || {
+    let ticking = tick_app.clone();
+    let retention = retention.clone();
+    let tick_stop = tick_stopped();
+    async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
         let mut ticks: u64 = 0;
         tokio::pin!(tick_stop);
@@ -423,6 +453,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                 }
             }
         }
+    }
     });
     if let Some(mqtt) = config.mqtt.clone() {
         tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
@@ -441,12 +472,24 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         tokio::spawn(polis_ingest::cap_feed::run(feed, sink, stopped()));
     }
     if demo {
-        let sensors: Vec<polis_domain::Sensor> = app.list(&Actor::system()).await?;
-        let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
-        tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
-        let sim = polis_ingest::sim::Simulator::new(sensors, 1);
-        let sink: Arc<dyn polis_ingest::Sink> = app.clone();
-        tokio::spawn(polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stopped()));
+        let (sim_app, sim_stopped) = (app.clone(), stopped.clone());
+        spawn_duty(node.as_ref(), move || {
+            let (app, stop) = (sim_app.clone(), sim_stopped());
+            async move {
+                let sensors: Vec<polis_domain::Sensor> = match app.list(&Actor::system()).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the demo simulator cannot list the sensors");
+                        return;
+                    }
+                };
+                let sensors: Vec<_> = sensors.into_iter().filter(|s| s.demo).collect();
+                tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
+                let sim = polis_ingest::sim::Simulator::new(sensors, 1);
+                let sink: Arc<dyn polis_ingest::Sink> = app;
+                polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stop).await
+            }
+        });
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -465,6 +508,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let limits = polis_http::server::Limits { drain: std::time::Duration::from_secs(4), ..Default::default() };
     polis_http::server::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("stopping: closing recordings");
+    // Give the region's leases up at once, so another node takes the duties without waiting.
+    if let Some(node) = &node {
+        node.leave().await;
+    }
     let _ = stop_tx.send(true);
     video_app.stop_video(std::time::Duration::from_secs(3)).await;
     // The live events still held go to the store, so consoles resume without a gap.
@@ -475,6 +522,40 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the task `make` gives while this node holds the region's leader lease (always, without a
+/// region): started when the node takes the lease, stopped when it loses it.
+fn spawn_duty<F, Fut>(node: Option<&Arc<polis_core::region::Node>>, make: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(node) = node else {
+        tokio::spawn(make());
+        return;
+    };
+    let mut lead = node.leadership();
+    tokio::spawn(async move {
+        loop {
+            while !*lead.borrow_and_update() {
+                if lead.changed().await.is_err() {
+                    return;
+                }
+            }
+            let task = tokio::spawn(make());
+            loop {
+                if lead.changed().await.is_err() {
+                    task.abort();
+                    return;
+                }
+                if !*lead.borrow_and_update() {
+                    break;
+                }
+            }
+            task.abort();
+        }
+    });
 }
 
 async fn shutdown_signal() {
