@@ -1,7 +1,7 @@
 //! Camera video endpoints: health, live view (fragmented MP4 over a WebSocket), the list of
 //! recordings, playback of a range as MP4 (with range requests), and playback tickets.
 
-use crate::auth::Authed;
+use crate::auth::{bearer_of, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Body;

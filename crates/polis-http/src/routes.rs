@@ -286,10 +286,6 @@ async fn logout(State(s): State<AppState>, req: axum::extract::Request) -> ApiRe
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn user_json(u: &polis_domain::User) -> wire::session::UserOut {
-    u.into()
-}
-
 async fn me(Authed(a): Authed) -> Json<wire::session::UserOut> {
     Json((&a).into())
 }

@@ -282,46 +282,26 @@ pub async fn supervise(
         };
         health.with(|c| c.disconnected());
         tap.reset();
-<<<<<<< HEAD
         let reason = match &outcome {
-            Ok(_) => OfflineReason::Lost,
+            Ok(()) => OfflineReason::Lost,
             Err(e) => OfflineReason::of_message(&e.message),
         };
         health.with(|c| c.failed(health.clock.now(), reason));
-        match outcome {
-            Ok(true) => failures = 0,
-            Ok(false) => failures += 1,
-            Err(e) => {
-                // `url.url` carries no credentials, and the message is redacted of them.
-                tracing::warn!(camera = %camera, url = %url.url, error = %url.redact(&e.message), "camera stream lost");
-                failures += 1;
-=======
         // Pictures came: the camera was up, so the next attempt comes soon again.
         failures = if got { 0 } else { failures.saturating_add(1) };
         if let Err(e) = outcome {
-            // `url.url` carries no credentials; the error messages are ours or retina's (no password).
+            // `url.url` carries no credentials, and the message is redacted of them.
             // Said once when the stream is lost, then quietly while the camera stays down.
             if failures <= 1 {
-                tracing::warn!(camera = %camera, url = %url.url, error = %e.message, "camera stream lost");
+                tracing::warn!(camera = %camera, url = %url.url, error = %url.redact(&e.message), "camera stream lost");
             } else {
-                tracing::debug!(camera = %camera, url = %url.url, error = %e.message, failures, "camera still down");
->>>>>>> faults-live
+                tracing::debug!(camera = %camera, url = %url.url, error = %url.redact(&e.message), failures, "camera still down");
             }
         }
         tokio::time::sleep(backoff.jittered(failures.saturating_sub(1), random_unit())).await;
     }
 }
 
-<<<<<<< HEAD
-/// How long opening a stream (connect, DESCRIBE, SETUP, PLAY) may take.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One connection: returns whether frames were received (to reset the backoff).
-async fn run_once(url: &StreamUrl, opener: &dyn StreamOpener, health: &HealthHandle, tap: &Tap) -> Result<bool> {
-    let mut source = tokio::time::timeout(OPEN_TIMEOUT, opener.open(url))
-        .await
-        .map_err(|_| Error::unavailable("the camera did not answer: timed out"))??;
-=======
 /// One connection: returns whether frames were received (to reset the backoff) and how it ended.
 async fn run_once(
     url: &StreamUrl,
@@ -333,9 +313,16 @@ async fn run_once(
     let mut source = match tokio::time::timeout(OPEN_TIMEOUT, opener.open(url)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (false, Err(e)),
-        Err(_) => return (false, Err(Error::unavailable(format!("no answer within {} s", OPEN_TIMEOUT.as_secs())))),
+        Err(_) => {
+            return (
+                false,
+                Err(Error::unavailable(format!(
+                    "the camera did not answer: timed out after {} s",
+                    OPEN_TIMEOUT.as_secs()
+                ))),
+            )
+        }
     };
->>>>>>> faults-live
     health.with(|c| c.connected(health.clock.now()));
     let mut got = false;
     loop {

@@ -393,7 +393,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     tokio::spawn(app.clone().run_storage_watch(std::time::Duration::from_secs(1)));
     // The periodic duties run on every single node, and in a region on the leader only.
-    let duty = |f: fn(Arc<App>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+    let duty = |f: fn(Arc<App>) -> Duty| {
         let app = app.clone();
         spawn_duty(node.as_ref(), move || f(app.clone()))
     };
@@ -418,42 +418,42 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // Silence rules need a clock that ticks even when no data comes.
     let (tick_app, retention, tick_stopped) = (app.clone(), config.retention.clone(), stopped.clone());
     spawn_duty(node.as_ref(), move || {
-    let ticking = tick_app.clone();
-    let retention = retention.clone();
-    let tick_stop = tick_stopped();
-    async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
-        let mut ticks: u64 = 0;
-        tokio::pin!(tick_stop);
-        loop {
-            tokio::select! {
-                _ = &mut tick_stop => break,
-                _ = every.tick() => {
-                    if let Err(e) = ticking.tick().await {
-                        tracing::warn!(error = %e, "rule tick failed");
-                    }
-                    if let Err(e) = ticking.expire_warnings().await {
-                        tracing::warn!(error = %e, "expiring warnings failed");
-                    }
-                    ticks += 1;
-                    // Hourly housekeeping (and once at start): expired login sessions, and
-                    // sensor data past its retention.
-                    if ticks % 240 == 1 {
-                        match ticking.purge_expired_sessions().await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
-                            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        let ticking = tick_app.clone();
+        let retention = retention.clone();
+        let tick_stop = tick_stopped();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+            let mut ticks: u64 = 0;
+            tokio::pin!(tick_stop);
+            loop {
+                tokio::select! {
+                    _ = &mut tick_stop => break,
+                    _ = every.tick() => {
+                        if let Err(e) = ticking.tick().await {
+                            tracing::warn!(error = %e, "rule tick failed");
                         }
-                        match ticking.apply_retention(&retention).await {
-                            Ok(r) if r.readings + r.rollups == 0 => {}
-                            Ok(r) => tracing::info!(readings = r.readings, rollups = r.rollups, "retention applied"),
-                            Err(e) => tracing::warn!(error = %e, "applying retention failed"),
+                        if let Err(e) = ticking.expire_warnings().await {
+                            tracing::warn!(error = %e, "expiring warnings failed");
+                        }
+                        ticks += 1;
+                        // Hourly housekeeping (and once at start): expired login sessions, and
+                        // sensor data past its retention.
+                        if ticks % 240 == 1 {
+                            match ticking.purge_expired_sessions().await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+                                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                            }
+                            match ticking.apply_retention(&retention).await {
+                                Ok(r) if r.readings + r.rollups == 0 => {}
+                                Ok(r) => tracing::info!(readings = r.readings, rollups = r.rollups, "retention applied"),
+                                Err(e) => tracing::warn!(error = %e, "applying retention failed"),
+                            }
                         }
                     }
                 }
             }
         }
-    }
     });
     if let Some(mqtt) = config.mqtt.clone() {
         tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
@@ -487,7 +487,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                 tracing::info!(sensors = sensors.len(), "the demo simulator feeds the demo city's sensors");
                 let sim = polis_ingest::sim::Simulator::new(sensors, 1);
                 let sink: Arc<dyn polis_ingest::Sink> = app;
-                polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stop).await
+                let _report = polis_ingest::sim::run_sink(sink, sim, std::time::Duration::from_secs(5), stop).await;
             }
         });
     }
@@ -496,8 +496,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
-    let options =
-        polis_http::HttpOptions {
+    let options = polis_http::HttpOptions {
         metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()),
         portal: config.portal,
     };
@@ -523,6 +522,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// A periodic duty's task.
+type Duty = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Runs the task `make` gives while this node holds the region's leader lease (always, without a
 /// region): started when the node takes the lease, stopped when it loses it.

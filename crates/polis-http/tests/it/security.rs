@@ -668,7 +668,8 @@ async fn issue_14_downloads_csv_headers_shares_and_metrics_are_safe(t: TestApp) 
     assert_eq!(t.req_as(&viewer, Method::GET, "/metrics").send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let r = t.req(Method::GET, "/metrics").send().await.unwrap();
     assert!(r.text().await.unwrap().contains("polis_http_requests_total"));
-    let options = polis_http::HttpOptions { metrics_token: Some("scrape-token-0123456789".into()) };
+    let options =
+        polis_http::HttpOptions { metrics_token: Some("scrape-token-0123456789".into()), ..Default::default() };
     let base = serve_with(&t, Default::default(), options).await;
     let r = t.client.get(format!("{base}/metrics")).bearer_auth("scrape-token-0123456789").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
