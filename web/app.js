@@ -1808,7 +1808,12 @@
     else if (ev.type === "incident") Inc.onEvent(ev.data);
     else if (ev.type === "dispatch") Inc.onDispatch(ev.data);
     else if (ev.type === "plan") Planner.onEvent(ev.data);
-    else if (ev.type === "gap") (loadAlarms(state.session), Inc.gap());
+    else if (ev.type === "gap") {
+      // Events were missed: reload the alarms (and, after a loss, clear the banner once done).
+      if (state.connLostAt) catchUp(state.live);
+      else loadAlarms(state.session);
+      Inc.gap();
+    }
     else if (ev.type === "registry") onRegistryChange(ev.data || {});
   }
 
