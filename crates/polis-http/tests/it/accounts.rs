@@ -97,8 +97,7 @@ async fn ws_closes_within(ws: &mut Ws, secs: u64) -> (bool, Vec<String>) {
 /// Opens live video of `camera` as `token` and waits for its first picture.
 async fn live_video(t: &TestApp, camera: &str, token: &str) -> Ws {
     let url = format!("{}/api/v1/cameras/{camera}/live?stream=main", t.base.replace("http", "ws"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("upgrade");
-    ws.send(Message::Text(json!({"token": token}).to_string().into())).await.unwrap();
+    let mut ws = crate::harness::ws_live(url.as_str(), &format!("polis.token.{token}")).await.expect("upgrade");
     loop {
         let m = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("video").unwrap().unwrap();
         if let Message::Binary(b) = m {
@@ -202,7 +201,7 @@ async fn administrators_cannot_lock_themselves_out(t: TestApp) {
     let (s, b) = patch_as(&t, &t.token, &path, json!({"disabled": true})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     assert!(b["error"]["message"].as_str().unwrap().contains("your own account"), "{b}");
-    let (s, b) = patch_as(&t, &t.token, &path, json!({"role": "operator"})).await;
+    let (s, b) = patch_as(&t, &t.token, &path, json!({"role": "operator", "municipality": "kazanlak"})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     let (s, b) = patch_as(&t, &t.token, &path, json!({"municipality": "kazanlak"})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
@@ -246,8 +245,12 @@ async fn users_are_listed_with_their_last_login_and_changed_with_an_audit_trail(
     let ivan = list.as_array().unwrap().iter().find(|u| u["id"] == id.as_str()).unwrap();
     assert!(ivan["last_login_at"].is_string(), "{ivan}");
     assert_eq!(ivan["disabled"], false);
-    let never =
-        t.post("/api/v1/users", json!({"username": "new.one", "password": "password-123", "role": "viewer"})).await;
+    let never = t
+        .post(
+            "/api/v1/users",
+            json!({"username": "new.one", "password": "password-123", "role": "viewer", "municipality": "kazanlak"}),
+        )
+        .await;
     assert_eq!(never.0, StatusCode::CREATED, "{}", never.1);
     assert!(never.1["last_login_at"].is_null(), "{}", never.1);
 
