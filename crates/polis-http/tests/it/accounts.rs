@@ -4,7 +4,7 @@
 
 use crate::both;
 use crate::harness::{assert_error, camera, TestApp};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;

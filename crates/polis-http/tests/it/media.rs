@@ -344,7 +344,7 @@ async fn live_view_sends_an_init_segment_then_fragments() {
 /// although they arrive out of order; and once measured, a frame lasts 100 ms, not 40.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_fragments_follow_a_b_frame_cameras_timing() {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let port = free_port();
     let _server = start_rtsp_with(port, &["--fps", "10", "--bframes", "2"]);
