@@ -67,6 +67,9 @@ const PUBLISH_PATIENCE: Duration = Duration::from_secs(20);
 /// meta leader is elected again (seen: 12 s on a loaded two-core machine), and consumers cannot
 /// be created meanwhile.
 const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(40);
+/// How long a subscriber waits for its next event before checking that its consumer has not
+/// stalled (a consumer on a server that died may neither deliver nor fail).
+const IDLE_PROBE: Duration = Duration::from_secs(3);
 
 /// What travels in a message's payload.
 #[derive(Serialize, serde::Deserialize)]
@@ -232,8 +235,19 @@ where
                 let (js, name) = (js.clone(), name.clone());
                 Box::pin(async move { Ok(Box::pin(follow(&js, &name, from).await?) as Messages) })
             });
+        let (js, name) = (self.js.clone(), self.stream.clone());
+        let last_sequence: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64>> + Send + Sync> =
+            Arc::new(move || {
+                let (js, name) = (js.clone(), name.clone());
+                Box::pin(async move {
+                    let mut s = js.get_stream(&name).await.map_err(|e| unavailable("no event stream", e))?;
+                    let info = s.info().await.map_err(|e| unavailable("cannot read the event stream", e))?;
+                    Ok(info.state.last_sequence)
+                })
+            });
         let state = Follow::<E> {
             again,
+            last_sequence,
             messages: Box::pin(messages) as Messages,
             last: start,
             resume_from: from.max(1),
@@ -255,6 +269,8 @@ struct Follow<E> {
     messages: Messages,
     /// How to follow the stream again from a sequence (after the consumer failed).
     again: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, Result<Messages>> + Send + Sync>,
+    /// The stream's last sequence now (to find a consumer that stalled without failing).
+    last_sequence: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64>> + Send + Sync>,
     last: u64,
     /// The first sequence the consumer reads.
     resume_from: u64,
@@ -276,7 +292,30 @@ impl<E: DeserializeOwned> Follow<E> {
             return Some(Delivery::Gap { last_id });
         }
         loop {
-            let message = match self.messages.next().await? {
+            let next = match tokio::time::timeout(IDLE_PROBE, self.messages.next()).await {
+                Ok(next) => next?,
+                Err(_) => {
+                    // Nothing for a while: either nothing was published, or the consumer stalled
+                    // without failing (its server died while the cluster moved the stream). The
+                    // stream's last sequence tells which; a stalled consumer is followed again.
+                    match (self.last_sequence)().await {
+                        Ok(last) if last > self.last => {
+                            tracing::warn!(
+                                last,
+                                delivered = self.last,
+                                "event stream: consumer stalled; following again"
+                            );
+                            if let Ok(m) = (self.again)(self.last + 1).await {
+                                self.messages = m;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "event stream: cannot read the stream's end"),
+                    }
+                    continue;
+                }
+            };
+            let message = match next {
                 Ok(m) => m,
                 Err(e) => {
                     // The consumer is gone or stalled (its server died): follow again from the
