@@ -232,6 +232,39 @@ impl App {
         Ok(user.actor())
     }
 
+    /// Issues a ticket for the session whose token hash is `session` (see [`polis_store::Ticket`]):
+    /// good for `life`, stored (only its hash) so that every node of a region honours it.
+    pub async fn issue_ticket(
+        &self,
+        session: &str,
+        purpose: polis_store::TicketPurpose,
+        life: Duration,
+    ) -> Result<String> {
+        let now = self.clock().now();
+        let ticket = new_token();
+        let stored = polis_store::Ticket {
+            hash: token_hash(&ticket),
+            session: session.to_string(),
+            purpose,
+            expires: now + life,
+        };
+        self.store().put_ticket(&stored, now).await?;
+        Ok(ticket)
+    }
+
+    /// Takes a one-time ticket (an event stream's): the session's token hash, once, if it is
+    /// known, unexpired and for the event stream.
+    pub async fn take_event_ticket(&self, ticket: &str) -> Result<Option<String>> {
+        let t = self.store().take_ticket(&token_hash(ticket), self.clock().now()).await?;
+        Ok(t.filter(|t| t.purpose == polis_store::TicketPurpose::Events).map(|t| t.session))
+    }
+
+    /// A playback ticket, as often as asked until it expires.
+    pub async fn playback_ticket(&self, ticket: &str) -> Result<Option<polis_store::Ticket>> {
+        let t = self.store().ticket(&token_hash(ticket), self.clock().now()).await?;
+        Ok(t.filter(|t| matches!(t.purpose, polis_store::TicketPurpose::Playback { .. })))
+    }
+
     /// Deletes expired login sessions (housekeeping: the server does it every hour).
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         self.store().purge_sessions(self.clock().now()).await

@@ -34,7 +34,6 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use time::OffsetDateTime;
 
 /// What a subscriber asked for.
 struct Filter {
@@ -167,22 +166,6 @@ async fn next_json(
     }
 }
 
-/// Event-stream tickets: one-time, short-lived stand-ins for a bearer token in a URL. Each keeps
-/// the token hash of the session that asked for it.
-#[derive(Default, Clone)]
-pub(crate) struct Tickets(Arc<Mutex<HashMap<String, (String, OffsetDateTime)>>>);
-
-impl Tickets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, OffsetDateTime)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes a ticket: it works once, before it expires.
-    fn take(&self, ticket: &str, now: OffsetDateTime) -> Option<String> {
-        self.lock().remove(ticket).filter(|(_, expires)| *expires > now).map(|(a, _)| a)
-    }
-}
-
 /// How long an event-stream ticket is good for.
 pub const TICKET_LIFE: time::Duration = time::Duration::seconds(30);
 
@@ -193,14 +176,8 @@ pub async fn ticket(
     Authed(_): Authed,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<crate::wire::session::TicketOut>> {
-    let now = s.app.clock().now();
     let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
-    let ticket = polis_core::auth::new_token();
-    {
-        let mut t = s.event_tickets.lock();
-        t.retain(|_, (_, expires)| *expires > now);
-        t.insert(ticket.clone(), (session, now + TICKET_LIFE));
-    }
+    let ticket = s.app.issue_ticket(&session, polis_store::TicketPurpose::Events, TICKET_LIFE).await?;
     Ok(Json(crate::wire::session::TicketOut { ticket, expires_in_s: TICKET_LIFE.whole_seconds() }))
 }
 
@@ -219,7 +196,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> ApiResult<Respon
     let (actor, end) = match q.get("ticket").filter(|t| !t.is_empty()) {
         Some(t) if !parts.headers.contains_key(header::AUTHORIZATION) => {
             let unknown = || Error::unauthenticated("this event ticket is unknown, used or expired");
-            let session = s.event_tickets.take(t, s.app.clock().now()).ok_or_else(unknown)?;
+            let session = s.app.take_event_ticket(t).await?.ok_or_else(unknown)?;
             s.app.authenticate_hash_watched(&session).await.map_err(|_| unknown())?
         }
         _ => {

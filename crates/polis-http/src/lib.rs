@@ -55,8 +55,6 @@ pub struct AppState {
     pub app: Arc<App>,
     pub console: Arc<ConsoleConfig>,
     metrics: Arc<metrics::Metrics>,
-    tickets: media::Tickets,
-    event_tickets: events::Tickets,
     /// The JSON text of recent live events, shared by their subscribers.
     event_json: events::JsonCache,
     /// Server-added latency of live view: from a frame's arrival to its fragment on a socket.
@@ -92,8 +90,6 @@ pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) 
         app,
         console: Arc::new(console),
         metrics: Arc::new(metrics::Metrics::default()),
-        tickets: media::Tickets::default(),
-        event_tickets: events::Tickets::default(),
         event_json: events::JsonCache::default(),
         live_latency: Arc::default(),
         live_slots: guard::LiveSlots::default(),

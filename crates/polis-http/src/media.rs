@@ -19,7 +19,6 @@ use polis_media::mux::Fragmenter;
 use polis_media::{fmp4, Health, Subscription};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -94,24 +93,6 @@ pub(crate) async fn recordings(
 /// A `<video>` element cannot send an Authorization header: a signed-in user asks for a ticket,
 /// good for one camera and range for ten minutes, and the player puts it in the URL. The ticket
 /// keeps the token hash of the session that asked for it, and works only while that session does.
-#[derive(Clone)]
-struct Ticket {
-    session: String,
-    camera: Id,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-    expires: OffsetDateTime,
-}
-
-#[derive(Default, Clone)]
-pub(crate) struct Tickets(Arc<Mutex<HashMap<String, Ticket>>>);
-
-impl Tickets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Ticket>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
 const TICKET_LIFE: Duration = Duration::minutes(10);
 
 /// `POST /cameras/{id}/playback` with `{"from","to"}`: a playback URL for a `<video>` element.
@@ -132,14 +113,9 @@ pub(crate) async fn playback_ticket(
     let clip = s.app.clip(&a, &id, from, to).await?;
     let cam: polis_domain::Camera = s.app.get(&a, &id).await?;
     s.app.log_view(&a, &cam, "playback").await?;
-    let now = s.app.clock().now();
-    let token = polis_core::auth::new_token();
-    {
-        let mut t = s.tickets.lock();
-        t.retain(|_, v| v.expires > now);
-        let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
-        t.insert(token.clone(), Ticket { session, camera: id.clone(), from, to, expires: now + TICKET_LIFE });
-    }
+    let session = bearer_of(&headers).map(polis_core::auth::token_hash).unwrap_or_default();
+    let purpose = polis_store::TicketPurpose::Playback { camera: id.clone(), from, to };
+    let token = s.app.issue_ticket(&session, purpose, TICKET_LIFE).await?;
     let url = format!(
         "/api/v1/cameras/{id}/recording.mp4?from={}&to={}&ticket={token}",
         urlencode(&fmt(from)),
@@ -149,6 +125,11 @@ pub(crate) async fn playback_ticket(
         "url": url, "expires_in_s": TICKET_LIFE.whole_seconds(), "start": fmt(clip.start),
         "duration_s": clip.duration.as_seconds_f64(), "bytes": clip.len(),
     })))
+}
+
+/// Whether two instants are the same millisecond (what the store keeps of a ticket's range).
+fn same_ms(a: OffsetDateTime, b: OffsetDateTime) -> bool {
+    a.unix_timestamp_nanos().div_euclid(1_000_000) == b.unix_timestamp_nanos().div_euclid(1_000_000)
 }
 
 fn urlencode(s: &str) -> String {
@@ -173,11 +154,12 @@ pub(crate) async fn recording_mp4(
     let (from, to) = (time_param(&q, "from")?, time_param(&q, "to")?);
     let clip = match q.get("ticket").filter(|t| !t.is_empty()) {
         Some(t) => {
-            let now = s.app.clock().now();
-            let ticket = s.tickets.lock().get(t).cloned().filter(|k| k.expires > now);
+            let ticket = s.app.playback_ticket(t).await?;
             let ticket =
                 ticket.ok_or_else(|| Error::permission_denied("this playback ticket is unknown or expired"))?;
-            if ticket.camera != id || ticket.from != from || ticket.to != to {
+            let fits = matches!(&ticket.purpose,
+                polis_store::TicketPurpose::Playback { camera, from: f, to: t } if *camera == id && same_ms(*f, from) && same_ms(*t, to));
+            if !fits {
                 return Err(Error::permission_denied("this playback ticket is for another camera or range").into());
             }
             let actor = s

@@ -19,12 +19,14 @@ mod migrate;
 mod recordings;
 mod sql;
 pub mod testing;
+mod tickets;
 mod warnings;
 
 pub use backup::{backup_sqlite, restore_sqlite};
 pub use events::{EventLogState, StoredEvent};
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use recordings::{Segment, SegmentUsage};
+pub use tickets::{Ticket, TicketPurpose};
 
 use async_trait::async_trait;
 use polis_base::{Error, Result};
@@ -239,6 +241,15 @@ pub trait Store: Send + Sync + 'static {
     async fn segment_usage(&self) -> Result<Vec<SegmentUsage>>;
     /// Forgets a file (after the media layer deleted it).
     async fn delete_segment(&self, camera: &Id, start: OffsetDateTime) -> Result<()>;
+
+    // Tickets (see [`Ticket`]): shared by every node of a region.
+    /// Stores a ticket; the tickets expired at `now` are forgotten in the same transaction.
+    async fn put_ticket(&self, ticket: &Ticket, now: OffsetDateTime) -> Result<()>;
+    /// Takes a one-time ticket by its hash: it is deleted, and returned if unexpired at `now`.
+    /// Of two concurrent takes of one ticket, at most one returns it.
+    async fn take_ticket(&self, hash: &str, now: OffsetDateTime) -> Result<Option<Ticket>>;
+    /// An unexpired ticket by its hash, left in place (playback tickets serve many requests).
+    async fn ticket(&self, hash: &str, now: OffsetDateTime) -> Result<Option<Ticket>>;
 
     // Incidents. The journal is append-only: `journal` lines are appended in the same
     // transaction as the change they describe; nothing updates or deletes them.

@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/sqlite/0006_accounts.sql") },
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/sqlite/0007_warnings.sql") },
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/sqlite/0008_reliability.sql") },
+    Migration { version: 9, name: "tickets", sql: include_str!("../migrations/sqlite/0009_tickets.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -40,6 +41,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 6, name: "accounts", sql: include_str!("../migrations/postgres/0006_accounts.sql") },
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/postgres/0007_warnings.sql") },
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/postgres/0008_reliability.sql") },
+    Migration { version: 9, name: "tickets", sql: include_str!("../migrations/postgres/0009_tickets.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

@@ -825,6 +825,18 @@ impl Store for SqlStore {
         crate::recordings::delete_segment(&self.db, camera, start).await
     }
 
+    async fn put_ticket(&self, ticket: &crate::Ticket, now: OffsetDateTime) -> Result<()> {
+        crate::tickets::put_ticket(&self.db, ticket, now).await
+    }
+
+    async fn take_ticket(&self, hash: &str, now: OffsetDateTime) -> Result<Option<crate::Ticket>> {
+        crate::tickets::take_ticket(&self.db, hash, now).await
+    }
+
+    async fn ticket(&self, hash: &str, now: OffsetDateTime) -> Result<Option<crate::Ticket>> {
+        crate::tickets::ticket(&self.db, hash, now).await
+    }
+
     async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64> {
         const WHAT: &str = "purge expired sessions";
         let mut tx = self.db.begin(WHAT).await?;

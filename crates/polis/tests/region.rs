@@ -60,6 +60,42 @@ async fn start_node(data: &Path, port: u16, db: &str, nats: &str, name: &str) ->
     }
 }
 
+/// A single `nats-server` with JetStream on a free loopback port: the process, its URL, its
+/// storage directory.
+fn start_nats(bin: &Path) -> (Proc, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let proc = Proc(
+        Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (proc, format!("nats://127.0.0.1:{port}"), dir)
+}
+
+/// The region's requirements: nats-server and PostgreSQL (None: skipped, outside scripts/test).
+fn requirements() -> Option<(PathBuf, String)> {
+    let Some(nats_bin) = nats_binary() else {
+        eprintln!("skipped: nats-server not found");
+        return None;
+    };
+    let Ok(pg) = std::env::var("POLIS_TEST_PG_URL") else {
+        assert!(std::env::var_os("POLIS_REQUIRE_PG").is_none(), "POLIS_TEST_PG_URL not set: run scripts/test");
+        eprintln!("skipped: POLIS_TEST_PG_URL not set");
+        return None;
+    };
+    Some((nats_bin, pg))
+}
+
 /// Reads an SSE stream until `n` alarm events arrived (or 20 s passed): their (id, alarm id, state).
 async fn alarm_events(api: &Api, n: usize) -> Vec<(String, String)> {
     let mut r = api
@@ -95,33 +131,9 @@ async fn alarm_events(api: &Api, n: usize) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name() {
-    let Some(nats_bin) = nats_binary() else {
-        eprintln!("skipped: nats-server not found");
-        return;
-    };
-    let Ok(pg) = std::env::var("POLIS_TEST_PG_URL") else {
-        assert!(std::env::var_os("POLIS_REQUIRE_PG").is_none(), "POLIS_TEST_PG_URL not set: run scripts/test");
-        eprintln!("skipped: POLIS_TEST_PG_URL not set");
-        return;
-    };
+    let Some((nats_bin, pg)) = requirements() else { return };
     let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
-    let nats_dir = tempfile::tempdir().expect("tempdir");
-    let nats_port = free_port();
-    let _nats = Proc(
-        Command::new(&nats_bin)
-            .args(["-a", "127.0.0.1", "-p", &nats_port.to_string(), "-js", "-sd"])
-            .arg(nats_dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server"),
-    );
-    let nats = format!("nats://127.0.0.1:{nats_port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_nats, nats, _nats_dir) = start_nats(&nats_bin);
 
     let (da, db_dir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let (pa, pb) = (free_port(), free_port());
@@ -191,4 +203,277 @@ async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name
     assert_eq!(s, StatusCode::OK);
     let n = open.as_array().map(|v| v.len()).or_else(|| open["alarms"].as_array().map(|v| v.len()));
     assert_eq!(n, Some(1), "exactly one open alarm in the region: {open}");
+
+    // An event-stream ticket issued by node A opens the stream on node B (a balancer may send the
+    // browser anywhere), once.
+    let ticket = a.post("/api/v1/events/ticket", json!({})).await["ticket"].as_str().expect("a ticket").to_string();
+    let open = |base: String| {
+        let (http, ticket) = (a.http.clone(), ticket.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/api/v1/events?ticket={ticket}"))
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .expect("open the event stream");
+            r.status()
+        }
+    };
+    assert_eq!(open(b.base.clone()).await, StatusCode::OK, "a ticket of node A on node B");
+    assert_eq!(open(a.base.clone()).await, StatusCode::UNAUTHORIZED, "a ticket works once, region-wide");
+}
+
+/// What a console saw: (event id, event type) in order of arrival; `gap` for a gap.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>;
+
+/// A console's event stream as a browser behind a balancer keeps it: it reads events into `seen`,
+/// and when its node goes away it opens the stream on the next node of `bases` with the last id
+/// it saw (`Last-Event-ID`), until `stop` is set.
+async fn console(
+    http: reqwest::Client,
+    token: String,
+    bases: Vec<String>,
+    seen: Seen,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut i = 0;
+    while !*stop.borrow() {
+        let last = seen.lock().expect("seen").iter().rev().find(|(_, t)| t != "gap").map(|(id, _)| *id);
+        let mut req =
+            http.get(format!("{}/api/v1/events", bases[i])).bearer_auth(&token).header("accept", "text/event-stream");
+        if let Some(last) = last {
+            req = req.header("last-event-id", last.to_string());
+        }
+        if let Ok(mut r) = req.send().await {
+            if r.status().is_success() {
+                let mut text = String::new();
+                loop {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    let chunk = match tokio::time::timeout(Duration::from_secs(1), r.chunk()).await {
+                        Err(_) => continue, // idle: look at `stop` again
+                        Ok(Ok(Some(chunk))) => chunk,
+                        _ => break, // the stream ended: its node is gone
+                    };
+                    text.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = text.find("\n\n") {
+                        let block: String = text.drain(..end + 2).collect();
+                        let id = block.lines().find_map(|l| l.strip_prefix("id:")).and_then(|s| s.trim().parse().ok());
+                        let ty = block.lines().find_map(|l| l.strip_prefix("event:")).map(|s| s.trim().to_string());
+                        if let (Some(id), Some(ty)) = (id, ty) {
+                            seen.lock().expect("seen").push((id, ty));
+                        }
+                    }
+                }
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        // The node is gone (or refused): the balancer sends the browser to the next one.
+        i = (i + 1).min(bases.len() - 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every file under `dir` with something in it.
+fn files_with_data(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_with_data(&p));
+        } else if e.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A node of two dies by SIGKILL while readings are posted to both and consoles are connected:
+/// every acknowledged reading is stored once, the console of the dead node resumes on the other
+/// with every event it missed and none twice, and the camera the dead node recorded is recorded
+/// by the other node within 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
+    let Some((nats_bin, pg)) = requirements() else { return };
+    let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
+    let (_nats, nats, _nats_dir) = start_nats(&nats_bin);
+
+    // A camera: the GStreamer RTSP test server.
+    let rtsp_port = free_port();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rtsp_log = tmp.path().join("rtsp.log");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/rtsp_server.py");
+    let log = std::fs::File::create(&rtsp_log).expect("rtsp log");
+    let _rtsp = Proc(
+        Command::new("/usr/bin/python3")
+            .args([script, &rtsp_port.to_string(), "--size", "160x120"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start /usr/bin/python3 scripts/lib/rtsp_server.py (run scripts/test)"),
+    );
+    let ready = Instant::now();
+    while !std::fs::read_to_string(&rtsp_log).unwrap_or_default().contains("ready") {
+        assert!(ready.elapsed() < Duration::from_secs(20), "the RTSP server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let ports = [free_port(), free_port()];
+    let mut nodes = vec![
+        Some(start_node(dirs[0].path(), ports[0], &db, &nats, "node-a").await),
+        Some(start_node(dirs[1].path(), ports[1], &db, &nats, "node-b").await),
+    ];
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let apis = [Api::login(&bases[0], "admin", PASSWORD).await, Api::login(&bases[1], "admin", PASSWORD).await];
+    apis[0]
+        .post("/api/v1/organisations", json!({"id": "regionville", "kind": "municipality", "name_en": "Regionville"}))
+        .await;
+    apis[0]
+        .post(
+            "/api/v1/sensors",
+            json!({"id": "rv-air", "municipality": "regionville", "name": "Air", "kind": "air_quality",
+                   "unit": "ug/m3", "lat": 42.6, "lon": 25.4}),
+        )
+        .await;
+    apis[0]
+        .post(
+            "/api/v1/cameras",
+            json!({"id": "rv-cam", "municipality": "regionville", "name": "Square", "lat": 42.6, "lon": 25.4,
+                   "heading_deg": 90, "fov_deg": 90, "range_m": 150, "kind": "fixed",
+                   "stream_url": format!("rtsp://127.0.0.1:{rtsp_port}/main"), "recording": "continuous"}),
+        )
+        .await;
+
+    // The node that leads the region records the camera: find it by its files.
+    let started = Instant::now();
+    let leader = loop {
+        if let Some(i) = (0..2).find(|i| !files_with_data(dirs[*i].path()).is_empty()) {
+            break i;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "no node recorded the camera");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let other = 1 - leader;
+    assert!(files_with_data(dirs[other].path()).is_empty(), "one node records a camera, not both");
+
+    // Two consoles: one on each node.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let seen: [Seen; 2] = Default::default();
+    let consoles: Vec<_> = (0..2)
+        .map(|i| {
+            let order = if i == leader {
+                vec![bases[leader].clone(), bases[other].clone()]
+            } else {
+                vec![bases[other].clone()]
+            };
+            tokio::spawn(console(apis[i].http.clone(), apis[i].token.clone(), order, seen[i].clone(), stop_rx.clone()))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Readings posted to both nodes in turn; a batch the dead node does not answer goes to the
+    // other (as a balancer retries). The leader dies half-way.
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let mut acked: Vec<u32> = Vec::new();
+    let mut killed_at = None;
+    for round in 0..160u32 {
+        if round == 80 {
+            if let Some(mut p) = nodes[leader].take() {
+                let _ = p.0.kill();
+                let _ = p.0.wait();
+            }
+            killed_at = Some(Instant::now());
+        }
+        let values: Vec<u32> = (round * 10..round * 10 + 10).collect();
+        let batch: Vec<Value> = values
+            .iter()
+            .map(|n| {
+                let at = (t0 + time::Duration::milliseconds(i64::from(*n)))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("time");
+                json!({"sensor": "rv-air", "time": at, "value": f64::from(*n)})
+            })
+            .collect();
+        let first = (round as usize) % 2;
+        for i in [first, 1 - first] {
+            let sent = apis[i]
+                .http
+                .post(format!("{}/api/v1/observations", bases[i]))
+                .bearer_auth(&apis[i].token)
+                .json(&batch)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            if matches!(&sent, Ok(r) if r.status().is_success()) {
+                acked.extend(&values);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let killed_at = killed_at.expect("the leader was killed");
+    assert!(acked.len() >= 1500, "too few readings acknowledged: {}", acked.len());
+
+    // Every acknowledged reading stored once.
+    let survivor = &apis[other];
+    let from = (t0 - time::Duration::seconds(1)).format(&time::format_description::well_known::Rfc3339).expect("t");
+    let to = (t0 + time::Duration::minutes(1)).format(&time::format_description::well_known::Rfc3339).expect("t");
+    let (s, series) = survivor
+        .call(reqwest::Method::GET, &format!("/api/v1/sensors/rv-air/observations?from={from}&to={to}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{series}");
+    let mut stored: Vec<u32> = series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .map(|v| v as u32)
+        .collect();
+    stored.sort_unstable();
+    acked.sort_unstable();
+    assert_eq!(stored, acked, "every acknowledged reading stored once");
+
+    // The camera is recorded again, by the surviving node, within 15 s of the death.
+    loop {
+        if !files_with_data(dirs[other].path()).is_empty() {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(15),
+            "the surviving node did not record the camera within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recorded_again = killed_at.elapsed();
+
+    // Both consoles: no gap, no event twice, and the console of the dead node, resumed on the
+    // survivor, saw exactly what the survivor's own console saw over the same span.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop_tx.send(true);
+    for c in consoles {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
+    }
+    let (moved, stayed) = (seen[leader].lock().expect("seen").clone(), seen[other].lock().expect("seen").clone());
+    for (name, s) in [("moved", &moved), ("stayed", &stayed)] {
+        assert!(!s.is_empty(), "the {name} console got nothing");
+        assert!(s.iter().all(|(_, t)| t != "gap"), "the {name} console got a gap");
+        assert!(s.windows(2).all(|w| w[0].0 < w[1].0), "the {name} console got an event twice or out of order");
+    }
+    assert_eq!(moved.last(), stayed.last(), "the resumed console is as far as the survivor's");
+    let start = moved[0].0.max(stayed[0].0);
+    let end = moved.last().map(|e| e.0).unwrap_or(0).min(stayed.last().map(|e| e.0).unwrap_or(0));
+    let span = |s: &[(u64, String)]| s.iter().filter(|(id, _)| *id >= start && *id <= end).cloned().collect::<Vec<_>>();
+    let (m, st) = (span(&moved), span(&stayed));
+    assert!(m.len() > 100, "too little overlap to compare: {} events", m.len());
+    assert_eq!(m, st, "the resumed console missed or repeated events");
+    eprintln!(
+        "readings acknowledged {}, recorded again after {recorded_again:?}, events compared {}",
+        acked.len(),
+        m.len()
+    );
 }

@@ -51,6 +51,7 @@ suite! {
         users::users_round_trip_and_are_found_by_username,
         users::usernames_and_user_ids_are_unique,
         users::sessions_last_until_they_expire_or_are_deleted,
+        users::tickets_are_taken_once_and_expire,
         users::a_session_needs_an_existing_user,
         users::a_disabled_user_has_no_session_and_changes_are_audited,
         audit::audit_records_round_trip_newest_first_and_filter_by_municipality,

@@ -111,3 +111,41 @@ pub async fn a_disabled_user_has_no_session_and_changes_are_audited(store: DynSt
     assert_eq!(e.kind, ErrorKind::NotFound);
     assert_eq!(store.user(&id("ghost")).await.expect("find"), None);
 }
+
+pub async fn tickets_are_taken_once_and_expire(store: DynStore) {
+    use polis_store::{Ticket, TicketPurpose};
+    let now = at_ms(T0);
+    let events = Ticket {
+        hash: "e".repeat(64),
+        session: "s".repeat(64),
+        purpose: TicketPurpose::Events,
+        expires: now + Duration::seconds(30),
+    };
+    let clip = Ticket {
+        hash: "p".repeat(64),
+        session: "s".repeat(64),
+        purpose: TicketPurpose::Playback {
+            camera: polis_domain::Id::from_trusted("cam-1"),
+            from: now - Duration::minutes(5),
+            to: now,
+        },
+        expires: now + Duration::minutes(10),
+    };
+    store.put_ticket(&events, now).await.expect("events ticket");
+    store.put_ticket(&clip, now).await.expect("playback ticket");
+
+    // A one-time ticket: taken once, then gone.
+    assert_eq!(store.take_ticket(&events.hash, now).await.expect("take"), Some(events.clone()));
+    assert_eq!(store.take_ticket(&events.hash, now).await.expect("take again"), None, "used");
+    // A playback ticket serves many requests until it expires.
+    assert_eq!(store.ticket(&clip.hash, now).await.expect("read"), Some(clip.clone()));
+    assert_eq!(store.ticket(&clip.hash, now + Duration::minutes(1)).await.expect("read"), Some(clip.clone()));
+    assert_eq!(store.ticket(&clip.hash, clip.expires).await.expect("read"), None, "expired at expires");
+    // An expired one-time ticket does not open anything, and storing a ticket forgets it.
+    let late = Ticket { hash: "l".repeat(64), expires: now + Duration::seconds(1), ..events.clone() };
+    store.put_ticket(&late, now).await.expect("late ticket");
+    assert_eq!(store.take_ticket(&late.hash, now + Duration::seconds(2)).await.expect("take late"), None);
+    store.put_ticket(&events, clip.expires).await.expect("a later ticket");
+    assert_eq!(store.ticket(&clip.hash, now).await.expect("read"), None, "expired tickets are forgotten");
+    assert_eq!(store.take_ticket("unknown", now).await.expect("take unknown"), None);
+}
