@@ -324,7 +324,7 @@ async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
 
     let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
     let ports = [free_port(), free_port()];
-    let mut nodes = vec![
+    let mut nodes = [
         Some(start_node(dirs[0].path(), ports[0], &db, &nats, "node-a").await),
         Some(start_node(dirs[1].path(), ports[1], &db, &nats, "node-b").await),
     ];
