@@ -477,3 +477,197 @@ async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
         m.len()
     );
 }
+
+/// A three-server NATS cluster with JetStream on loopback, ready (its monitoring `/healthz`
+/// answers ok on every server): the processes, in order, and the client URLs.
+async fn start_nats_cluster(bin: &Path) -> (Vec<Option<Proc>>, Vec<String>, Vec<tempfile::TempDir>) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let monitors: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut procs = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let others: Vec<String> =
+            (0..3).filter(|j| *j != i).map(|j| format!("nats://127.0.0.1:{}", routes[j])).collect();
+        let p = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &ports[i].to_string(), "-m", &monitors[i].to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .args(["--server_name", &format!("n{i}"), "--cluster_name", "polis-region-test"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", routes[i]), "--routes", &others.join(",")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        procs.push(Some(Proc(p)));
+        dirs.push(dir);
+    }
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for m in &monitors {
+        loop {
+            let r = http.get(format!("http://127.0.0.1:{m}/healthz")).send().await;
+            if matches!(r, Ok(r) if r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the NATS cluster did not become healthy");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    (procs, ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect(), dirs)
+}
+
+/// One of the region's three NATS servers dies (SIGKILL) while readings are posted to both
+/// nodes and a console is connected: the nodes carry on, every acknowledged reading is stored
+/// once, and the console gets the live reading of every acknowledged batch, with no gap and
+/// nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_region_carries_on_when_one_of_three_nats_servers_dies() {
+    let Some((nats_bin, pg)) = requirements() else { return };
+    let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
+    let (mut servers, urls, _dirs) = start_nats_cluster(&nats_bin).await;
+    // Each node prefers a different server; both know all three.
+    let list_a = format!("{},{},{}", urls[0], urls[1], urls[2]);
+    let list_b = format!("{},{},{}", urls[1], urls[2], urls[0]);
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let ports = [free_port(), free_port()];
+    let _a = start_node(dirs[0].path(), ports[0], &db, &list_a, "node-a").await;
+    let _b = start_node(dirs[1].path(), ports[1], &db, &list_b, "node-b").await;
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let apis = [Api::login(&bases[0], "admin", PASSWORD).await, Api::login(&bases[1], "admin", PASSWORD).await];
+    apis[0]
+        .post("/api/v1/organisations", json!({"id": "regionville", "kind": "municipality", "name_en": "Regionville"}))
+        .await;
+    apis[0]
+        .post(
+            "/api/v1/sensors",
+            json!({"id": "rv-air", "municipality": "regionville", "name": "Air", "kind": "air_quality",
+                   "unit": "ug/m3", "lat": 42.6, "lon": 25.4}),
+        )
+        .await;
+
+    // A console on node B, reading observation events (id, last value of a batch).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let seen: Seen = Default::default();
+    let values = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+    let console = {
+        let (http, token, base, seen, values, stop) =
+            (apis[1].http.clone(), apis[1].token.clone(), bases[1].clone(), seen.clone(), values.clone(), stop_rx);
+        tokio::spawn(async move {
+            let mut r = http
+                .get(format!("{base}/api/v1/events?types=observation"))
+                .bearer_auth(&token)
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .expect("event stream");
+            let mut text = String::new();
+            while !*stop.borrow() {
+                let chunk = match tokio::time::timeout(Duration::from_secs(1), r.chunk()).await {
+                    Err(_) => continue,
+                    Ok(Ok(Some(c))) => c,
+                    _ => break,
+                };
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = text.find("\n\n") {
+                    let block: String = text.drain(..end + 2).collect();
+                    let id = block.lines().find_map(|l| l.strip_prefix("id:")).and_then(|s| s.trim().parse().ok());
+                    let ty = block.lines().find_map(|l| l.strip_prefix("event:")).map(|s| s.trim().to_string());
+                    let data = block.lines().find_map(|l| l.strip_prefix("data:")).map(|s| s.trim().to_string());
+                    if let (Some(id), Some(ty)) = (id, ty) {
+                        if ty == "observation" {
+                            let v: Value = data.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+                            if let Some(x) = v["data"]["value"].as_f64() {
+                                values.lock().expect("values").push(x as u32);
+                            }
+                        }
+                        seen.lock().expect("seen").push((id, ty));
+                    }
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let mut acked: Vec<u32> = Vec::new();
+    let mut batch_ends: Vec<u32> = Vec::new();
+    for round in 0..120u32 {
+        if round == 40 {
+            // SIGKILL the server node A prefers.
+            if let Some(mut p) = servers[0].take() {
+                let _ = p.0.kill();
+                let _ = p.0.wait();
+            }
+        }
+        let values: Vec<u32> = (round * 10..round * 10 + 10).collect();
+        let batch: Vec<Value> = values
+            .iter()
+            .map(|n| {
+                let at = (t0 + time::Duration::milliseconds(i64::from(*n)))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("time");
+                json!({"sensor": "rv-air", "time": at, "value": f64::from(*n)})
+            })
+            .collect();
+        let i = (round as usize) % 2;
+        let sent = apis[i]
+            .http
+            .post(format!("{}/api/v1/observations", bases[i]))
+            .bearer_auth(&apis[i].token)
+            .json(&batch)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                acked.extend(&values);
+                batch_ends.push(round * 10 + 9);
+            }
+            Ok(r) => panic!("node {i} refused a batch while a NATS server was down: {}", r.status()),
+            Err(e) => panic!("node {i} did not answer while a NATS server was down: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+
+    // Every acknowledged reading stored once.
+    let from = (t0 - time::Duration::seconds(1)).format(&time::format_description::well_known::Rfc3339).expect("t");
+    let to = (t0 + time::Duration::minutes(1)).format(&time::format_description::well_known::Rfc3339).expect("t");
+    let (s, series) = apis[1]
+        .call(reqwest::Method::GET, &format!("/api/v1/sensors/rv-air/observations?from={from}&to={to}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{series}");
+    let mut stored: Vec<u32> = series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .map(|v| v as u32)
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(stored, acked, "every acknowledged reading stored once");
+
+    // The console got every batch's live reading (the bus retries while the cluster moves its
+    // stream's leader), once, with no gap.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let got: std::collections::BTreeSet<u32> = values.lock().expect("values").iter().copied().collect();
+        let missing: Vec<u32> = batch_ends.iter().copied().filter(|v| !got.contains(v)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the console never got the live readings {missing:?}; it saw {:?}",
+            seen.lock().expect("seen").iter().take(20).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), console).await;
+    let seen = seen.lock().expect("seen").clone();
+    assert!(seen.iter().all(|(_, t)| t != "gap"), "the console got a gap");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "the console got an event twice or out of order");
+    let v = values.lock().expect("values").clone();
+    assert_eq!(v.len(), batch_ends.len(), "one live reading per batch, none twice: {v:?}");
+}
