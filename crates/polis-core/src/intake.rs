@@ -665,6 +665,47 @@ impl App {
         Ok(a)
     }
 
+    /// Takes in an alarm that another node of a region wrote and announced on the bus (see
+    /// [`polis_domain::Alarm::merge`]): this node's copy in memory is merged with it, so that an
+    /// acknowledgement or a clear by hand made elsewhere is never undone by this node's next
+    /// write, and the rules engine learns whether the alarm's condition holds (an alarm raised
+    /// elsewhere is cleared here when the condition ends here, not raised a second time; after a
+    /// clear by hand, the next violation opens a new alarm). Returns whether anything changed.
+    pub async fn absorb_alarm(&self, incoming: &Alarm) -> bool {
+        let key = incoming.key();
+        let mut alarms = self.live.alarms.lock().await;
+        let merged = match alarms.get(&key) {
+            Some(mine) if mine.id == incoming.id => {
+                let mut merged = mine.clone();
+                if !merged.merge(incoming) {
+                    return false;
+                }
+                merged
+            }
+            // Another alarm of the same rule and source is open here: the store's unique index
+            // lets only one be open, so the announced one is older or was refused; keep ours.
+            Some(_) => return false,
+            None if incoming.is_open() => incoming.clone(),
+            None => return false,
+        };
+        let mut engine = self.live.engine();
+        if merged.is_open() {
+            if merged.is_active() {
+                engine.restore_active(&merged.rule, &merged.source);
+            } else {
+                engine.restore_inactive(&merged.rule, &merged.source);
+            }
+            alarms.insert(key, merged);
+        } else {
+            alarms.remove(&key);
+            engine.reset(&merged.rule, &merged.source);
+            self.live.pending().retain(|p| AlarmKey::of(&p.signal) != key);
+            drop(engine);
+            self.live.note_written(&key, self.clock().now(), false);
+        }
+        true
+    }
+
     /// Acknowledges, comments or clears an alarm by hand: operators, supervisors and
     /// administrators of its municipality. Every step is audited and published.
     pub async fn alarm_action(&self, actor: &Actor, id: &Id, action: AlarmAction) -> Result<Alarm> {

@@ -190,7 +190,7 @@ impl App {
     }
 
     /// Follows the bus and keeps this node's registry equal to the store when other nodes
-    /// change it. Runs until the bus ends. Reloads once after subscribing (catching up with what
+    /// change it, and its alarms in memory merged with those other nodes write. Runs until the bus ends. Reloads once after subscribing (catching up with what
     /// changed before), then after each registry event or gap, coalescing bursts.
     pub async fn follow_region_registry(self: Arc<Self>) {
         loop {
@@ -207,7 +207,15 @@ impl App {
             }
             while let Some(d) = sub.next().await {
                 let stale = match d {
-                    Delivery::Event(e) => matches!(e.event, LiveEvent::Registry { .. }),
+                    Delivery::Event(e) => match &e.event {
+                        LiveEvent::Registry { .. } => true,
+                        // Alarms written by any node (this one's too: merging is idempotent).
+                        LiveEvent::Alarm(a) => {
+                            self.absorb_alarm(a).await;
+                            false
+                        }
+                        _ => false,
+                    },
                     Delivery::Gap { .. } => true,
                 };
                 if !stale {

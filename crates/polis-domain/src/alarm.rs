@@ -264,6 +264,66 @@ impl Alarm {
         Ok(())
     }
 
+    /// Takes in what another copy of this same alarm knows (another node of a region wrote and
+    /// announced it): the larger count and the newest sighting, every comment once, an
+    /// acknowledgement wherever it was made, a clear by hand at any time, a clear by itself only
+    /// if later than the newest sighting known here, and a raise again only if later than the
+    /// clear known here (and not after a clear by hand: the alarm is closed). The merge is
+    /// idempotent and order-free for human actions, so copies converge whatever order the
+    /// announcements arrive in. Another alarm's copy (another id) changes nothing. Returns
+    /// whether this copy changed.
+    pub fn merge(&mut self, other: &Alarm) -> bool {
+        if other.id != self.id {
+            return false;
+        }
+        let before = self.clone();
+        if other.last_seen > self.last_seen {
+            self.last_seen = other.last_seen;
+            self.value = other.value;
+        }
+        self.count = self.count.max(other.count);
+        for c in &other.comments {
+            if !self.comments.contains(c) {
+                self.comments.push(c.clone());
+            }
+        }
+        self.comments.sort_by_key(|c| c.at);
+        if self.acknowledged_by.is_none() && other.acknowledged_by.is_some() {
+            self.acknowledged_by = other.acknowledged_by.clone();
+            self.acknowledged_at = other.acknowledged_at;
+        }
+        let closed_by_hand = self.cleared_by.is_some();
+        // (A closed alarm never reopens: the rule opens a new one.)
+        match (self.cleared_at, other.cleared_at) {
+            // Active here, cleared there: by hand always, by itself if after what we saw.
+            (None, Some(c)) if other.cleared_by.is_some() || c >= before.last_seen => {
+                self.cleared_at = Some(c);
+                self.cleared_by = other.cleared_by.clone();
+                self.clear_reason = other.clear_reason.clone();
+            }
+            // Cleared here by itself, active there after the clear: raised again.
+            (Some(c), None) if before.is_open() && other.last_seen > c => {
+                self.cleared_at = None;
+                self.cleared_by = None;
+                self.clear_reason = None;
+            }
+            // Cleared on both: a clear by hand wins over a clear by itself.
+            (Some(_), Some(_)) if !closed_by_hand && other.cleared_by.is_some() => {
+                self.cleared_at = other.cleared_at;
+                self.cleared_by = other.cleared_by.clone();
+                self.clear_reason = other.clear_reason.clone();
+            }
+            _ => {}
+        }
+        self.state = match (self.cleared_at.is_some(), self.acknowledged_by.is_some()) {
+            (false, false) => AlarmState::ActiveUnacknowledged,
+            (false, true) => AlarmState::ActiveAcknowledged,
+            (true, false) => AlarmState::ClearedUnacknowledged,
+            (true, true) => AlarmState::ClearedAcknowledged,
+        };
+        *self != before
+    }
+
     /// Applies a signal of this alarm's rule and source: a raise is [`Alarm::raise_again`], a
     /// repeat [`Alarm::repeat`], a clear [`Alarm::clear_auto`].
     pub fn apply(&mut self, signal: &Signal) -> Result<()> {
@@ -462,6 +522,62 @@ mod tests {
         let mut c = in_state(ClearedAcknowledged);
         precondition(c.raise_again(Some(430.0), at(6)));
         assert_eq!(c.count, 1);
+    }
+
+    #[test]
+    fn copies_of_one_alarm_merge_to_the_same_alarm_in_any_order() {
+        // Node A saw two more repeats; node B's operator acknowledged and commented.
+        let mut a = alarm();
+        a.repeat(Some(415.0), at(2)).unwrap();
+        a.repeat(Some(420.0), at(3)).unwrap();
+        let mut b = alarm();
+        b.acknowledge("ana", at(1)).unwrap();
+        b.comment("ana", "crew sent", at(1)).unwrap();
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        assert!(ab.merge(&b));
+        assert!(ba.merge(&a));
+        assert_eq!(ab, ba, "the same alarm whatever the order");
+        assert_eq!((ab.state, ab.count, ab.value), (ActiveAcknowledged, 3, Some(420.0)));
+        assert_eq!(ab.acknowledged_by.as_deref(), Some("ana"));
+        assert_eq!(ab.comments.len(), 1);
+        assert!(!ab.clone().merge(&b), "merging again changes nothing");
+
+        // A clear by hand on B closes A's copy even though A saw the condition since.
+        let mut closed = b.clone();
+        closed.clear_by_hand("boris", "gauge under maintenance", at(2)).unwrap();
+        let mut a2 = a.clone();
+        assert!(a2.merge(&closed));
+        assert_eq!((a2.state, a2.cleared_by.as_deref()), (ClearedAcknowledged, Some("boris")));
+        assert!(!a2.is_open());
+        // ...and a later sighting from elsewhere does not reopen it.
+        let mut late = a.clone();
+        late.repeat(Some(430.0), at(9)).unwrap();
+        a2.merge(&late);
+        assert_eq!(a2.state, ClearedAcknowledged);
+
+        // A clear by itself older than the newest sighting is not taken; a newer one is.
+        let mut cleared_early = alarm();
+        cleared_early.clear_auto(at(1)).unwrap();
+        let mut a3 = a.clone();
+        a3.merge(&cleared_early);
+        assert_eq!(a3.state, ActiveUnacknowledged, "seen at 3 min, cleared at 1 min: still active");
+        let mut cleared_late = alarm();
+        cleared_late.clear_auto(at(5)).unwrap();
+        a3.merge(&cleared_late);
+        assert_eq!((a3.state, a3.cleared_at), (ClearedUnacknowledged, Some(at(5))));
+        // Raised again elsewhere after that clear: active again.
+        let mut again = cleared_late.clone();
+        again.raise_again(Some(440.0), at(7)).unwrap();
+        a3.merge(&again);
+        assert_eq!((a3.state, a3.cleared_at, a3.value), (ActiveUnacknowledged, None, Some(440.0)));
+
+        // Another alarm's copy changes nothing.
+        let mut other = alarm();
+        other.id = Id::from_trusted("a2");
+        other.acknowledge("ana", at(1)).unwrap();
+        let mut a4 = a.clone();
+        assert!(!a4.merge(&other));
+        assert_eq!(a4, a);
     }
 
     #[test]

@@ -791,6 +791,17 @@ impl Engine {
         true
     }
 
+    /// Marks the condition of (`rule`, `source`) as not holding, keeping what the rule remembers
+    /// of the source's readings: an alarm another node cleared by itself. Returns false if the
+    /// rule is not held.
+    pub fn restore_inactive(&mut self, rule: &Id, source: &Id) -> bool {
+        let Some(slot) = self.slot_mut(rule) else { return false };
+        if let Some(state) = slot.states.get_mut(source) {
+            state.active = false;
+        }
+        true
+    }
+
     /// Forgets what the rule knows of `source`, so that the next violation raises anew: for an
     /// alarm cleared by hand while its condition still holds. Returns false if the rule is not
     /// held.

@@ -204,6 +204,48 @@ async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name
     let n = open.as_array().map(|v| v.len()).or_else(|| open["alarms"].as_array().map(|v| v.len()));
     assert_eq!(n, Some(1), "exactly one open alarm in the region: {open}");
 
+    // An operator on node B acknowledges the alarm node A raised; the water stays high and the
+    // next reading goes to node A (a repeat, written within a second): the acknowledgement stays.
+    let alarm_id = alarm["data"]["id"].as_str().expect("the alarm's id").to_string();
+    let reading = |value: f64| {
+        let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("t");
+        json!([{"sensor": "rv-gauge", "time": now, "value": value}])
+    };
+    b.post(&format!("/api/v1/alarms/{alarm_id}/ack"), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.post("/api/v1/observations", reading(160.0)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for (name, api) in [("A", &a), ("B", &b)] {
+        let (s, got) = api.call(reqwest::Method::GET, &format!("/api/v1/alarms/{alarm_id}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+        assert_eq!(got["state"], "active_acknowledged", "node {name}: the acknowledgement made on B was undone: {got}");
+        assert_eq!(got["acknowledged_by"], "admin", "{got}");
+        assert!(got["count"].as_u64().unwrap_or(0) >= 2, "node {name}: the repeat on A is lost: {got}");
+    }
+
+    // Cleared by hand on node B while the water is still high: the next reading on node A opens
+    // a new alarm (one open alarm in the region), it does not revive the closed one.
+    b.post(&format!("/api/v1/alarms/{alarm_id}/clear"), json!({"reason": "gauge checked on site"})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.post("/api/v1/observations", reading(170.0)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (s, open) = b.call(reqwest::Method::GET, "/api/v1/alarms?state=active", None).await;
+        assert_eq!(s, StatusCode::OK);
+        let list = open.as_array().cloned().or_else(|| open["alarms"].as_array().cloned()).unwrap_or_default();
+        let ids: Vec<&str> = list.iter().filter_map(|x| x["id"].as_str()).collect();
+        if ids.len() == 1 && ids[0] != alarm_id {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after a clear by hand on B, A's next violation must open one new alarm: {open}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, old) = b.call(reqwest::Method::GET, &format!("/api/v1/alarms/{alarm_id}"), None).await;
+    assert_eq!(old["state"], "cleared_acknowledged", "the closed alarm stays closed: {old}");
+
     // An event-stream ticket issued by node A opens the stream on node B (a balancer may send the
     // browser anywhere), once.
     let ticket = a.post("/api/v1/events/ticket", json!({})).await["ticket"].as_str().expect("a ticket").to_string();
