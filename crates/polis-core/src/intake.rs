@@ -665,6 +665,29 @@ impl App {
         Ok(a)
     }
 
+    /// Makes the rules engine hold exactly the rules of the store, after another node of a region
+    /// changed them: new and changed rules are set (an unchanged rule keeps its state), deleted
+    /// ones removed.
+    pub async fn reload_rules(&self) -> Result<()> {
+        let rules = self.store().list_rules().await?;
+        let now = self.clock().now();
+        // Lock order: alarms, then engine.
+        let _alarms = self.live.alarms.lock().await;
+        let mut engine = self.live.engine();
+        let keep: std::collections::HashSet<&Id> = rules.iter().map(|r| &r.id).collect();
+        let gone: Vec<Id> = engine.rules().filter(|r| !keep.contains(&r.id)).map(|r| r.id.clone()).collect();
+        for id in gone {
+            engine.remove_rule(&id);
+        }
+        for rule in rules {
+            let id = rule.id.clone();
+            if let Err(e) = engine.set_rule(rule, now) {
+                tracing::warn!(rule = %id, error = %e, "region: a rule from the store was not taken");
+            }
+        }
+        Ok(())
+    }
+
     /// Takes in an alarm that another node of a region wrote and announced on the bus (see
     /// [`polis_domain::Alarm::merge`]): this node's copy in memory is merged with it, so that an
     /// acknowledgement or a clear by hand made elsewhere is never undone by this node's next

@@ -190,7 +190,8 @@ impl App {
     }
 
     /// Follows the bus and keeps this node's registry equal to the store when other nodes
-    /// change it, and its alarms in memory merged with those other nodes write. Runs until the bus ends. Reloads once after subscribing (catching up with what
+    /// change it (its registry and its rules engine's rules), and its alarms in memory merged
+    /// with those other nodes write. Runs until the bus ends. Reloads once after subscribing (catching up with what
     /// changed before), then after each registry event or gap, coalescing bursts.
     pub async fn follow_region_registry(self: Arc<Self>) {
         loop {
@@ -204,6 +205,9 @@ impl App {
             };
             if let Err(e) = self.reload_registry().await {
                 tracing::warn!(error = %e, "region: registry reload failed");
+            }
+            if let Err(e) = self.reload_rules().await {
+                tracing::warn!(error = %e, "region: rules reload failed");
             }
             while let Some(d) = sub.next().await {
                 let stale = match d {
@@ -221,10 +225,20 @@ impl App {
                 if !stale {
                     continue;
                 }
-                // Coalesce: take whatever else is already queued before reloading.
-                while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(5), sub.next()).await {}
+                // Coalesce: take whatever else is already queued before reloading (alarms among
+                // it are still merged).
+                while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(5), sub.next()).await {
+                    if let Delivery::Event(e) = d {
+                        if let LiveEvent::Alarm(a) = &e.event {
+                            self.absorb_alarm(a).await;
+                        }
+                    }
+                }
                 if let Err(e) = self.reload_registry().await {
                     tracing::warn!(error = %e, "region: registry reload failed");
+                }
+                if let Err(e) = self.reload_rules().await {
+                    tracing::warn!(error = %e, "region: rules reload failed");
                 }
             }
             tracing::warn!("region: the bus subscription ended; following again");

@@ -187,6 +187,17 @@ async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name
                "severity": "major", "condition": {"type": "threshold", "above": 100, "hysteresis": 5}}),
     )
     .await;
+    // Node B holds the rule made on node A (its rules page, and its engine).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (s, rules) = b.call(reqwest::Method::GET, "/api/v1/rules", None).await;
+        assert_eq!(s, StatusCode::OK, "{rules}");
+        if rules.to_string().contains("High water") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node B does not list the rule made on node A within 2 s: {rules}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (ea, eb) = (alarm_events(&a, 1), alarm_events(&b, 1));
     let post = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -223,11 +234,14 @@ async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name
         assert!(got["count"].as_u64().unwrap_or(0) >= 2, "node {name}: the repeat on A is lost: {got}");
     }
 
-    // Cleared by hand on node B while the water is still high: the next reading on node A opens
-    // a new alarm (one open alarm in the region), it does not revive the closed one.
+    // Cleared by hand on node B while the water is still high: the next readings (on node B,
+    // whose engine has the rule made on A, then on node A) open one new alarm in the region, and
+    // do not revive the closed one.
     b.post(&format!("/api/v1/alarms/{alarm_id}/clear"), json!({"reason": "gauge checked on site"})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    a.post("/api/v1/observations", reading(170.0)).await;
+    b.post("/api/v1/observations", reading(170.0)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.post("/api/v1/observations", reading(175.0)).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let (s, open) = b.call(reqwest::Method::GET, "/api/v1/alarms?state=active", None).await;
