@@ -271,19 +271,13 @@ impl App {
         }
         self.store().insert_observations(&accepted).await?;
         report.accepted = accepted.len();
-        let queued = self.live.evaluate(&sensors, |engine| {
-            accepted
-                .iter()
-                .filter_map(|o| sensors.get(o.sensor()).map(|s| (s, o)))
-                .flat_map(|(s, o)| engine.on_observation(s, o))
-                .collect()
-        });
-        // Signals left by a batch whose caller went away are applied by the next one.
-        if queued.is_some() || !self.live.pending().is_empty() {
-            let mut alarms = self.live.alarms.lock().await;
-            self.apply_pending(&mut alarms).await?;
+        match self.region_readings.get() {
+            // In a region the leader evaluates every reading, in one order, from the queue: the
+            // batch is acknowledged once the queue holds it (a failure here answers 503, and
+            // the sender's retry is stored once).
+            Some(queue) => queue.push(&accepted).await?,
+            None => report.alarms_changed = self.evaluate_with(&sensors, &accepted).await?,
         }
-        report.alarms_changed = queued.map_or(0, |c| c.load(Ordering::SeqCst));
         // The newest reading of each sensor (and quantity) of the batch, for live maps and charts.
         let mut latest: BTreeMap<(&Id, Option<&str>), &Observation> = BTreeMap::new();
         for o in &accepted {
@@ -297,6 +291,77 @@ impl App {
             self.bus().publish(m, LiveEvent::Observation(o.clone()));
         }
         Ok(report)
+    }
+
+    /// Runs the rules on stored readings and applies what they signal; returns how many alarms
+    /// changed.
+    async fn evaluate_with(&self, sensors: &HashMap<Id, Sensor>, readings: &[Observation]) -> Result<usize> {
+        let queued = self.live.evaluate(sensors, |engine| {
+            readings
+                .iter()
+                .filter_map(|o| sensors.get(o.sensor()).map(|s| (s, o)))
+                .flat_map(|(s, o)| engine.on_observation(s, o))
+                .collect()
+        });
+        // Signals left by a batch whose caller went away are applied by the next one.
+        if queued.is_some() || !self.live.pending().is_empty() {
+            let mut alarms = self.live.alarms.lock().await;
+            self.apply_pending(&mut alarms).await?;
+        }
+        Ok(queued.map_or(0, |c| c.load(Ordering::SeqCst)))
+    }
+
+    /// Makes this node one of a region whose rules are evaluated once: its readings go to
+    /// `queue` once stored, and [`App::run_region_rules`] (run by the leader) evaluates them.
+    pub fn evaluate_in_region(&self, queue: Arc<crate::nats_bus::WorkQueue<Vec<Observation>>>) {
+        let _ = self.region_readings.set(queue);
+    }
+
+    /// The leader's duty in a region: takes the state of the alarms and the rules from the store
+    /// (another node may have evaluated until now), replays the stored readings the rules need
+    /// (as after a crash), then evaluates every node's readings from the queue, in order. Runs
+    /// until the task is dropped (the node lost the lead).
+    pub async fn run_region_rules(self: Arc<Self>) {
+        let Some(queue) = self.region_readings.get().cloned() else { return };
+        loop {
+            match self.reload_live().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "region: cannot load the alarms to evaluate rules; trying again");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+        if let Err(e) = self.settle_alarms().await {
+            tracing::warn!(error = %e, "region: settling the alarms on taking the lead failed");
+        }
+        let app = self.clone();
+        queue
+            .serve("rules", move |readings: Vec<Observation>| {
+                let app = app.clone();
+                async move {
+                    let sensors: HashMap<Id, Sensor> = {
+                        let reg = app.registry().await;
+                        readings
+                            .iter()
+                            .filter_map(|o| reg.sensors.get(o.sensor()).map(|s| (s.id.clone(), s.clone())))
+                            .collect()
+                    };
+                    app.evaluate_with(&sensors, &readings).await.map(|_| ())
+                }
+            })
+            .await;
+    }
+
+    /// Replaces the rules engine and the open alarms in memory by what the store holds.
+    async fn reload_live(&self) -> Result<()> {
+        let fresh = Live::load(&**self.store(), self.clock().now()).await?;
+        let mut alarms = self.live.alarms.lock().await;
+        *alarms = fresh.alarms.into_inner();
+        *self.live.engine() = fresh.engine.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.live.pending().clear();
+        self.live.written().clear();
+        Ok(())
     }
 
     /// Raises silence alarms: call it periodically (the server does every 15 seconds).

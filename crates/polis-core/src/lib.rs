@@ -86,6 +86,10 @@ pub struct App {
     session_ttl: time::Duration,
     /// Open connections of each session; account changes.
     accounts: accounts::Accounts,
+    /// In a region: the queue every node hands its stored readings to, for the one node that
+    /// evaluates the rules (the leader). Unset on a single node: readings are evaluated where
+    /// they arrive.
+    region_readings: std::sync::OnceLock<Arc<nats_bus::WorkQueue<Vec<polis_domain::Observation>>>>,
 }
 
 impl App {
@@ -146,6 +150,7 @@ impl App {
             recording: video::RecordingStates::default(),
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
             accounts: accounts::Accounts::default(),
+            region_readings: std::sync::OnceLock::new(),
         });
         App::spawn_alarm_flush(&app);
         Ok(app)

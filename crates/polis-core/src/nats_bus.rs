@@ -86,14 +86,7 @@ impl<E> NatsBus<E> {
     /// Connects and creates the stream if it does not exist yet (its limits are those of
     /// whoever created it first).
     pub async fn connect(opts: &NatsOptions) -> Result<Self> {
-        let client = async_nats::ConnectOptions::new()
-            .name("polis")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(server_list(&opts.url))
-            .await
-            .map_err(|e| unavailable("cannot connect to NATS", e))?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(connect_client(&opts.url).await?);
         let config = stream::Config {
             name: opts.stream.clone(),
             subjects: vec![format!("{}.>", opts.subject_prefix)],
@@ -136,6 +129,155 @@ impl<E> NatsBus<E> {
     }
 }
 
+/// A client of the servers of `url` (comma-separated), failing over between them.
+async fn connect_client(url: &str) -> Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name("polis")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(server_list(url))
+        .await
+        .map_err(|e| unavailable("cannot connect to NATS", e))
+}
+
+/// Publishes `payload` on `subject` and waits for the stream's acknowledgement, retrying for
+/// [`PUBLISH_PATIENCE`] (a cluster electing a new leader); `msg_id` makes a retry after a lost
+/// acknowledgement store the message once. Returns the message's stream sequence.
+async fn publish_retried(js: &jetstream::Context, subject: &str, payload: bytes::Bytes, msg_id: &str) -> Result<u64> {
+    let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let attempt = async {
+            js.send_publish(
+                subject.to_string(),
+                jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(msg_id),
+            )
+            .await
+            .map_err(|e| unavailable("publish", e))?
+            .await
+            .map_err(|e| unavailable("publish not acknowledged", e))
+        };
+        match attempt.await {
+            Ok(ack) => return Ok(ack.sequence),
+            Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                tracing::debug!(error = %e, "event bus: publish retried");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A JetStream work queue shared by the nodes of a region: any node pushes items, one consumer
+/// at a time takes them, strictly in order (one item in flight: the next is delivered only once
+/// the last was acknowledged), and an item leaves the queue only when its handler succeeded. A
+/// consumer that dies mid-item leaves it to the next one, after [`WORK_ACK_WAIT`].
+pub struct WorkQueue<T> {
+    js: jetstream::Context,
+    stream: String,
+    subject: String,
+    origin: String,
+    counter: AtomicU64,
+    _items: PhantomData<fn() -> T>,
+}
+
+/// How long an item taken by a consumer that went silent waits before another consumer gets it.
+pub const WORK_ACK_WAIT: Duration = Duration::from_secs(5);
+
+impl<T: Serialize + DeserializeOwned + Clone> WorkQueue<T> {
+    /// Connects and creates the queue's stream (`name`, subject `subject`) if it does not exist.
+    pub async fn connect(url: &str, name: &str, subject: &str, replicas: usize) -> Result<Self> {
+        let js = jetstream::new(connect_client(url).await?);
+        let config = stream::Config {
+            name: name.to_string(),
+            subjects: vec![subject.to_string()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: replicas.max(1),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| unavailable("cannot open the work queue", e))?;
+        Ok(WorkQueue {
+            js,
+            stream: name.to_string(),
+            subject: subject.to_string(),
+            origin: format!("{:016x}", rand::random::<u64>()),
+            counter: AtomicU64::new(0),
+            _items: PhantomData,
+        })
+    }
+
+    /// Adds an item; returns once the queue holds it (replicated).
+    pub async fn push(&self, item: &T) -> Result<()> {
+        let payload: bytes::Bytes =
+            serde_json::to_vec(item).map_err(|e| Error::internal(format!("work item not serialisable: {e}")))?.into();
+        let msg_id = format!("{}-{}", self.origin, self.counter.fetch_add(1, Ordering::Relaxed));
+        publish_retried(&self.js, &self.subject, payload, &msg_id).await.map(|_| ())
+    }
+
+    /// Takes the items in order as the consumer `durable` and hands each to `handle`, again and
+    /// again (a second apart) until it succeeds; runs until the task is dropped.
+    pub async fn serve<F, Fut>(&self, durable: &str, mut handle: F)
+    where
+        F: FnMut(T) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        loop {
+            let messages = match self.take(durable).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "work queue: cannot take items; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut messages = Box::pin(messages);
+            while let Some(next) = messages.next().await {
+                let message = match next {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "work queue: consumer failed; taking again");
+                        break;
+                    }
+                };
+                match serde_json::from_slice::<T>(&message.payload) {
+                    Ok(item) => {
+                        while let Err(e) = handle(item.clone()).await {
+                            tracing::warn!(error = %e, "work queue: an item failed; trying it again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "work queue: an unreadable item dropped"),
+                }
+                if let Err(e) = message.double_ack().await {
+                    tracing::warn!(error = %e, "work queue: acknowledgement lost (the item may come again)");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn take(&self, durable: &str) -> Result<consumer::pull::Stream> {
+        let s = self.js.get_stream(&self.stream).await.map_err(|e| unavailable("no work queue", e))?;
+        let consumer = s
+            .get_or_create_consumer(
+                durable,
+                consumer::pull::Config {
+                    durable_name: Some(durable.to_string()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: WORK_ACK_WAIT,
+                    max_ack_pending: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| unavailable("cannot take from the work queue", e))?;
+        consumer.messages().await.map_err(|e| unavailable("cannot take from the work queue", e))
+    }
+}
+
 /// An ordered consumer of `stream` from `start_sequence` on.
 async fn follow(js: &jetstream::Context, stream: &str, start_sequence: u64) -> Result<consumer::pull::Ordered> {
     let s = js.get_stream(stream).await.map_err(|e| unavailable("no event stream", e))?;
@@ -174,30 +316,7 @@ where
         // One id per event for the server's de-duplication: a retry after a lost
         // acknowledgement (a server of the cluster died) stores the event once.
         let msg_id = format!("{}-{}", self.origin, self.counter.fetch_add(1, Ordering::Relaxed));
-        let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let attempt = async {
-                self.js
-                    .send_publish(
-                        subject.clone(),
-                        jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(&msg_id),
-                    )
-                    .await
-                    .map_err(|e| unavailable("publish", e))?
-                    .await
-                    .map_err(|e| unavailable("publish not acknowledged", e))
-            };
-            match attempt.await {
-                Ok(ack) => return Ok(ack.sequence),
-                Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                    tracing::debug!(error = %e, "event bus: publish retried");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(500));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        publish_retried(&self.js, &subject, payload, &msg_id).await
     }
 
     async fn subscribe(&self, after: Option<u64>) -> Result<Subscription<E>> {

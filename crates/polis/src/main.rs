@@ -368,8 +368,14 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     let options = polis_core::Options { session_ttl_hours: config.session_ttl_hours, bus };
     let app = App::open_with(store, Arc::new(SystemClock), options).await?;
-    if node.is_some() {
+    if let Some(r) = &config.region {
         tokio::spawn(app.clone().follow_region_registry());
+        // Every node hands its stored readings to the leader, which evaluates the rules once.
+        let queue =
+            polis_core::nats_bus::WorkQueue::connect(&r.nats_url, "POLIS_READINGS", "polis.readings", r.replicas)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        app.evaluate_in_region(Arc::new(queue));
     }
     // Readings stored just before a crash may never have been evaluated by the rules.
     match app.settle_alarms().await {
@@ -400,6 +406,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     duty(|a| Box::pin(a.run_recorder(std::time::Duration::from_secs(2))));
     duty(|a| Box::pin(a.run_video_retention(std::time::Duration::from_secs(60))));
     duty(|a| Box::pin(a.run_camera_watch(std::time::Duration::from_secs(1))));
+    if node.is_some() {
+        duty(|a| Box::pin(a.run_region_rules()));
+    }
     if demo && app.seed_demo().await? {
         tracing::info!("seeded the demo city of Kazanlak (demo data)");
     }

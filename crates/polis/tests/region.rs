@@ -260,6 +260,53 @@ async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name
     let (_, old) = b.call(reqwest::Method::GET, &format!("/api/v1/alarms/{alarm_id}"), None).await;
     assert_eq!(old["state"], "cleared_acknowledged", "the closed alarm stays closed: {old}");
 
+    // A rule with memory (a rate of change) over readings of one sensor that reach different
+    // nodes: the region evaluates them in one place and in order, as a single node would.
+    a.post(
+        "/api/v1/sensors",
+        json!({"id": "rv-rise", "municipality": "regionville", "name": "Dam gauge", "kind": "water_level",
+               "unit": "cm", "lat": 42.6, "lon": 25.4}),
+    )
+    .await;
+    let rising_rule = a
+        .post(
+            "/api/v1/rules",
+            json!({"name": "Rising fast", "sensor": "rv-rise", "municipality": "regionville",
+                   "condition": {"type": "rate_of_change", "max_per_minute": 10, "window_minutes": 5}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("the rule's id")
+        .to_string();
+    // (A rule reaches the other node's engine with the registry reload: milliseconds.)
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !b.call(reqwest::Method::GET, "/api/v1/rules", None).await.1.to_string().contains("Rising fast") {
+        assert!(Instant::now() < deadline, "node B does not hold the new rule within 2 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let at = |minutes: i64, value: f64| {
+        let t =
+            (t0 + time::Duration::minutes(minutes)).format(&time::format_description::well_known::Rfc3339).expect("t");
+        json!([{"sensor": "rv-rise", "time": t, "value": value}])
+    };
+    a.post("/api/v1/observations", at(0, 100.0)).await;
+    b.post("/api/v1/observations", at(5, 110.0)).await; // 2 cm/min
+    a.post("/api/v1/observations", at(10, 200.0)).await; // 18 cm/min against the reading on B
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, open) = a.call(reqwest::Method::GET, "/api/v1/alarms?state=active", None).await;
+        let list = open.as_array().cloned().or_else(|| open["alarms"].as_array().cloned()).unwrap_or_default();
+        let rising: Vec<&Value> = list.iter().filter(|x| x["rule"] == rising_rule.as_str()).collect();
+        if rising.len() == 1 {
+            assert!(rising[0]["message"].as_str().unwrap_or("").contains("rising 18 cm/min"), "{}", rising[0]);
+            break;
+        }
+        assert!(rising.len() < 2, "one alarm per rule and source in the region: {open}");
+        assert!(Instant::now() < deadline, "the rate of change over readings on two nodes raised nothing: {open}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // An event-stream ticket issued by node A opens the stream on node B (a balancer may send the
     // browser anywhere), once.
     let ticket = a.post("/api/v1/events/ticket", json!({})).await["ticket"].as_str().expect("a ticket").to_string();
