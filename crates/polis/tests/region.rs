@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "region-admin-pw";
 
+/// The region tests run one at a time: each starts NATS servers, PostgreSQL databases and
+/// Polis nodes, and three regions at once on two cores time out elections instead of testing.
+static ONE_REGION_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn nats_binary() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("POLIS_TEST_NATS_SERVER") {
         return Some(PathBuf::from(p));
@@ -132,6 +136,7 @@ async fn alarm_events(api: &Api, n: usize) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_share_the_registry_and_the_alarms_and_refuse_a_duplicate_name() {
     let Some((nats_bin, pg)) = requirements() else { return };
+    let _one = ONE_REGION_AT_A_TIME.lock().await;
     let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
     let (_nats, nats, _nats_dir) = start_nats(&nats_bin);
 
@@ -396,12 +401,14 @@ fn files_with_data(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A node of two dies by SIGKILL while readings are posted to both and consoles are connected:
-/// every acknowledged reading is stored once, the console of the dead node resumes on the other
+/// every acknowledged reading is stored once, each rule the readings cross raises exactly one
+/// alarm (before and after the death), the console of the dead node resumes on the other
 /// with every event it missed and none twice, and the camera the dead node recorded is recorded
 /// by the other node within 15 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
     let Some((nats_bin, pg)) = requirements() else { return };
+    let _one = ONE_REGION_AT_A_TIME.lock().await;
     let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
     let (_nats, nats, _nats_dir) = start_nats(&nats_bin);
 
@@ -443,6 +450,18 @@ async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
                    "unit": "ug/m3", "lat": 42.6, "lon": 25.4}),
         )
         .await;
+    // Two rules the readings cross: one before the leader dies, one after.
+    let mut rules = Vec::new();
+    for (name, level) in [("Smog", 500), ("Heavy smog", 1200)] {
+        let r = apis[0]
+            .post(
+                "/api/v1/rules",
+                json!({"name": name, "sensor": "rv-air", "municipality": "regionville",
+                       "condition": {"type": "threshold", "above": level, "hysteresis": 1}}),
+            )
+            .await;
+        rules.push(r["id"].as_str().expect("a rule id").to_string());
+    }
     apis[0]
         .post(
             "/api/v1/cameras",
@@ -554,6 +573,23 @@ async fn a_dead_node_loses_no_reading_and_its_camera_is_recorded_by_another() {
     }
     let recorded_again = killed_at.elapsed();
 
+    // Each rule raised exactly one alarm, still active (the readings stayed above both levels),
+    // the first before the leader died and the second after, evaluated by the new leader.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, all) = survivor.call(reqwest::Method::GET, "/api/v1/alarms?state=all", None).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        let list = all.as_array().cloned().or_else(|| all["alarms"].as_array().cloned()).unwrap_or_default();
+        let per_rule: Vec<Vec<&Value>> =
+            rules.iter().map(|r| list.iter().filter(|a| a["rule"] == r.as_str()).collect()).collect();
+        assert!(per_rule.iter().all(|v| v.len() <= 1), "one alarm per rule and source: {all}");
+        if per_rule.iter().all(|v| v.len() == 1 && v[0]["state"] == "active_unacknowledged") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "each rule should have raised one active alarm: {all}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Both consoles: no gap, no event twice, and the console of the dead node, resumed on the
     // survivor, saw exactly what the survivor's own console saw over the same span.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -627,6 +663,7 @@ async fn start_nats_cluster(bin: &Path) -> (Vec<Option<Proc>>, Vec<String>, Vec<
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_region_carries_on_when_one_of_three_nats_servers_dies() {
     let Some((nats_bin, pg)) = requirements() else { return };
+    let _one = ONE_REGION_AT_A_TIME.lock().await;
     let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
     let (mut servers, urls, _dirs) = start_nats_cluster(&nats_bin).await;
     // Each node prefers a different server; both know all three.
