@@ -73,6 +73,9 @@ pub struct MqttConfig {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub keep_alive: Duration,
+    /// In a region: the MQTT shared subscription group (`$share/GROUP/...`) the nodes form, so
+    /// that the broker gives each message to one node of the group.
+    pub share_group: Option<String>,
 }
 
 impl MqttConfig {
@@ -145,9 +148,20 @@ impl MqttConfig {
             username,
             password,
             keep_alive: Duration::from_secs(15),
+            share_group: None,
         };
         config.check()?;
         Ok(config)
+    }
+
+    /// For a node of a region: its own session (`CLIENT_ID-NODE`, so nodes never take each
+    /// other's session over) in a shared subscription named after the client id, so that each
+    /// message goes to one node.
+    pub fn for_region_node(mut self, node_id: &str) -> Result<MqttConfig> {
+        self.share_group = Some(self.client_id.clone());
+        self.client_id = format!("{}-{node_id}", self.client_id);
+        self.check()?;
+        Ok(self)
     }
 
     /// Replaces the client id (e.g. from a config file), checking it.
@@ -185,7 +199,10 @@ impl MqttConfig {
 
     /// The subscription: `<prefix>/+/sensors/+/obs`.
     pub fn topic_filter(&self) -> String {
-        format!("{}/+/sensors/+/obs", self.topic_prefix)
+        match &self.share_group {
+            Some(g) => format!("$share/{g}/{}/+/sensors/+/obs", self.topic_prefix),
+            None => format!("{}/+/sensors/+/obs", self.topic_prefix),
+        }
     }
 
     fn options(&self) -> MqttOptions {
@@ -710,6 +727,9 @@ mod tests {
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 1884));
         assert_eq!(c.client_id, "polis");
         assert_eq!(c.topic_filter(), "polis/+/sensors/+/obs");
+        let node = c.clone().for_region_node("node-a").unwrap();
+        assert_eq!(node.client_id, "polis-node-a", "each node its own session");
+        assert_eq!(node.topic_filter(), "$share/polis/polis/+/sensors/+/obs", "one shared subscription");
         let c = MqttConfig::from_url("mqtt://broker.local").unwrap();
         assert_eq!(c.port, 1883);
         let c = MqttConfig::from_url("tcp://[::1]:1999/?client_id=polis-a&topic_prefix=city/x").unwrap();

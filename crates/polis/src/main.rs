@@ -464,21 +464,31 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             }
         }
     });
-    if let Some(mqtt) = config.mqtt.clone() {
-        tracing::info!(topics = %mqtt.topic_filter(), "taking observations from MQTT");
+    // In a region each node has its own MQTT session (client id CLIENT-NODE) in one shared
+    // subscription: the broker gives each message to one node.
+    let mqtt_config = match (config.mqtt.clone(), &config.region) {
+        (Some(m), Some(r)) => Some(m.for_region_node(&r.node_id).map_err(|e| anyhow::anyhow!("mqtt_url: {e}"))?),
+        (m, _) => m,
+    };
+    if let Some(mqtt) = mqtt_config.clone() {
+        tracing::info!(topics = %mqtt.topic_filter(), client_id = %mqtt.client_id, "taking observations from MQTT");
         let sink: Arc<dyn polis_ingest::Sink> = app.clone();
         polis_ingest::mqtt::spawn(mqtt, sink, stopped());
     }
-    if let Some(mqtt) = config.mqtt.clone() {
-        // Each CAP message as it is sent, on polis/<municipality>/warnings.
+    if let Some(mqtt) = mqtt_config {
+        // Each CAP message as it is sent, on polis/<municipality>/warnings (by one node of a
+        // region: the relay is a leader duty).
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         polis_ingest::mqtt::spawn_publisher(mqtt, rx, stopped());
-        tokio::spawn(app.clone().run_warning_relay(tx));
+        let relay = app.clone();
+        spawn_duty(node.as_ref(), move || relay.clone().run_warning_relay(tx.clone()));
     }
     for feed in config.cap_feeds.clone() {
         tracing::info!(feed = %feed.url, municipality = %feed.municipality, "polling a CAP feed");
         let sink: Arc<dyn polis_ingest::cap_feed::CapSink> = app.clone();
-        tokio::spawn(polis_ingest::cap_feed::run(feed, sink, stopped()));
+        let stopped = stopped.clone();
+        // Polled by one node of a region.
+        spawn_duty(node.as_ref(), move || polis_ingest::cap_feed::run(feed.clone(), sink.clone(), stopped()));
     }
     if demo {
         let (sim_app, sim_stopped) = (app.clone(), stopped.clone());
