@@ -53,7 +53,8 @@ impl From<&User> for UserOut {
     }
 }
 
-/// `Some(None)` for an explicit `null`, `None` when absent.
+/// Reads a present field as `Some`: with `T = Option<U>`, `Some(None)` for an explicit `null`
+/// (`None` when absent); with a plain `T`, `null` is refused.
 fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
@@ -62,7 +63,10 @@ fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    // `null` is refused where the document does not say `nullable` (`explicit` reads a value).
+    #[serde(default, deserialize_with = "explicit")]
     pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "explicit")]
     pub role: Option<String>,
     /// `null`: region-wide.
     #[serde(default, deserialize_with = "explicit")]
@@ -70,6 +74,7 @@ pub struct UserPatch {
     #[serde(default, deserialize_with = "explicit")]
     pub agency: Option<Option<String>>,
     /// A new password (the user's sessions end).
+    #[serde(default, deserialize_with = "explicit")]
     pub password: Option<String>,
 }
 
@@ -190,8 +195,10 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
             Some(v) => Ok(Some(v.to_string())),
         }
     };
+    // Only an empty value means "absent": a value of whitespace (even Unicode's, `%C2%85`) is
+    // checked like any other and refused.
     let time = |name: &str| -> Result<Option<OffsetDateTime>> {
-        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        match q.get(name).map(String::as_str).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => OffsetDateTime::parse(v, &Rfc3339)
                 .map(Some)
@@ -199,7 +206,7 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
         }
     };
     let number = |name: &str, max: i64| -> Result<Option<i64>> {
-        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        match q.get(name).map(String::as_str).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),

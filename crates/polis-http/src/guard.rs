@@ -204,9 +204,12 @@ impl ShareThrottle {
     }
 }
 
-/// Whether a request uses a share token: the share routes, or a live view opened with one.
+/// Whether a request uses a share token: the share routes (`/share`, `/share/...`; not the
+/// administrators' `/shares/...`), or a live view opened with one.
 fn uses_share(req: &Request) -> bool {
-    req.uri().path().starts_with("/api/v1/share")
+    let path = req.uri().path();
+    path == "/api/v1/share"
+        || path.starts_with("/api/v1/share/")
         || req.headers().contains_key(crate::incidents::SHARE_HEADER)
         || req
             .headers()
@@ -258,4 +261,20 @@ pub async fn metrics_auth(s: &AppState, parts: &axum::http::request::Parts) -> R
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses a query with the NUL character (`%00`) in a parameter, naming it: PostgreSQL cannot
+/// store or compare it in text, so both stores refuse it here alike.
+pub async fn no_nul_in_query(req: Request, next: Next) -> Response {
+    if let Some(q) = req.uri().query().filter(|q| q.contains("%00")) {
+        let name = q
+            .split('&')
+            .find(|pair| pair.contains("%00"))
+            .and_then(|pair| pair.split('=').next())
+            .filter(|name| !name.is_empty() && !name.contains('%'))
+            .unwrap_or("query");
+        let e = Error::invalid(name, "must not contain the NUL character (%00)");
+        return crate::ApiError(e).into_response();
+    }
+    next.run(req).await
 }
