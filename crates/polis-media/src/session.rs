@@ -270,13 +270,21 @@ pub async fn supervise(
     backoff: Backoff,
     stall_after: Duration,
 ) {
+    /// The attempt's task, aborted with the session's (a task spawned inside an aborted one runs
+    /// on otherwise: the camera's connection, and the frames' sender that subscribers wait on).
+    struct Attempt<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for Attempt<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let mut failures = 0u32;
     loop {
-        let attempt = {
+        let mut attempt = {
             let (url, opener, health, tap) = (url.clone(), opener.clone(), health.clone(), tap.clone());
-            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap, stall_after).await })
+            Attempt(tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap, stall_after).await }))
         };
-        let (got, outcome) = match attempt.await {
+        let (got, outcome) = match (&mut attempt.0).await {
             Ok(r) => r,
             Err(e) => (false, Err(Error::internal(format!("session task failed: {e}")))),
         };
