@@ -278,3 +278,18 @@ pub async fn no_nul_in_query(req: Request, next: Next) -> Response {
     }
     next.run(req).await
 }
+
+/// A body over its route's limit is refused with the JSON error of every other 4xx
+/// ([`crate::error::too_large`]), not axum's plain-text 413.
+pub async fn json_too_large(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    crate::error::too_large()
+}

@@ -1,7 +1,9 @@
 //! SIGTERM (issue 14): `polis serve` on SQLite with a camera from the GStreamer RTSP test server
 //! (`scripts/lib/rtsp_server.py`, recording continuously), an event-stream client and a live-video
 //! client connected, exits within 10 s of SIGTERM, successfully; both clients see their connection
-//! end; and the last recording file, closed on the way out, decodes without an error.
+//! end; and the last recording file, closed on the way out, decodes without an error. The
+//! camera's password, given as a query parameter of its stream URL, is in no answer, export,
+//! audit record or line of the server's log (at `debug`).
 
 mod common;
 
@@ -108,7 +110,7 @@ async fn serve_exits_within_10_s_of_sigterm_with_streams_open_and_its_last_recor
     let port = free_port();
     let log = tmp.path().join("polis.log");
     let mut server =
-        Serve { data: &data, port, admin_password: PASSWORD, log_level: "info", log_file: Some(&log) }.start().await;
+        Serve { data: &data, port, admin_password: PASSWORD, log_level: "debug", log_file: Some(&log) }.start().await;
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::login(&base, "admin", PASSWORD).await;
     api.post("/api/v1/organisations", json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak"})).await;
@@ -116,7 +118,8 @@ async fn serve_exits_within_10_s_of_sigterm_with_streams_open_and_its_last_recor
         "/api/v1/cameras",
         json!({"id": "cam-1", "municipality": "kazanlak", "name": "Square", "lat": 42.619, "lon": 25.393,
                "kind": "fixed", "heading_deg": 90.0, "fov_deg": 60.0, "range_m": 150.0, "mount_height_m": 6.0,
-               "stream_url": format!("rtsp://127.0.0.1:{rtsp_port}/main"), "recording": "continuous"}),
+               "stream_url": format!("rtsp://127.0.0.1:{rtsp_port}/main?user=admin&password=S3cret"),
+               "recording": "continuous"}),
     )
     .await;
     // Recording has begun and written more than its header.
@@ -124,6 +127,13 @@ async fn serve_exits_within_10_s_of_sigterm_with_streams_open_and_its_last_recor
         recordings(&data, "cam-1").last().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() > 20_000)
     })
     .await;
+
+    for path in ["/api/v1/cameras", "/api/v1/cameras/cam-1", "/api/v1/export/cameras.csv", "/api/v1/audit"] {
+        let r = api.http.get(format!("{base}{path}")).bearer_auth(&api.token).send().await.expect(path);
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let text = r.text().await.expect(path);
+        assert!(!text.contains("S3cret"), "the camera's password in {path}: {text}");
+    }
 
     // An event-stream client.
     let events = api
@@ -171,6 +181,7 @@ async fn serve_exits_within_10_s_of_sigterm_with_streams_open_and_its_last_recor
     eprintln!("polis's log from the signal on:\n{from_stop}");
     assert!(log.contains("stopped"), "polis did not stop in order:\n{log}");
     assert!(!log.contains("recordings still open"), "a recording was not closed:\n{from_stop}");
+    assert!(!log.contains("S3cret"), "the camera's password is in the log");
 
     // The last recording was closed: it decodes from start to end without an error.
     let last = recordings(&data, "cam-1").pop().expect("a recording");
