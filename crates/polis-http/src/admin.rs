@@ -26,16 +26,31 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// A user as administrators see them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserOut {
     pub id: String,
     pub username: String,
+    #[schema(schema_with = role_schema)]
     pub role: &'static str,
+    /// The user's municipality (null: region-wide, administrators only)
     pub municipality: Option<String>,
     pub agency: Option<String>,
+    /// A disabled user cannot sign in and has no working session (not in the login answer)
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// When the user last signed in (null: never)
+    #[schema(format = DateTime)]
     pub last_login_at: Option<String>,
+}
+
+/// A role's schema: one of the roles' names.
+pub(crate) fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(Role::ALL.iter().map(|r| r.as_str())))
+        .build()
 }
 
 impl From<&User> for UserOut {
@@ -59,22 +74,30 @@ fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result
     T::deserialize(d).map(Some)
 }
 
-/// `PATCH /users/{id}`: every field optional.
-#[derive(Debug, Default, Deserialize)]
+/// `PATCH /users/{id}`: every field optional; `null` only where nullable.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     // `null` is refused where the document does not say `nullable` (`explicit` reads a value).
+    /// true: disable (at once every token of the user answers 401, their event streams, live
+    /// video and tickets end); false: enable again
     #[serde(default, deserialize_with = "explicit")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "explicit")]
+    #[schema(schema_with = role_schema)]
     pub role: Option<String>,
-    /// `null`: region-wide.
+    /// The user's municipality (null: region-wide, administrators only)
     #[serde(default, deserialize_with = "explicit")]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub municipality: Option<Option<String>>,
+    /// The user's agency (null: none)
     #[serde(default, deserialize_with = "explicit")]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub agency: Option<Option<String>>,
-    /// A new password (the user's sessions end).
+    /// A new password (the user's sessions end); never returned or logged
     #[serde(default, deserialize_with = "explicit")]
+    #[schema(nullable = false, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -120,12 +143,28 @@ impl UserPatch {
 }
 
 /// `GET /users`: the users the caller administers.
+#[utoipa::path(tag = "users", get, path = "/users", summary = "Users (administrators)",
+    responses(
+        (status = 200, description = "List", body = Vec<UserOut>),
+        (status = 401, response = crate::doc::ErrorResponse),
+        (status = 403, response = crate::doc::ErrorResponse),
+    ))]
 pub(crate) async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Vec<UserOut>>> {
     let users = s.app.users(&a).await?;
     Ok(Json(users.iter().map(UserOut::from).collect()))
 }
 
 /// `GET /users/{id}`.
+#[utoipa::path(tag = "users", get, path = "/users/{id}",
+    summary = "One user (administrators of the user's municipality, or region-wide)",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+    responses(
+        (status = 200, description = "User", body = UserOut),
+        (status = 400, response = crate::doc::ErrorResponse),
+        (status = 401, response = crate::doc::ErrorResponse),
+        (status = 403, response = crate::doc::ErrorResponse),
+        (status = 404, response = crate::doc::ErrorResponse),
+    ))]
 pub(crate) async fn get_user(
     State(s): State<AppState>,
     Authed(a): Authed,
@@ -138,6 +177,24 @@ pub(crate) async fn get_user(
 /// `PATCH /users/{id}`: disable (`{"disabled": true}`: at once every token of the user answers
 /// 401 and their event streams and live video end), re-enable, reset the password, change role,
 /// municipality or agency.
+#[utoipa::path(tag = "users", patch, path = "/users/{id}",
+    summary = "Change a user (administrators)",
+    description = "Disable (at once every token of the user answers 401, their event streams, live video and \
+        tickets end; sign-in is refused saying the account is disabled), re-enable, reset the password (their \
+        sessions end), change role, municipality or agency. An administrator cannot disable themselves or \
+        change their own role or organisation, nor remove the last active region-wide administrator (409). \
+        Audited as user.disable, user.enable, user.password_reset, user.update.",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "The user as changed", body = UserOut),
+        (status = 400, response = crate::doc::ErrorResponse),
+        (status = 401, response = crate::doc::ErrorResponse),
+        (status = 403, response = crate::doc::ErrorResponse),
+        (status = 404, response = crate::doc::ErrorResponse),
+        (status = 409, response = crate::doc::ErrorResponse),
+        (status = 413, response = crate::doc::TooLargeResponse),
+    ))]
 pub(crate) async fn patch_user(
     State(s): State<AppState>,
     Authed(a): Authed,

@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 mod console;
+pub mod doc;
 mod error;
 mod events;
 mod export;

@@ -239,8 +239,8 @@ async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+async fn openapi() -> Json<&'static Value> {
+    Json(crate::doc::document())
 }
 
 async fn console_asset(uri: Uri) -> Response {

@@ -102,7 +102,7 @@ async fn fuzz(database_url: Option<String>, store: &str) {
     let mut off = Vec::new();
     for f in report["failures"].as_array().into_iter().flatten() {
         let code = f["code"].as_str().unwrap_or("?");
-        counts.push(format!("{code} {} x{}", f["title"].as_str().unwrap_or(""), f["count"]));
+        counts.push(format!("{code} {} x{}: {}", f["title"].as_str().unwrap_or(""), f["count"], f["operations"]));
         if code != "ST202" {
             off.push(format!("{code} {}: {}", f["title"].as_str().unwrap_or(""), f["operations"]));
         }
