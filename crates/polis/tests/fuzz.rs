@@ -77,7 +77,7 @@ async fn fuzz(database_url: Option<String>, store: &str) {
         .args(["--header", &format!("Authorization: Bearer {}", api.token)])
         .args(["--exclude-path", "/auth/logout", "--exclude-path", "/events", "--exclude-path", "/cameras/{id}/live"])
         .args(["--max-examples", &examples, "--seed", SEED, "--generation-deterministic"])
-        .args(["--workers", "1", "--request-timeout", "20"])
+        .args(["--workers", "1", "--request-timeout", "60"])
         .args(["--suppress-health-check", "all", "--no-color", "--report", "json"])
         .arg("--report-json-path")
         .arg(&report)
