@@ -391,6 +391,58 @@ mod tests {
         }
     }
 
+    /// A source that sends nothing and says, by a flag, whether it is still open.
+    struct Held(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    #[async_trait]
+    impl FrameSource for Held {
+        async fn next_frame(&mut self) -> Result<Option<Frame>> {
+            std::future::pending().await
+        }
+    }
+    struct HeldOpener(Arc<std::sync::atomic::AtomicBool>);
+    #[async_trait]
+    impl StreamOpener for HeldOpener {
+        async fn open(&self, _url: &StreamUrl) -> Result<Box<dyn FrameSource>> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Box::new(Held(self.0.clone())))
+        }
+    }
+
+    /// Stopping a camera's session (the hub aborts its task) closes the camera's connection too:
+    /// the attempt runs in a task of its own, which used to run on (and with it the frames'
+    /// sender, so the recorder never saw the end and shutdown waited for it).
+    #[tokio::test]
+    async fn aborting_a_session_closes_its_connection() {
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clock: Arc<dyn Clock> = Arc::new(polis_base::SystemClock);
+        let url = StreamUrl::parse("stream_url", "rtsp://127.0.0.1:1/main").expect("a URL");
+        let tap = Arc::new(Tap::new());
+        let mut sub = tap.subscribe();
+        let session = tokio::spawn(supervise(
+            "cam".into(),
+            url,
+            Arc::new(HeldOpener(open.clone())),
+            HealthHandle::new(clock, HealthPolicy::default()),
+            tap.clone(),
+            Backoff::default(),
+            Duration::from_secs(3600),
+        ));
+        while !open.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        session.abort();
+        drop(tap);
+        // The subscriber sees the end (the last sender is gone), and the connection is closed.
+        let end = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+        assert!(matches!(end, Ok(None)), "the subscription did not end with the session");
+        assert!(!open.load(std::sync::atomic::Ordering::SeqCst), "the camera's connection is still open");
+    }
+
     #[test]
     fn delays_double_to_a_low_cap_and_jitter_only_shortens_them() {
         let b = Backoff::default();
