@@ -87,13 +87,11 @@ pub struct UserPatch {
     #[serde(default, deserialize_with = "explicit")]
     #[schema(schema_with = role_schema)]
     pub role: Option<String>,
-    /// The user's municipality (null: region-wide, administrators only)
+    /// The user's municipality (null or empty: region-wide, administrators only)
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub municipality: Option<Option<String>>,
-    /// The user's agency (null: none)
+    /// The user's agency (null or empty: none)
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub agency: Option<Option<String>>,
     /// A new password (the user's sessions end); never returned or logged
     #[serde(default, deserialize_with = "explicit")]

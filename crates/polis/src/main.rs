@@ -502,8 +502,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     let video_app = app.clone();
     let router = polis_http::router_with(app, config.console.clone(), options);
-    // SIGTERM: stop accepting, let requests finish (at most 4 s; event streams and live video
-    // end then), close the recording files, and exit well within 10 s.
+    // SIGTERM: end the event streams and live video, stop accepting, let other requests finish
+    // (at most 4 s), close the recording files, and exit well within 10 s.
     let limits = polis_http::server::Limits { drain: std::time::Duration::from_secs(4), ..Default::default() };
     let closing_app = video_app.clone();
     let shutdown = async move {
