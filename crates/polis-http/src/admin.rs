@@ -208,17 +208,65 @@ pub(crate) async fn patch_user(
 // ---- Audit log ---------------------------------------------------------------------------------
 
 /// One audit record on the wire; `before` and `after` are the JSON snapshots (secrets removed).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditOut {
     pub seq: i64,
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor: String,
     pub action: String,
     pub entity: String,
     pub entity_id: String,
     pub municipality: Option<String>,
+    /// The item before the change (any JSON value: an object, or for some actions a summary or a
+    /// name), or null
     pub before: Option<Value>,
+    /// The item after the change (any JSON value), or null
     pub after: Option<Value>,
+}
+
+/// The filters of `GET /audit` and `GET /audit.csv`, each an exact match and optional (an empty
+/// value is absent). The names are written only here: the document's parameters and the
+/// parsing ([`audit_filter`]) both come from this struct.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only changes by this username
+    #[param(nullable = false)]
+    pub actor: Option<String>,
+    /// An action (camera.update), or an entity without a dot (camera: every action on cameras)
+    #[param(nullable = false)]
+    pub action: Option<String>,
+    /// Only changes of the item with this id
+    #[param(nullable = false)]
+    pub object: Option<String>,
+    /// Records at or after this time (RFC 3339)
+    #[param(value_type = String, format = DateTime, required = false)]
+    pub from: Option<String>,
+    /// Records before this time (RFC 3339)
+    #[param(value_type = String, format = DateTime, required = false)]
+    pub to: Option<String>,
+    /// Records older than this sequence number (to page back)
+    #[param(value_type = i64, required = false)]
+    pub before: Option<String>,
+    /// At most this many (default 100; for the CSV export 10000, the most)
+    #[param(value_type = i64, required = false)]
+    pub limit: Option<String>,
+}
+
+impl AuditQuery {
+    /// The filters from the query's parameters (others are ignored); a filter given twice is
+    /// refused, naming it (`?limit=5&limit=` is not "no limit").
+    fn of(pairs: &[(String, String)]) -> Result<AuditQuery> {
+        let mut q = HashMap::new();
+        for (k, v) in pairs {
+            if q.insert(k.as_str(), v.as_str()).is_some() {
+                return Err(Error::invalid(k.as_str(), "is given more than once"));
+            }
+        }
+        serde_json::to_value(q).and_then(serde_json::from_value).map_err(|e| Error::invalid("query", e.to_string()))
+    }
 }
 
 impl From<&AuditEntry> for AuditOut {
@@ -242,9 +290,9 @@ impl From<&AuditEntry> for AuditOut {
 /// The most records one search returns.
 const AUDIT_MAX: u32 = 10_000;
 
-fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
-    let text = |name: &str| -> Result<Option<String>> {
-        match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+fn audit_filter(q: &AuditQuery) -> Result<AuditFilter> {
+    let text = |name: &str, v: &Option<String>| -> Result<Option<String>> {
+        match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) if v.len() > 200 => Err(Error::invalid(name, "at most 200 characters")),
             Some(v) => Ok(Some(v.to_string())),
@@ -252,16 +300,16 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
     };
     // Only an empty value means "absent": a value of whitespace (even Unicode's, `%C2%85`) is
     // checked like any other and refused.
-    let time = |name: &str| -> Result<Option<OffsetDateTime>> {
-        match q.get(name).map(String::as_str).filter(|v| !v.is_empty()) {
+    let time = |name: &str, v: &Option<String>| -> Result<Option<OffsetDateTime>> {
+        match v.as_deref().filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => OffsetDateTime::parse(v, &Rfc3339)
                 .map(Some)
                 .map_err(|_| Error::invalid(name, format!("{v:?} is not an RFC 3339 time"))),
         }
     };
-    let number = |name: &str, max: i64| -> Result<Option<i64>> {
-        match q.get(name).map(String::as_str).filter(|v| !v.is_empty()) {
+    let number = |name: &str, v: &Option<String>, max: i64| -> Result<Option<i64>> {
+        match v.as_deref().filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
@@ -269,7 +317,7 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
             },
         }
     };
-    let (from, to) = (time("from")?, time("to")?);
+    let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(Error::invalid("to", "must not be before from"));
@@ -277,25 +325,34 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<AuditFilter> {
     }
     Ok(AuditFilter {
         municipality: None,
-        actor: text("actor")?,
-        action: text("action")?,
-        object: text("object")?,
+        actor: text("actor", &q.actor)?,
+        action: text("action", &q.action)?,
+        object: text("object", &q.object)?,
         from,
         to,
-        before_seq: number("before", i64::MAX)?,
-        limit: number("limit", i64::from(AUDIT_MAX))?.map_or(100, |n| n as u32),
+        before_seq: number("before", &q.before, i64::MAX)?,
+        limit: number("limit", &q.limit, i64::from(AUDIT_MAX))?.map_or(100, |n| n as u32),
     })
 }
 
 /// `GET /audit?actor=&action=&object=&from=&to=&limit=&before=`: the audit log, newest first,
 /// filtered (each filter an exact match; `action` without a `.` is an entity: `user` matches
 /// `user.disable`), scoped to the caller's municipality.
+#[utoipa::path(tag = "audit", get, path = "/audit",
+    summary = "The audit log, newest first, filtered (administrators and supervisors, scoped to their municipality)",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Entries", body = Vec<AuditOut>),
+        (status = 400, response = crate::doc::ErrorResponse),
+        (status = 401, response = crate::doc::ErrorResponse),
+        (status = 403, response = crate::doc::ErrorResponse),
+    ))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
     Authed(a): Authed,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Vec<AuditOut>>> {
-    let entries = s.app.search_audit(&a, audit_filter(&q)?).await?;
+    let entries = s.app.search_audit(&a, audit_filter(&AuditQuery::of(&q)?)?).await?;
     Ok(Json(entries.iter().map(AuditOut::from).collect()))
 }
 
@@ -335,13 +392,24 @@ fn audit_csv(entries: &[AuditEntry]) -> Result<Vec<u8>> {
 
 /// `GET /audit.csv` with the filters of `/audit`: the same records as CSV, cells escaped so that
 /// a spreadsheet runs none of them as a formula.
+#[utoipa::path(tag = "audit", get, path = "/audit.csv",
+    summary = "The audit log as CSV, with the filters of /audit (cells a spreadsheet would run as formulas start with ')",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "CSV: seq, at, actor, action, entity, entity_id, municipality, before, after",
+            content_type = "text/csv", body = String),
+        (status = 400, response = crate::doc::ErrorResponse),
+        (status = 401, response = crate::doc::ErrorResponse),
+        (status = 403, response = crate::doc::ErrorResponse),
+    ))]
 pub(crate) async fn audit_csv_export(
     State(s): State<AppState>,
     Authed(a): Authed,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
+    let q = AuditQuery::of(&q)?;
     let mut filter = audit_filter(&q)?;
-    if !q.contains_key("limit") {
+    if q.limit.as_deref().is_none_or(str::is_empty) {
         filter.limit = AUDIT_MAX;
     }
     let entries = s.app.search_audit(&a, filter).await?;

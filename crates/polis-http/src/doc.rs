@@ -2,7 +2,8 @@
 //! their wire types and handlers (`utoipa`, without its Swagger UI crate) merged in, so those
 //! areas cannot drift from the code. Generated so far: users (`GET /users`, `GET` and
 //! `PATCH /users/{id}`, the schemas `User`, `UserPatch` and `SessionUser`, which the
-//! written login and `/me` operations refer to). A generated operation or schema must
+//! written login and `/me` operations refer to) and the audit log (`GET /audit`,
+//! `GET /audit.csv`, their filters from one `IntoParams` struct, the schema `AuditEntry`). A generated operation or schema must
 //! not also be written by hand in `openapi.json` (`tests/it/contract.rs` checks it), and the
 //! router-document and response checks run against the merged document.
 //!
@@ -43,11 +44,16 @@ pub const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 )]
 pub struct UsersArea;
 
+/// The audit log: searched as JSON or exported as CSV, with the same filters.
+#[derive(OpenApi)]
+#[openapi(paths(crate::admin::audit, crate::admin::audit_csv_export), components(schemas(crate::admin::AuditOut)))]
+pub struct AuditArea;
+
 /// Every generated area in the document's dialect: `{"paths": {...}, "schemas": {...}}`.
 pub fn generated() -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for area in [UsersArea::openapi()] {
+    for area in [UsersArea::openapi(), AuditArea::openapi()] {
         let v = to_openapi_30(serde_json::to_value(&area).unwrap_or(Value::Null));
         for (path, item) in v["paths"].as_object().into_iter().flatten() {
             let into = paths.entry(path.clone()).or_insert_with(|| json!({}));

@@ -263,9 +263,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Refuses a query with the NUL character (`%00`) in a parameter, naming it: PostgreSQL cannot
-/// store or compare it in text, so both stores refuse it here alike.
-pub async fn no_nul_in_query(req: Request, next: Next) -> Response {
+/// Refuses a query with the NUL character (`%00`) in a parameter, naming it (PostgreSQL cannot
+/// store or compare it in text, so both stores refuse it here alike), and a query that gives a
+/// parameter twice (`?limit=5&limit=` would otherwise be read as its last value, "no limit").
+pub async fn query_guard(req: Request, next: Next) -> Response {
     if let Some(q) = req.uri().query().filter(|q| q.contains("%00")) {
         let name = q
             .split('&')
@@ -275,6 +276,16 @@ pub async fn no_nul_in_query(req: Request, next: Next) -> Response {
             .unwrap_or("query");
         let e = Error::invalid(name, "must not contain the NUL character (%00)");
         return crate::ApiError(e).into_response();
+    }
+    if req.uri().query().is_some() {
+        if let Ok(axum::extract::Query(pairs)) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+        {
+            let mut seen = std::collections::HashSet::new();
+            if let Some((name, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+                let e = Error::invalid(name.as_str(), "is given more than once");
+                return crate::ApiError(e).into_response();
+            }
+        }
     }
     next.run(req).await
 }

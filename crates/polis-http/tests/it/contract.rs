@@ -328,7 +328,7 @@ fn refs(v: &Value, out: &mut BTreeSet<String>) {
 fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
     let written: Value = serde_json::from_str(include_str!("../../src/openapi.json")).expect("openapi.json is JSON");
     let generated = polis_http::doc::generated();
-    // The users' area is generated (its operations and schemas).
+    // The users' and the audit log's areas are generated (their operations and schemas).
     let mut ops = BTreeSet::new();
     for (path, item) in generated["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -342,8 +342,10 @@ fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
             panic!("{path} has parameters written by hand beside generated operations");
         }
     }
-    let want: BTreeSet<String> =
-        ["GET /users", "GET /users/{id}", "PATCH /users/{id}"].iter().map(|s| s.to_string()).collect();
+    let want: BTreeSet<String> = ["GET /users", "GET /users/{id}", "PATCH /users/{id}", "GET /audit", "GET /audit.csv"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(ops, want);
     for name in generated["schemas"].as_object().unwrap().keys() {
         assert!(
@@ -351,7 +353,7 @@ fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
             "schema {name} is generated (polis_http::doc): remove it from openapi.json"
         );
     }
-    for name in ["User", "UserPatch", "SessionUser"] {
+    for name in ["User", "UserPatch", "SessionUser", "AuditEntry"] {
         assert!(generated["schemas"].get(name).is_some(), "{name} is not generated");
     }
     // Every reference of the served document names something in it.

@@ -708,6 +708,16 @@ async fn issue_14_schema_fuzzer_findings_stay_fixed(t: TestApp) {
     }
     let (s, b) = t.get("/api/v1/audit?limit=").await;
     assert_eq!(s, StatusCode::OK, "an empty value is absent: {b}");
+    // A filter given twice is refused, not taken as its last value.
+    for (path, field) in [
+        ("/api/v1/audit.csv?limit=%07&limit=&action=", "limit"),
+        ("/api/v1/audit?actor=a&actor=b", "actor"),
+        ("/api/v1/alarms?limit=%07&limit=", "limit"),
+        ("/api/v1/cameras/near?lat=42.6&lon=25.4&radius_m=100&lat=", "lat"),
+    ] {
+        let (s, b) = t.get(path).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field, None);
+    }
 
     // `null` only where the document says nullable.
     let (s, me) = t.get("/api/v1/me").await;
