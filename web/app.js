@@ -1385,7 +1385,8 @@
     refreshAlarm(id);
   }
 
-  /** The alarm with the cameras that see its source (the stream does not carry them). */
+  /** The alarm with the cameras that see its source, as this user may see them (the stream
+   *  carries the cameras as they were when its event was sent). */
   async function refreshAlarm(id) {
     const session = state.session;
     try {

@@ -33,6 +33,8 @@ pub struct Accounts {
     /// By token hash: the user and the signal its connections wait on.
     watched: Mutex<HashMap<String, (Id, watch::Sender<bool>)>>,
     changes: tokio::sync::Mutex<()>,
+    /// The server is stopping: every connection ends, and one opened now ends at once.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Accounts {
@@ -42,6 +44,9 @@ impl Accounts {
 
     fn watch(&self, hash: &str, user: &Id) -> watch::Receiver<bool> {
         let mut map = self.lock();
+        if self.closing.load(std::sync::atomic::Ordering::Acquire) {
+            return watch::channel(true).1;
+        }
         // Forget sessions nobody watches any more.
         if map.len() > 64 {
             map.retain(|_, (_, tx)| tx.receiver_count() > 0);
@@ -65,6 +70,18 @@ impl Accounts {
             }
             None => 0,
         }
+    }
+
+    /// Ends the connections of every session, now and from now on (the server is stopping).
+    fn end_all(&self) -> usize {
+        let mut map = self.lock();
+        self.closing.store(true, std::sync::atomic::Ordering::Release);
+        map.drain()
+            .map(|(_, (_, tx))| {
+                let _ = tx.send(true);
+                tx.receiver_count()
+            })
+            .sum()
     }
 
     /// Ends the connections of every session of a user.
@@ -192,6 +209,13 @@ impl App {
         };
         let end = SessionEnd { rx, store: self.store().clone(), clock: self.clock.clone(), hash: hash.to_string() };
         Ok((user.actor(), end))
+    }
+
+    /// The server is stopping: every event stream and live video opened with a session ends now
+    /// (their clients reconnect to another node, or once this one is back), so that stopping
+    /// need not wait for connections that never end by themselves. Returns how many ended.
+    pub fn end_connections(&self) -> usize {
+        self.accounts.end_all()
     }
 
     /// Ends a session: its token stops working and its open connections close.

@@ -293,6 +293,10 @@ impl App {
         while self.recorders.load(std::sync::atomic::Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        let left = self.recorders.load(std::sync::atomic::Ordering::Acquire);
+        if left > 0 {
+            tracing::warn!(recorders = left, "recordings still open when stopping");
+        }
     }
 
     /// Records one camera for as long as its session runs (restarting with it): always, or for

@@ -59,3 +59,14 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The answer to a body over its route's limit (413), in the shape of every other error (axum's
+/// own answer is plain text): code `payload_too_large`, naming the field `body`.
+pub fn too_large() -> Response {
+    let body = json!({"error": {
+        "code": "payload_too_large",
+        "message": "the request body is larger than this route takes",
+        "details": [{"row": null, "field": "body", "message": "is too large"}],
+    }});
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}

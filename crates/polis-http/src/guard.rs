@@ -204,9 +204,12 @@ impl ShareThrottle {
     }
 }
 
-/// Whether a request uses a share token: the share routes, or a live view opened with one.
+/// Whether a request uses a share token: the share routes (`/share`, `/share/...`; not the
+/// administrators' `/shares/...`), or a live view opened with one.
 fn uses_share(req: &Request) -> bool {
-    req.uri().path().starts_with("/api/v1/share")
+    let path = req.uri().path();
+    path == "/api/v1/share"
+        || path.starts_with("/api/v1/share/")
         || req.headers().contains_key(crate::incidents::SHARE_HEADER)
         || req
             .headers()
@@ -258,4 +261,46 @@ pub async fn metrics_auth(s: &AppState, parts: &axum::http::request::Parts) -> R
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses a query with the NUL character (`%00`) in a parameter, naming it (PostgreSQL cannot
+/// store or compare it in text, so both stores refuse it here alike), and a query that gives a
+/// parameter twice (`?limit=5&limit=` would otherwise be read as its last value, "no limit").
+pub async fn query_guard(req: Request, next: Next) -> Response {
+    if let Some(q) = req.uri().query().filter(|q| q.contains("%00")) {
+        let name = q
+            .split('&')
+            .find(|pair| pair.contains("%00"))
+            .and_then(|pair| pair.split('=').next())
+            .filter(|name| !name.is_empty() && !name.contains('%'))
+            .unwrap_or("query");
+        let e = Error::invalid(name, "must not contain the NUL character (%00)");
+        return crate::ApiError(e).into_response();
+    }
+    if req.uri().query().is_some() {
+        if let Ok(axum::extract::Query(pairs)) = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+        {
+            let mut seen = std::collections::HashSet::new();
+            if let Some((name, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+                let e = Error::invalid(name.as_str(), "is given more than once");
+                return crate::ApiError(e).into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// A body over its route's limit is refused with the JSON error of every other 4xx
+/// ([`crate::error::too_large`]), not axum's plain-text 413.
+pub async fn json_too_large(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return resp;
+    }
+    crate::error::too_large()
 }

@@ -42,6 +42,7 @@ fn fail(kind: &str, problems: Vec<FieldError>) -> Error {
 type FeatureParts = (Map<String, Value>, Option<Value>);
 
 fn features(body: &[u8]) -> Result<Vec<FeatureParts>> {
+    crate::extract::refuse_nul(body)?;
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         Error::invalid("body", format!("malformed JSON at line {}, column {}: {e}", e.line(), e.column()))
     })?;

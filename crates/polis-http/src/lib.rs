@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 mod console;
+pub mod doc;
 mod error;
 mod events;
 mod export;
@@ -99,6 +100,8 @@ pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) 
     routes::routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::share_throttle))
         .merge(public::routes().layer(axum::middleware::from_fn_with_state(state.clone(), public::limit)))
+        .layer(axum::middleware::from_fn(guard::query_guard))
+        .layer(axum::middleware::from_fn(guard::json_too_large))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::middleware::from_fn(guard::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())

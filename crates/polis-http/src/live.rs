@@ -445,10 +445,9 @@ pub async fn list_alarms(
     let filter = q.get("state").map(String::as_str).unwrap_or("open");
     // Closed alarms (cleared and acknowledged) are only in the full list.
     let open_only = !matches!(filter, "all" | "cleared" | "cleared_acknowledged");
-    let limit = match q.get("limit") {
+    let limit = match q.get("limit").filter(|v| !v.is_empty()) {
         None => 500,
         Some(l) => l
-            .trim()
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=10_000).contains(n))

@@ -134,6 +134,7 @@ pub fn routes() -> Router<AppState> {
 
 /// A JSON object from a request body.
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>> {
+    crate::extract::refuse_nul(body)?;
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(Error::invalid("body", "expected a JSON object")),
@@ -145,8 +146,9 @@ pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>> {
 
 type Params = Query<HashMap<String, String>>;
 
+/// A number in the query; only an empty value is absent (whitespace is not a number).
 fn param_f64(q: &HashMap<String, String>, name: &str) -> Result<Option<f64>> {
-    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    match q.get(name).map(String::as_str).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse::<f64>()
@@ -237,8 +239,8 @@ async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+async fn openapi() -> Json<&'static Value> {
+    Json(crate::doc::document())
 }
 
 async fn console_asset(uri: Uri) -> Response {

@@ -563,6 +563,7 @@ pub fn content_from(input: &WarningIn, base: Option<&WarningContent>, now: Offse
 }
 
 fn warning_in(body: &[u8]) -> Result<WarningIn> {
+    crate::extract::refuse_nul(body)?;
     serde_json::from_slice::<WarningIn>(body).map_err(|e| {
         let msg = e.to_string();
         // serde names an unknown field in its message: `unknown field `x``.

@@ -270,13 +270,21 @@ pub async fn supervise(
     backoff: Backoff,
     stall_after: Duration,
 ) {
+    /// The attempt's task, aborted with the session's (a task spawned inside an aborted one runs
+    /// on otherwise: the camera's connection, and the frames' sender that subscribers wait on).
+    struct Attempt<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for Attempt<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let mut failures = 0u32;
     loop {
-        let attempt = {
+        let mut attempt = {
             let (url, opener, health, tap) = (url.clone(), opener.clone(), health.clone(), tap.clone());
-            tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap, stall_after).await })
+            Attempt(tokio::spawn(async move { run_once(&url, opener.as_ref(), &health, &tap, stall_after).await }))
         };
-        let (got, outcome) = match attempt.await {
+        let (got, outcome) = match (&mut attempt.0).await {
             Ok(r) => r,
             Err(e) => (false, Err(Error::internal(format!("session task failed: {e}")))),
         };
@@ -381,6 +389,58 @@ mod tests {
             // (and about one a second with the shortest jitter).
             assert!((150..=320).contains(&probes), "{probes} probes in 5 minutes (r = {r})");
         }
+    }
+
+    /// A source that sends nothing and says, by a flag, whether it is still open.
+    struct Held(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    #[async_trait]
+    impl FrameSource for Held {
+        async fn next_frame(&mut self) -> Result<Option<Frame>> {
+            std::future::pending().await
+        }
+    }
+    struct HeldOpener(Arc<std::sync::atomic::AtomicBool>);
+    #[async_trait]
+    impl StreamOpener for HeldOpener {
+        async fn open(&self, _url: &StreamUrl) -> Result<Box<dyn FrameSource>> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Box::new(Held(self.0.clone())))
+        }
+    }
+
+    /// Stopping a camera's session (the hub aborts its task) closes the camera's connection too:
+    /// the attempt runs in a task of its own, which used to run on (and with it the frames'
+    /// sender, so the recorder never saw the end and shutdown waited for it).
+    #[tokio::test]
+    async fn aborting_a_session_closes_its_connection() {
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clock: Arc<dyn Clock> = Arc::new(polis_base::SystemClock);
+        let url = StreamUrl::parse("stream_url", "rtsp://127.0.0.1:1/main").expect("a URL");
+        let tap = Arc::new(Tap::new());
+        let mut sub = tap.subscribe();
+        let session = tokio::spawn(supervise(
+            "cam".into(),
+            url,
+            Arc::new(HeldOpener(open.clone())),
+            HealthHandle::new(clock, HealthPolicy::default()),
+            tap.clone(),
+            Backoff::default(),
+            Duration::from_secs(3600),
+        ));
+        while !open.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        session.abort();
+        drop(tap);
+        // The subscriber sees the end (the last sender is gone), and the connection is closed.
+        let end = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+        assert!(matches!(end, Ok(None)), "the subscription did not end with the session");
+        assert!(!open.load(std::sync::atomic::Ordering::SeqCst), "the camera's connection is still open");
     }
 
     #[test]

@@ -521,10 +521,18 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     let video_app = app.clone();
     let router = polis_http::router_with(app, config.console.clone(), options);
-    // SIGTERM: stop accepting, let requests finish (at most 4 s; event streams and live video
-    // end then), close the recording files, and exit well within 10 s.
+    // SIGTERM: end the event streams and live video, stop accepting, let other requests finish
+    // (at most 4 s), close the recording files, and exit well within 10 s.
     let limits = polis_http::server::Limits { drain: std::time::Duration::from_secs(4), ..Default::default() };
-    polis_http::server::serve(listener, router, limits, shutdown_signal()).await?;
+    let closing_app = video_app.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Event streams and live video never end by themselves: they end now, so the drain
+        // waits only for ordinary requests.
+        let ended = closing_app.end_connections();
+        tracing::info!(connections = ended, "stopping: no new connections, streams ended");
+    };
+    polis_http::server::serve(listener, router, limits, shutdown).await?;
     tracing::info!("stopping: closing recordings");
     // Give the region's leases up at once, so another node takes the duties without waiting.
     if let Some(node) = &node {

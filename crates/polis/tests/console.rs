@@ -440,17 +440,33 @@ async fn banner_shown(c: &Client) -> TestResult<bool> {
     Ok(shown == Value::Bool(true))
 }
 
+/// How many one-time event tickets the console has asked for (`POST /events/ticket`).
+async fn event_tickets(c: &Client) -> TestResult<u64> {
+    let n = js(
+        c,
+        "return performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/events/ticket')).length;",
+        vec![],
+    )
+    .await?;
+    Ok(n.as_u64().unwrap_or(0))
+}
+
 async fn lost_server(con: &mut Console) -> TestResult {
     let c = con.client.clone();
     let c = &c;
     c.goto(&format!("{}/", con.base)).await.map_err(|e| format!("opening the console: {e}"))?;
     wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    // Room to count the console's requests (the event tickets) however many it makes.
+    js(c, "performance.setResourceTimingBufferSize(100000); return true;", vec![]).await?;
     type_into(c, "#username", "admin").await?;
     type_into(c, "#password", ADMIN_PASSWORD).await?;
     click(c, "#login-submit").await?;
     wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
     wait_css(c, "#live-state[data-live=\"on\"]", Duration::from_secs(15)).await?;
     ensure!(!banner_shown(c).await?, "a lost-connection banner while the server runs");
+    // The event stream was opened with a one-time ticket (an EventSource cannot send the token).
+    let first_tickets = event_tickets(c).await?;
+    ensure!(first_tickets >= 1, "the console opened its event stream without a ticket");
 
     con.procs.kill("polis");
     let killed = Instant::now();
@@ -477,6 +493,9 @@ async fn lost_server(con: &mut Console) -> TestResult {
     .await?;
     let cleared_after = back.elapsed();
     ensure!(count(c, "#live-state[data-live=\"on\"]").await? == 1, "the live stream is not back");
+    // It came back with a new ticket (a ticket works once).
+    let tickets = event_tickets(c).await?;
+    ensure!(tickets > first_tickets, "the event stream came back without a new ticket ({tickets})");
     ensure!(count(c, ".app-view.stale").await? == 0, "still marked out of date");
     println!(
         "console: lost-connection banner {:.2} s after the kill; gone {:.1} s after the restart began",

@@ -4,12 +4,15 @@
 use polis_domain::{Actor, User};
 use serde::Serialize;
 
-/// A user as the API shows it (never the password hash).
-#[derive(Debug, Serialize)]
+/// The signed-in user, as the login answer and `GET /me` show it (never the password hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SessionUser)]
 pub struct UserOut {
     pub id: String,
     pub username: String,
+    #[schema(schema_with = crate::admin::role_schema)]
     pub role: &'static str,
+    /// The user's municipality (null: region-wide, administrators only)
     pub municipality: Option<String>,
     pub agency: Option<String>,
 }

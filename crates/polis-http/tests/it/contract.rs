@@ -12,8 +12,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 /// Where the document's paths are served.
 const BASE: &str = "/api/v1";
 
-static DOC: LazyLock<Value> =
-    LazyLock::new(|| serde_json::from_str(include_str!("../../src/openapi.json")).expect("openapi.json is JSON"));
+/// The served document: `openapi.json` with the generated areas merged in (`polis_http::doc`).
+static DOC: LazyLock<Value> = LazyLock::new(|| polis_http::doc::document().clone());
 
 /// The document's components as JSON Schema (2020-12), objects closed.
 static COMPONENTS: LazyLock<Value> = LazyLock::new(|| {
@@ -264,7 +264,7 @@ async fn router_operations(t: &crate::harness::TestApp) -> BTreeSet<(String, Str
 async fn every_route_of_the_router_is_in_the_openapi_document_and_back() {
     let t = spawn(Backend::Sqlite).await;
     let served: Value = t.client.get(t.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(served, *DOC, "the served document is openapi.json");
+    assert_eq!(served, *DOC, "the served document is openapi.json with the generated areas");
     let mut documented = BTreeSet::new();
     for (template, item) in DOC["paths"].as_object().unwrap() {
         for m in ["get", "post", "put", "patch", "delete"] {
@@ -308,4 +308,74 @@ fn the_checker_refuses_what_the_document_does_not_say() {
     assert!(check(&get, "/api/v1/cameras/c1", StatusCode::OK, json_ct, &body).is_err());
     // Outside the API nothing is checked.
     assert!(check(&get, "/healthz", StatusCode::OK, json_ct, b"{}").is_ok());
+}
+
+/// Every `$ref` in `v`.
+fn refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.insert(r.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
+    let written: Value = serde_json::from_str(include_str!("../../src/openapi.json")).expect("openapi.json is JSON");
+    let generated = polis_http::doc::generated();
+    // The users' and the audit log's areas are generated (their operations and schemas).
+    let mut ops = BTreeSet::new();
+    for (path, item) in generated["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            ops.insert(format!("{} {path}", method.to_uppercase()));
+            assert!(
+                written["paths"][path].get(method).is_none(),
+                "{method} {path} is generated (polis_http::doc): remove it from openapi.json"
+            );
+        }
+        if written["paths"].get(path).is_some_and(|w| w.get("parameters").is_some()) {
+            panic!("{path} has parameters written by hand beside generated operations");
+        }
+    }
+    let want: BTreeSet<String> = ["GET /users", "GET /users/{id}", "PATCH /users/{id}", "GET /audit", "GET /audit.csv"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(ops, want);
+    for name in generated["schemas"].as_object().unwrap().keys() {
+        assert!(
+            written["components"]["schemas"].get(name).is_none(),
+            "schema {name} is generated (polis_http::doc): remove it from openapi.json"
+        );
+    }
+    for name in ["User", "UserPatch", "SessionUser", "AuditEntry"] {
+        assert!(generated["schemas"].get(name).is_some(), "{name} is not generated");
+    }
+    // Every reference of the served document names something in it.
+    let mut all = BTreeSet::new();
+    refs(&DOC, &mut all);
+    for r in &all {
+        let pointer = r.strip_prefix('#').unwrap_or(r);
+        assert!(DOC.pointer(pointer).is_some(), "{r} names nothing in the served document");
+    }
+    // The generated schemas are held to the same checks as the written ones.
+    let user = json!({"id": "u1", "username": "a", "role": "viewer", "municipality": "kazanlak", "agency": null,
+        "disabled": false, "created_at": "2026-12-07T10:00:00Z", "last_login_at": null});
+    check(&Method::GET, "/api/v1/users/u1", StatusCode::OK, Some("application/json"), user.to_string().as_bytes())
+        .unwrap();
+    let mut odd = user.clone();
+    odd["role"] = json!("king");
+    assert!(check(
+        &Method::GET,
+        "/api/v1/users/u1",
+        StatusCode::OK,
+        Some("application/json"),
+        odd.to_string().as_bytes()
+    )
+    .is_err());
 }

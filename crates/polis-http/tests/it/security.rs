@@ -676,3 +676,97 @@ async fn issue_14_downloads_csv_headers_shares_and_metrics_are_safe(t: TestApp) 
     let r = t.client.get(format!("{base}/metrics")).bearer_auth("scrape-token-wrong").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+both!(issue_14_schema_fuzzer_findings_stay_fixed);
+/// What Schemathesis found (`crates/polis/tests/fuzz.rs`), each as the fuzzer sent it.
+async fn issue_14_schema_fuzzer_findings_stay_fixed(t: TestApp) {
+    // A NUL character in a login (PostgreSQL cannot store one in text) is a wrong login or a
+    // refusal naming the field, never a server error; so in a query filter.
+    for username in ["\u{0}", "ad\u{0}min"] {
+        let (s, b) = t
+            .call(t.client.post(t.url("/api/v1/auth/login")).json(&json!({"username": username, "password": "x"})))
+            .await;
+        assert!(s == StatusCode::UNAUTHORIZED || s == StatusCode::BAD_REQUEST, "{username:?}: {s} {b}");
+    }
+    let (s, b) = t.get("/api/v1/audit?actor=%00&object=a%00b").await;
+    assert!(s == StatusCode::OK || s == StatusCode::BAD_REQUEST, "{s} {b}");
+    let mut c = camera("nul-1", 42.619, 25.393, 90.0);
+    c["name"] = json!("Sq\u{0}uare");
+    let (s, b) = t.post("/api/v1/cameras", c).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "name", None);
+
+    // Whitespace (Unicode's NEL, %C2%85) is not a number: refused naming the parameter, not
+    // taken as "absent".
+    for path in ["/api/v1/audit?limit=%C2%85", "/api/v1/audit?before=%20", "/api/v1/audit.csv?limit=%C2%85"] {
+        let (s, b) = t.get(path).await;
+        let field = if path.contains("before") { "before" } else { "limit" };
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field, None);
+    }
+    for path in ["/api/v1/cameras/near?lat=%C2%85&lon=25&radius_m=100", "/api/v1/alarms?limit=%C2%85"] {
+        let (s, _) = t.get(path).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let (s, b) = t.get("/api/v1/audit?limit=").await;
+    assert_eq!(s, StatusCode::OK, "an empty value is absent: {b}");
+    // A filter given twice is refused, not taken as its last value.
+    for (path, field) in [
+        ("/api/v1/audit.csv?limit=%07&limit=&action=", "limit"),
+        ("/api/v1/audit?actor=a&actor=b", "actor"),
+        ("/api/v1/alarms?limit=%07&limit=", "limit"),
+        ("/api/v1/cameras/near?lat=42.6&lon=25.4&radius_m=100&lat=", "lat"),
+    ] {
+        let (s, b) = t.get(path).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field, None);
+    }
+
+    // `null` only where the document says nullable.
+    let (s, me) = t.get("/api/v1/me").await;
+    assert_eq!(s, StatusCode::OK);
+    let me = me["id"].as_str().unwrap().to_string();
+    for field in ["password", "role", "disabled"] {
+        let (s, b) = t.call(t.req(Method::PATCH, &format!("/api/v1/users/{me}")).json(&json!({ field: null }))).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field, None);
+    }
+
+    // The administrators' share routes (/shares/...) are not share-token uses: failed share
+    // links from an address throttle /share, never an administrator's /shares.
+    for i in 0..12 {
+        t.client.get(t.url("/api/v1/share")).header("x-polis-share", format!("guess-{i}")).send().await.unwrap();
+    }
+    let (s, _) = t.call(t.client.get(t.url("/api/v1/share")).header("x-polis-share", "guess-x")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let (s, b) = t.get("/api/v1/shares/no-such-share/uses").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let (s, _) = t.call(t.client.get(t.url("/api/v1/shares/no-such-share/uses"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // An SOS device id taken in another municipality: a documented 409.
+    let device = |m: &str| json!({"id": "sos-9", "municipality": m, "label": "Band", "profile": {"name": "A. B."}});
+    assert_eq!(t.post("/api/v1/sos/devices", device("kazanlak")).await.0, StatusCode::CREATED);
+    let (s, b) = t.post("/api/v1/sos/devices", device("stara-zagora")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+
+    // Ids in the warnings' paths are checked: a 400 naming `id`.
+    let (s, b) = t.get("/api/v1/warnings/%C3%A5%C3%A8").await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "id", None);
+}
+
+both!(issue_14_a_body_over_the_limit_is_a_json_413);
+/// A body over its route's limit is refused before it is read with the JSON error of every other
+/// 4xx (axum's own answer is plain text), as the document says.
+async fn issue_14_a_body_over_the_limit_is_a_json_413(t: TestApp) {
+    let viewer = t.user("big-viewer", "viewer", "kazanlak").await;
+    let big = |bytes: usize| format!("{{\"pad\": \"{}\"}}", "x".repeat(bytes));
+    for (token, path, bytes) in [
+        (&viewer, "/api/v1/sites/within", 1024 * 1024 + 1),
+        (&t.token, "/api/v1/cameras", 2 * 1024 * 1024 + 1),
+        (&t.token, "/api/v1/rules", 2 * 1024 * 1024 + 1),
+    ] {
+        let rb = t.req_as(token, Method::POST, path).header("content-type", "application/json").body(big(bytes));
+        let (s, b) = t.call(rb).await;
+        assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "body", None);
+        assert_eq!(b["error"]["code"], "payload_too_large", "{path}");
+    }
+    // Nothing was made of them.
+    assert_eq!(t.count("/api/v1/cameras").await, 0);
+}
