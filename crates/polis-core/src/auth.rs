@@ -337,8 +337,14 @@ impl App {
         };
         let new =
             NewUser { username: "admin".into(), password: pw, role: Role::Admin, municipality: None, agency: None };
-        self.create_user(&Actor::system(), new).await?;
-        Ok(generated)
+        match self.create_user(&Actor::system(), new).await {
+            Ok(_) => Ok(generated),
+            // Another node of a region starting at the same moment created it first.
+            Err(e) if e.kind == ErrorKind::AlreadyExists && self.store().user_by_username("admin").await?.is_some() => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

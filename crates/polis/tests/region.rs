@@ -811,3 +811,166 @@ async fn the_region_carries_on_when_one_of_three_nats_servers_dies() {
     let v = values.lock().expect("values").clone();
     assert_eq!(v.len(), batch_ends.len(), "one live reading per batch, none twice: {v:?}");
 }
+
+/// A Mosquitto broker with its defaults (persistence on) on a free loopback port.
+fn start_mosquitto(dir: &Path) -> (Proc, u16) {
+    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("Mosquitto (scripts/test installs it)");
+    let port = free_port();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("broker data");
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nuser root\n",
+            data.display()
+        ),
+    )
+    .expect("mosquitto.conf");
+    let p = Proc(
+        Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (p, port)
+}
+
+/// Two nodes take readings from one MQTT broker: the broker gives each reading to one node (a
+/// shared subscription), so every reading is stored and evaluated once: 200 readings above a
+/// rule's level make one alarm seen 200 times, not 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_mqtt_intake_and_evaluate_each_reading_once() {
+    let Some((nats_bin, pg)) = requirements() else { return };
+    let _one = ONE_REGION_AT_A_TIME.lock().await;
+    let db = polis_store::testing::fresh_postgres_database(&pg).await.expect("a fresh database");
+    let (_nats, nats, _nats_dir) = start_nats(&nats_bin);
+    let broker_dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, broker_port) = start_mosquitto(broker_dir.path());
+    let mqtt = format!("mqtt://127.0.0.1:{broker_port}");
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let ports = [free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for (i, name) in ["node-a", "node-b"].iter().enumerate() {
+        let mut cmd = node(dirs[i].path(), ports[i], &db, &nats, name);
+        let log = std::fs::File::create(broker_dir.path().join(format!("{name}.log"))).expect("log");
+        cmd.args(["--mqtt-url", &mqtt]).stdout(log.try_clone().expect("log")).stderr(log);
+        nodes.push(Proc(cmd.spawn().expect("start polis serve")));
+    }
+    let http = reqwest::Client::new();
+    for port in ports {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !matches!(http.get(format!("http://127.0.0.1:{port}/healthz")).send().await, Ok(r) if r.status().is_success())
+        {
+            if Instant::now() > deadline {
+                let logs: Vec<String> = ["node-a", "node-b"]
+                    .iter()
+                    .map(|n| std::fs::read_to_string(broker_dir.path().join(format!("{n}.log"))).unwrap_or_default())
+                    .collect();
+                panic!("a node did not come up: {logs:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let a = Api::login(&format!("http://127.0.0.1:{}", ports[0]), "admin", PASSWORD).await;
+    let b = Api::login(&format!("http://127.0.0.1:{}", ports[1]), "admin", PASSWORD).await;
+    a.post("/api/v1/organisations", json!({"id": "regionville", "kind": "municipality", "name_en": "Regionville"}))
+        .await;
+    a.post(
+        "/api/v1/sensors",
+        json!({"id": "rv-mq", "municipality": "regionville", "name": "Weir", "kind": "water_level",
+               "unit": "cm", "lat": 42.6, "lon": 25.4}),
+    )
+    .await;
+    let rule = a
+        .post(
+            "/api/v1/rules",
+            json!({"name": "Weir high", "sensor": "rv-mq", "municipality": "regionville",
+                   "condition": {"type": "threshold", "above": 100, "hysteresis": 1}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("a rule id")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !b.call(reqwest::Method::GET, "/api/v1/rules", None).await.1.to_string().contains("Weir high") {
+        assert!(Instant::now() < deadline, "node B does not hold the rule");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut opts = rumqttc::MqttOptions::new("region-test-sensor", "127.0.0.1", broker_port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 1000);
+    tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    let topic = "polis/regionville/sensors/rv-mq/obs";
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let stamp = |ms: i64| {
+        (t0 + time::Duration::milliseconds(ms)).format(&time::format_description::well_known::Rfc3339).expect("t")
+    };
+    let stored = |api: &Api| {
+        let (from, to) = (stamp(-60_000), stamp(60_000));
+        let (http, base, token) = (api.http.clone(), api.base.clone(), api.token.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/api/v1/sensors/rv-mq/observations?from={from}&to={to}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("observations");
+            let v: Value = r.json().await.expect("json");
+            v["points"].as_array().map(|p| p.len()).unwrap_or(0)
+        }
+    };
+    // Until both nodes have subscribed, a reading below the level every 200 ms (one is enough).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut k = 0;
+    while stored(&a).await == 0 {
+        k += 1;
+        let body = json!({"sensor": "rv-mq", "time": stamp(-30_000 + k), "value": 10.0}).to_string();
+        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, body).await.expect("publish");
+        assert!(Instant::now() < deadline, "no node took readings from the broker");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let warmup = stored(&a).await;
+
+    let n: u32 = 200;
+    for i in 0..n {
+        let body = json!({"sensor": "rv-mq", "time": stamp(i64::from(i)), "value": 150.0 + f64::from(i)}).to_string();
+        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, body).await.expect("publish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored(&b).await < warmup + n as usize {
+        assert!(Instant::now() < deadline, "not every published reading was stored");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stored(&b).await, warmup + n as usize, "each reading stored once");
+    // One alarm, seen once per reading (its repeats are written within a second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, all) = b.call(reqwest::Method::GET, "/api/v1/alarms?state=all", None).await;
+        let list = all.as_array().cloned().or_else(|| all["alarms"].as_array().cloned()).unwrap_or_default();
+        let mine: Vec<&Value> = list.iter().filter(|x| x["rule"] == rule.as_str()).collect();
+        assert!(mine.len() <= 1, "one alarm: {all}");
+        let count = mine.first().and_then(|x| x["count"].as_u64()).unwrap_or(0);
+        assert!(count <= u64::from(n), "readings evaluated more than once: count {count} for {n} readings");
+        if count == u64::from(n) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the alarm saw {count} of {n} readings");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(nodes);
+}
