@@ -80,8 +80,8 @@ async fn resume_after_restart(database_url: Option<String>) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let serve = Serve { data: dir.path(), port, admin_password: PASSWORD, log_level: "warn", log_file: None };
-    let env: Vec<(&str, &str)> = database_url.as_deref().map(|u| vec![("POLIS_DATABASE_URL", u)]).unwrap_or_default();
-    let mut server = serve.start_with(&env).await;
+    let args: Vec<String> = database_url.map(|u| vec!["--database-url".to_string(), u]).unwrap_or_default();
+    let mut server = serve.start_with(&args).await;
     let api = Api::login(&base, "admin", PASSWORD).await;
     api.post("/api/v1/organisations", json!({"id": "resumeville", "kind": "municipality", "name_en": "Resumeville"}))
         .await;
@@ -100,7 +100,7 @@ async fn resume_after_restart(database_url: Option<String>) {
         post_reading(&api, f64::from(v)).await;
     }
     server.terminate();
-    server = serve.start_with(&env).await;
+    server = serve.start_with(&args).await;
     let api = Api::login(&base, "admin", PASSWORD).await;
     for v in 21..=30 {
         post_reading(&api, f64::from(v)).await;
