@@ -902,9 +902,18 @@ async fn a_camera_back_after_10_s_and_after_40_s_records_again_within_5_s() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let recording_after = back.elapsed();
+        // The alarm clears once pictures come again (and must have, before the next outage is
+        // timed).
+        while offline_alarm_active().await {
+            assert!(back.elapsed() < Duration::from_secs(15), "the camera-offline alarm stayed 15 s after the return");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         println!(
-            "camera outage of {outage} s: offline alarm {:.1} s after the stop, recording again {:.1} s after the return",
+            "camera outage of {outage} s: offline alarm {:.1} s after the stop, recording again {:.1} s after the \
+             return, alarm cleared {:.1} s after the return",
             alarm_after.as_secs_f64(),
+            recording_after.as_secs_f64(),
             back.elapsed().as_secs_f64()
         );
     }
