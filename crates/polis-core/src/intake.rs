@@ -31,7 +31,8 @@ use time::OffsetDateTime;
 pub const MAX_OBSERVATION_AGE: time::Duration = time::Duration::days(7);
 
 /// The live state: the rules engine, the signals it produced that are not applied yet, and the
-/// open alarms. Lock order: alarms, then engine, then pending (then written).
+/// open alarms. Lock order: alarms, then engine, then pending (then written); alarms, then the
+/// write gate.
 pub struct Live {
     engine: std::sync::Mutex<polis_domain::Engine>,
     /// Signals in the order the engine produced them; pushed only while the engine is locked.
@@ -40,6 +41,10 @@ pub struct Live {
     /// When each open alarm was last written and published, and whether it has repeats since
     /// that are only in `alarms` (see [`REPEAT_EVERY`]). Changed only under the alarm lock.
     written: std::sync::Mutex<HashMap<AlarmKey, Written>>,
+    /// Held while alarm rows are written and published, so that they reach the store and the
+    /// bus in the order of their changes: the flush of coalesced repeats writes without the
+    /// alarm lock (intake goes on meanwhile), and a change of state waits for it.
+    write_gate: tokio::sync::Mutex<()>,
 }
 
 /// An alarm storm (readings above the level while the alarm is active) is coalesced: the
@@ -83,6 +88,7 @@ impl Live {
             pending: std::sync::Mutex::new(VecDeque::new()),
             alarms: tokio::sync::Mutex::new(alarms),
             written: std::sync::Mutex::new(HashMap::new()),
+            write_gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -381,6 +387,27 @@ impl App {
     /// leaves the rest to the next one.
     async fn apply_pending(&self, alarms: &mut HashMap<AlarmKey, Alarm>) -> Result<()> {
         loop {
+            // A repeat of an active alarm (an alarm storm: half the signals of a batch) is
+            // applied in place, in memory, without copying the alarm or the signal, and without
+            // an await between taking it and applying it (so cancellation cannot split them).
+            {
+                let mut pending = self.live.pending();
+                let Some(front) = pending.front() else { return Ok(()) };
+                if front.signal.kind != SignalKind::Clear {
+                    let key = AlarmKey::of(&front.signal);
+                    if let Some(open) = alarms.get_mut(&key).filter(|a| a.is_active()) {
+                        match open.apply(&front.signal) {
+                            Ok(()) => {
+                                self.live.note_repeat(&key, self.clock().now());
+                                front.changed.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "signal not applied"),
+                        }
+                        pending.pop_front();
+                        continue;
+                    }
+                }
+            }
             let next = self.live.pending().front().map(|p| (p.signal.clone(), p.sensor.clone(), p.changed.clone()));
             let Some((signal, sensor, changed)) = next else { return Ok(()) };
             let applied = self.apply_signal(alarms, &signal, sensor.as_ref()).await;
@@ -429,6 +456,7 @@ impl App {
     /// Stores an alarm's new state, keeps the open ones in memory, and publishes it. The caller
     /// holds the alarm lock.
     async fn commit_alarm(&self, alarms: &mut HashMap<AlarmKey, Alarm>, key: AlarmKey, alarm: Alarm) -> Result<()> {
+        let _gate = self.live.write_gate.lock().await;
         self.store().put_alarm(&alarm, None).await?;
         self.live.note_written(&key, self.clock().now(), alarm.is_open());
         if alarm.is_open() {
@@ -443,26 +471,54 @@ impl App {
     /// Writes and publishes the alarms whose repeats were only counted in memory (an alarm
     /// storm, see [`REPEAT_EVERY`]): those last written at least `REPEAT_EVERY` ago, or with
     /// `all` every one (at shutdown). One transaction for all of them. Returns how many.
+    ///
+    /// The alarms are taken as they are under the alarm lock, which is then let go before the
+    /// write, so that intake is not held up by it (in a storm every batch needs that lock for
+    /// its repeats); the write gate, taken before the lock is let go, keeps a change of state
+    /// made meanwhile from being written or published before this older state.
     pub async fn flush_alarm_repeats(&self, all: bool) -> Result<usize> {
         let now = self.clock().now();
         let alarms = self.live.alarms.lock().await;
-        let due: Vec<AlarmKey> = self
-            .live
-            .written()
-            .iter()
-            .filter(|(_, w)| w.unwritten > 0 && (all || now - w.at >= REPEAT_EVERY))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let batch: Vec<Alarm> = due.iter().filter_map(|k| alarms.get(k).cloned()).collect();
+        let (batch, counts) = {
+            let mut written = self.live.written();
+            let mut batch = Vec::new();
+            let mut counts = Vec::new();
+            for (key, w) in written.iter_mut() {
+                if w.unwritten == 0 || !(all || now - w.at >= REPEAT_EVERY) {
+                    continue;
+                }
+                if let Some(a) = alarms.get(key) {
+                    batch.push(a.clone());
+                    counts.push((key.clone(), w.unwritten));
+                    // Not due again while this write runs; reads keep showing the memory's
+                    // state until it is done (`unwritten` is lowered after the write).
+                    w.at = now;
+                }
+            }
+            (batch, counts)
+        };
         if batch.is_empty() {
             return Ok(0);
         }
-        self.store().put_alarms(&batch).await?;
+        let gate = self.live.write_gate.lock().await;
+        drop(alarms);
+        let stored = self.store().put_alarms(&batch).await;
+        {
+            let mut written = self.live.written();
+            for (key, n) in &counts {
+                if let Some(w) = written.get_mut(key) {
+                    match &stored {
+                        Ok(()) => w.unwritten = w.unwritten.saturating_sub(*n),
+                        Err(_) => w.at = now - REPEAT_EVERY,
+                    }
+                }
+            }
+        }
+        stored?;
         for a in &batch {
-            self.live.note_written(&a.key(), now, a.is_open());
             self.bus().publish(Some(a.municipality.clone()), LiveEvent::Alarm(Box::new(a.clone())));
         }
-        drop(alarms);
+        drop(gate);
         Ok(batch.len())
     }
 
@@ -825,6 +881,7 @@ impl App {
             }
         };
         let audit = self.audit(actor, verb, id.as_str(), Some(&alarm.municipality), Some(&before), Some(&alarm));
+        let _gate = self.live.write_gate.lock().await;
         self.store().put_alarm(&alarm, Some(&audit)).await?;
         self.live.note_written(&alarm.key(), now, alarm.is_open());
         if alarm.is_open() {

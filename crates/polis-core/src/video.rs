@@ -159,6 +159,9 @@ fn duration_to_ticks(d: Duration) -> u64 {
     u64::try_from(d.whole_microseconds() * i128::from(CLOCK_RATE) / 1_000_000).unwrap_or(0)
 }
 
+/// A recorded file whose stream sends no frame for this long is closed.
+const CLOSE_WHEN_QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long the recorder waits before it tries to open a file again after recording failed.
 const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -320,7 +323,25 @@ impl App {
             };
             let mut open: Option<OpenSegment> = None;
             let mut pre = PreBuffer::default();
-            while let Some(frame) = sub.next().await {
+            loop {
+                // A file whose stream went quiet is closed (its last frames written and synced)
+                // rather than left open for the whole outage; the next connection starts a new one.
+                let frame = if open.is_some() {
+                    match tokio::time::timeout(CLOSE_WHEN_QUIET, sub.next()).await {
+                        Ok(frame) => frame,
+                        Err(_) => {
+                            if let Some(seg) = open.take() {
+                                if let Err(e) = self.close_segment(seg, None).await {
+                                    tracing::warn!(camera = %camera, error = %e.message, "closing a recording failed");
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                } else {
+                    sub.next().await
+                };
+                let Some(frame) = frame else { break };
                 let wanted =
                     mode == RecordingMode::Continuous || self.armed.until(&camera).is_some_and(|u| frame.at < u);
                 let mut frames = Vec::new();

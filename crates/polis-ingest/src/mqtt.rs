@@ -1,18 +1,20 @@
 //! MQTT intake: subscribes to `<prefix>/+/sensors/+/obs` on a broker and delivers to a [`Sink`].
 //!
-//! Nothing is lost on the way: the subscription is QoS 1 in a persistent session
-//! (`clean_session = false`, a fixed client id) with manual acknowledgements. A PUBACK goes back
+//! Nothing is lost on the way: the subscription is QoS 1 in a persistent MQTT 5 session
+//! (`clean_start = false`, a session that never expires, a fixed client id) with manual
+//! acknowledgements. A PUBACK goes back
 //! to the broker only after [`Sink::ingest`] returned `Ok`, i.e. once the data is durable; until
 //! then the broker keeps the message and sends it again after a reconnect or a restart of Polis.
 //! The price is duplicates after such events (delivery is at least once).
 //!
 //! Two tasks share the work. The connection task polls the `rumqttc` event loop, which must
-//! never block: it reconnects with a short jittered backoff (0.1 s doubling to at most 0.5 s,
+//! never block: it reconnects with a short jittered backoff (0.02 s doubling to at most 0.05 s,
 //! each delay scaled by a random factor in `[0.5, 1]`), re-subscribes when the broker lost the
 //! session, and passes each PUBLISH on. The cap is low on purpose: while Polis is away the
 //! broker queues its messages only up to `max_queued_messages` (1000 by default in Mosquitto),
 //! and sensors that come back with the broker send their backlog at once; a refused TCP connect
-//! every half second costs nothing. The delivery task takes every message
+//! costs nothing. A broker that refuses Polis, or connections that keep ending within seconds,
+//! are retried every 1 s doubling to 10 s instead. The delivery task takes every message
 //! waiting (up to [`MAX_BATCH_MESSAGES`]), parses them, hands them to the sink grouped by
 //! municipality, and then acknowledges them in the order they came. A message that cannot be
 //! parsed is logged (200 bytes of it at most) and acknowledged with its round, so that it
@@ -20,16 +22,23 @@
 //! delivery task panics, the connection is dropped and opened again, so the broker redelivers
 //! what it had in hand.
 //!
-//! Throughput: the broker caps the messages in flight to one client (Mosquitto's
-//! `max_inflight_messages`, 20 by default); with acknowledgements after a durable write this
-//! bounds messages per second to about `inflight / sink latency`. Send arrays of observations
-//! in one message, or raise that setting, for high rates. A persistent session also queues
-//! messages while Polis is away only up to the broker's `max_queued_messages` (1000 by default).
+//! Throughput: an MQTT 3.1.1 client gets at most the broker's `max_inflight_messages` (20 by
+//! default in Mosquitto) unacknowledged messages at a time, and the rest wait in its queue of
+//! `max_queued_messages` (1000), beyond which the broker drops them: with acknowledgements after
+//! a durable write, a backlog arriving faster than 20 per store round overflowed it. So the
+//! intake speaks MQTT 5 and announces a receive maximum of 65,535 ([`RECEIVE_MAXIMUM`]), which
+//! Mosquitto uses instead of its own limit: the broker sends everything at once, the delivery
+//! task stores what waits in one round (up to [`MAX_BATCH_MESSAGES`]) and acknowledges it. What
+//! is still bounded by the broker is what it keeps while Polis is not connected at all
+//! (`max_queued_messages`), hence the short reconnect delay.
 
 use crate::{excerpt, is_transient, Backoff, RawObservation, Sink};
 use polis_base::{Error, Result};
 use polis_domain::registry::Secret;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::Outgoing;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,17 +53,38 @@ pub const MAX_BATCH_MESSAGES: usize = 1000;
 /// lower limit here would turn one big message into an endless loop. Cap sizes at the broker
 /// instead (Mosquitto's `message_size_limit`).
 pub const MAX_PACKET_BYTES: usize = 268_435_455 + 5;
-/// A connection that lived this long starts the reconnect backoff afresh when it drops; one
-/// that drops sooner (e.g. a second Polis with the same client id taking the session over)
-/// keeps doubling the delay.
+/// A connection that lived this long starts the reconnect backoff afresh when it drops; when
+/// [`FLAPPING`] in a row drop sooner (e.g. a second Polis with the same client id taking the
+/// session over), the slow delays apply.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How much of a malformed payload may appear in a log line.
 const LOG_PAYLOAD_BYTES: usize = 200;
 
-const RECONNECT_MIN: Duration = Duration::from_millis(100);
-/// The longest wait between connection attempts: the intake is back within this long (and
-/// the connect itself) of the broker's return.
-pub const RECONNECT_MAX: Duration = Duration::from_millis(500);
+const RECONNECT_MIN: Duration = Duration::from_millis(20);
+/// The longest wait between connection attempts while the broker is down (its port refuses
+/// connections): the intake is back within this long (and the connect itself) of the broker's
+/// return. Short, because what the broker receives for Polis while Polis is not connected is
+/// kept only up to its `max_queued_messages` (1000 by default), and sensors that come back
+/// with the broker send what they kept at once, thousands a second: Polis must be connected
+/// before they are. A refused TCP connect 20 to 40 times a second costs nothing.
+pub const RECONNECT_MAX: Duration = Duration::from_millis(50);
+/// A broker that refuses the connection (credentials, client id) is asked again only this
+/// often, doubling from the first to the second; so are connections that ended within
+/// [`STABLE_CONNECTION`] [`FLAPPING`] times in a row.
+const SLOW_RECONNECT_MIN: Duration = Duration::from_secs(1);
+const SLOW_RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// Connections in a row that ended within [`STABLE_CONNECTION`] before the slow delays apply
+/// (two broker restarts a few seconds apart are not flapping).
+const FLAPPING: u32 = 3;
+/// MQTT 5's receive maximum: how many QoS 1 messages the broker may have in flight to Polis
+/// (unacknowledged). It replaces the broker's own limit (Mosquitto's `max_inflight_messages`,
+/// 20 by default), beyond which messages wait in the broker's queue for Polis, which holds at
+/// most `max_queued_messages` (1000) and drops the rest: with 20 in flight, a backlog that
+/// arrives faster than Polis stores 20 at a time overflowed it.
+pub const RECEIVE_MAXIMUM: u16 = u16::MAX;
+/// MQTT 5's session expiry interval that means "never": the broker keeps Polis's session (its
+/// subscription and the messages for it) however long Polis is away, as MQTT 3.1.1 did.
+const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 const SINK_RETRY_MIN: Duration = Duration::from_millis(200);
 const SINK_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -208,9 +238,11 @@ impl MqttConfig {
     fn options(&self) -> MqttOptions {
         let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
         o.set_keep_alive(self.keep_alive)
-            .set_clean_session(false)
+            .set_clean_start(false)
+            .set_session_expiry_interval(Some(SESSION_NEVER_EXPIRES))
+            .set_receive_maximum(Some(RECEIVE_MAXIMUM))
             .set_manual_acks(true)
-            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+            .set_max_packet_size(Some(MAX_PACKET_BYTES as u32));
         if let Some(u) = &self.username {
             let p = self.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
             o.set_credentials(u.clone(), p);
@@ -334,11 +366,16 @@ async fn run_with_status(
     tracing::info!(url = %config.url, client_id = %config.client_id, topic = %filter, "mqtt intake starting");
     let mut session = Session::open(&config, &sink, &status);
     let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+    // For a broker that refuses Polis, and for connections that keep ending soon after they
+    // began (e.g. a second Polis with the same client id taking the session over).
+    let mut slow = Backoff::new(SLOW_RECONNECT_MIN, SLOW_RECONNECT_MAX);
+    let mut short_lived = 0u32;
     let mut ever_connected = false;
     let mut subscribe_pending = false;
     let mut had_subscription = false;
     let mut connected_at: Option<tokio::time::Instant> = None;
     let mut failures_in_row = 0u64;
+    let mut last_warned: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
 
     loop {
@@ -395,12 +432,12 @@ async fn run_with_status(
                     if let Err(e) = session.to_worker.send(p) {
                         // Only if the worker is gone; the join branch reopens the session and
                         // the broker redelivers.
-                        let topic = excerpt(e.0.topic.as_bytes(), LOG_PAYLOAD_BYTES);
+                        let topic = excerpt(&e.0.topic, LOG_PAYLOAD_BYTES);
                         tracing::warn!(%topic, "mqtt: delivery task gone; message left to the broker");
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                    if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
+                    if ack.return_codes.iter().any(|c| !matches!(c, SubscribeReasonCode::Success(_))) {
                         tracing::error!(topic = %filter, "mqtt: the broker refused the subscription");
                         status.send_modify(|s| s.last_error = Some(format!("subscription to {filter} refused")));
                     } else {
@@ -412,13 +449,25 @@ async fn run_with_status(
                 Ok(Event::Outgoing(Outgoing::PubAck(_))) => status.send_modify(|s| s.acked += 1),
                 Ok(_) => {}
                 Err(e) => {
-                    if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE_CONNECTION) {
-                        backoff.reset();
+                    match connected_at.take() {
+                        Some(t) if t.elapsed() >= STABLE_CONNECTION => {
+                            backoff.reset();
+                            slow.reset();
+                            short_lived = 0;
+                        }
+                        Some(_) => short_lived += 1,
+                        None => {}
                     }
-                    let delay = backoff.next_jittered();
+                    let refused = matches!(e, rumqttc::v5::ConnectionError::ConnectionRefused(_));
+                    let delay = if refused || short_lived >= FLAPPING {
+                        slow.next_jittered()
+                    } else {
+                        backoff.next_jittered()
+                    };
                     failures_in_row += 1;
-                    // Probing twice a second: say so at the first failure and then once a minute.
-                    if failures_in_row % 120 == 1 {
+                    // Probing many times a second: say so at the first failure and then once a minute.
+                    if failures_in_row == 1 || last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        last_warned = Some(tokio::time::Instant::now());
                         tracing::warn!(url = %config.url, error = %e, failures_in_row, retry_in_ms = delay.as_millis() as u64, "mqtt connection failed");
                     } else {
                         tracing::debug!(url = %config.url, error = %e, failures_in_row, "mqtt connection failed");
@@ -598,8 +647,8 @@ impl Worker {
 /// an array of them. Returns the message (None if nothing in it can be used) and how many
 /// pieces were malformed.
 fn read_message(prefix: &str, p: &Publish) -> (Option<Message>, u64) {
-    let topic = excerpt(p.topic.as_bytes(), LOG_PAYLOAD_BYTES);
-    let Some((municipality, sensor)) = parse_topic(prefix, &p.topic) else {
+    let topic = excerpt(&p.topic, LOG_PAYLOAD_BYTES);
+    let Some((municipality, sensor)) = std::str::from_utf8(&p.topic).ok().and_then(|t| parse_topic(prefix, t)) else {
         tracing::warn!(%topic, "mqtt: unexpected topic; message dropped");
         return (None, 1);
     };
@@ -682,15 +731,15 @@ pub fn spawn_publisher(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut o = MqttOptions::new(format!("{}-out", config.client_id), config.host.clone(), config.port);
+        let mut o = rumqttc::MqttOptions::new(format!("{}-out", config.client_id), config.host.clone(), config.port);
         o.set_keep_alive(config.keep_alive).set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
         if let Some(u) = &config.username {
             let p = config.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
             o.set_credentials(u.clone(), p);
         }
-        let (client, mut eventloop) = AsyncClient::new(o, 1024);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(o, 1024);
         let prefix = config.topic_prefix.clone();
-        let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -467,7 +467,14 @@ impl H264Encoder {
         }
         let params =
             self.params.clone().ok_or_else(|| Error::internal("the encoder sent a picture before its SPS/PPS"))?;
-        Ok(Some(Frame { data: Bytes::from(sample), key, pts, at: time::OffsetDateTime::now_utc(), params }))
+        Ok(Some(Frame {
+            data: Bytes::from(sample),
+            key,
+            pts,
+            at: time::OffsetDateTime::now_utc(),
+            params,
+            connection: 0,
+        }))
     }
 }
 
@@ -649,6 +656,7 @@ mod tests {
             key: true,
             pts: 0,
             at: time::OffsetDateTime::now_utc(),
+            connection: 0,
             params: Arc::new(StreamParams {
                 codec,
                 rfc6381: "avc1.42c01e".into(),

@@ -212,6 +212,7 @@ mod tests {
                 key: self.left == 0,
                 pts: 0,
                 at: OffsetDateTime::UNIX_EPOCH,
+                connection: 0,
                 params: Arc::new(StreamParams {
                     codec: VideoCodec::H264,
                     rfc6381: "avc1.42c01e".into(),

@@ -165,6 +165,8 @@ pub struct Fragmenter {
     timeline: Timeline,
     /// The decode time that is 0 in the fragments.
     base_dts: i64,
+    /// The connection whose frames these are ([`Frame::connection`]).
+    connection: u64,
     max_pts: i64,
     seq: u32,
     /// Waiting frames with their decode times.
@@ -198,6 +200,7 @@ impl Fragmenter {
             params: first.params.clone(),
             timeline,
             base_dts,
+            connection: first.connection,
             max_pts: first.pts,
             seq: 0,
             pending: Vec::new(),
@@ -215,9 +218,15 @@ impl Fragmenter {
         fmp4::init_segment(&self.params)
     }
 
-    /// Whether `frame` continues this timeline (same stream parameters, time moving on without a
-    /// big jump; B-frames may come back a little); if not, the caller starts a new [`Fragmenter`].
+    /// Whether `frame` continues this timeline (same connection, same stream parameters, time
+    /// moving on without a big jump; B-frames may come back a little); if not, the caller starts
+    /// a new [`Fragmenter`]. A new connection always starts a new timeline: its presentation
+    /// times start again from 0, which after a short connection would otherwise look like a
+    /// B-frame coming back a little.
     pub fn continues(&self, frame: &Frame) -> bool {
+        if frame.connection != self.connection {
+            return false;
+        }
         let same = Arc::ptr_eq(&self.params, &frame.params) || *self.params == *frame.params;
         let back = self.timeline.last().map_or(frame.pts, |l| l - MAX_BACK);
         same && frame.pts >= back && frame.pts - self.max_pts <= MAX_GAP
@@ -316,6 +325,7 @@ mod tests {
             pts,
             at: OffsetDateTime::UNIX_EPOCH,
             params: p.clone(),
+            connection: 1,
         }
     }
 
@@ -476,6 +486,13 @@ mod tests {
         let mut other = (*p).clone();
         other.width = 1920;
         assert!(!m.continues(&frame(&Arc::new(other), 3600, true)));
+        // A reconnect: the new connection's times start at 0 again, within a B-frame's reach of
+        // a short first connection, but a new connection is a new timeline.
+        let mut m = Fragmenter::new(&frame(&p, 0, true));
+        m.push(frame(&p, 0, true));
+        m.push(frame(&p, 3600, false));
+        assert!(m.continues(&frame(&p, 7200, false)));
+        assert!(!m.continues(&Frame { connection: 2, ..frame(&p, 0, true) }));
     }
 
     #[test]

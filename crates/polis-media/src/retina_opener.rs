@@ -99,6 +99,7 @@ impl FrameSource for RetinaSource {
                         pts,
                         at: time::OffsetDateTime::now_utc(),
                         params,
+                        connection: 0,
                     }));
                 }
                 Some(Ok(_)) => continue,

@@ -47,6 +47,10 @@ pub struct Frame {
     /// The wall-clock time the frame arrived.
     pub at: OffsetDateTime,
     pub params: Arc<StreamParams>,
+    /// The connection that brought the frame, unique in the process (set by the session; a
+    /// [`FrameSource`] leaves it 0). Presentation times start afresh with every connection, so
+    /// frames of two connections never belong to one timeline (see [`crate::mux::Fragmenter`]).
+    pub connection: u64,
 }
 
 impl Frame {
@@ -106,6 +110,9 @@ fn random_unit() -> f64 {
     h.write_u64(0);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
+
+/// Numbers the connections of every session of the process (see [`Frame::connection`]).
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A stream that sends no picture for this long is dropped and opened again (a camera or a
 /// network that stalls without closing the connection).
@@ -332,6 +339,7 @@ async fn run_once(
         }
     };
     health.with(|c| c.connected(health.clock.now()));
+    let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut got = false;
     loop {
         let next = std::panic::AssertUnwindSafe(source.next_frame()).catch_unwind();
@@ -346,6 +354,7 @@ async fn run_once(
             Ok(Ok(Some(mut f))) => {
                 got = true;
                 f.at = health.clock.now();
+                f.connection = connection;
                 health.with(|c| c.frame(f.at, f.bytes()));
                 tap.publish(f);
             }

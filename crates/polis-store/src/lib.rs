@@ -368,6 +368,10 @@ const SQLITE_READERS: u32 = 4;
 const PG_MAX_CONNECTIONS: u32 = 16;
 /// How long a caller waits for a free connection before the store reports `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for PostgreSQL, shorter: while the server is stopped or unreachable the pool keeps
+/// trying to connect until this runs out, and every request waits that long for its 503. A
+/// healthy server gives one of its connections within milliseconds.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where a store URL points.
 #[derive(Debug, PartialEq)]
@@ -507,7 +511,7 @@ async fn open_postgres(url: &str) -> Result<DynStore> {
     let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(PG_MAX_CONNECTIONS)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
         .after_release(|conn, _| Box::pin(db::leaves_no_transaction_open(conn, false)))
         .connect_with(options)
         .await

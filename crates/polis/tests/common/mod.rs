@@ -13,6 +13,16 @@ use std::time::{Duration, Instant};
 /// A child process killed when the test ends, however it ends.
 pub struct Proc(pub Child);
 
+impl Proc {
+    /// Stops the process as an operator would (SIGTERM) and waits until it has exited.
+    pub fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
