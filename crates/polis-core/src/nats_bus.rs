@@ -209,6 +209,18 @@ impl<T: Serialize + DeserializeOwned + Clone> WorkQueue<T> {
         })
     }
 
+    /// Whether the queue's stream answers now (within 2 s): a node that cannot reach it cannot
+    /// take readings.
+    pub async fn reachable(&self) -> Result<()> {
+        let probe = async {
+            let mut s = self.js.get_stream(&self.stream).await.map_err(|e| unavailable("no work queue", e))?;
+            s.info().await.map_err(|e| unavailable("cannot read the work queue", e)).map(|_| ())
+        };
+        tokio::time::timeout(Duration::from_secs(2), probe)
+            .await
+            .unwrap_or_else(|_| Err(Error::unavailable("event bus: the NATS cluster did not answer within 2 s")))
+    }
+
     /// Adds an item; returns once the queue holds it (replicated).
     pub async fn push(&self, item: &T) -> Result<()> {
         let payload: bytes::Bytes =

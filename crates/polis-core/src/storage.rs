@@ -44,10 +44,16 @@ impl App {
         let store = self.store().backend();
         let probe = self.store().probe_write().await;
         let failing_since = self.store().write_status().failing_since.map(OffsetDateTime::from);
-        match probe {
-            Ok(()) => Readiness { ready: true, store, reason: None, failing_since },
-            Err(e) => Readiness { ready: false, store, reason: Some(e.message), failing_since },
+        if let Err(e) = probe {
+            return Readiness { ready: false, store, reason: Some(e.message), failing_since };
         }
+        // A node of a region takes readings only through the region's queue.
+        if let Some(queue) = self.region_readings.get() {
+            if let Err(e) = queue.reachable().await {
+                return Readiness { ready: false, store, reason: Some(e.message), failing_since };
+            }
+        }
+        Readiness { ready: true, store, reason: None, failing_since }
     }
 
     /// Raises `storage-unavailable` (for every municipality) when writes have been failing, and

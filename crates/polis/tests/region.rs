@@ -810,6 +810,28 @@ async fn the_region_carries_on_when_one_of_three_nats_servers_dies() {
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "the console got an event twice or out of order");
     let v = values.lock().expect("values").clone();
     assert_eq!(v.len(), batch_ends.len(), "one live reading per batch, none twice: {v:?}");
+
+    // With the whole NATS cluster gone a node cannot take readings: `/readyz` says so (503), so
+    // that the balancer stops sending it work.
+    assert_eq!(http_status(&format!("{}/readyz", bases[0])).await, StatusCode::OK);
+    for s in servers.iter_mut() {
+        if let Some(mut p) = s.take() {
+            let _ = p.0.kill();
+            let _ = p.0.wait();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while http_status(&format!("{}/readyz", bases[0])).await != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(Instant::now() < deadline, "/readyz still answers 200 with no NATS server");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn http_status(url: &str) -> StatusCode {
+    match reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await {
+        Ok(r) => r.status(),
+        Err(_) => StatusCode::BAD_GATEWAY,
+    }
 }
 
 /// A Mosquitto broker with its defaults (persistence on) on a free loopback port.
