@@ -4,7 +4,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use polis_base::{Error, ErrorKind};
-use serde_json::json;
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -42,9 +41,12 @@ impl IntoResponse for ApiError {
         } else {
             e.message.clone()
         };
-        let details: Vec<_> =
-            e.details.iter().map(|d| json!({"row": d.row, "field": d.field, "message": d.message})).collect();
-        let body = json!({"error": {"code": e.kind.code(), "message": message, "details": details}});
+        let details = e
+            .details
+            .iter()
+            .map(|d| DetailOut { row: d.row, field: d.field.clone(), message: d.message.clone() })
+            .collect();
+        let body = ErrorOut { error: ErrorBody { code: e.kind.code(), message, details } };
         let mut resp = (status, axum::Json(body)).into_response();
         if e.kind == ErrorKind::Unauthenticated {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -63,10 +65,32 @@ impl IntoResponse for ApiError {
 /// The answer to a body over its route's limit (413), in the shape of every other error (axum's
 /// own answer is plain text): code `payload_too_large`, naming the field `body`.
 pub fn too_large() -> Response {
-    let body = json!({"error": {
-        "code": "payload_too_large",
-        "message": "the request body is larger than this route takes",
-        "details": [{"row": null, "field": "body", "message": "is too large"}],
-    }});
+    let body = ErrorOut {
+        error: ErrorBody {
+            code: "payload_too_large",
+            message: "the request body is larger than this route takes".into(),
+            details: vec![DetailOut { row: None, field: "body".into(), message: "is too large".into() }],
+        },
+    };
     (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
+/// Every error answer: `{"error": {"code", "message", "details": [{"row", "field", "message"}]}}`.
+#[derive(serde::Serialize)]
+struct ErrorOut {
+    error: ErrorBody,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    code: &'static str,
+    message: String,
+    details: Vec<DetailOut>,
+}
+
+#[derive(serde::Serialize)]
+struct DetailOut {
+    row: Option<usize>,
+    field: String,
+    message: String,
 }
