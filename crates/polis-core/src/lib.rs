@@ -18,6 +18,7 @@ pub mod media;
 pub mod nats_bus;
 pub mod plan;
 pub mod portal;
+pub mod ptz;
 mod recovery;
 pub mod region;
 pub mod registry;
@@ -90,6 +91,8 @@ pub struct App {
     /// evaluates the rules (the leader). Unset on a single node: readings are evaluated where
     /// they arrive.
     region_readings: std::sync::OnceLock<Arc<nats_bus::WorkQueue<Vec<polis_domain::Observation>>>>,
+    /// PTZ control leases and connected ONVIF devices.
+    ptz: ptz::PtzDesk,
 }
 
 impl App {
@@ -151,6 +154,7 @@ impl App {
             session_ttl: time::Duration::hours(i64::from(session_ttl_hours)),
             accounts: accounts::Accounts::default(),
             region_readings: std::sync::OnceLock::new(),
+            ptz: ptz::PtzDesk::default(),
         });
         App::spawn_alarm_flush(&app);
         Ok(app)

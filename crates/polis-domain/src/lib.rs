@@ -9,6 +9,7 @@ pub mod geometry;
 pub mod incident;
 pub mod observation;
 pub mod polygon;
+pub mod ptz;
 pub mod registry;
 pub mod rules;
 pub mod values;
@@ -22,6 +23,7 @@ pub use incident::{
     SosDevice, SosProfile, Unit, UnitKind, UnitStatus,
 };
 pub use observation::{Observation, TimeWindow};
+pub use ptz::{aim, Aim, OnvifLink, PtzCalibration};
 pub use registry::{
     AgencyKind, Camera, CameraKind, CameraStatus, CameraVideo, OrgKind, Organisation, PrivacyZone, RecordingMode,
     Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,

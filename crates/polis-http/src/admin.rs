@@ -100,7 +100,7 @@ pub struct UserPatch {
 }
 
 /// A JSON object body into `T` (all of whose fields are optional), naming the field at fault.
-fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+pub(crate) fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let obj = crate::routes::object(body)?;
     match serde_json::from_value::<T>(Value::Object(obj.clone())) {
         Ok(t) => Ok(t),

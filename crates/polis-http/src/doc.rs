@@ -49,11 +49,42 @@ pub struct UsersArea;
 #[openapi(paths(crate::admin::audit, crate::admin::audit_csv_export), components(schemas(crate::admin::AuditOut)))]
 pub struct AuditArea;
 
+/// ONVIF and PTZ: a camera's link, discovery and probing, control of PTZ cameras.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::ptz::get_link,
+        crate::ptz::put_link,
+        crate::ptz::delete_link,
+        crate::ptz::probe,
+        crate::ptz::discover,
+        crate::ptz::state,
+        crate::ptz::command,
+        crate::ptz::release,
+        crate::ptz::presets
+    ),
+    components(schemas(
+        crate::ptz::OnvifLinkOut,
+        crate::ptz::OnvifLinkIn,
+        crate::ptz::ProbeIn,
+        crate::ptz::ProfileOut,
+        crate::ptz::DeviceOut,
+        crate::ptz::DiscoverIn,
+        crate::ptz::DiscoveredOut,
+        crate::ptz::HolderOut,
+        crate::ptz::AimOut,
+        crate::ptz::PtzStateOut,
+        crate::ptz::PresetOut,
+        crate::ptz::PtzCommandIn
+    ))
+)]
+pub struct PtzArea;
+
 /// Every generated area in the document's dialect: `{"paths": {...}, "schemas": {...}}`.
 pub fn generated() -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for area in [UsersArea::openapi(), AuditArea::openapi()] {
+    for area in [UsersArea::openapi(), AuditArea::openapi(), PtzArea::openapi()] {
         let v = to_openapi_30(serde_json::to_value(&area).unwrap_or(Value::Null));
         for (path, item) in v["paths"].as_object().into_iter().flatten() {
             let into = paths.entry(path.clone()).or_insert_with(|| json!({}));

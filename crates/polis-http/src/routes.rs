@@ -41,6 +41,15 @@ pub fn routes() -> Router<AppState> {
         .route("/exports", post(crate::media::create_export))
         .route("/exports/{id}/manifest.json", get(crate::media::export_manifest))
         .route("/exports/{id}/files/{name}", get(crate::media::export_file))
+        .route(
+            "/cameras/{id}/onvif",
+            get(crate::ptz::get_link).put(crate::ptz::put_link).delete(crate::ptz::delete_link),
+        )
+        .route("/cameras/{id}/ptz", get(crate::ptz::state).post(crate::ptz::command))
+        .route("/cameras/{id}/ptz/control", axum::routing::delete(crate::ptz::release))
+        .route("/cameras/{id}/ptz/presets", get(crate::ptz::presets))
+        .route("/onvif/probe", post(crate::ptz::probe))
+        .route("/onvif/discover", post(crate::ptz::discover))
         .route("/cameras/{id}", get(get_one::<Camera>).patch(patch::<Camera>).delete(delete::<Camera>))
         .route("/sites", get(list_sites).post(create::<Site>))
         .route("/sites/near", get(sites_near))

@@ -16,6 +16,7 @@ mod events;
 mod incidents;
 mod live;
 mod migrate;
+mod onvif;
 mod recordings;
 mod sql;
 pub mod testing;
@@ -241,6 +242,13 @@ pub trait Store: Send + Sync + 'static {
     async fn segment_usage(&self) -> Result<Vec<SegmentUsage>>;
     /// Forgets a file (after the media layer deleted it).
     async fn delete_segment(&self, camera: &Id, start: OffsetDateTime) -> Result<()>;
+
+    // ONVIF links of PTZ cameras (credentials included: the caller keeps them secret).
+    /// Inserts or replaces the camera's link, with its audit record.
+    async fn put_onvif_link(&self, link: &polis_domain::OnvifLink, audit: &AuditRecord) -> Result<()>;
+    async fn onvif_link(&self, camera: &Id) -> Result<Option<polis_domain::OnvifLink>>;
+    /// Removes the camera's link (audited when there was one); whether there was one.
+    async fn delete_onvif_link(&self, camera: &Id, audit: &AuditRecord) -> Result<bool>;
 
     // Tickets (see [`Ticket`]): shared by every node of a region.
     /// Stores a ticket; the tickets expired at `now` are forgotten in the same transaction.

@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/sqlite/0007_warnings.sql") },
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/sqlite/0008_reliability.sql") },
     Migration { version: 9, name: "tickets", sql: include_str!("../migrations/sqlite/0009_tickets.sql") },
+    Migration { version: 10, name: "onvif", sql: include_str!("../migrations/sqlite/0010_onvif.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -42,6 +43,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 7, name: "warnings", sql: include_str!("../migrations/postgres/0007_warnings.sql") },
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/postgres/0008_reliability.sql") },
     Migration { version: 9, name: "tickets", sql: include_str!("../migrations/postgres/0009_tickets.sql") },
+    Migration { version: 10, name: "onvif", sql: include_str!("../migrations/postgres/0010_onvif.sql") },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

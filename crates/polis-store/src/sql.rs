@@ -679,6 +679,12 @@ impl SqlStore {
             if n == 0 {
                 return Err(Error::not_found(format!("no {} with id {id}", table.entity)));
             }
+            if table.name == CAMERAS.name {
+                // A deleted camera's ONVIF link (and its password) goes with it.
+                tx.execute("DELETE FROM camera_onvif WHERE camera = $1", &[Arg::Text(id.as_str())])
+                    .await
+                    .map_err(|e| db_error(&what, e))?;
+            }
             write_audit(&mut tx, &what, std::slice::from_ref(audit)).await
         }
         .await;
@@ -693,6 +699,12 @@ impl SqlStore {
             let n = tx.execute(&sql, &[Arg::Text(id.as_str())]).await.map_err(|e| db_error(&what, e))?;
             if n == 0 {
                 return Err(Error::not_found(format!("no {} with id {id}", table.entity)));
+            }
+            if table.name == CAMERAS.name {
+                // A deleted camera's ONVIF link (and its password) goes with it.
+                tx.execute("DELETE FROM camera_onvif WHERE camera = $1", &[Arg::Text(id.as_str())])
+                    .await
+                    .map_err(|e| db_error(&what, e))?;
             }
             write_audit(&mut tx, &what, std::slice::from_ref(audit)).await
         }
@@ -823,6 +835,18 @@ impl Store for SqlStore {
 
     async fn delete_segment(&self, camera: &Id, start: OffsetDateTime) -> Result<()> {
         crate::recordings::delete_segment(&self.db, camera, start).await
+    }
+
+    async fn put_onvif_link(&self, link: &polis_domain::OnvifLink, audit: &AuditRecord) -> Result<()> {
+        crate::onvif::put_onvif_link(&self.db, link, audit).await
+    }
+
+    async fn onvif_link(&self, camera: &Id) -> Result<Option<polis_domain::OnvifLink>> {
+        crate::onvif::onvif_link(&self.db, camera).await
+    }
+
+    async fn delete_onvif_link(&self, camera: &Id, audit: &AuditRecord) -> Result<bool> {
+        crate::onvif::delete_onvif_link(&self.db, camera, audit).await
     }
 
     async fn put_ticket(&self, ticket: &crate::Ticket, now: OffsetDateTime) -> Result<()> {

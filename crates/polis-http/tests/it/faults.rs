@@ -14,6 +14,7 @@ use polis_domain::{Actor, Id, OrgKind, Organisation};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,35 +30,129 @@ struct Full {
     app: Arc<App>,
     /// The SQLite database's size limit (none on PostgreSQL).
     limit: Option<polis_store::testing::PageLimit>,
-    dir: tempfile::TempDir,
+    /// The small filesystem the data lives on, when the test mounted one (dropped, so unmounted,
+    /// before `dir` is removed).
+    fs: Option<Tmpfs>,
+    /// Where the database and the recordings are.
+    data: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Full {
     async fn start() -> Full {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, limit) = polis_store::testing::PageLimit::open(&dir.path().join("polis.db")).await.expect("store");
-        let (base, client, token, app) = serve(store, &dir).await;
-        Full { base, client, token, app, limit: Some(limit), dir }
+        let data = dir.path().to_path_buf();
+        Full::start_sqlite(dir, data, None).await
+    }
+
+    /// The application with its data on a small filesystem of its own (`mib` MiB), or `None`
+    /// when this process may not mount one.
+    async fn start_mounted(mib: u32) -> Option<Full> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("fs");
+        let fs = Tmpfs::mount(&data, mib)?;
+        Some(Full::start_sqlite(dir, data, Some(fs)).await)
+    }
+
+    async fn start_sqlite(dir: tempfile::TempDir, data: PathBuf, fs: Option<Tmpfs>) -> Full {
+        let (store, limit) = polis_store::testing::PageLimit::open(&data.join("polis.db")).await.expect("store");
+        let (base, client, token, app) = serve(store, &data).await;
+        Full { base, client, token, app, limit: Some(limit), fs, data, _dir: dir }
     }
 
     /// The application on the PostgreSQL database at `url`.
     async fn start_pg(url: &str) -> Full {
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
         let store = polis_store::open(url).await.expect("store");
-        let (base, client, token, app) = serve(store, &dir).await;
-        Full { base, client, token, app, limit: None, dir }
+        let (base, client, token, app) = serve(store, &data).await;
+        Full { base, client, token, app, limit: None, fs: None, data, _dir: dir }
     }
 
     fn limit(&self) -> &polis_store::testing::PageLimit {
         self.limit.as_ref().expect("a SQLite store")
     }
+
+    /// The disk fills up: the filesystem when the test mounted one (another program writes until
+    /// the kernel refuses), else the database's page limit (no new pages).
+    async fn fill_disk(&self) {
+        match &self.fs {
+            Some(fs) => {
+                let bytes = fs.fill();
+                eprintln!("filler of {} KiB written until the filesystem was full", bytes / 1024);
+            }
+            None => {
+                let pages = self.limit().page_count().await.expect("pages");
+                self.limit().set(Some(pages)).await.expect("limit");
+            }
+        }
+    }
+
+    /// Space returns.
+    async fn free_disk(&self) {
+        match &self.fs {
+            Some(fs) => fs.free(),
+            None => self.limit().set(None).await.expect("unlimit"),
+        }
+    }
+}
+
+/// A small tmpfs mounted for one test and unmounted when dropped: a disk that really fills up
+/// (the kernel answers `ENOSPC`). Mounting needs the right to (root, as in CI).
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &Path, mib: u32) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).expect("mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "polis-test"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Tmpfs { path: path.to_path_buf() })
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.path.join("filler")
+    }
+
+    /// Writes zeros into a file until the filesystem refuses more (down to 4 KiB writes);
+    /// the bytes written.
+    fn fill(&self) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.filler()).expect("filler");
+        let zeros = vec![0u8; 1 << 20];
+        let mut chunk = zeros.len();
+        let mut written = 0u64;
+        while chunk >= 4096 {
+            match f.write_all(&zeros[..chunk]).and_then(|()| f.sync_data()) {
+                Ok(()) => written += chunk as u64,
+                Err(_) => chunk /= 2,
+            }
+        }
+        written
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.filler()).expect("remove the filler");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: the application may still hold files open on it.
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+    }
 }
 
 /// The application on `store` with a recorder, the storage watch and the HTTP server; logged in
 /// as the administrator.
-async fn serve(store: polis_store::DynStore, dir: &tempfile::TempDir) -> (String, Client, String, Arc<App>) {
+async fn serve(store: polis_store::DynStore, data: &Path) -> (String, Client, String, Arc<App>) {
     let app = App::open(store, Arc::new(SystemClock)).await.expect("app");
-    let mut video = polis_core::video::VideoConfig::new(dir.path().join("video"));
+    let mut video = polis_core::video::VideoConfig::new(data.join("video"));
     video.segment = time::Duration::seconds(1);
     app.configure_video(video).expect("video");
     tokio::spawn(app.clone().run_recorder(Duration::from_millis(200)));
@@ -113,7 +208,7 @@ impl Full {
 
     /// Recorded files under the video directory that the index does not know.
     async fn unindexed_files(&self) -> Vec<String> {
-        let rec = self.dir.path().join("video").join("rec");
+        let rec = self.data.join("video").join("rec");
         let mut out = Vec::new();
         for cam in std::fs::read_dir(&rec).into_iter().flatten().flatten() {
             let camera = Id::from_trusted(cam.file_name().to_str().expect("name"));
@@ -140,7 +235,26 @@ type Acked = Arc<Mutex<HashMap<i64, f64>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sqlite_disk_refuses_writes_with_503_and_recovers_by_itself_without_losing_a_reading() {
-    let t = Full::start().await;
+    full_disk_under_intake_and_recording(Full::start().await).await;
+}
+
+/// The same on a real small filesystem (a 48 MiB tmpfs) that another program fills until the
+/// kernel refuses, and then frees. Needs the right to mount: `scripts/test` requires it when it
+/// runs as root (`POLIS_REQUIRE_MOUNT=1`), as in CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_filesystem_that_fills_up_refuses_writes_with_503_and_recovers_without_losing_a_reading() {
+    let Some(t) = Full::start_mounted(48).await else {
+        assert!(
+            std::env::var("POLIS_REQUIRE_MOUNT").as_deref() != Ok("1"),
+            "POLIS_REQUIRE_MOUNT=1 but this test could not mount a tmpfs"
+        );
+        eprintln!("cannot mount a tmpfs here (not root): the small-filesystem half not run");
+        return;
+    };
+    full_disk_under_intake_and_recording(t).await;
+}
+
+async fn full_disk_under_intake_and_recording(t: Full) {
     let mut events = t.app.bus().subscribe(None).await.expect("subscribe");
     let (s, b) = t
         .call(
@@ -205,9 +319,8 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_and_recovers_by_itself_witho
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!acked.lock().expect("lock").is_empty(), "no intake before the disk filled");
 
-    // The disk is full: the database may not grow any more.
-    let pages = t.limit().page_count().await.expect("pages");
-    t.limit().set(Some(pages)).await.expect("limit");
+    // The disk is full.
+    t.fill_disk().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while refused.load(Ordering::SeqCst) < 5 {
         assert!(Instant::now() < deadline, "intake never refused a batch on a full disk");
@@ -242,12 +355,17 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_and_recovers_by_itself_witho
     // says "not recording" and opens no file: either way no file is left unindexed.
     let (_, h) = t.call(reqwest::Method::GET, health, None).await;
     assert!(h["recording"] == "recording" || h["recording"] == "not recording", "{h}");
+    if t.fs.is_some() {
+        // On a full filesystem nothing can be written: the camera must say so.
+        let h = t.wait_for("not recording", 10, |b| b["recording"] == "not recording", health).await;
+        assert!(h["recording_error"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
+    }
     let files_while_full = t.unindexed_files().await;
     assert!(files_while_full.is_empty(), "files the index does not know while full: {files_while_full:?}");
 
     // Space returns.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    t.limit().set(None).await.expect("unlimit");
+    t.free_disk().await;
     let freed = Instant::now();
     let deadline = freed + Duration::from_secs(10);
     let back = loop {

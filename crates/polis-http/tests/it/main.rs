@@ -12,6 +12,7 @@ mod live;
 mod media;
 mod mqtt;
 mod plans;
+mod ptz;
 mod registry;
 mod security;
 mod warnings;

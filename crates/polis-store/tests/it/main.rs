@@ -40,6 +40,7 @@ suite! {
         registry::cameras_round_trip_with_every_field_and_their_credentials,
         registry::sites_round_trip_points_polygons_and_sectors,
         registry::sensors_round_trip,
+        registry::onvif_links_round_trip_and_go_with_their_camera,
         registry::lists_are_ordered_by_id_byte_order,
         registry::a_repeated_id_within_a_batch_writes_nothing,
         registry::an_id_taken_by_an_existing_row_writes_nothing,

@@ -205,3 +205,43 @@ pub async fn concurrent_writers_all_land(store: DynStore) {
     assert_eq!(store.list_cameras().await.expect("list").len(), 160);
     assert_eq!(store.list_audit(None, 1000).await.expect("audit").len(), 160);
 }
+
+/// ONVIF links: stored with the password (the caller keeps it secret), replaced, audited, and
+/// removed with their camera.
+pub async fn onvif_links_round_trip_and_go_with_their_camera(store: DynStore) {
+    use polis_domain::{OnvifLink, PtzCalibration};
+    let cam = camera("ptz-1");
+    store.insert_cameras(std::slice::from_ref(&cam), &[]).await.expect("camera");
+    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), None);
+    let link = OnvifLink {
+        camera: cam.id.clone(),
+        url: "http://10.0.0.5:8080/onvif/device_service".into(),
+        username: "onvif".into(),
+        password: "S3cret/with?odd&chars".into(),
+        profile: None,
+        calibration: PtzCalibration { pan_north: -0.125, pan_degrees: 180.0, tilt_degrees: 45.5 },
+    };
+    store.put_onvif_link(&link, &audit("onvif_link", "camera", "ptz-1", Some("kazanlak"), 1)).await.expect("put");
+    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), Some(link.clone()));
+    let changed = OnvifLink { profile: Some("Profile_Sub".into()), username: "ptz".into(), ..link.clone() };
+    store
+        .put_onvif_link(&changed, &audit("onvif_link", "camera", "ptz-1", Some("kazanlak"), 2))
+        .await
+        .expect("put again");
+    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), Some(changed));
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 2);
+    // Removing: audited once, and only when there was one.
+    assert!(store
+        .delete_onvif_link(&cam.id, &audit("onvif_unlink", "camera", "ptz-1", None, 3))
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_onvif_link(&cam.id, &audit("onvif_unlink", "camera", "ptz-1", None, 4))
+        .await
+        .expect("again"));
+    assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 3);
+    // A deleted camera's link goes with it.
+    store.put_onvif_link(&link, &audit("onvif_link", "camera", "ptz-1", None, 5)).await.expect("put");
+    store.delete_camera(&cam.id, &audit("delete", "camera", "ptz-1", None, 6)).await.expect("delete camera");
+    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), None);
+}
