@@ -567,6 +567,36 @@
     sc.actions.replaceChildren(...buttons);
   }
 
+  /** "Turn to the incident": aims a PTZ camera at the spot over ONVIF (the incident gives the
+   *  operator priority over someone else's control), then says where it points or why not. */
+  function turnButton(v, id) {
+    const out = el("span", { class: "ptz-turn-result muted small", role: "status" });
+    const b = el("button", {
+      type: "button",
+      class: "btn btn-small ptz-turn",
+      "data-camera": id,
+      text: t("ptz.turn_to_incident"),
+      onclick: async (e) => {
+        e.stopPropagation();
+        b.disabled = true;
+        out.classList.remove("is-error");
+        out.textContent = t("ptz.turning");
+        try {
+          const st = await B.api("POST", "/api/v1/cameras/" + encodeURIComponent(id) + "/ptz", { command: "look", incident: v.id });
+          out.textContent = st.aim ? t("ptz.turned", { deg: I.number(st.aim.bearing_deg, 0), m: I.number(st.aim.distance_m, 0) }) : t("ptz.ready");
+          out.dataset.state = "turned";
+        } catch (ex) {
+          out.textContent = ex.message || String(ex);
+          out.classList.add("is-error");
+          out.dataset.state = "refused";
+        } finally {
+          b.disabled = false;
+        }
+      },
+    });
+    return el("span", { class: "ptz-turn-box" }, b, out);
+  }
+
   function camerasSection(v) {
     const s = el("section", { class: "covering incident-cameras" }, el("h3", { text: t("inc.cameras") }));
     if (!(v.cameras || []).length) {
@@ -577,7 +607,10 @@
     for (const c of v.cameras) {
       const known = B.state.byId.camera.get(c.id);
       const item = B.cameraItem(Object.assign({}, known ? known.p : {}, c), "incident-camera");
-      if (c.ptz) item.querySelector(".cam-item-name").appendChild(el("span", { class: "badge-ptz", text: " PTZ" }));
+      if (c.ptz) {
+        item.querySelector(".cam-item-name").appendChild(el("span", { class: "badge-ptz", text: " PTZ" }));
+        if (canWatchVideo() && isOpen(v)) item.appendChild(turnButton(v, c.id));
+      }
       if (S.shareFor) {
         const box = el("input", { type: "checkbox", class: "share-camera", "data-camera": c.id, "aria-label": t("inc.share_choose") });
         box.checked = S.shareFor.has(c.id);

@@ -754,12 +754,150 @@
       el("div", { class: "timeline", "data-state": "loading" }),
       el("p", { class: "muted small timeline-hint", text: t("video.timeline_hint") })
     );
-    const side = el("aside", { class: "single-side" }, el("dl", { class: "fields single-fields" }));
+    const side = el("aside", { class: "single-side" }, el("dl", { class: "fields single-fields" }), c && c.p.kind === "ptz" ? ptzPanel(id) : null);
     v.replaceChildren(bar, el("div", { class: "video-body single-view", "data-camera-id": id }, el("div", { class: "single-main" }, stage, tools, timeline), side));
     if (s.playback) startPlayback(s.playback.from, s.playback.to, s.playback.url, s.playback.start);
     else startLive();
     renderSingleHealth();
     renderTimeline();
+  }
+
+  // ---- PTZ over ONVIF: turn, zoom, presets and "north is here" for a PTZ camera with a link.
+  // The server gives control to one operator at a time; its refusal names the holder.
+
+  const PTZ_SPEED = 0.5;
+
+  function ptzPanel(id) {
+    const box = el("section", { class: "ptz-panel", "data-camera-id": id }, el("h3", { text: t("ptz.title") }), el("p", { class: "ptz-status muted small", text: t("ptz.loading") }));
+    loadPtz(box, id);
+    return box;
+  }
+
+  function paintPtzState(box, st) {
+    const status = box.querySelector(".ptz-status");
+    if (!status) return;
+    const parts = [];
+    if (Number.isFinite(st.bearing_deg)) parts.push(t("ptz.facing", { deg: I.number(st.bearing_deg, 0) }));
+    if (Number.isFinite(st.zoom)) parts.push(t("ptz.zoom_at", { z: I.number(st.zoom * 100, 0) }));
+    if (st.holder) parts.push(t("ptz.held_by", { user: st.holder.username }) + (st.holder.incident ? " · " + st.holder.incident : ""));
+    status.textContent = parts.join(" · ") || t("ptz.ready");
+    status.classList.remove("is-error");
+    box.dataset.pan = String(st.pan);
+    box.dataset.tilt = String(st.tilt);
+    box.dataset.holder = st.holder ? st.holder.username : "";
+  }
+
+  function ptzError(box, ex) {
+    const status = box.querySelector(".ptz-status");
+    if (!status) return;
+    status.textContent = (ex && ex.message) || String(ex);
+    status.classList.add("is-error");
+  }
+
+  async function ptzCommand(box, id, body) {
+    try {
+      const st = await B.api("POST", camPath(id) + "/ptz", body);
+      paintPtzState(box, st);
+      return st;
+    } catch (ex) {
+      ptzError(box, ex);
+      return null;
+    }
+  }
+
+  async function loadPtz(box, id) {
+    let st;
+    try {
+      st = await B.api("GET", camPath(id) + "/ptz");
+    } catch (ex) {
+      ptzError(box, ex);
+      box.dataset.state = "unavailable";
+      return;
+    }
+    box.dataset.state = "ready";
+    const hold = (label, aria, speeds) => {
+      const b = el("button", { type: "button", class: "btn btn-small ptz-btn", text: label, title: aria, "aria-label": aria });
+      let moving = false;
+      const start = (e) => {
+        e.preventDefault();
+        moving = true;
+        ptzCommand(box, id, Object.assign({ command: "move", seconds: 5 }, speeds));
+      };
+      const stop = () => {
+        if (!moving) return;
+        moving = false;
+        ptzCommand(box, id, { command: "stop" });
+      };
+      b.addEventListener("pointerdown", start);
+      b.addEventListener("pointerup", stop);
+      b.addEventListener("pointerleave", stop);
+      b.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && !moving && start(e));
+      b.addEventListener("keyup", (e) => (e.key === "Enter" || e.key === " ") && stop());
+      return b;
+    };
+    const pad = el(
+      "div",
+      { class: "ptz-pad", role: "group", "aria-label": t("ptz.title") },
+      el("span"),
+      hold("▲", t("ptz.up"), { tilt: PTZ_SPEED }),
+      el("span"),
+      hold("◀", t("ptz.left"), { pan: -PTZ_SPEED }),
+      el("button", { type: "button", class: "btn btn-small ptz-stop", text: "■", title: t("ptz.stop"), "aria-label": t("ptz.stop"), onclick: () => ptzCommand(box, id, { command: "stop" }) }),
+      hold("▶", t("ptz.right"), { pan: PTZ_SPEED }),
+      hold("−", t("ptz.zoom_out"), { zoom: -PTZ_SPEED }),
+      hold("▼", t("ptz.down"), { tilt: -PTZ_SPEED }),
+      hold("+", t("ptz.zoom_in"), { zoom: PTZ_SPEED })
+    );
+    const presets = el("ul", { class: "ptz-presets" });
+    const loadPresets = async () => {
+      try {
+        const list = await B.api("GET", camPath(id) + "/ptz/presets");
+        presets.replaceChildren(
+          ...list.map((p) =>
+            el("li", {}, el("button", { type: "button", class: "btn btn-small ptz-preset", "data-token": p.token, text: p.name || p.token, onclick: () => ptzCommand(box, id, { command: "goto_preset", token: p.token }) }))
+          )
+        );
+      } catch (ex) {
+        ptzError(box, ex);
+      }
+    };
+    const name = el("input", { type: "text", class: "text-input ptz-preset-name", maxlength: 64, placeholder: t("ptz.preset_name"), "aria-label": t("ptz.preset_name") });
+    const save = el("button", {
+      type: "button",
+      class: "btn btn-small ptz-save-preset",
+      text: t("ptz.save_preset"),
+      onclick: async () => {
+        if (!name.value.trim()) return;
+        if (await ptzCommand(box, id, { command: "set_preset", name: name.value.trim() })) {
+          name.value = "";
+          loadPresets();
+        }
+      },
+    });
+    const extra = [];
+    if (role() === "admin" || role() === "supervisor") {
+      extra.push(
+        el("button", {
+          type: "button",
+          class: "btn btn-small ptz-set-north",
+          text: t("ptz.set_north"),
+          title: t("ptz.set_north_hint"),
+          onclick: async () => {
+            try {
+              const now = await B.api("GET", camPath(id) + "/ptz");
+              const link = await B.api("GET", camPath(id) + "/onvif");
+              await B.api("PUT", camPath(id) + "/onvif", { url: link.url, username: link.username, profile: link.profile, pan_north: now.pan });
+              paintPtzState(box, await B.api("GET", camPath(id) + "/ptz"));
+            } catch (ex) {
+              ptzError(box, ex);
+            }
+          },
+        })
+      );
+    }
+    box.append(pad, el("h4", { text: t("ptz.presets") }), presets, el("div", { class: "ptz-preset-row" }, name, save), ...extra);
+    paintPtzState(box, st);
+    loadPresets();
   }
 
   function singleVideo() {

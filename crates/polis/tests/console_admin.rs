@@ -4,12 +4,16 @@
 //! and finds both changes by searching the audit log. `polis serve` on a fresh database,
 //! chromedriver with two headless Chromium sessions.
 //!
+//! A second test turns a PTZ camera from the console: an operator opens an incident and clicks
+//! "Turn to the incident" beside its PTZ camera, a virtual ONVIF camera (ipycam) that then
+//! reports the pan the geometry says; the camera's PTZ panel saves a preset on it.
+//!
 //! Needs Chromium and chromedriver: `POLIS_TEST_CHROMEDRIVER` (default `/usr/bin/chromedriver`)
 //! and `POLIS_TEST_CHROMIUM` (default `/usr/bin/chromium`).
 
 mod common;
 
-use common::{free_port, Api, Proc, Serve};
+use common::{free_port, Api, Ipycam, Proc, Serve};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -119,6 +123,29 @@ async fn browser(driver: &str, profile: &Path, chromium: &Path) -> Client {
     ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(driver).await.expect("a browser session")
 }
 
+/// chromedriver on a free port, waited for; its process and address.
+async fn start_chromedriver(chromedriver: &Path, dir: &Path) -> (Proc, String) {
+    let driver_port = free_port();
+    let driver_log = std::fs::File::create(dir.join("chromedriver.log")).expect("log");
+    let driver_proc = Proc(
+        Command::new(chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdin(Stdio::null())
+            .stdout(driver_log.try_clone().expect("log"))
+            .stderr(driver_log)
+            .spawn()
+            .expect("starting chromedriver"),
+    );
+    let driver = format!("http://127.0.0.1:{driver_port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while !http.get(format!("{driver}/status")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (driver_proc, driver)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_disabled_from_the_console_is_signed_out_of_theirs() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -143,24 +170,7 @@ async fn an_operator_disabled_from_the_console_is_signed_out_of_theirs() {
     )
     .await;
 
-    let driver_port = free_port();
-    let driver_log = std::fs::File::create(tmp.path().join("chromedriver.log")).expect("log");
-    let driver_proc = Proc(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdin(Stdio::null())
-            .stdout(driver_log.try_clone().expect("log"))
-            .stderr(driver_log)
-            .spawn()
-            .expect("starting chromedriver"),
-    );
-    let driver = format!("http://127.0.0.1:{driver_port}");
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while !http.get(format!("{driver}/status")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
     let operator = browser(&driver, &tmp.path().join("operator-profile"), &chromium).await;
     let admin = browser(&driver, &tmp.path().join("admin-profile"), &chromium).await;
 
@@ -255,5 +265,110 @@ async fn scenario(operator: &Client, admin: &Client, base: &str, api: &Api) -> T
         users.as_array().is_some_and(|u| u.iter().any(|u| u["username"] == "ana" && u["disabled"] == false)),
         "{users}"
     );
+    Ok(())
+}
+
+const CAMERA_PASSWORD: &str = "Cam-S3cret-77";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
+    let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+    let cam = Ipycam::start("Rose Square PTZ", "onvif", CAMERA_PASSWORD).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = tmp.path().join("polis.log");
+    let data = tmp.path().join("data");
+    let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
+    let _server = serve.start().await;
+    let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
+    api.post(
+        "/api/v1/organisations",
+        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/cameras",
+        json!({"id": "rose-ptz", "municipality": "kazanlak", "name": "Rose Square PTZ", "lat": 42.6191,
+               "lon": 25.3936, "heading_deg": 0, "fov_deg": 60, "range_m": 200, "kind": "ptz", "mount_height_m": 8}),
+    )
+    .await;
+    let (s, b) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/cameras/rose-ptz/onvif",
+            Some(json!({"url": cam.device_url, "username": "onvif", "password": CAMERA_PASSWORD})),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {b}");
+    api.post(
+        "/api/v1/users",
+        json!({"username": "petar", "password": OPERATOR_PASSWORD, "role": "operator", "municipality": "kazanlak"}),
+    )
+    .await;
+    let op = Api::login(&base, "petar", OPERATOR_PASSWORD).await;
+    // An incident 60 m east of the camera: bearing 90 degrees, half a unit of pan from north.
+    let east = 25.3936 + 60.0 / (111_320.0 * 42.6191f64.to_radians().cos());
+    let inc = op
+        .post(
+            "/api/v1/incidents",
+            json!({"type": "fire", "priority": 2, "lat": 42.6191, "lon": east, "description": "smoke"}),
+        )
+        .await;
+    let id = inc["id"].as_str().expect("an incident id").to_string();
+
+    let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
+    let c = browser(&driver, &tmp.path().join("ptz-profile"), &chromium).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(120), ptz_scenario(&c, &base, &op, &id))
+        .await
+        .unwrap_or_else(|_| Err("the scenario took more than 120 s".into()));
+    if outcome.is_err() {
+        if let Ok(png) = c.screenshot().await {
+            let keep = std::env::temp_dir().join("polis-console-ptz-failure.png");
+            if std::fs::write(&keep, png).is_ok() {
+                eprintln!("screenshot: {}", keep.display());
+            }
+        }
+        eprintln!("---- polis log ----\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    let _ = c.close().await;
+    drop(driver_proc);
+    drop(cam);
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+async fn ptz_scenario(c: &Client, base: &str, op: &Api, id: &str) -> TestResult {
+    sign_in(c, base, "petar", OPERATOR_PASSWORD).await?;
+    wait_css(c, "body[data-ready]", Duration::from_secs(30)).await?;
+    let item = format!("#incident-list .incident-item[data-incident-id=\"{id}\"]");
+    wait_css(c, &item, Duration::from_secs(10)).await?;
+    click(c, &item).await?;
+    let turn = format!("#details[data-kind=\"incident\"][data-id=\"{id}\"] .ptz-turn[data-camera=\"rose-ptz\"]");
+    wait_css(c, &turn, Duration::from_secs(10)).await?;
+    click(c, &turn).await?;
+    wait_css(c, "#details .ptz-turn-result[data-state]", Duration::from_secs(15)).await?;
+    let said = text_of(c, "#details .ptz-turn-result").await?;
+    ensure!(said.contains("Turned to 90°") && said.contains("60 m"), "the console said {said:?}");
+    // The camera itself turned: its reported pan is half a unit east of north.
+    let (_, st) = op.call(reqwest::Method::GET, "/api/v1/cameras/rose-ptz/ptz", None).await;
+    let pan = st["pan"].as_f64().ok_or(format!("no pan: {st}"))?;
+    ensure!((pan - 0.5).abs() < 0.01, "the camera's pan is {pan}, not 0.5: {st}");
+    ensure!(st["holder"]["username"] == "petar" && st["holder"]["incident"] == id, "{st}");
+
+    // The camera's own view has the PTZ panel: a preset saved there is kept by the camera.
+    c.execute("window.PolisVideo.openCamera('rose-ptz');", vec![]).await.map_err(|e| e.to_string())?;
+    wait_css(c, ".ptz-panel[data-state=ready]", Duration::from_secs(15)).await?;
+    type_into(c, ".ptz-panel .ptz-preset-name", "Fountain").await?;
+    click(c, ".ptz-panel .ptz-save-preset").await?;
+    wait_until("the new preset in the panel", Duration::from_secs(10), || async {
+        Ok(text_of(c, ".ptz-panel .ptz-presets").await.unwrap_or_default().contains("Fountain"))
+    })
+    .await?;
+    let (_, presets) = op.call(reqwest::Method::GET, "/api/v1/cameras/rose-ptz/ptz/presets", None).await;
+    ensure!(presets.as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "Fountain")), "{presets}");
     Ok(())
 }
