@@ -5,7 +5,7 @@
 //!
 //! Control is a lease kept in this node's memory: it passes to whoever sends the next command
 //! after [`LEASE`] without one. In a region, a camera's operators may reach different nodes;
-//! each node then enforces its own lease (see `docs/guide/ptz.md`).
+//! each node then enforces its own lease (see `docs/ref/ptz.md`).
 
 use crate::App;
 use polis_base::{Error, FieldError, Result};
