@@ -13,7 +13,8 @@
 
 mod common;
 
-use common::{free_port, Api, Ipycam, Proc, Serve};
+use common::ipycam::Ipycam;
+use common::{free_port, Api, Proc, Serve};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -123,6 +124,24 @@ async fn browser(driver: &str, profile: &Path, chromium: &Path) -> Client {
     ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(driver).await.expect("a browser session")
 }
 
+/// `polis serve` on a fresh database in `dir` with the municipality of Kazanlak; the server, its
+/// address, the administrator's API client and the server's log file.
+async fn start_polis(dir: &Path) -> (Proc, String, Api, PathBuf) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = dir.join("polis.log");
+    let data = dir.join("data");
+    let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
+    let server = serve.start().await;
+    let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
+    api.post(
+        "/api/v1/organisations",
+        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
+    )
+    .await;
+    (server, base, api, log)
+}
+
 /// chromedriver on a free port, waited for; its process and address.
 async fn start_chromedriver(chromedriver: &Path, dir: &Path) -> (Proc, String) {
     let driver_port = free_port();
@@ -152,18 +171,7 @@ async fn an_operator_disabled_from_the_console_is_signed_out_of_theirs() {
     let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
     let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = tmp.path().join("polis.log");
-    let data = tmp.path().join("data");
-    let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
-    let _server = serve.start().await;
-    let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
-    api.post(
-        "/api/v1/organisations",
-        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
-    )
-    .await;
+    let (_server, base, api, log) = start_polis(tmp.path()).await;
     api.post(
         "/api/v1/users",
         json!({"username": "ana", "password": OPERATOR_PASSWORD, "role": "operator", "municipality": "kazanlak"}),
@@ -277,18 +285,7 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
     let cam = Ipycam::start("Rose Square PTZ", "onvif", CAMERA_PASSWORD).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = tmp.path().join("polis.log");
-    let data = tmp.path().join("data");
-    let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
-    let _server = serve.start().await;
-    let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
-    api.post(
-        "/api/v1/organisations",
-        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
-    )
-    .await;
+    let (_server, base, api, log) = start_polis(tmp.path()).await;
     api.post(
         "/api/v1/cameras",
         json!({"id": "rose-ptz", "municipality": "kazanlak", "name": "Rose Square PTZ", "lat": 42.6191,
@@ -356,7 +353,8 @@ async fn ptz_scenario(c: &Client, base: &str, op: &Api, id: &str) -> TestResult 
     // The camera itself turned: its reported pan is half a unit east of north.
     let (_, st) = op.call(reqwest::Method::GET, "/api/v1/cameras/rose-ptz/ptz", None).await;
     let pan = st["pan"].as_f64().ok_or(format!("no pan: {st}"))?;
-    ensure!((pan - 0.5).abs() < 0.01, "the camera's pan is {pan}, not 0.5: {st}");
+    let east_of_north = (pan - 0.5).abs() < 0.01;
+    ensure!(east_of_north, "the camera's pan is {pan}, not 0.5: {st}");
     ensure!(st["holder"]["username"] == "petar" && st["holder"]["incident"] == id, "{st}");
 
     // The camera's own view has the PTZ panel: a preset saved there is kept by the camera.

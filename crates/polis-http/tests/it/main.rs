@@ -8,6 +8,8 @@ mod exchange;
 mod faults;
 mod harness;
 mod incidents;
+#[path = "../../../polis/tests/common/ipycam.rs"]
+mod ipycam;
 mod live;
 mod media;
 mod mqtt;

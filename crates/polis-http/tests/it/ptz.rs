@@ -9,59 +9,12 @@
 //! in the shared store suite on both engines.
 
 use crate::harness::{spawn, Backend, TestApp};
+use crate::ipycam::Ipycam;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CAMERA_PASSWORD: &str = "Cam-S3cret-99";
-
-struct Ipycam {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Ipycam {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-async fn start_ipycam() -> Ipycam {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let config = json!({
-        "name": "Gate North", "local_ip": "127.0.0.1", "onvif_port": port, "rtsp_port": free_port(),
-        "rtmp_port": free_port(), "web_port": free_port(), "go2rtc_api_port": free_port(),
-        "username": "onvif", "password": CAMERA_PASSWORD, "show_timestamp": false,
-    });
-    std::fs::write(dir.path().join("camera_config.json"), config.to_string()).expect("config");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/ipycam.sh");
-    let log = std::fs::File::create(dir.path().join("ipycam.log")).expect("log");
-    let child = Command::new(script)
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("starting ipycam");
-    let cam = Ipycam { child, port, _dir: dir };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        let log = std::fs::read_to_string(cam._dir.path().join("ipycam.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "ipycam did not listen on {port} within 60 s:\n{log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cam
-}
 
 async fn call(t: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut rb = t.req_as(token, method, path);
@@ -82,9 +35,9 @@ fn east(lat: f64, lon: f64, m: f64) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ptz_camera_is_discovered_probed_and_turned_to_an_incident_over_onvif() {
-    let cam = start_ipycam().await;
+    let cam = Ipycam::start("Gate North", "onvif", CAMERA_PASSWORD).await;
     let t = spawn(Backend::Sqlite).await;
-    let device_url = format!("http://127.0.0.1:{}/onvif/device_service", cam.port);
+    let device_url = cam.device_url.clone();
     let admin = t.token.clone();
 
     // Discovery: a directed WS-Discovery probe finds the camera, by name and address.

@@ -133,42 +133,5 @@ impl Api {
     }
 }
 
-/// ipycam (PyPI, pinned; `scripts/lib/ipycam.sh`), a virtual IP camera with ONVIF device, media
-/// and PTZ services behind a WS-Security user, on free loopback ports; killed when dropped.
-pub struct Ipycam {
-    pub proc: Proc,
-    /// Its ONVIF device service address.
-    pub device_url: String,
-    pub dir: tempfile::TempDir,
-}
-
-impl Ipycam {
-    pub async fn start(name: &str, username: &str, password: &str) -> Ipycam {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let config = json!({
-            "name": name, "local_ip": "127.0.0.1", "onvif_port": port, "rtsp_port": free_port(),
-            "rtmp_port": free_port(), "web_port": free_port(), "go2rtc_api_port": free_port(),
-            "username": username, "password": password, "show_timestamp": false,
-        });
-        std::fs::write(dir.path().join("camera_config.json"), config.to_string()).expect("config");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/ipycam.sh");
-        let log = std::fs::File::create(dir.path().join("ipycam.log")).expect("log");
-        let child = Command::new(script)
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("starting ipycam");
-        let cam =
-            Ipycam { proc: Proc(child), device_url: format!("http://127.0.0.1:{port}/onvif/device_service"), dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            let log = std::fs::read_to_string(cam.dir.path().join("ipycam.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "ipycam did not listen on {port} within 60 s:\n{log}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        cam
-    }
-}
+#[path = "ipycam.rs"]
+pub mod ipycam;
