@@ -1495,7 +1495,11 @@
       const list = el("ol", { class: "item-list" });
       for (const c of a.cameras) {
         const known = state.byId.camera.get(c.id);
-        list.appendChild(cameraItem(Object.assign({}, known ? known.p : {}, c), "alarm-camera"));
+        const item = cameraItem(Object.assign({}, known ? known.p : {}, c), "alarm-camera");
+        const ptz = c.ptz || (known && known.p.kind === "ptz");
+        const turn = ptz && !readOnly && isActiveAlarm(a) && Inc.alarmTurnButton ? Inc.alarmTurnButton(a, c.id) : null;
+        if (turn) item.appendChild(turn);
+        list.appendChild(item);
       }
       cams.appendChild(list);
     }
@@ -1558,9 +1562,12 @@
       ),
       el("button", { type: "button", class: "icon-btn", title: t("details.close"), "aria-label": t("details.close"), onclick: clearSelection }, "×")
     );
+    // Eyes on the source: the nearest camera that sees it live at the top, with no click.
+    const scene = isActiveAlarm(a) && a.cameras && Inc.alarmScene ? Inc.alarmScene(a) : null;
     const body = el(
       "div",
       { class: "panel-body" },
+      scene,
       el("p", { class: "alarm-message", text: a.message || "" }),
       extra,
       el("dl", { class: "fields" }, rows.flat()),

@@ -450,34 +450,45 @@
     sc.players.clear();
   }
 
-  function sceneCameraLabel(v, id) {
-    const c = (v.cameras || []).find((x) => x.id === id) || {};
+  function sceneCameraLabel(cameras, id) {
+    const c = (cameras || []).find((x) => x.id === id) || {};
     const known = B.state.byId.camera.get(id);
     const name = B.shortName((known && known.p.name) || c.name || "") || id;
     return Number.isFinite(+c.distance_m) ? name + " · " + B.fmtMetres(+c.distance_m) : name;
   }
 
   function sceneSection(v) {
-    if (!canWatchVideo() || !isOpen(v) || !(v.cameras || []).length) {
-      if (S.scene && S.scene.incident === v.id) stopScene();
+    if (!isOpen(v)) {
+      if (S.scene && S.scene.owner === "incident:" + v.id) stopScene();
       return null;
     }
-    const ids = v.cameras.slice(0, 1 + SCENE_THUMBS).map((c) => c.id);
+    return sceneFor("incident:" + v.id, v.cameras || [], { share: canHandle() });
+  }
+
+  /** The scene of `owner` ("incident:ID" or "alarm:ID"): the nearest of `cameras` live, the next
+   *  ones as thumbnails; `opts.share` adds the share button (incidents). One scene at a time. */
+  function sceneFor(owner, cameras, opts) {
+    if (!canWatchVideo() || !cameras.length) {
+      if (S.scene && S.scene.owner === owner) stopScene();
+      return null;
+    }
+    const ids = cameras.slice(0, 1 + SCENE_THUMBS).map((c) => c.id);
     const key = ids.join(",");
-    if (S.scene && (S.scene.incident !== v.id || S.scene.key !== key)) stopScene();
-    if (!S.scene) S.scene = buildScene(v, ids, key);
+    if (S.scene && (S.scene.owner !== owner || S.scene.key !== key)) stopScene();
+    if (!S.scene) S.scene = buildScene(owner, ids, key);
     const sc = S.scene;
-    sc.v = v;
+    sc.cameras = cameras;
+    sc.opts = opts || {};
     paintScene(sc);
     return sc.box;
   }
 
-  function buildScene(v, ids, key) {
-    const sc = { incident: v.id, key, order: ids.slice(), players: new Map(), v, box: null, watch: 0 };
+  function buildScene(owner, ids, key) {
+    const sc = { owner, key, order: ids.slice(), players: new Map(), cameras: [], opts: {}, box: null, watch: 0 };
     const main = el("div", { class: "scene-stage", "data-state": "connecting" }, el("video", { class: "scene-video" }), el("div", { class: "scene-label" }), el("div", { class: "tile-msg", hidden: true }));
     const thumbs = el("div", { class: "scene-thumbs" });
     const actions = el("div", { class: "scene-actions" });
-    sc.box = el("section", { class: "incident-scene", "data-incident-id": v.id }, el("h3", { text: t("inc.scene") }), main, thumbs, actions);
+    sc.box = el("section", { class: "incident-scene", "data-owner": owner }, el("h3", { text: t("inc.scene") }), main, thumbs, actions);
     sc.main = main;
     sc.thumbs = thumbs;
     sc.actions = actions;
@@ -537,11 +548,10 @@
   }
 
   function paintScene(sc) {
-    const v = sc.v;
-    sc.main.querySelector(".scene-label").textContent = sceneCameraLabel(v, sc.order[0]);
-    sc.thumbs.querySelectorAll(".scene-thumb").forEach((b) => (b.querySelector(".scene-thumb-label").textContent = sceneCameraLabel(v, b.dataset.cameraId)));
+    sc.main.querySelector(".scene-label").textContent = sceneCameraLabel(sc.cameras, sc.order[0]);
+    sc.thumbs.querySelectorAll(".scene-thumb").forEach((b) => (b.querySelector(".scene-thumb-label").textContent = sceneCameraLabel(sc.cameras, b.dataset.cameraId)));
     const buttons = [];
-    if (canHandle()) {
+    if (sc.opts.share) {
       buttons.push(
         el("button", {
           type: "button",
@@ -570,19 +580,23 @@
   /** "Turn to the incident": aims a PTZ camera at the spot over ONVIF (the incident gives the
    *  operator priority over someone else's control), then says where it points or why not. */
   function turnButton(v, id) {
+    return ptzTurnButton(id, { command: "look", incident: v.id }, t("ptz.turn_to_incident"));
+  }
+
+  function ptzTurnButton(id, body, label) {
     const out = el("span", { class: "ptz-turn-result muted small", role: "status" });
     const b = el("button", {
       type: "button",
       class: "btn btn-small ptz-turn",
       "data-camera": id,
-      text: t("ptz.turn_to_incident"),
+      text: label,
       onclick: async (e) => {
         e.stopPropagation();
         b.disabled = true;
         out.classList.remove("is-error");
         out.textContent = t("ptz.turning");
         try {
-          const st = await B.api("POST", "/api/v1/cameras/" + encodeURIComponent(id) + "/ptz", { command: "look", incident: v.id });
+          const st = await B.api("POST", "/api/v1/cameras/" + encodeURIComponent(id) + "/ptz", body);
           out.textContent = st.aim ? t("ptz.turned", { deg: I.number(st.aim.bearing_deg, 0), m: I.number(st.aim.distance_m, 0) }) : t("ptz.ready");
           out.dataset.state = "turned";
         } catch (ex) {
@@ -1163,6 +1177,15 @@
   }
 
   window.PolisIncidents = {
+    /** An alarm's scene: the cameras that see its source, the nearest live (app.js). */
+    alarmScene(a) {
+      return sceneFor("alarm:" + a.id, a.cameras || [], { share: false });
+    },
+    /** "Turn to the alarm" for a PTZ camera that sees an alarm's source. */
+    alarmTurnButton(a, cameraId) {
+      if (!canWatchVideo() || !Number.isFinite(a.lat) || !Number.isFinite(a.lon)) return null;
+      return ptzTurnButton(cameraId, { command: "look", lat: a.lat, lon: a.lon }, t("ptz.turn_to_alarm"));
+    },
     attach(bridge) {
       B = bridge;
       const b = $("incident-closed");

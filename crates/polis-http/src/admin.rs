@@ -70,7 +70,9 @@ impl From<&User> for UserOut {
 
 /// Reads a present field as `Some`: with `T = Option<U>`, `Some(None)` for an explicit `null`
 /// (`None` when absent); with a plain `T`, `null` is refused.
-fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<T>, D::Error> {
+pub(crate) fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 

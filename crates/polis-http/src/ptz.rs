@@ -16,7 +16,7 @@ use polis_base::{Error, Result};
 use polis_core::ptz::{DeviceReport, Discovered, LinkInput, OnvifLinkView, PtzCommand, PtzState};
 use polis_domain::{Id, LatLon};
 use serde::{Deserialize, Serialize};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// A camera's ONVIF link as read: the password only as `has_password`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,22 +64,22 @@ pub struct OnvifLinkIn {
     #[schema(max_length = 100)]
     pub username: String,
     /// Never returned, logged or audited; absent: keep the stored one
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, max_length = 200)]
     pub password: Option<String>,
     /// The media profile token used for PTZ (absent or null: the first PTZ profile)
     #[serde(default)]
     pub profile: Option<String>,
     /// The pan value (-1..1) at which the camera faces north (absent: unchanged, 0 at first)
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -1.0, maximum = 1.0)]
     pub pan_north: Option<f64>,
     /// Degrees per unit of pan, 1 to 360 (absent: unchanged, 180 at first)
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = 1.0, maximum = 360.0)]
     pub pan_degrees: Option<f64>,
     /// Degrees per unit of tilt, 1 to 180 (absent: unchanged, 90 at first)
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = 1.0, maximum = 180.0)]
     pub tilt_degrees: Option<f64>,
 }
@@ -163,9 +163,9 @@ pub struct DiscoverIn {
     /// local network's multicast group, at most 256
     #[serde(default)]
     pub addresses: Vec<String>,
-    /// How long to collect answers, 1 to 10 seconds (2 when absent)
-    #[serde(default)]
-    #[schema(nullable = false, minimum = 1, maximum = 10)]
+    /// How long to collect answers, 1 to 5 seconds (2 when absent; cameras answer within 0.5 s)
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
+    #[schema(nullable = false, minimum = 1, maximum = 5)]
     pub seconds: Option<u64>,
 }
 
@@ -288,34 +288,34 @@ pub struct PtzCommandIn {
     /// without moving)
     #[schema(pattern = "^(move|stop|goto|look|goto_preset|set_preset|take)$")]
     pub command: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -1.0, maximum = 1.0)]
     pub pan: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -1.0, maximum = 1.0)]
     pub tilt: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -1.0, maximum = 1.0)]
     pub zoom: Option<f64>,
     /// How long a move lasts unless stopped, 1 to 30 (5 when absent)
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = 1, maximum = 30)]
     pub seconds: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -90.0, maximum = 90.0)]
     pub lat: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false, minimum = -180.0, maximum = 180.0)]
     pub lon: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false)]
     pub token: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false)]
     pub name: Option<String>,
     /// The incident this is for: it gives priority over an operator without one, and is where
     /// a look aims without lat/lon
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::explicit")]
     #[schema(nullable = false)]
     pub incident: Option<String>,
 }
@@ -463,9 +463,12 @@ pub(crate) async fn probe(State(s): State<AppState>, Authed(a): Authed, body: By
     Ok(Json(s.app.onvif_probe(&a, &i.url, &i.username, &i.password).await?.into()))
 }
 
-fn socket_addr(field: &str, s: &str) -> Result<SocketAddr> {
+/// A discovery address: an IP address or host name, with a port or 3702. A name is resolved
+/// without blocking, within 2 s.
+async fn socket_addr(field: &str, s: &str) -> Result<SocketAddr> {
     let bad = || Error::invalid(field, format!("{s:?} is not a host or host:port"));
-    if s.is_empty() || s.len() > 255 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    let name_ok = |h: &str| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+    if s.is_empty() || s.len() > 255 {
         return Err(bad());
     }
     if let Ok(a) = s.parse::<SocketAddr>() {
@@ -474,8 +477,18 @@ fn socket_addr(field: &str, s: &str) -> Result<SocketAddr> {
     if let Ok(ip) = s.parse::<std::net::IpAddr>() {
         return Ok(SocketAddr::new(ip, 3702));
     }
-    let with_port = if s.contains(':') { s.to_string() } else { format!("{s}:3702") };
-    with_port.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(bad)
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+        None => (s, 3702),
+    };
+    if !name_ok(host) {
+        return Err(bad());
+    }
+    let found = tokio::time::timeout(std::time::Duration::from_secs(2), tokio::net::lookup_host((host, port))).await;
+    match found {
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(bad),
+        _ => Err(Error::invalid(field, format!("{s:?} cannot be resolved"))),
+    }
 }
 
 /// `POST /onvif/discover`.
@@ -503,20 +516,17 @@ pub(crate) async fn discover(
         return Err(Error::invalid("addresses", "at most 256 addresses").into());
     }
     let seconds = i.seconds.unwrap_or(2);
-    if !(1..=10).contains(&seconds) {
-        return Err(Error::invalid("seconds", "must be 1 to 10").into());
+    if !(1..=5).contains(&seconds) {
+        return Err(Error::invalid("seconds", "must be 1 to 5").into());
     }
-    let directed = i
-        .addresses
-        .iter()
-        .enumerate()
-        .map(|(n, s)| {
-            socket_addr("addresses", s).map_err(|e| {
-                let detail = polis_base::FieldError::new("addresses", e.message.clone()).at_row(n);
-                e.with_details(vec![detail])
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut directed = Vec::with_capacity(i.addresses.len());
+    for (n, s) in i.addresses.iter().enumerate() {
+        let a = socket_addr("addresses", s).await.map_err(|e| {
+            let detail = polis_base::FieldError::new("addresses", e.message.clone()).at_row(n);
+            e.with_details(vec![detail])
+        })?;
+        directed.push(a);
+    }
     let found = s.app.onvif_discover(&a, &directed, std::time::Duration::from_secs(seconds)).await?;
     Ok(Json(found.into_iter().map(DiscoveredOut::from).collect()))
 }
