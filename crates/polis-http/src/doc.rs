@@ -3,7 +3,8 @@
 //! areas cannot drift from the code. Generated so far: users (`GET /users`, `GET` and
 //! `PATCH /users/{id}`, the schemas `User`, `UserPatch` and `SessionUser`, which the
 //! written login and `/me` operations refer to) and the audit log (`GET /audit`,
-//! `GET /audit.csv`, their filters from one `IntoParams` struct, the schema `AuditEntry`). A generated operation or schema must
+//! `GET /audit.csv`, their filters from one `IntoParams` struct, the schema `AuditEntry`) and ONVIF
+//! and PTZ (`crate::ptz`: links, probe, discovery, PTZ state, commands and presets). A generated operation or schema must
 //! not also be written by hand in `openapi.json` (`tests/it/contract.rs` checks it), and the
 //! router-document and response checks run against the merged document.
 //!
