@@ -386,28 +386,26 @@ impl App {
         Ok(out)
     }
 
+    /// The camera (that `actor` sees) linked to the device service `url`: one read of the links.
     async fn camera_with_onvif_url(&self, actor: &Actor, url: &str) -> Result<Option<Id>> {
-        let ids: Vec<Id> = {
-            let reg = self.registry().await;
-            reg.cameras.values().filter(|c| actor.sees(&c.municipality)).map(|c| c.id.clone()).collect()
-        };
-        for id in ids {
-            if self.store().onvif_link(&id).await?.is_some_and(|l| l.url == url) {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
+        let links = self.store().onvif_links().await?;
+        let reg = self.registry().await;
+        Ok(links
+            .into_iter()
+            .filter(|l| l.url == url)
+            .find(|l| reg.cameras.get(&l.camera).is_some_and(|c| actor.sees(&c.municipality)))
+            .map(|l| l.camera))
     }
 
-    /// The connected device of a camera and its PTZ profile (connecting once per link).
+    /// The connected device of a camera and its PTZ profile (connecting once per link). The
+    /// desk's lock is not held while a camera answers, so a slow camera delays only itself.
     async fn ptz_device(&self, camera: &Id) -> Result<(OnvifLink, Device, String)> {
         let link = self
             .store()
             .onvif_link(camera)
             .await?
             .ok_or_else(|| Error::failed_precondition(format!("camera {camera} has no ONVIF link")))?;
-        let mut devices = self.ptz.devices.lock().await;
-        if let Some((l, d, p)) = devices.get(camera) {
+        if let Some((l, d, p)) = self.ptz.devices.lock().await.get(camera) {
             if *l == link {
                 return Ok((l.clone(), d.clone(), p.clone()));
             }
@@ -428,7 +426,7 @@ impl App {
                 .map(|p| p.token)
                 .ok_or_else(|| Error::failed_precondition(format!("camera {camera} has no PTZ profile")))?,
         };
-        devices.insert(camera.clone(), (link.clone(), dev.clone(), profile.clone()));
+        self.ptz.devices.lock().await.insert(camera.clone(), (link.clone(), dev.clone(), profile.clone()));
         Ok((link, dev, profile))
     }
 

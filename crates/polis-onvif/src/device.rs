@@ -208,12 +208,22 @@ impl Device {
                 Error::unavailable(format!("the camera at {host} {why} ({action})"))
             })?;
         let status = r.status();
-        let bytes = r
-            .bytes()
-            .await
-            .map_err(|_| Error::unavailable(format!("the camera at {host} broke off its answer ({action})")))?;
-        if bytes.len() > MAX_ANSWER {
-            return Err(Error::unavailable(format!("the camera at {host} answered {action} with more than 1 MiB")));
+        // At most MAX_ANSWER bytes are read, whatever the camera announces or sends.
+        let mut r = r;
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            match r.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() <= MAX_ANSWER => bytes.extend_from_slice(&chunk),
+                Ok(Some(_)) => {
+                    return Err(Error::unavailable(format!(
+                        "the camera at {host} answered {action} with more than 1 MiB"
+                    )))
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(Error::unavailable(format!("the camera at {host} broke off its answer ({action})")))
+                }
+            }
         }
         let text = String::from_utf8_lossy(&bytes);
         let doc = xml::parse(&text);

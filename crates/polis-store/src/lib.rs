@@ -247,6 +247,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the camera's link, with its audit record.
     async fn put_onvif_link(&self, link: &polis_domain::OnvifLink, audit: &AuditRecord) -> Result<()>;
     async fn onvif_link(&self, camera: &Id) -> Result<Option<polis_domain::OnvifLink>>;
+    /// Every camera's link, ordered by camera.
+    async fn onvif_links(&self) -> Result<Vec<polis_domain::OnvifLink>>;
     /// Removes the camera's link (audited when there was one); whether there was one.
     async fn delete_onvif_link(&self, camera: &Id, audit: &AuditRecord) -> Result<bool>;
 

@@ -65,6 +65,12 @@ pub(crate) async fn onvif_link(db: &Db, camera: &Id) -> Result<Option<OnvifLink>
     rows.first().map(link_from).transpose()
 }
 
+pub(crate) async fn onvif_links(db: &Db) -> Result<Vec<OnvifLink>> {
+    let rows =
+        db.fetch_all("read ONVIF links", &format!("SELECT {COLS} FROM camera_onvif ORDER BY camera"), &[]).await?;
+    rows.iter().map(link_from).collect()
+}
+
 /// Removes the camera's link; whether there was one.
 pub(crate) async fn delete_onvif_link(db: &Db, camera: &Id, audit: &AuditRecord) -> Result<bool> {
     const WHAT: &str = "remove an ONVIF link";

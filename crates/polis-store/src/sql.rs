@@ -845,6 +845,10 @@ impl Store for SqlStore {
         crate::onvif::onvif_link(&self.db, camera).await
     }
 
+    async fn onvif_links(&self) -> Result<Vec<polis_domain::OnvifLink>> {
+        crate::onvif::onvif_links(&self.db).await
+    }
+
     async fn delete_onvif_link(&self, camera: &Id, audit: &AuditRecord) -> Result<bool> {
         crate::onvif::delete_onvif_link(&self.db, camera, audit).await
     }

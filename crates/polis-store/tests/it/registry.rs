@@ -228,7 +228,8 @@ pub async fn onvif_links_round_trip_and_go_with_their_camera(store: DynStore) {
         .put_onvif_link(&changed, &audit("onvif_link", "camera", "ptz-1", Some("kazanlak"), 2))
         .await
         .expect("put again");
-    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), Some(changed));
+    assert_eq!(store.onvif_link(&cam.id).await.expect("read"), Some(changed.clone()));
+    assert_eq!(store.onvif_links().await.expect("all"), vec![changed]);
     assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 2);
     // Removing: audited once, and only when there was one.
     assert!(store
