@@ -111,12 +111,20 @@ pub(crate) fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
                 let one: Map<String, Value> = std::iter::once((k.clone(), v.clone())).collect();
                 if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
                     let msg = e.to_string();
+                    if msg.starts_with("missing field") {
+                        // About another field, which this one-field object lacks: not about `k`.
+                        continue;
+                    }
                     let msg =
                         if msg.starts_with("unknown field") { "is not a field of this request".into() } else { msg };
                     return Err(Error::invalid(k.as_str(), msg));
                 }
             }
-            Err(Error::invalid("body", e.to_string()))
+            let msg = e.to_string();
+            match msg.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+                Some(field) => Err(Error::invalid(field, "is required")),
+                None => Err(Error::invalid("body", msg)),
+            }
         }
     }
 }

@@ -225,6 +225,10 @@ async fn a_ptz_camera_is_discovered_probed_and_turned_to_an_incident_over_onvif(
     crate::harness::assert_error(s, &b, StatusCode::BAD_REQUEST, "pan", None);
     let (s, b) = call(&t, &op2, Method::POST, ptz, Some(json!({"command": "spin"}))).await;
     crate::harness::assert_error(s, &b, StatusCode::BAD_REQUEST, "command", None);
+    let (s, b) = call(&t, &op2, Method::POST, ptz, Some(json!({"pan": 0.5}))).await;
+    crate::harness::assert_error(s, &b, StatusCode::BAD_REQUEST, "command", None);
+    let (s, b) = call(&t, &op2, Method::POST, ptz, Some(json!({"command": "move", "pan": "fast"}))).await;
+    crate::harness::assert_error(s, &b, StatusCode::BAD_REQUEST, "pan", None);
 
     // Released, the first operator may take it again.
     let (s, _) = call(&t, &op2, Method::DELETE, &format!("{ptz}/control"), None).await;
