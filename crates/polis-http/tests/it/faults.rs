@@ -363,8 +363,13 @@ async fn full_disk_under_intake_and_recording(t: Full) {
     let files_while_full = t.unindexed_files().await;
     assert!(files_while_full.is_empty(), "files the index does not know while full: {files_while_full:?}");
 
-    // Space returns.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The disk stays full while intake goes on (a few more batches refused), then space returns.
+    let refused_so_far = refused.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.load(Ordering::SeqCst) < refused_so_far + 3 {
+        assert!(Instant::now() < deadline, "intake stopped being refused while the disk was full");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     t.free_disk().await;
     let freed = Instant::now();
     let deadline = freed + Duration::from_secs(10);
