@@ -278,6 +278,7 @@
     Planner.reset();
     Video.reset();
     Admin.reset();
+    Warn.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -333,6 +334,7 @@
       $("open-planner").hidden = !Planner.canPlan();
       Video.start(session);
       Admin.start(session);
+      Warn.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -549,14 +551,14 @@
       click: map.layer("click"),
     };
     map.on("render", drawOverlay);
-    // While the planner picks mounting points, clicks are its own.
-    map.on("click", (e) => Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
+    map.on("click", (e) => Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
     map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -713,6 +715,7 @@
     drawSeeingMarks(map);
     Inc.draw(map);
     Planner.draw(map);
+    Warn.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -1182,7 +1185,7 @@
   const SILENCE_MS = 15 * 60 * 1000;
   const SILENCE_TEXT = /silen|no data|no reading|no observation|мълч|няма данни/i;
   const MUTE_KEY = "polis.alarm_muted";
-  const LIVE_TYPES = "alarm,observation,registry,incident,plan,dispatch";
+  const LIVE_TYPES = "alarm,observation,registry,incident,plan,dispatch,warning,external_warning";
   const LIVE_RETRY_MAX_MS = 5000;
 
   const sevRank = (s) => (SEVERITIES.includes(s) ? SEVERITIES.indexOf(s) : SEVERITIES.length);
@@ -1581,6 +1584,8 @@
       !readOnly && isUnacked(a)
         ? el("button", { type: "button", class: "btn btn-small btn-primary alarm-ack", text: t("alarm.acknowledge"), onclick: (e) => ((e.currentTarget.disabled = true), alarmAction(a.id, "ack")) })
         : null,
+      // A warning may follow an alarm that has already cleared (a gauge that dipped once).
+      !readOnly ? Warn.alarmButton(a) : null,
       !readOnly && isActiveAlarm(a)
         ? el("button", {
             type: "button",
@@ -1823,6 +1828,7 @@
       Inc.gap();
     }
     else if (ev.type === "registry") onRegistryChange(ev.data || {});
+    else if (ev.type === "warning" || ev.type === "external_warning") Warn.onEvent(ev.type, ev.data);
   }
 
   /** Sites, cameras or sensors changed elsewhere: reload them (at most every two seconds); a
@@ -2192,6 +2198,7 @@
    *  (video.js). They work through one bridge of app.js's helpers; video.js adds `livePlayer`. */
   const Inc = window.PolisIncidents;
   const Planner = window.PolisPlanner;
+  const Warn = window.PolisWarnings;
   const Video = window.PolisVideo;
   const Admin = window.PolisAdmin;
 
@@ -2226,7 +2233,7 @@
     Planner.attach(B);
     Video.attach(B);
     Admin.attach(B);
-    if (window.PolisWarnings) window.PolisWarnings.attach(B);
+    Warn.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

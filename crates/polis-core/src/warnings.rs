@@ -11,12 +11,13 @@ use crate::registry::new_id;
 use crate::App;
 use polis_base::{Error, Result};
 use polis_cap::{ParsedAlert, Publisher};
+use polis_domain::geometry::distance_to_ring_m;
 use polis_domain::rules::RuleScope;
 use polis_domain::warning::{
     CapCategory, CapRecord, CapSeverity, Certainty, InboundAlert, InboundStatus, PublicKind, Publication, Texts,
     Urgency, Warning, WarningArea, WarningContent, WarningStatus,
 };
-use polis_domain::{Actor, Condition, Id, LatLon, Role, SensorKind, Severity};
+use polis_domain::{Actor, Condition, Id, LatLon, Role, Sector, SensorKind, Severity, SiteGeometry};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -95,6 +96,10 @@ pub struct PublicWarning {
     pub warning: Warning,
     pub message: Arc<CapRecord>,
 }
+
+/// How far from an alarm's sensor a disaster-sector key site may lie for its outline to be the
+/// drafted warning's area (the river bank or dam the gauge watches).
+const WATCHED_SITE_M: f64 = 1_000.0;
 
 impl App {
     /// Sets how CAP messages are signed and linked; once, before serving.
@@ -286,17 +291,42 @@ impl App {
         let alarm = self.alarm(actor, alarm_id).await?;
         actor.check_warnings(&alarm.municipality)?;
         let rule = self.store().rule_version(&alarm.rule, alarm.rule_version).await?;
-        let sensor = self.registry().await.sensors.get(&alarm.source).cloned();
+        let registry = self.registry().await;
+        let sensor = registry.sensors.get(&alarm.source).cloned();
         let zone = rule.as_ref().and_then(|r| match (&r.scope, &r.condition) {
             (_, Condition::Geofence { zone, .. }) => Some(zone.clone()),
             (RuleScope::Kind { zone: Some(z), .. }, _) => Some(z.clone()),
             _ => None,
         });
         let centre = alarm.location.or(sensor.as_ref().map(|s| s.position));
-        let area = match (zone, centre) {
-            (Some(z), _) => WarningArea::polygon(z)?,
-            (None, Some(c)) => WarningArea::circle(c, 1_000.0)?,
-            (None, None) => return Err(Error::failed_precondition("the alarm has no place to draft a warning for")),
+        // Without a zone in the rule: the zone the sensor watches, that is the outline of the
+        // nearest key site of the disaster sector (a river bank, a dam) within 1 km of it.
+        let watched = centre.and_then(|c| {
+            registry
+                .sites
+                .values()
+                .filter(|s| s.municipality == alarm.municipality && s.sectors.contains(&Sector::Disaster))
+                .filter_map(|s| match &s.geometry {
+                    SiteGeometry::Polygon(ring) => Some((distance_to_ring_m(c, ring), s)),
+                    SiteGeometry::Point(_) => None,
+                })
+                .filter(|(d, _)| *d <= WATCHED_SITE_M)
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, s)| s.clone())
+        });
+        drop(registry);
+        let (area, area_desc) = match (zone, &watched, centre) {
+            (Some(z), _, _) => (WarningArea::polygon(z)?, None),
+            (None, Some(site), _) => match &site.geometry {
+                SiteGeometry::Polygon(ring) => {
+                    (WarningArea::polygon(ring.clone())?, Some(Texts::new(site.name_bg.clone(), site.name_en.clone())))
+                }
+                SiteGeometry::Point(c) => (WarningArea::circle(*c, 1_000.0)?, None),
+            },
+            (None, None, Some(c)) => (WarningArea::circle(c, 1_000.0)?, None),
+            (None, None, None) => {
+                return Err(Error::failed_precondition("the alarm has no place to draft a warning for"))
+            }
         };
         let kind = sensor.as_ref().map(|s| s.kind);
         let (event, category, what_bg, what_en) = match kind {
@@ -321,7 +351,7 @@ impl App {
             severity,
             certainty,
             area,
-            area_desc: Texts::new(format!("Район на {place}"), format!("Area of {place}")),
+            area_desc: area_desc.unwrap_or_else(|| Texts::new(format!("Район на {place}"), format!("Area of {place}"))),
             headline: Texts::new(format!("{what_bg}: {place}"), format!("{what_en}: {place}")),
             description: Texts::new(
                 format!("Сигнал от {place}: {}", alarm.message),

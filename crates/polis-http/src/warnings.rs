@@ -554,7 +554,47 @@ pub fn content_from(input: &WarningIn, base: Option<&WarningContent>, now: Offse
             onset,
             expires,
         },
-        _ => {
+        (
+            event,
+            category,
+            urgency,
+            severity,
+            certainty,
+            area,
+            area_desc,
+            headline,
+            description,
+            instruction,
+            expires,
+        ) => {
+            // Also say what the content's own checks find in the fields that were given (an
+            // empty event, a text too long), so that one answer names every problem; stand-ins
+            // take the place of the missing or refused fields and are never reported.
+            let stand_in_text = || Texts::new("-", "-");
+            let stand_in = WarningContent {
+                event: event.unwrap_or_else(|| "-".into()),
+                category: category.unwrap_or(CapCategory::Other),
+                urgency: urgency.unwrap_or(Urgency::Unknown),
+                severity: severity.unwrap_or(CapSeverity::Unknown),
+                certainty: certainty.unwrap_or(Certainty::Unknown),
+                area: match area {
+                    Some(a) => a,
+                    None => WarningArea::circle(LatLon::new(0.0, 0.0)?, 1.0)?,
+                },
+                area_desc: area_desc.unwrap_or_default(),
+                headline: headline.unwrap_or_else(stand_in_text),
+                description: description.unwrap_or_else(stand_in_text),
+                instruction: instruction.unwrap_or_default(),
+                onset: None,
+                expires: expires.unwrap_or(now + time::Duration::hours(1)),
+            };
+            if let Err(e) = stand_in.check(now) {
+                for d in e.details {
+                    if !errs.iter().any(|x| x.field == d.field) {
+                        errs.push(d);
+                    }
+                }
+            }
             let msg = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
             return Err(Error::invalid_fields(msg, errs));
         }

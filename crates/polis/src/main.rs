@@ -33,6 +33,9 @@ enum Command {
     },
     /// Run Polis with the demo city of Kazanlak (seeded on first start) on the embedded database.
     Demo {
+        /// A TOML configuration file, as for `serve` (its database must be the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         flags: ServeFlags,
     },
@@ -181,11 +184,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             serve(Config::resolve(flags, raw, "polis-data")?, false).await
         }
-        Command::Demo { flags } => {
-            if flags.database_url.is_some() {
+        Command::Demo { config, flags } => {
+            let raw = match config {
+                Some(p) => RawConfig::load(&p)?,
+                None => RawConfig::default(),
+            };
+            if flags.database_url.is_some() || raw.database_url.is_some() {
                 bail!("the demo runs on the embedded database; use `polis serve` for PostgreSQL");
             }
-            serve(Config::resolve(flags, RawConfig::default(), "polis-demo-data")?, true).await
+            serve(Config::resolve(flags, raw, "polis-demo-data")?, true).await
         }
         Command::Plan { scenario, input, phases, budget, cameras, out, no_local_search } => {
             plan_cmd::run(plan_cmd::PlanArgs {

@@ -268,7 +268,8 @@ async fn wait_css(c: &Client, css: &str, timeout: Duration) -> TestResult<()> {
     wait_until(css, timeout, move || async move { Ok(count(c, css).await? > 0) }).await
 }
 
-/// `polis demo` on loopback `port` with its data in `data`, without the test's `POLIS_*`.
+/// `polis demo` on loopback `port` with its data in `data`, without the test's `POLIS_*`; with a
+/// configuration file `polis.toml` beside `data` when there is one.
 fn demo_command(port: u16, data: &Path) -> Command {
     let mut polis = Command::new(env!("CARGO_BIN_EXE_polis"));
     for (k, _) in std::env::vars() {
@@ -281,6 +282,10 @@ fn demo_command(port: u16, data: &Path) -> Command {
         .arg(data)
         .env("POLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "info");
+    let config = data.with_file_name("polis.toml");
+    if config.is_file() {
+        polis.arg("--config").arg(config);
+    }
     polis
 }
 
@@ -294,6 +299,11 @@ struct Console {
 }
 
 async fn start_console() -> Console {
+    start_console_with(None).await
+}
+
+/// [`start_console`] with a configuration file for `polis demo` (TOML text).
+async fn start_console_with(config: Option<&str>) -> Console {
     // reqwest and fantoccini bring rustls with two crypto back-ends; name the process's one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
@@ -301,6 +311,9 @@ async fn start_console() -> Console {
 
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let mut procs = Processes { children: Vec::new() };
+    if let Some(text) = config {
+        std::fs::write(tmp.path().join("polis.toml"), text).expect("writing polis.toml");
+    }
 
     // The server: the demo city on a fresh embedded database.
     let port = free_port();
@@ -1444,4 +1457,266 @@ async fn live_alarm(c: &Client, api: &Api) -> TestResult<(String, (f64, f64))> {
     let latest = text_of(c, "#sensor-latest").await?;
     ensure!(latest.chars().any(|ch| ch.is_ascii_digit()), "the gauge's latest value is not shown: {latest:?}");
     Ok((sensor_id, at))
+}
+
+// ---- Public warnings (issue 12) ----------------------------------------------------------------
+
+/// A CAP feed of another authority on loopback: an Atom feed with one Severe storm warning whose
+/// area covers Kazanlak. Serves until the test ends.
+async fn meteo_feed() -> String {
+    const OVER_KAZANLAK: &str = "42.55,25.30 42.55,25.50 42.70,25.50 42.70,25.30 42.55,25.30";
+    let alert = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>meteo-storm-1</identifier><sender>meteo@example.bg</sender>
+<sent>2026-12-07T10:00:00+02:00</sent><status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+<info><language>bg-BG</language><category>Met</category><event>Буря</event><urgency>Expected</urgency><severity>Severe</severity>
+<certainty>Likely</certainty><expires>2099-12-08T10:00:00+02:00</expires><headline>Силен вятър над Казанлък</headline>
+<description>Пориви до 90 km/h</description><area><areaDesc>Казанлък</areaDesc><polygon>{OVER_KAZANLAK}</polygon></area></info></alert>"#
+    );
+    let feed = "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Meteo</title><id>urn:meteo</id>\
+        <updated>2026-12-07T08:00:00Z</updated><entry><id>meteo-storm-1</id><title>Storm</title>\
+        <updated>2026-12-07T08:00:00Z</updated><link rel=\"alternate\" type=\"application/cap+xml\" href=\"/storm-1.xml\"/></entry></feed>";
+    let app = axum::Router::new()
+        .route(
+            "/feed.atom",
+            axum::routing::get(move || async move { ([("content-type", "application/atom+xml")], feed) }),
+        )
+        .route(
+            "/storm-1.xml",
+            axum::routing::get(move || async move { ([("content-type", "application/cap+xml")], alert) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port for the feed");
+    let base = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// Issue 12, as its users meet it in the demo city: a storm warning of the meteorological service
+/// arrives by itself (the console lists it and draws its area); the Tundzha rises past its
+/// warning level and the duty officer drafts a warning from the alarm's panel (the river bank the
+/// gauge watches as its area), edits it and saves it; a form with no event and no area is
+/// refused naming both, writing nothing; an area is drawn on the map with real clicks; the
+/// supervisor (a second person) approves the flood warning; a citizen, without an account, reads
+/// it on the portal in Bulgarian and English; the independent CAP 1.2 validator accepts the
+/// message the Atom feed links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_turns_a_flood_alarm_into_a_public_warning_and_shows_the_meteo_service_s() {
+    let feed = meteo_feed().await;
+    let config =
+        format!("[[warnings.cap_feeds]]\nurl = \"{feed}/feed.atom\"\nmunicipality = \"kazanlak\"\nevery_s = 5\n");
+    let con = start_console_with(Some(&config)).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(240), warnings_scenario(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the warnings scenario took more than 240 s".into()));
+    con.finish(outcome, "warnings").await;
+}
+
+async fn sign_in_as(c: &Client, base: &str, user: &str, password: &str) -> TestResult {
+    c.goto(&format!("{base}/")).await.map_err(|e| format!("opening the console: {e}"))?;
+    wait_css(c, "#login-form", Duration::from_secs(10)).await?;
+    type_into(c, "#username", user).await?;
+    type_into(c, "#password", password).await?;
+    click(c, "#login-submit").await?;
+    wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
+    wait_css(c, "#live-state[data-live=\"on\"]", Duration::from_secs(15)).await
+}
+
+/// Clicks the map with the mouse at container pixel (x, y) of `#map`.
+async fn click_map_px(c: &Client, x: f64, y: f64) -> TestResult {
+    let at = js(
+        c,
+        "const r = document.getElementById('map').getBoundingClientRect(); return [Math.round(r.left + arguments[0]), Math.round(r.top + arguments[1])];",
+        vec![json!(x), json!(y)],
+    )
+    .await?;
+    let (x, y) = (at[0].as_i64().unwrap_or(0), at[1].as_i64().unwrap_or(0));
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x, y })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(mouse).await.map_err(|e| format!("clicking the map at ({x}, {y}): {e}"))
+}
+
+async fn warnings_of(api: &Api) -> TestResult<Vec<Value>> {
+    Ok(api.get("/api/v1/warnings").await?["items"].as_array().cloned().unwrap_or_default())
+}
+
+async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    const OFFICER: &str = "officer-Pa55word";
+    for (name, role) in [("ivan", "operator"), ("vera", "supervisor")] {
+        api.post(
+            "/api/v1/users",
+            &json!({"username": name, "password": OFFICER, "role": role, "municipality": "kazanlak"}),
+        )
+        .await?;
+    }
+    sign_in_as(c, base, "ivan", OFFICER).await?;
+
+    // The meteorological service's storm warning arrives by itself: listed, and drawn on the map.
+    click(c, "#open-warnings").await?;
+    wait_css(c, "#warnings-dialog[open]", Duration::from_secs(5)).await?;
+    wait_css(c, ".warn-external-item[data-identifier=\"meteo-storm-1\"]", Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("the outside warning did not reach the console: {e}"))?;
+    let ext = text_of(c, ".warn-external-item[data-identifier=\"meteo-storm-1\"]").await?;
+    ensure!(
+        ext.contains("Силен вятър над Казанлък") && ext.contains("meteo@example.bg"),
+        "the outside warning reads {ext:?}"
+    );
+    ensure!(
+        count(c, ".layer-warnings .warn-area-external").await? == 1,
+        "the outside warning's area is not on the map"
+    );
+
+    // A form with no event and no area is refused naming both; nothing is written.
+    click(c, ".warn-new").await?;
+    wait_css(c, ".warn-editor[data-id=\"new\"]", Duration::from_secs(5)).await?;
+    type_into(c, "#warn-headline-en", "Something").await?;
+    click(c, ".warn-save").await?;
+    wait_css(c, ".warn-error", Duration::from_secs(5)).await?;
+    let error = text_of(c, ".warn-error").await?;
+    ensure!(error.contains("event") && error.contains("area"), "the refusal does not name event and area: {error:?}");
+    ensure!(count(c, "#warn-event[aria-invalid=\"true\"]").await? == 1, "the event field is not marked");
+    ensure!(count(c, ".warn-area-field[aria-invalid=\"true\"]").await? == 1, "the area is not marked");
+    ensure!(
+        js(c, "return document.getElementById('warn-headline-en').value;", vec![]).await? == json!("Something"),
+        "the refused form lost what was typed"
+    );
+    ensure!(warnings_of(api).await?.is_empty(), "a refused warning was written");
+
+    // An area drawn on the map with three real clicks around the centre of the town.
+    type_into(c, "#warn-event", "Road closed").await?;
+    type_into(c, "#warn-headline-bg", "Затворен път").await?;
+    type_into(c, "#warn-description-bg", "Ремонт на моста.").await?;
+    type_into(c, "#warn-description-en", "The bridge is being repaired.").await?;
+    let centre = (42.6195, 25.3935);
+    js(
+        c,
+        "window.polisMap.setView(arguments[0], arguments[1], 15); return true;",
+        vec![json!(centre.0), json!(centre.1)],
+    )
+    .await?;
+    click(c, ".warn-draw-polygon").await?;
+    wait_css(c, "#warn-draw-bar:not([hidden])", Duration::from_secs(5)).await?;
+    ensure!(count(c, "#warnings-dialog[open]").await? == 0, "the panel hides the map while drawing");
+    let size =
+        js(c, "const r = document.getElementById('map').getBoundingClientRect(); return [r.width, r.height];", vec![])
+            .await?;
+    let (w, h) = (size[0].as_f64().unwrap_or(800.0), size[1].as_f64().unwrap_or(600.0));
+    let corners = [(w * 0.45, h * 0.45), (w * 0.58, h * 0.47), (w * 0.5, h * 0.62)];
+    let mut expected = Vec::new();
+    for (x, y) in corners {
+        let p =
+            js(c, "return window.polisMap.unproject(arguments[0], arguments[1]);", vec![json!(x), json!(y)]).await?;
+        expected.push((p["lat"].as_f64().unwrap_or(0.0), p["lon"].as_f64().unwrap_or(0.0)));
+        click_map_px(c, x, y).await?;
+    }
+    ensure!(count(c, ".layer-warnings .warn-vertex").await? == 3, "the three corners are not drawn");
+    ensure!(count(c, "#seeing-panel:not([hidden])").await? == 0, "a corner's click also looked for cameras");
+    click(c, ".warn-draw-finish").await?;
+    wait_css(c, "#warnings-dialog[open] .warn-area-summary[data-kind=\"Polygon\"]", Duration::from_secs(5)).await?;
+    ensure!(text_of(c, ".warn-area-summary").await?.contains("3 corners"), "the drawn area is not in the form");
+    click(c, ".warn-save").await?;
+    wait_css(c, ".warn-item[data-status=\"draft\"]", Duration::from_secs(5)).await?;
+    let drawn = warnings_of(api).await?;
+    ensure!(drawn.len() == 1, "one warning expected, the API has {drawn:?}");
+    let ring = drawn[0]["area"]["coordinates"][0].as_array().cloned().unwrap_or_default();
+    ensure!(ring.len() == 4, "the drawn area has {} positions", ring.len());
+    for (i, (lat, lon)) in expected.iter().enumerate() {
+        let got = (ring[i][1].as_f64().unwrap_or(0.0), ring[i][0].as_f64().unwrap_or(0.0));
+        ensure!(distance_m((*lat, *lon), got) < 5.0, "corner {i} is at {got:?}, clicked at {:?}", (lat, lon));
+    }
+    let road_id = drawn[0]["id"].as_str().unwrap_or_default().to_string();
+    click(c, &format!(".warn-item[data-id=\"{road_id}\"] .warn-cancel")).await?;
+    wait_css(c, &format!(".warn-item[data-id=\"{road_id}\"][data-status=\"cancelled\"]"), Duration::from_secs(5))
+        .await?;
+    click(c, ".warn-close").await?;
+
+    // The Tundzha passes its warning level (400 cm) at the I-5 bridge.
+    let now = js(c, "return new Date().toISOString();", vec![]).await?;
+    api.post("/api/v1/observations", &json!([{"sensor": "kz-sens-wl-tundzha-i5", "time": now, "value": 432}])).await?;
+    let item = "#alarm-queue .alarm-item[data-source=\"kz-sens-wl-tundzha-i5\"]";
+    wait_css(c, item, Duration::from_secs(10)).await.map_err(|e| format!("no flood alarm: {e}"))?;
+    click_live(c, item).await?;
+    wait_css(c, "#details[data-kind=\"alarm\"] .warn-draft-from-alarm", Duration::from_secs(5)).await?;
+    click_live(c, "#details .warn-draft-from-alarm").await?;
+    wait_css(c, "#warnings-dialog[open] .warn-editor", Duration::from_secs(10)).await?;
+    ensure!(
+        js(c, "return document.getElementById('warn-event').value;", vec![]).await? == json!("Flood"),
+        "the draft's event is not Flood"
+    );
+    ensure!(text_of(c, ".warn-area-summary").await?.contains("4 corners"), "the draft's area is not the river bank");
+    type_into(c, "#warn-headline-en", "The Tundzha is rising at the I-5 bridge").await?;
+    let severity = find(c, "#warn-severity").await?;
+    severity.select_by_value("severe").await.map_err(|e| format!("choosing the severity: {e}"))?;
+    click(c, ".warn-save").await?;
+    wait_until("the edited draft", Duration::from_secs(10), || async move {
+        Ok(warnings_of(api).await?.iter().any(|w| w["headline"]["en"] == "The Tundzha is rising at the I-5 bridge"))
+    })
+    .await?;
+    let flood = warnings_of(api).await?.into_iter().find(|w| w["event"] == "Flood").ok_or("no flood warning")?;
+    ensure!(flood["status"] == "draft" && flood["severity"] == "severe", "the flood warning is {flood}");
+    ensure!(
+        flood["area_desc"]["en"] == "Tundzha bank – south of the town",
+        "the draft's area is {}",
+        flood["area_desc"]
+    );
+    let flood_id = flood["id"].as_str().unwrap_or_default().to_string();
+    let flood_item = format!(".warn-item[data-id=\"{flood_id}\"]");
+    wait_css(c, &flood_item, Duration::from_secs(5)).await?;
+    ensure!(count(c, &format!("{flood_item} .warn-approve")).await? == 0, "the author is offered to approve");
+
+    // The supervisor approves it: published at once.
+    click(c, ".warn-close").await?;
+    click(c, "#logout").await?;
+    sign_in_as(c, base, "vera", OFFICER).await?;
+    click(c, "#open-warnings").await?;
+    wait_css(c, &format!("{flood_item} .warn-approve"), Duration::from_secs(10)).await?;
+    click_live(c, &format!("{flood_item} .warn-approve")).await?;
+    wait_css(c, &format!("{flood_item}[data-status=\"published\"] .warn-cap"), Duration::from_secs(10)).await?;
+    ensure!(
+        count(c, ".layer-warnings .warn-area:not(.warn-area-external)").await? == 1,
+        "the published warning's area is not on the map"
+    );
+    click(c, ".warn-close").await?;
+    click(c, "#logout").await?;
+
+    // A citizen without an account: the portal in Bulgarian, then in English.
+    c.goto(&format!("{base}/public/")).await.map_err(|e| format!("opening the portal: {e}"))?;
+    let page = text_of(c, "main").await?;
+    ensure!(page.contains("Опасност от наводнение"), "the portal does not show the warning in Bulgarian: {page}");
+    click(c, "a[hreflang=\"en\"]").await?;
+    wait_until("the portal in English", Duration::from_secs(10), || async move {
+        Ok(text_of(c, "main").await?.contains("The Tundzha is rising at the I-5 bridge"))
+    })
+    .await?;
+
+    // The Atom feed links the CAP 1.2 message; the independent validator accepts it.
+    let atom = api.http.get(format!("{base}/public/cap/feed.atom")).send().await.map_err(|e| e.to_string())?;
+    let atom = atom.text().await.map_err(|e| e.to_string())?;
+    let href = atom
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.contains("/public/cap/alerts/"))
+        .ok_or_else(|| format!("no alert link in the feed: {atom}"))?;
+    let path = &href[href.find("/public/").unwrap_or(0)..];
+    let xml = api.http.get(format!("{base}{path}")).send().await.map_err(|e| e.to_string())?;
+    let xml = xml.text().await.map_err(|e| e.to_string())?;
+    ensure!(
+        xml.contains("The Tundzha is rising at the I-5 bridge"),
+        "the CAP message is not the approved warning: {xml}"
+    );
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("flood.xml");
+    std::fs::write(&file, &xml).map_err(|e| e.to_string())?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/cap_validate.sh");
+    let out = Command::new("bash").arg(script).arg(&file).output().map_err(|e| format!("the CAP validator: {e}"))?;
+    ensure!(
+        out.status.success(),
+        "the CAP validator refused the message: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }

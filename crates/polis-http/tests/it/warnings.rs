@@ -193,6 +193,18 @@ async fn bad_warnings_are_refused_naming_the_field_and_nothing_is_written(t: Tes
         let (s, e) = t.post("/api/v1/warnings", b).await;
         assert_error(s, &e, StatusCode::BAD_REQUEST, field, None);
     }
+    // Every problem in one answer: a missing area, an empty event and a headline too long.
+    let mut several = body();
+    several.as_object_mut().unwrap().remove("area");
+    several["event"] = json!("  ");
+    several["headline"]["bg"] = json!("x".repeat(161));
+    let (s, e) = t.post("/api/v1/warnings", several).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> =
+        e["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["field"].as_str()).collect();
+    for f in ["area", "event", "headline.bg"] {
+        assert!(fields.contains(&f), "{f} not named in {e}");
+    }
     let (_, list) = t.get("/api/v1/warnings").await;
     assert_eq!(list["items"], json!([]), "nothing written");
     let (_, audit) = t.get("/api/v1/audit?limit=50").await;
