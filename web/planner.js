@@ -53,6 +53,7 @@
     points: [],
     nextPoint: 1,
     picking: false,
+    published: {},
     dom: null,
     /** Bumped whenever what the map layer shows changes. */
     version: 0,
@@ -784,7 +785,8 @@
             { class: "incident-actions" },
             el("button", { type: "button", class: "btn btn-small plan-report", text: t("plan.report"), onclick: openReport }),
             canPlan() && !j.accepted ? el("button", { type: "button", class: "btn btn-small btn-primary plan-accept", text: t("plan.accept"), onclick: accept }) : null,
-            j.accepted ? el("span", { class: "muted small plan-accepted", text: t("plan.accepted") }) : null
+            j.accepted ? el("span", { class: "muted small plan-accepted", text: t("plan.accepted") }) : null,
+            publishButton(j)
           )
         );
       } else {
@@ -792,6 +794,30 @@
       }
     }
     d.result.replaceChildren(...out);
+  }
+
+  /** For administrators: publishes the plan's report on the citizen portal (the council's
+   *  approved expansion plan), or withdraws it. */
+  function publishButton(j) {
+    const W = window.PolisWarnings;
+    if (!W || !W.isAdmin()) return null;
+    const on = j.id in S.published ? S.published[j.id] : W.isPublic("plan", j.id);
+    return el("button", {
+      type: "button",
+      class: "btn btn-small plan-publish",
+      "aria-pressed": String(on),
+      text: t(on ? "plan.unpublish" : "plan.publish"),
+      onclick: async (e) => {
+        e.currentTarget.disabled = true;
+        try {
+          await W.setPublic("plan", j.id, !on);
+          S.published[j.id] = !on;
+        } catch (err) {
+          B.showToast(err);
+        }
+        update();
+      },
+    });
   }
 
   /** Draws again what changes: the run button, the error, the sites when the registry changed,

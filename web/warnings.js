@@ -26,6 +26,8 @@
     session: 0,
     warnings: [],
     external: [],
+    publications: [],
+    publishKind: "sensor",
     reloadTimer: null,
     editing: null, // the id of the warning whose form is open, or "new"
     values: null, // the open form's values, kept across redraws and while drawing an area
@@ -42,6 +44,7 @@
   const role = () => (B && B.state.user ? B.state.user.role : "");
   const canWrite = () => ["admin", "supervisor", "operator"].includes(role());
   const canApprove = () => ["admin", "supervisor"].includes(role());
+  const isAdmin = () => role() === "admin";
   const inLang = (texts) => (texts ? (I.lang === "bg" ? texts.bg || texts.en : texts.en || texts.bg) || "" : "");
 
   function fmt(ts) {
@@ -59,13 +62,15 @@
 
   async function load() {
     const session = S.session;
-    const [ours, outside] = await Promise.allSettled([
+    const [ours, outside, published] = await Promise.allSettled([
       B.api("GET", "/api/v1/warnings"),
       B.api("GET", "/api/v1/external-warnings"),
+      isAdmin() ? B.api("GET", "/api/v1/publications") : Promise.resolve({ items: [] }),
     ]);
     if (session !== S.session) return;
     if (ours.status === "fulfilled") S.warnings = (ours.value && ours.value.items) || [];
     if (outside.status === "fulfilled") S.external = (outside.value && outside.value.items) || [];
+    if (published.status === "fulfilled") S.publications = (published.value && published.value.items) || [];
     S.version++;
     B.requestRender();
     render();
@@ -469,6 +474,72 @@
     );
   }
 
+  /** Publishes (or withdraws) an item on the citizen portal. */
+  async function setPublic(kind, id, on) {
+    await B.api("PUT", `/api/v1/publications/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`, { public: !!on });
+  }
+
+  function itemName(kind, id) {
+    const f = kind === "sensor" ? B.state.byId.sensor.get(id) : kind === "camera" ? B.state.byId.camera.get(id) : null;
+    if (!f || !f.p) return id;
+    return B.shortName(f.p.name || id) || id;
+  }
+
+  /** What the citizen portal shows, for administrators: published sensors, webcams and plan
+   *  reports, each withdrawable, and a picker to publish more. */
+  function publicSection() {
+    if (!isAdmin()) return null;
+    const shown = S.publications.filter((p) => p.public !== false);
+    const list = shown.length
+      ? B.el(
+          "ul",
+          { class: "warn-list warn-publications" },
+          shown.map((p) =>
+            B.el(
+              "li",
+              { class: "warn-item warn-publication", "data-kind": p.kind, "data-item": p.item },
+              B.el("div", { class: "warn-head" }, B.el("span", { class: "warn-sev", text: t(`warn.pub_kind.${p.kind}`) }), B.el("strong", { text: itemName(p.kind, p.item) })),
+              B.el("div", { class: "warn-meta", text: t("warn.pub_by", { who: p.by || "", when: fmt(p.at) }) }),
+              B.el(
+                "div",
+                { class: "warn-actions" },
+                B.el("button", { type: "button", class: "btn btn-small warn-withdraw", text: t("warn.pub_withdraw"), onclick: () => act(() => setPublic(p.kind, p.item, false)) }),
+              ),
+            ),
+          ),
+        )
+      : B.el("p", { class: "muted", text: t("warn.pub_none") });
+    const kind = S.publishKind;
+    const taken = new Set(shown.filter((p) => p.kind === kind).map((p) => p.item));
+    const pool = (kind === "sensor" ? B.state.sensors : B.state.cameras).filter((f) => !taken.has(f.id));
+    const kindSelect = B.el(
+      "select",
+      { id: "warn-pub-kind", class: "text-input", "aria-label": t("warn.pub_kind"), onchange: (e) => ((S.publishKind = e.target.value), render()) },
+      ["sensor", "camera"].map((k) => B.el("option", { value: k, text: t(`warn.pub_kind.${k}`), selected: k === kind })),
+    );
+    const itemSelect = B.el(
+      "select",
+      { id: "warn-pub-item", class: "text-input", "aria-label": t("warn.pub_item") },
+      pool
+        .slice()
+        .sort((a, b) => String(a.p.name || a.id).localeCompare(String(b.p.name || b.id)))
+        .map((f) => B.el("option", { value: f.id, text: itemName(kind, f.id) })),
+    );
+    const publish = B.el("button", {
+      type: "button",
+      class: "btn btn-small btn-primary warn-publish",
+      text: t("warn.pub_publish"),
+      disabled: pool.length === 0,
+      onclick: () => itemSelect.value && act(() => setPublic(kind, itemSelect.value, true)),
+    });
+    return [
+      B.el("h3", { text: t("warn.pub_title") }),
+      B.el("p", { class: "muted small", text: t("warn.pub_hint") }),
+      list,
+      B.el("div", { class: "warn-area-row warn-publish-row" }, kindSelect, itemSelect, publish),
+    ];
+  }
+
   function render() {
     if (!dialog || !dialog.open) return;
     const body = dialog.querySelector(".warn-body");
@@ -485,7 +556,7 @@
     // Keep the focus and caret of the field being typed in across the redraw.
     const active = document.activeElement;
     const focused = active && body.contains(active) && active.id ? { id: active.id, start: active.selectionStart, end: active.selectionEnd } : null;
-    body.replaceChildren(
+    const parts = [
       B.el("div", { class: "warn-section-head" }, B.el("h3", { text: t("warn.ours") }), newButton),
       S.editing === "new" ? form() : null,
       S.warnings.length ? B.el("ul", { class: "warn-list" }, S.warnings.map(item)) : B.el("p", { class: "muted", text: t("warn.none") }),
@@ -493,8 +564,10 @@
       canWrite() ? (alarms.length ? alarmList : B.el("p", { class: "muted", text: t("warn.no_alarms") })) : null,
       B.el("h3", { text: t("warn.external") }),
       S.external.length ? B.el("ul", { class: "warn-list warn-external" }, S.external.map(externalItem)) : B.el("p", { class: "muted", text: t("warn.none") }),
+      publicSection(),
       B.el("p", {}, B.el("a", { href: "/public/", target: "_blank", rel: "noopener", text: t("warn.portal") })),
-    );
+    ];
+    body.replaceChildren(...parts.flat().filter(Boolean));
     if (focused) {
       const again = document.getElementById(focused.id);
       if (again) {
@@ -591,6 +664,9 @@
     },
     draw,
     mapClick,
+    setPublic,
+    isAdmin,
+    isPublic: (kind, id) => S.publications.some((p) => p.kind === kind && p.item === id && p.public !== false),
     isDrawing: () => !!S.drawing,
   };
 })();

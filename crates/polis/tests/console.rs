@@ -1563,16 +1563,16 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         ext.contains("Силен вятър над Казанлък") && ext.contains("meteo@example.bg"),
         "the outside warning reads {ext:?}"
     );
-    ensure!(
-        count(c, ".layer-warnings .warn-area-external").await? == 1,
-        "the outside warning's area is not on the map"
-    );
+    wait_until("the outside warning's area on the map", Duration::from_secs(5), || async move {
+        Ok(count(c, ".layer-warnings .warn-area-external").await? == 1)
+    })
+    .await?;
 
     // A form with no event and no area is refused naming both; nothing is written.
-    click(c, ".warn-new").await?;
+    click_live(c, ".warn-new").await?;
     wait_css(c, ".warn-editor[data-id=\"new\"]", Duration::from_secs(5)).await?;
-    type_into(c, "#warn-headline-en", "Something").await?;
-    click(c, ".warn-save").await?;
+    type_live(c, "#warn-headline-en", "Something").await?;
+    click_live(c, ".warn-save").await?;
     wait_css(c, ".warn-error", Duration::from_secs(5)).await?;
     let error = text_of(c, ".warn-error").await?;
     ensure!(error.contains("event") && error.contains("area"), "the refusal does not name event and area: {error:?}");
@@ -1585,10 +1585,10 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(warnings_of(api).await?.is_empty(), "a refused warning was written");
 
     // An area drawn on the map with three real clicks around the centre of the town.
-    type_into(c, "#warn-event", "Road closed").await?;
-    type_into(c, "#warn-headline-bg", "Затворен път").await?;
-    type_into(c, "#warn-description-bg", "Ремонт на моста.").await?;
-    type_into(c, "#warn-description-en", "The bridge is being repaired.").await?;
+    type_live(c, "#warn-event", "Road closed").await?;
+    type_live(c, "#warn-headline-bg", "Затворен път").await?;
+    type_live(c, "#warn-description-bg", "Ремонт на моста.").await?;
+    type_live(c, "#warn-description-en", "The bridge is being repaired.").await?;
     let centre = (42.6195, 25.3935);
     js(
         c,
@@ -1596,7 +1596,7 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         vec![json!(centre.0), json!(centre.1)],
     )
     .await?;
-    click(c, ".warn-draw-polygon").await?;
+    click_live(c, ".warn-draw-polygon").await?;
     wait_css(c, "#warn-draw-bar:not([hidden])", Duration::from_secs(5)).await?;
     ensure!(count(c, "#warnings-dialog[open]").await? == 0, "the panel hides the map while drawing");
     let size =
@@ -1611,12 +1611,15 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         expected.push((p["lat"].as_f64().unwrap_or(0.0), p["lon"].as_f64().unwrap_or(0.0)));
         click_map_px(c, x, y).await?;
     }
-    ensure!(count(c, ".layer-warnings .warn-vertex").await? == 3, "the three corners are not drawn");
+    wait_until("the three corners drawn", Duration::from_secs(5), || async move {
+        Ok(count(c, ".layer-warnings .warn-vertex").await? == 3)
+    })
+    .await?;
     ensure!(count(c, "#seeing-panel:not([hidden])").await? == 0, "a corner's click also looked for cameras");
-    click(c, ".warn-draw-finish").await?;
+    click_live(c, ".warn-draw-finish").await?;
     wait_css(c, "#warnings-dialog[open] .warn-area-summary[data-kind=\"Polygon\"]", Duration::from_secs(5)).await?;
     ensure!(text_of(c, ".warn-area-summary").await?.contains("3 corners"), "the drawn area is not in the form");
-    click(c, ".warn-save").await?;
+    click_live(c, ".warn-save").await?;
     wait_css(c, ".warn-item[data-status=\"draft\"]", Duration::from_secs(5)).await?;
     let drawn = warnings_of(api).await?;
     ensure!(drawn.len() == 1, "one warning expected, the API has {drawn:?}");
@@ -1627,10 +1630,10 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         ensure!(distance_m((*lat, *lon), got) < 5.0, "corner {i} is at {got:?}, clicked at {:?}", (lat, lon));
     }
     let road_id = drawn[0]["id"].as_str().unwrap_or_default().to_string();
-    click(c, &format!(".warn-item[data-id=\"{road_id}\"] .warn-cancel")).await?;
+    click_live(c, &format!(".warn-item[data-id=\"{road_id}\"] .warn-cancel")).await?;
     wait_css(c, &format!(".warn-item[data-id=\"{road_id}\"][data-status=\"cancelled\"]"), Duration::from_secs(5))
         .await?;
-    click(c, ".warn-close").await?;
+    click_live(c, ".warn-close").await?;
 
     // The Tundzha passes its warning level (400 cm) at the I-5 bridge.
     let now = js(c, "return new Date().toISOString();", vec![]).await?;
@@ -1646,10 +1649,10 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         "the draft's event is not Flood"
     );
     ensure!(text_of(c, ".warn-area-summary").await?.contains("4 corners"), "the draft's area is not the river bank");
-    type_into(c, "#warn-headline-en", "The Tundzha is rising at the I-5 bridge").await?;
+    type_live(c, "#warn-headline-en", "The Tundzha is rising at the I-5 bridge").await?;
     let severity = find(c, "#warn-severity").await?;
     severity.select_by_value("severe").await.map_err(|e| format!("choosing the severity: {e}"))?;
-    click(c, ".warn-save").await?;
+    click_live(c, ".warn-save").await?;
     wait_until("the edited draft", Duration::from_secs(10), || async move {
         Ok(warnings_of(api).await?.iter().any(|w| w["headline"]["en"] == "The Tundzha is rising at the I-5 bridge"))
     })
@@ -1667,24 +1670,51 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(count(c, &format!("{flood_item} .warn-approve")).await? == 0, "the author is offered to approve");
 
     // The supervisor approves it: published at once.
-    click(c, ".warn-close").await?;
+    click_live(c, ".warn-close").await?;
     click(c, "#logout").await?;
     sign_in_as(c, base, "vera", OFFICER).await?;
     click(c, "#open-warnings").await?;
     wait_css(c, &format!("{flood_item} .warn-approve"), Duration::from_secs(10)).await?;
     click_live(c, &format!("{flood_item} .warn-approve")).await?;
     wait_css(c, &format!("{flood_item}[data-status=\"published\"] .warn-cap"), Duration::from_secs(10)).await?;
+    wait_until("the published warning's area on the map", Duration::from_secs(5), || async move {
+        Ok(count(c, ".layer-warnings .warn-area:not(.warn-area-external)").await? == 1)
+    })
+    .await?;
+    click_live(c, ".warn-close").await?;
+    click(c, "#logout").await?;
+
+    // The administrator publishes the gauge's readings on the portal.
+    sign_in_as(c, base, "admin", ADMIN_PASSWORD).await?;
+    click(c, "#open-warnings").await?;
+    wait_css(c, "#warn-pub-item", Duration::from_secs(10)).await?;
+    find(c, "#warn-pub-item")
+        .await?
+        .select_by_value("kz-sens-wl-tundzha-i5")
+        .await
+        .map_err(|e| format!("choosing the gauge: {e}"))?;
+    click_live(c, ".warn-publish").await?;
+    wait_css(
+        c,
+        ".warn-publication[data-kind=\"sensor\"][data-item=\"kz-sens-wl-tundzha-i5\"]",
+        Duration::from_secs(10),
+    )
+    .await?;
+    let published = api.get("/api/v1/publications").await?;
     ensure!(
-        count(c, ".layer-warnings .warn-area:not(.warn-area-external)").await? == 1,
-        "the published warning's area is not on the map"
+        published["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["item"] == "kz-sens-wl-tundzha-i5" && p["public"] == true)),
+        "the API does not list the gauge as public: {published}"
     );
-    click(c, ".warn-close").await?;
+    click_live(c, ".warn-close").await?;
     click(c, "#logout").await?;
 
     // A citizen without an account: the portal in Bulgarian, then in English.
     c.goto(&format!("{base}/public/")).await.map_err(|e| format!("opening the portal: {e}"))?;
     let page = text_of(c, "main").await?;
     ensure!(page.contains("Опасност от наводнение"), "the portal does not show the warning in Bulgarian: {page}");
+    ensure!(page.contains("Тунджа – мост път I-5"), "the portal does not show the published gauge: {page}");
     click(c, "a[hreflang=\"en\"]").await?;
     wait_until("the portal in English", Duration::from_secs(10), || async move {
         Ok(text_of(c, "main").await?.contains("The Tundzha is rising at the I-5 bridge"))
