@@ -8,7 +8,7 @@
 use crate::App;
 use polis_base::{Error, Result};
 use polis_domain::warning::PublicKind;
-use polis_domain::{Camera, Id, Observation, Sensor};
+use polis_domain::{Camera, CameraStatus, Id, LatLon, Observation, Sector, Sensor, Site, SiteGeometry};
 use polis_store::{IncidentFilter, ObservationBucket};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -36,6 +36,48 @@ pub struct MonthStats {
     pub by_type: BTreeMap<String, Option<usize>>,
     /// Median minutes from creation to on scene, over at least [`MIN_COUNT`] incidents.
     pub median_response_min: Option<f64>,
+}
+
+/// How well the camera network covers the key sites, as the portal shows it: no camera's
+/// place, only shares.
+#[derive(Debug, Clone, Default)]
+pub struct PublicNetwork {
+    /// Cameras in service (active) and all registered ones (planned and offline included).
+    pub active: usize,
+    pub total: usize,
+    /// Per sector: its key sites and the mean share of them an active camera sees.
+    pub sectors: Vec<(Sector, usize, f64)>,
+    /// Per key site, most important first: the share of it an active camera sees.
+    pub sites: Vec<SiteCover>,
+    /// Published plan reports: the plan's id and when it was published.
+    pub reports: Vec<(Id, OffsetDateTime)>,
+}
+
+/// A key site's coverage: the share of its sample points (its corners and centre, or its
+/// point) that at least one active camera sees.
+#[derive(Debug, Clone)]
+pub struct SiteCover {
+    pub name_bg: String,
+    pub name_en: String,
+    pub sectors: Vec<Sector>,
+    pub seen: f64,
+}
+
+/// The points a site's coverage is sampled at: a point site's point; a polygon's corners and
+/// the mean of its corners.
+fn samples(g: &SiteGeometry) -> Vec<LatLon> {
+    match g {
+        SiteGeometry::Point(p) => vec![*p],
+        SiteGeometry::Polygon(ring) => {
+            let n = ring.len().max(1) as f64;
+            let (lat, lon) = ring.iter().fold((0.0, 0.0), |(a, b), p| (a + p.lat(), b + p.lon()));
+            let mut out = ring.clone();
+            if let Ok(c) = LatLon::new(lat / n, lon / n) {
+                out.push(c);
+            }
+            out
+        }
+    }
 }
 
 type SnapSlot = Arc<tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<u8>>)>>>;
@@ -78,6 +120,67 @@ impl App {
     }
 
     /// The public cameras (their place and name only).
+    /// The camera network's coverage of the key sites, of one municipality or of all.
+    pub async fn public_network(&self, m: Option<&Id>) -> PublicNetwork {
+        let reg = self.registry().await;
+        let mine = |x: &Id| m.is_none_or(|m| m == x);
+        let cams = reg.cameras.values().filter(|c| mine(&c.municipality));
+        let (mut active, mut total) = (0, 0);
+        for c in cams {
+            total += 1;
+            active += usize::from(c.status == CameraStatus::Active);
+        }
+        let mut sites: Vec<(&Site, f64)> = reg
+            .sites
+            .values()
+            .filter(|s| mine(&s.municipality))
+            .map(|s| {
+                let pts = samples(&s.geometry);
+                let seen = pts
+                    .iter()
+                    .filter(|p| {
+                        reg.camera_index
+                            .seeing(**p, Some(&s.municipality), 64)
+                            .iter()
+                            .any(|h| reg.cameras.get(&h.id).is_some_and(|c| c.status == CameraStatus::Active))
+                    })
+                    .count();
+                (s, seen as f64 / pts.len().max(1) as f64)
+            })
+            .collect();
+        sites.sort_by(|a, b| a.0.priority.cmp(&b.0.priority).then_with(|| a.0.name_en.cmp(&b.0.name_en)));
+        let mut by_sector: BTreeMap<Sector, (usize, f64)> = BTreeMap::new();
+        for (site, seen) in &sites {
+            for sector in &site.sectors {
+                let e = by_sector.entry(*sector).or_default();
+                e.0 += 1;
+                e.1 += seen;
+            }
+        }
+        let mut reports: Vec<(Id, OffsetDateTime)> = self
+            .public_items(PublicKind::Plan)
+            .into_iter()
+            .filter(|p| p.snapshot.is_some() && mine(&p.municipality))
+            .map(|p| (p.item, p.at))
+            .collect();
+        reports.sort_by(|a, b| b.1.cmp(&a.1));
+        PublicNetwork {
+            active,
+            total,
+            sectors: by_sector.into_iter().map(|(k, (n, sum))| (k, n, sum / n.max(1) as f64)).collect(),
+            sites: sites
+                .into_iter()
+                .map(|(s, seen)| SiteCover {
+                    name_bg: s.name_bg.clone(),
+                    name_en: s.name_en.clone(),
+                    sectors: s.sectors.clone(),
+                    seen,
+                })
+                .collect(),
+            reports,
+        }
+    }
+
     pub async fn public_cameras(&self) -> Vec<Camera> {
         let ids: Vec<Id> = self.public_items(PublicKind::Camera).into_iter().map(|p| p.item).collect();
         let reg = self.registry().await;

@@ -419,18 +419,29 @@ impl App {
 
     // ---- What is public ----------------------------------------------------------------------
 
-    /// Publishes an item on the portal, or withdraws it: administrators of its municipality.
+    /// Publishes an item on the portal, or withdraws it: administrators of its municipality. A
+    /// plan is published as a copy of its report as it is now (plans are not kept); only a
+    /// finished plan can be.
     pub async fn set_public(&self, actor: &Actor, kind: PublicKind, item: &Id, public: bool) -> Result<Publication> {
-        let municipality = {
-            let reg = self.registry().await;
-            match kind {
-                PublicKind::Sensor => reg.sensors.get(item).map(|s| s.municipality.clone()),
-                PublicKind::Camera => reg.cameras.get(item).map(|c| c.municipality.clone()),
-                PublicKind::Plan => actor.municipality.clone().or_else(|| reg.organisations.keys().next().cloned()),
+        let known = read(&self.board.publications).get(&(kind, item.clone())).map(|p| p.municipality.clone());
+        let (municipality, snapshot) = match kind {
+            PublicKind::Sensor => (self.registry().await.sensors.get(item).map(|s| s.municipality.clone()), None),
+            PublicKind::Camera => (self.registry().await.cameras.get(item).map(|c| c.municipality.clone()), None),
+            PublicKind::Plan if public => {
+                let job = self.plan_job(actor, item)?;
+                let Some(r) = job.result.as_ref() else {
+                    return Err(Error::failed_precondition(format!(
+                        "plan {item} is {}: only a finished plan can be published",
+                        job.status.as_str()
+                    )));
+                };
+                (Some(job.municipality.clone()), Some(polis_plan::report::html(&r.0, &r.1)))
             }
-        }
-        .filter(|m| actor.sees(m))
-        .ok_or_else(|| Error::not_found(format!("no {kind} with id {item}")))?;
+            PublicKind::Plan => (known, None),
+        };
+        let municipality = municipality
+            .filter(|m| actor.sees(m))
+            .ok_or_else(|| Error::not_found(format!("no {kind} with id {item}")))?;
         actor.check_admin(Some(&municipality))?;
         let _w = self.board.write.lock().await;
         let p = Publication {
@@ -440,14 +451,25 @@ impl App {
             public,
             by: actor.username.clone(),
             at: self.clock().now(),
+            snapshot,
         };
-        let before = read(&self.board.publications).get(&(kind, item.clone())).cloned();
+        // The audit names what changed; a report's copy stays out of it.
+        let brief = |p: &Publication| Publication { snapshot: None, ..p.clone() };
+        let before = read(&self.board.publications).get(&(kind, item.clone())).map(brief);
         let verb = if public { "publication.publish" } else { "publication.withdraw" };
-        let audit = self.audit(actor, verb, item.as_str(), Some(&municipality), before.as_ref(), Some(&p));
+        let audit = self.audit(actor, verb, item.as_str(), Some(&municipality), before.as_ref(), Some(&brief(&p)));
         self.store().put_publication(&p, &audit).await?;
         write(&self.board.publications).insert((kind, item.clone()), p.clone());
         self.bump();
         Ok(p)
+    }
+
+    /// A published plan's report as published, if it is public now.
+    pub fn public_report(&self, plan: &Id) -> Option<String> {
+        read(&self.board.publications)
+            .get(&(PublicKind::Plan, plan.clone()))
+            .filter(|p| p.public)
+            .and_then(|p| p.snapshot.clone())
     }
 
     /// The items published now, of one kind.

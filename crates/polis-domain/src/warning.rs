@@ -503,6 +503,10 @@ pub struct Publication {
     pub public: bool,
     pub by: String,
     pub at: OffsetDateTime,
+    /// What the portal shows of the item as it was when published: a plan's report (HTML),
+    /// since plans are not kept. None for items shown live (sensors, webcams) and withdrawals.
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use polis_base::{Error, Result};
-use polis_core::portal::{MonthStats, PublicSensor};
+use polis_core::portal::{MonthStats, PublicNetwork, PublicSensor};
 use polis_core::warnings::PublicWarning;
 use polis_domain::warning::{CapSeverity, InboundAlert};
-use polis_domain::{Camera, Id, LatLon};
+use polis_domain::{Camera, Id, LatLon, Sector};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,12 +38,26 @@ pub struct PortalConfig {
     pub burst: f64,
     /// How long answers may be reused (seconds): `Cache-Control: max-age` and the render cache.
     pub max_age_s: u64,
+    /// Requests per second the portal answers in all, whoever asks (0: no limit): beyond it,
+    /// requests wait their turn (up to [`MAX_PORTAL_WAIT`], then 503), so that a crowd cannot
+    /// take the processor from the control room.
+    pub total_per_sec: f64,
 }
+
+/// The longest a portal request waits for its turn under [`PortalConfig::total_per_sec`].
+pub const MAX_PORTAL_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for PortalConfig {
     fn default() -> Self {
-        PortalConfig { rate_per_sec: 20.0, burst: 100.0, max_age_s: 5 }
+        PortalConfig { rate_per_sec: 20.0, burst: 100.0, max_age_s: 5, total_per_sec: 6_000.0 }
     }
+}
+
+/// When a portal request may be answered under the total rate.
+enum Turn {
+    Now,
+    At(Instant),
+    Busy,
 }
 
 /// The portal's shared state.
@@ -51,6 +65,8 @@ pub struct Portal {
     config: PortalConfig,
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// The next free turn under the portal's total rate.
+    next_turn: Mutex<Instant>,
 }
 
 #[derive(Clone)]
@@ -64,7 +80,34 @@ struct Cached {
 
 impl Portal {
     pub fn new(config: PortalConfig) -> Portal {
-        Portal { config, limiter: Mutex::new(HashMap::new()), cache: Mutex::new(HashMap::new()) }
+        Portal {
+            config,
+            limiter: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            next_turn: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// This request's turn under the total rate. Turns not used in the last 100 ms are not
+    /// saved up, so a burst stays small; a turn further away than [`MAX_PORTAL_WAIT`] is not
+    /// taken.
+    fn turn(&self) -> Turn {
+        if self.config.total_per_sec <= 0.0 {
+            return Turn::Now;
+        }
+        let step = std::time::Duration::from_secs_f64(1.0 / self.config.total_per_sec);
+        let now = Instant::now();
+        let mut next = self.next_turn.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = (*next).max(now.checked_sub(std::time::Duration::from_millis(100)).unwrap_or(now));
+        if slot > now + MAX_PORTAL_WAIT {
+            return Turn::Busy;
+        }
+        *next = slot + step;
+        if slot > now {
+            Turn::At(slot)
+        } else {
+            Turn::Now
+        }
     }
 
     /// Takes a token from the address's bucket; `false` when it is empty.
@@ -101,6 +144,15 @@ pub(crate) async fn limit(State(s): State<AppState>, req: Request, next: Next) -
                 .into_response();
         }
     }
+    // Everyone's requests together: wait for a turn, or hear that the portal is busy.
+    match s.portal.turn() {
+        Turn::Now => {}
+        Turn::At(when) => tokio::time::sleep_until(when.into()).await,
+        Turn::Busy => {
+            return ApiError(Error::new(polis_base::ErrorKind::Unavailable, "the portal is busy: retry in 1 s"))
+                .into_response();
+        }
+    }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -124,6 +176,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/public/api/v1/stats", get(stats))
         .route("/public/cap/feed.atom", get(feed))
         .route("/public/cap/alerts/{file}", get(alert))
+        .route("/public/plans/{file}", get(plan_report))
 }
 
 const PORTAL_CSS: &str = include_str!("../../../web/public/portal.css");
@@ -663,6 +716,106 @@ fn sparkline(l: Lang, p: &PublicSensor) -> String {
     )
 }
 
+/// `GET /public/plans/{id}.html`: a plan's report as the municipality published it.
+async fn plan_report(State(s): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let not_found = || Error::not_found(format!("no published plan report {file:?}"));
+    let id = file.strip_suffix(".html").and_then(|id| Id::parse("id", id).ok()).ok_or_else(not_found)?;
+    let html = s.app.public_report(&id).ok_or_else(not_found)?;
+    let mut resp =
+        cached(&s, format!("plan:{id}"), "text/html; charset=utf-8", &headers, async move { Ok(html.into_bytes()) })
+            .await?;
+    // The report is a document: its own styles and pictures, nothing else.
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    Ok(resp)
+}
+
+fn sector_name(l: Lang, s: Sector) -> &'static str {
+    match s {
+        Sector::Safety => l.t("Обществена безопасност", "Public safety"),
+        Sector::Transport => l.t("Транспорт", "Transport"),
+        Sector::Disaster => l.t("Бедствия и аварии", "Disasters and accidents"),
+        Sector::Tourism => l.t("Туризъм", "Tourism"),
+    }
+}
+
+/// The camera network: how many cameras serve, how much of each sector's and each key site's
+/// area they see, and the expansion plans the municipality published.
+fn network_section(h: &mut String, l: Lang, n: &PublicNetwork) {
+    let pct = |x: f64| format!("{:.0}%", (x * 100.0).clamp(0.0, 100.0));
+    let _ = write!(
+        h,
+        "<section aria-labelledby=\"network-h\"><h2 id=\"network-h\">{}</h2><p>{}</p>",
+        l.t("Камерна мрежа", "The camera network"),
+        esc(&if l == Lang::Bg {
+            format!("{} камери в експлоатация от {} регистрирани.", n.active, n.total)
+        } else {
+            format!("{} cameras in service of {} registered.", n.active, n.total)
+        })
+    );
+    if !n.sectors.is_empty() {
+        let _ = write!(
+            h,
+            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            l.t("Покритие на ключовите обекти по сектори", "Coverage of the key sites by sector"),
+            l.t("Сектор", "Sector"),
+            l.t("Ключови обекти", "Key sites"),
+            l.t("Покритие", "Covered")
+        );
+        for (sector, sites, seen) in &n.sectors {
+            let _ = write!(
+                h,
+                "<tr><th scope=\"row\">{}</th><td>{sites}</td><td>{}</td></tr>",
+                sector_name(l, *sector),
+                pct(*seen)
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    if !n.sites.is_empty() {
+        let _ = write!(
+            h,
+            "<details><summary>{}</summary><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            l.t("Покритие на всеки ключов обект", "Coverage of each key site"),
+            l.t("Каква част от всеки ключов обект виждат работещите камери", "How much of each key site the cameras in service see"),
+            l.t("Обект", "Key site"),
+            l.t("Сектори", "Sectors"),
+            l.t("Покритие", "Covered")
+        );
+        for site in &n.sites {
+            let name = if l == Lang::Bg { &site.name_bg } else { &site.name_en };
+            let sectors: Vec<&str> = site.sectors.iter().map(|s| sector_name(l, *s)).collect();
+            let _ = write!(
+                h,
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                esc(&sectors.join(", ")),
+                pct(site.seen)
+            );
+        }
+        h.push_str("</tbody></table></details>");
+    }
+    let _ = write!(h, "<h3>{}</h3>", l.t("План за разширение", "Expansion plan"));
+    if n.reports.is_empty() {
+        let _ = write!(h, "<p class=\"none\">{}</p>", l.t("Няма публикуван план.", "No plan is published."));
+    } else {
+        h.push_str("<ul class=\"reports\">");
+        for (id, at) in &n.reports {
+            let _ = write!(
+                h,
+                "<li><a href=\"/public/plans/{}.html\">{} {}</a></li>",
+                esc(id.as_str()),
+                l.t("План, публикуван на", "Plan published on"),
+                esc(&local_time(*at))
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</section>");
+}
+
 async fn page(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -679,7 +832,8 @@ async fn page(
         let sensors = app.public_sensors().await?;
         let cams = app.public_cameras().await;
         let stats = app.public_stats(m.as_ref(), 12).await?;
-        Ok(render_page(lang, &warnings, &externals, &sensors, &cams, &stats).into_bytes())
+        let network = app.public_network(m.as_ref()).await;
+        Ok(render_page(lang, &warnings, &externals, &sensors, &cams, &stats, &network).into_bytes())
     })
     .await
 }
@@ -691,6 +845,7 @@ fn render_page(
     sensors: &[PublicSensor],
     cams: &[Camera],
     stats: &[MonthStats],
+    network: &PublicNetwork,
 ) -> String {
     let mut h = String::with_capacity(16 * 1024);
     let (code, other, other_href, other_name) = if l == Lang::Bg {
@@ -832,6 +987,7 @@ fn render_page(
         h.push_str("</ul>");
     }
     h.push_str("</section>");
+    network_section(&mut h, l, network);
     // Statistics.
     let _ = write!(
         h,
@@ -870,4 +1026,32 @@ fn render_page(
         )
     );
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_rate_spaces_turns_and_refuses_a_queue_longer_than_a_second() {
+        let portal = Portal::new(PortalConfig { total_per_sec: 10.0, ..PortalConfig::default() });
+        let start = Instant::now();
+        let mut turns = Vec::new();
+        loop {
+            match portal.turn() {
+                Turn::Now => turns.push(start),
+                Turn::At(t) => turns.push(t),
+                Turn::Busy => break,
+            }
+            assert!(turns.len() < 100, "never busy");
+        }
+        // One turn at once, then one every 100 ms, up to a second ahead: about 11 or 12.
+        assert!((10..=13).contains(&turns.len()), "{} turns", turns.len());
+        for w in turns.windows(2).skip(1) {
+            let gap = w[1].duration_since(w[0]).as_secs_f64();
+            assert!((0.099..0.101).contains(&gap), "turns {gap} s apart");
+        }
+        let unlimited = Portal::new(PortalConfig { total_per_sec: 0.0, ..PortalConfig::default() });
+        assert!((0..1000).all(|_| matches!(unlimited.turn(), Turn::Now)));
+    }
 }

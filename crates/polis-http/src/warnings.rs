@@ -262,6 +262,8 @@ pub struct PublicationOut {
     pub public: bool,
     pub by: String,
     pub at: String,
+    /// Where the portal shows a published plan's report.
+    pub url: Option<String>,
 }
 
 impl From<&Publication> for PublicationOut {
@@ -273,6 +275,7 @@ impl From<&Publication> for PublicationOut {
             public: p.public,
             by: p.by.clone(),
             at: rfc3339(p.at),
+            url: (p.public && p.snapshot.is_some()).then(|| format!("/public/plans/{}.html", p.item)),
         }
     }
 }

@@ -31,6 +31,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/sqlite/0008_reliability.sql") },
     Migration { version: 9, name: "tickets", sql: include_str!("../migrations/sqlite/0009_tickets.sql") },
     Migration { version: 10, name: "onvif", sql: include_str!("../migrations/sqlite/0010_onvif.sql") },
+    Migration {
+        version: 11,
+        name: "published_reports",
+        sql: include_str!("../migrations/sqlite/0011_published_reports.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 8, name: "reliability", sql: include_str!("../migrations/postgres/0008_reliability.sql") },
     Migration { version: 9, name: "tickets", sql: include_str!("../migrations/postgres/0009_tickets.sql") },
     Migration { version: 10, name: "onvif", sql: include_str!("../migrations/postgres/0010_onvif.sql") },
+    Migration {
+        version: 11,
+        name: "published_reports",
+        sql: include_str!("../migrations/postgres/0011_published_reports.sql"),
+    },
 ];
 
 /// Serialises concurrent opens of one PostgreSQL database (an arbitrary, fixed key).

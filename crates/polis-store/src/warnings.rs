@@ -37,7 +37,7 @@ const INBOUND: Table = Table {
 const PUBLICATIONS: Table = Table {
     name: "publications",
     entity: "publication",
-    cols: &["kind", "item", "municipality", "public", "by_name", "at_ms"],
+    cols: &["kind", "item", "municipality", "public", "by_name", "at_ms", "snapshot"],
 };
 
 /// An insert that replaces the row with the same `key` (a column list).
@@ -189,6 +189,7 @@ pub(crate) async fn put_publication(db: &Db, p: &Publication, audit: &AuditRecor
                 Arg::Bool(p.public),
                 Arg::Text(&p.by),
                 Arg::Int(codec::to_ms(p.at)),
+                Arg::OptText(p.snapshot.as_deref()),
             ],
         )
         .await
@@ -213,6 +214,7 @@ pub(crate) async fn list_publications(db: &Db) -> Result<Vec<Publication>> {
                 public: c.boolean()?,
                 by: c.text()?,
                 at: c.timestamp()?,
+                snapshot: c.opt_text()?,
             })
         })
         .collect()

@@ -47,6 +47,7 @@ pub struct RawWarnings {
     pub public_url: Option<String>,
     pub portal_rate_per_sec: Option<f64>,
     pub portal_burst: Option<f64>,
+    pub portal_total_per_sec: Option<f64>,
     #[serde(default)]
     pub cap_feeds: Vec<RawFeed>,
 }
@@ -117,6 +118,10 @@ pub struct ServeFlags {
     /// Requests per second each client address may make on the public portal (0: no limit).
     #[arg(long, env = "POLIS_PORTAL_RATE_PER_SEC")]
     pub portal_rate_per_sec: Option<f64>,
+    /// Requests per second the public portal answers in all (0: no limit); beyond, requests
+    /// wait their turn, so that a crowd cannot take the processor from the control room.
+    #[arg(long, env = "POLIS_PORTAL_TOTAL_PER_SEC")]
+    pub portal_total_per_sec: Option<f64>,
     /// NATS server(s) of a region (nats://HOST:PORT, several separated by commas): the live event
     /// bus becomes the region's JetStream stream, shared by every node.
     #[arg(long, env = "POLIS_NATS_URL")]
@@ -219,6 +224,12 @@ impl Config {
                 bail!("warnings.portal_rate_per_sec: must be 0 (no limit) or more");
             }
             portal.rate_per_sec = r;
+        }
+        if let Some(r) = flags.portal_total_per_sec.or(w.portal_total_per_sec) {
+            if !r.is_finite() || r < 0.0 {
+                bail!("warnings.portal_total_per_sec: must be 0 (no limit) or more");
+            }
+            portal.total_per_sec = r;
         }
         if let Some(b) = w.portal_burst {
             if !b.is_finite() || b < 1.0 {

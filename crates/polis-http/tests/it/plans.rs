@@ -421,3 +421,57 @@ async fn bad_planning_options_are_refused_naming_the_field(t: TestApp) {
     assert_error(s, &b, StatusCode::BAD_REQUEST, "sites[0]", None);
     assert_error(s, &b, StatusCode::BAD_REQUEST, "models[0]", None);
 }
+
+both!(the_networks_coverage_and_a_published_plan_are_on_the_portal);
+async fn the_networks_coverage_and_a_published_plan_are_on_the_portal(t: TestApp) {
+    sites(&t).await;
+    let page = |path: &'static str| {
+        let t = &t;
+        async move { t.client.get(t.url(path)).send().await.unwrap().text().await.unwrap() }
+    };
+    // The camera on the square sees it; nothing sees the school or the museum.
+    let html = page("/public/?lang=en").await;
+    assert!(html.contains("1 cameras in service of 1 registered."), "{html}");
+    assert!(html.contains("<th scope=\"row\">Main square</th><td>Public safety</td><td>100%</td>"), "{html}");
+    assert!(html.contains("<th scope=\"row\">School</th><td>Public safety</td><td>0%</td>"), "{html}");
+    assert!(html.contains("<th scope=\"row\">Public safety</th><td>2</td><td>50%</td>"), "{html}");
+    assert!(html.contains("<th scope=\"row\">Tourism</th><td>1</td><td>0%</td>"), "{html}");
+    assert!(html.contains("No plan is published."));
+    assert!(!html.contains("cam-square") && !html.contains("42.6188"), "no camera's id or place: {html}");
+
+    // A supervisor plans; the administrator publishes the plan's report, which stays as it was.
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let (s, job) =
+        t.call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"phases": 1, "budget": 3000}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&t, &sup, &id).await["status"], "done");
+    let (s, e) =
+        t.call(t.req(Method::PUT, "/api/v1/publications/plan/no-such-plan").json(&json!({"public": true}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, e) = t
+        .call(t.req_as(&sup, Method::PUT, &format!("/api/v1/publications/plan/{id}")).json(&json!({"public": true})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a supervisor may not publish: {e}");
+    let (s, p) =
+        t.call(t.req(Method::PUT, &format!("/api/v1/publications/plan/{id}")).json(&json!({"public": true}))).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let url = p["url"].as_str().expect("the report's address").to_string();
+    assert_eq!(url, format!("/public/plans/{id}.html"));
+    let r = t.client.get(t.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let report = r.text().await.unwrap();
+    assert!(report.contains("<html") && report.contains("camera network"), "{report}");
+    let html = page("/public/?lang=en").await;
+    assert!(html.contains(&format!("href=\"/public/plans/{id}.html\"")), "{html}");
+    // Audited without the report's copy; withdrawn, it is gone from the portal.
+    let (_, audit) = t.get("/api/v1/audit?action=publication.publish").await;
+    assert!(audit.to_string().contains(&id) && !audit.to_string().contains("<html"), "{audit}");
+    let (s, _) =
+        t.call(t.req(Method::PUT, &format!("/api/v1/publications/plan/{id}")).json(&json!({"public": false}))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(t.client.get(t.url(&url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(page("/public/?lang=en").await.contains("No plan is published."));
+}

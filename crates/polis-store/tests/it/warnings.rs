@@ -113,11 +113,23 @@ pub async fn received_warnings_and_publications_are_replaced_by_key(store: DynSt
         public: true,
         by: "admin".into(),
         at: at_ms(T0),
+        snapshot: None,
     };
     store.put_publication(&p, &audit("publication.publish", "gauge-1")).await.unwrap();
+    // A plan's report is kept as published, for the portal.
+    let report = Publication {
+        kind: PublicKind::Plan,
+        item: id("plan-1"),
+        snapshot: Some("<!DOCTYPE html><title>Plan</title>".into()),
+        ..p.clone()
+    };
+    store.put_publication(&report, &audit("publication.publish", "plan-1")).await.unwrap();
+    assert_eq!(store.list_publications().await.unwrap(), vec![report.clone(), p.clone()]);
+    let withdrawn = Publication { public: false, snapshot: None, ..report };
+    store.put_publication(&withdrawn, &audit("publication.withdraw", "plan-1")).await.unwrap();
     p.public = false;
     store.put_publication(&p, &audit("publication.withdraw", "gauge-1")).await.unwrap();
-    assert_eq!(store.list_publications().await.unwrap(), vec![p]);
+    assert_eq!(store.list_publications().await.unwrap(), vec![withdrawn, p]);
     let log = store.list_audit(None, 10).await.unwrap();
     assert!(log.iter().any(|e| e.record.action == "publication.withdraw"));
 }
