@@ -50,6 +50,17 @@ async fn set_up(api: &Api) {
         })
         .collect();
     api.post("/api/v1/observations", json!(obs)).await;
+    // A key site and a camera that sees it: the camera network's section has its tables.
+    let (s, b) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/sites",
+            Some(json!({"id": "bank-1", "municipality": "kazanlak", "name_bg": "Бряг на Тунджа", "name_en": "Tundzha bank",
+                        "category": "river_bank", "sectors": ["disaster"], "priority": 1,
+                        "geometry": {"type": "Polygon", "coordinates": [[[25.3895, 42.6045], [25.3905, 42.6045], [25.3905, 42.6052], [25.3895, 42.6045]]]}})),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
     let (s, b) =
         api.call(reqwest::Method::PUT, "/api/v1/publications/sensor/tundzha-1", Some(json!({"public": true}))).await;
     assert!(s.is_success(), "{b}");
@@ -147,6 +158,14 @@ async fn the_portal_is_accessible_on_a_phone_without_cookies_or_outside_requests
             let html = client.source().await.map_err(|e| e.to_string())?;
             if !html.contains(headline) {
                 return Err(format!("{path}: the warning is not shown"));
+            }
+            // Everything folded is opened, so that axe checks it too (the key sites' table).
+            let opened = client
+                .execute("document.querySelectorAll('details').forEach((d) => (d.open = true)); return document.querySelectorAll('#network-h ~ details table tbody tr').length;", vec![])
+                .await
+                .map_err(|e| format!("opening the details: {e}"))?;
+            if path.starts_with("/public/") && opened.as_u64().unwrap_or(0) == 0 {
+                return Err(format!("{path}: no key site in the camera network's table"));
             }
             client.execute(&axe, vec![]).await.map_err(|e| format!("injecting axe: {e}"))?;
             let result = client
