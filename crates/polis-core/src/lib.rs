@@ -73,6 +73,7 @@ pub struct App {
     media: polis_media::MediaHub,
     video: std::sync::OnceLock<video::VideoConfig>,
     snapshots: media::SnapshotCache,
+    probes: media::Probes,
     armed: video::Armed,
     clips: video::ClipCache,
     /// Set when the server shuts down: recorders close their files and stop.
@@ -134,6 +135,7 @@ impl App {
             media: media::hub(clock.clone()),
             video: std::sync::OnceLock::new(),
             snapshots: media::SnapshotCache::default(),
+            probes: media::Probes::default(),
             armed: video::Armed::default(),
             clips: video::ClipCache::default(),
             stopping: tokio::sync::watch::channel(false).0,

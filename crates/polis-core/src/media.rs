@@ -1,11 +1,70 @@
 //! Camera video: the application's side of the [`polis_media::MediaHub`]: who may see a camera's
-//! health, and when a camera's stream is pulled (someone looks at it).
+//! health, when a camera's stream is pulled (someone looks at it), and the probing of the cameras
+//! nobody pulls, so that none can go dark unnoticed.
 
 use crate::App;
+use futures::StreamExt;
 use polis_base::{Clock, Error, Result};
-use polis_domain::{Actor, Camera, Id};
-use polis_media::{Health, HubConfig, MediaHub, RetinaOpener, RoutingOpener, SyntheticOpener};
+use polis_domain::{Actor, Camera, CameraStatus, Id};
+use polis_media::{Health, HubConfig, MediaHub, OfflineReason, RetinaOpener, RoutingOpener, SyntheticOpener};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the cameras nobody records or watches are checked (see [`App::run_camera_probe`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeConfig {
+    /// Each such camera is checked this often; the first checks are spread over one interval
+    /// (by the camera's id), so that thousands of cameras do not connect at once.
+    pub every: Duration,
+    /// After a first failure the camera is checked again this soon; a second failure in a row
+    /// raises `camera-offline`.
+    pub retry_after: Duration,
+    /// The longest a check waits for the camera's first picture.
+    pub timeout: Duration,
+    /// Checks at the same time.
+    pub concurrency: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            every: Duration::from_secs(300),
+            retry_after: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ProbeState {
+    next: Instant,
+    failures: u32,
+}
+
+/// What probing learnt of the cameras nobody pulls.
+#[derive(Default)]
+pub(crate) struct Probes(std::sync::Mutex<HashMap<Id, ProbeState>>);
+
+impl Probes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Id, ProbeState>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the last checks of an unpulled camera found it dead (two failures in a row).
+    pub(crate) fn dead(&self, id: &Id) -> bool {
+        self.lock().get(id).is_some_and(|s| s.failures >= 2)
+    }
+}
+
+/// Where within one interval a camera's checks fall: spread by its id.
+fn spread(id: &Id, every: Duration) -> Duration {
+    let h =
+        id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let ms = every.as_millis().max(1) as u64;
+    Duration::from_millis(h % ms)
+}
 
 /// The hub of the running server: RTSP through retina, `demo://` streams drawn and encoded here.
 pub(crate) fn hub(clock: Arc<dyn Clock>) -> MediaHub {
@@ -30,6 +89,94 @@ impl App {
         Ok(self.media.is_running(&key).then(|| self.media.health(&key)))
     }
 
+    /// Checks the cameras in service that nobody records or watches, each every
+    /// `config.every` (spread by id), with a short connection that waits for a first picture;
+    /// two failures in a row raise `camera-offline` (with the reason: refused, unauthorised,
+    /// timeout, lost), an answer clears it. A camera someone pulls is watched by its session
+    /// instead ([`App::check_camera_health`]). Run by the binary.
+    pub async fn run_camera_probe(self: Arc<Self>, config: ProbeConfig) {
+        let start = Instant::now();
+        loop {
+            let now = Instant::now();
+            let running: HashSet<Id> = self.media.running().into_iter().collect();
+            let cams: Vec<Camera> = {
+                let reg = self.registry().await;
+                reg.cameras
+                    .values()
+                    .filter(|c| c.stream.is_some() && c.status == CameraStatus::Active && !running.contains(&c.id))
+                    .cloned()
+                    .collect()
+            };
+            let due: Vec<Camera> = {
+                let mut map = self.probes.lock();
+                let known: HashSet<&Id> = cams.iter().map(|c| &c.id).collect();
+                map.retain(|id, _| known.contains(id));
+                cams.iter()
+                    .filter(|c| {
+                        let st = map
+                            .entry(c.id.clone())
+                            .or_insert_with(|| ProbeState { next: start + spread(&c.id, config.every), failures: 0 });
+                        st.next <= now
+                    })
+                    .cloned()
+                    .collect()
+            };
+            futures::stream::iter(due)
+                .for_each_concurrent(config.concurrency.max(1), |cam| {
+                    let app = self.clone();
+                    async move { app.probe_camera(&cam, &config).await }
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn probe_camera(&self, cam: &Camera, config: &ProbeConfig) {
+        let Some(url) = cam.stream.as_ref() else { return };
+        let result = self.media.probe(url, config.timeout).await;
+        let now = Instant::now();
+        let raise = {
+            let mut map = self.probes.lock();
+            let st = map.entry(cam.id.clone()).or_insert(ProbeState { next: now, failures: 0 });
+            match result {
+                Ok(()) => {
+                    st.failures = 0;
+                    st.next = now + config.every;
+                    Some(false)
+                }
+                Err(_) => {
+                    st.failures += 1;
+                    if st.failures >= 2 {
+                        st.next = now + config.every;
+                        Some(true)
+                    } else {
+                        st.next = now + config.retry_after;
+                        None
+                    }
+                }
+            }
+        };
+        // A camera someone began to pull meanwhile is its session's to watch.
+        if self.media.is_running(&cam.id) {
+            return;
+        }
+        let Some(raise) = raise else { return };
+        let message = match result {
+            Err(reason) => format!(
+                "camera {} does not answer ({}): found by its regular check (nobody records or watches it)",
+                cam.name,
+                reason_text(reason)
+            ),
+            Ok(()) => format!("camera {} answers again", cam.name),
+        };
+        let sev = polis_domain::Severity::Major;
+        let r =
+            self.system_alarm("camera-offline", &cam.id, &cam.municipality, Some(cam.position), sev, message, raise);
+        if let Err(e) = r.await {
+            tracing::warn!(camera = %cam.id, error = %e.message, "recording a camera check's alarm failed");
+        }
+    }
+
     /// Stops watched sessions nobody has looked at lately; run periodically by the binary.
     pub async fn run_media_reaper(self: Arc<Self>, every: std::time::Duration) {
         loop {
@@ -39,6 +186,16 @@ impl App {
                 tracing::info!(stopped = n, "idle camera sessions stopped");
             }
         }
+    }
+}
+
+fn reason_text(r: OfflineReason) -> &'static str {
+    match r {
+        OfflineReason::Refused => "connection refused",
+        OfflineReason::Unauthorised => "the camera refused the credentials",
+        OfflineReason::Timeout => "no picture in time",
+        OfflineReason::NoStream => "no stream address",
+        OfflineReason::Lost => "the stream broke off",
     }
 }
 

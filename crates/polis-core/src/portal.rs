@@ -163,7 +163,7 @@ impl App {
             .filter(|p| p.snapshot.is_some() && mine(&p.municipality))
             .map(|p| (p.item, p.at))
             .collect();
-        reports.sort_by(|a, b| b.1.cmp(&a.1));
+        reports.sort_by_key(|r| std::cmp::Reverse(r.1));
         PublicNetwork {
             active,
             total,

@@ -1065,7 +1065,8 @@ impl App {
         // A camera whose session stopped (nobody records or watches it any more, or it was
         // deleted) is no longer watched: its alarm clears instead of staying open for ever.
         for (id, municipality) in self.active_system_alarms("camera-offline").await {
-            if running.contains(&id) {
+            // A camera its regular check found dead keeps its alarm until a check finds it back.
+            if running.contains(&id) || self.probes.dead(&id) {
                 continue;
             }
             let name = cameras.get(&id).map(|c| c.name.clone()).unwrap_or_else(|| id.to_string());

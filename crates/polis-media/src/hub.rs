@@ -1,6 +1,6 @@
 //! The hub: one session per stream, started when a camera records or is watched, stopped when idle.
 
-use crate::health::{Health, HealthPolicy};
+use crate::health::{Health, HealthPolicy, OfflineReason};
 use crate::session::{supervise, Backoff, Frame, HealthHandle, StreamOpener, Subscription, Tap, STALL_AFTER};
 use polis_base::Clock;
 use polis_domain::registry::StreamUrl;
@@ -156,6 +156,21 @@ impl MediaHub {
     }
 
     /// The streams with a running session.
+    /// Checks that a stream answers without keeping a session: opens it (an RTSP camera:
+    /// DESCRIBE, SETUP, PLAY) and waits for its first picture, at most `timeout`; why not when it
+    /// does not. The reason alone is given back: an error's text may carry the address.
+    pub async fn probe(&self, url: &StreamUrl, timeout: std::time::Duration) -> Result<(), OfflineReason> {
+        let attempt = async {
+            let mut src = self.opener.open(url).await.map_err(|e| OfflineReason::of_message(&e.message))?;
+            match src.next_frame().await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(OfflineReason::Lost),
+                Err(e) => Err(OfflineReason::of_message(&e.message)),
+            }
+        };
+        tokio::time::timeout(timeout, attempt).await.unwrap_or(Err(OfflineReason::Timeout))
+    }
+
     pub fn running(&self) -> Vec<Id> {
         self.lock().keys().cloned().collect()
     }

@@ -37,6 +37,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawVideo {
     pub offline_alarm_seconds: Option<u32>,
+    pub probe_interval_seconds: Option<u32>,
 }
 
 /// `[warnings]`: public warnings, the citizen portal and CAP in (see docs/ref/config.md).
@@ -149,6 +150,8 @@ pub struct Config {
     pub cap_feeds: Vec<polis_ingest::cap_feed::FeedConfig>,
     /// A pulled camera without a picture this long raises `camera-offline`.
     pub offline_alarm_after: std::time::Duration,
+    /// How often a camera nobody records or watches is checked (None: never).
+    pub probe_every: Option<std::time::Duration>,
     /// The region this node belongs to, if any.
     pub region: Option<Region>,
 }
@@ -208,6 +211,12 @@ impl Config {
             Some(s @ 1..=3600) => std::time::Duration::from_secs(u64::from(s)),
             Some(_) => bail!("video.offline_alarm_seconds: must be from 1 to 3600"),
         };
+        let probe_every = match raw.video.probe_interval_seconds {
+            None => Some(polis_core::media::ProbeConfig::default().every),
+            Some(0) => None,
+            Some(s @ 2..=86_400) => Some(std::time::Duration::from_secs(u64::from(s))),
+            Some(_) => bail!("video.probe_interval_seconds: must be 0 (never) or from 2 to 86400"),
+        };
         let metrics_token = match flags.metrics_token.or(raw.metrics_token).filter(|t| !t.trim().is_empty()) {
             Some(t) if t.trim().len() < 16 => bail!("metrics_token: use at least 16 characters"),
             t => t.map(|t| polis_domain::registry::Secret::new(t.trim())),
@@ -263,6 +272,7 @@ impl Config {
             portal,
             cap_feeds,
             offline_alarm_after,
+            probe_every,
             retention,
             mqtt,
             listen,

@@ -413,6 +413,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     duty(|a| Box::pin(a.run_recorder(std::time::Duration::from_secs(2))));
     duty(|a| Box::pin(a.run_video_retention(std::time::Duration::from_secs(60))));
     duty(|a| Box::pin(a.run_camera_watch(std::time::Duration::from_secs(1))));
+    if let Some(every) = config.probe_every {
+        // A short interval (a test's) checks again soon after a first failure.
+        let retry_after = (every / 2).min(polis_core::media::ProbeConfig::default().retry_after);
+        let probe = polis_core::media::ProbeConfig { every, retry_after, ..Default::default() };
+        let probing = app.clone();
+        spawn_duty(node.as_ref(), move || probing.clone().run_camera_probe(probe));
+    }
     if node.is_some() {
         duty(|a| Box::pin(a.run_region_rules()));
     }

@@ -918,3 +918,65 @@ async fn a_camera_back_after_10_s_and_after_40_s_records_again_within_5_s() {
         );
     }
 }
+
+/// Issue 13, every camera watched: cameras nobody records or watches are checked with a short
+/// connection on a schedule. One whose address does not answer raises `camera-offline` (saying
+/// why, never its password); one that answers raises nothing; when a live camera's server goes,
+/// its alarm comes, and it clears when the server is back. Nothing is pulled between checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_nobody_watches_are_checked_and_a_dead_one_raises_an_alarm() {
+    let port = free_port();
+    let server = start_rtsp(port);
+    let t = spawn(Backend::Sqlite).await;
+    let mut live = camera("quiet-1", 42.62, 25.39, 90.0);
+    live["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{port}/main").into();
+    assert_eq!(t.post("/api/v1/cameras", live).await.0, StatusCode::CREATED);
+    let mut dead = camera("dead-1", 42.621, 25.391, 90.0);
+    dead["stream_url"] = format!("rtsp://cam:pa55word@127.0.0.1:{}/main", free_port()).into();
+    assert_eq!(t.post("/api/v1/cameras", dead).await.0, StatusCode::CREATED);
+    let config = polis_core::media::ProbeConfig {
+        every: Duration::from_secs(2),
+        retry_after: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
+        concurrency: 4,
+    };
+    tokio::spawn(t.app.clone().run_camera_probe(config));
+    let offline_alarm = |source: &'static str| {
+        let t = &t;
+        async move {
+            let (_, b) = t.get("/api/v1/alarms?state=active").await;
+            b.as_array()
+                .and_then(|a| a.iter().find(|x| x["rule"] == "camera-offline" && x["source"] == source).cloned())
+        }
+    };
+    let wait = |what: &'static str, source: &'static str, present: bool, secs: u64| {
+        let offline_alarm = &offline_alarm;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            loop {
+                let a = offline_alarm(source).await;
+                if a.is_some() == present {
+                    return a;
+                }
+                assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // The dead camera: within an interval, a retry and a check's timeout.
+    let alarm = wait("the dead camera's alarm", "dead-1", true, 20).await.unwrap();
+    let text = alarm.to_string();
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains("pa55word"), "a password in the alarm: {text}");
+    // The live one was checked too (several rounds by now) and raised nothing; it is not pulled.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(offline_alarm("quiet-1").await.is_none(), "an alarm for a camera that answers");
+    let (_, health) = t.get("/api/v1/cameras/quiet-1/health").await;
+    assert_ne!(health["status"], "online", "checking must not keep the camera pulled: {health}");
+    // Its server goes: the alarm comes; it comes back: the alarm clears.
+    drop(server);
+    wait("the alarm of the camera whose server went", "quiet-1", true, 30).await;
+    let _server = start_rtsp(port);
+    wait("the alarm to clear once the camera answers", "quiet-1", false, 30).await;
+    assert!(offline_alarm("dead-1").await.is_some(), "the dead camera's alarm cleared by itself");
+}
