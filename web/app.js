@@ -357,6 +357,26 @@
     }
   }
 
+  /** What is known now of each camera's stream (its session's health, else its last regular
+   *  check), shown on its marker: `data-live` on the marker and a line in its title. */
+  async function loadCameraLive(session) {
+    if (!state.user || state.user.role === "agency" || !state.cameras.length) return;
+    let r;
+    try {
+      r = await api("GET", "/api/v1/cameras/health");
+    } catch (_) {
+      return; // Shown again at the next round.
+    }
+    if (session !== state.session) return;
+    for (const it of (r && r.items) || []) {
+      const c = state.byId.camera.get(it.id);
+      if (!c) continue;
+      c.live = it;
+      if (c.el) c.el.dataset.live = it.status;
+    }
+    updateTitles();
+  }
+
   /** Camera counts by status in the top bar. */
   function renderSummary() {
     const line = $("status-line");
@@ -641,12 +661,21 @@
     }
     updateTitles();
     updateHighlights();
+    // The markers are new: what is known of each camera's stream is asked again.
+    loadCameraLive(state.session);
   }
 
   function updateTitles() {
     for (const s of state.sites) s.title.textContent = siteName(s.p) + " · " + term("category", s.p.category);
     for (const c of state.cameras) {
-      c.title.textContent = (shortName(c.p.name) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
+      let text = (shortName(c.p.name) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
+      const live = c.live;
+      if (live && live.status !== "unknown") {
+        text += " · " + t("live." + live.status);
+        if (live.reason) text += " (" + t("live.reason." + live.reason) + ")";
+        if (live.checked_at) text += " · " + t("live.checked", { when: fmtTime(timeOf(live.checked_at), true) });
+      }
+      c.title.textContent = text;
     }
     for (const s of state.sensors) s.title.textContent = sensorTitle(s);
   }
@@ -1816,7 +1845,11 @@
 
   function onLiveEvent(ev) {
     if (!state.live) return;
-    if (ev.type === "alarm") applyAlarm(ev.data, true);
+    if (ev.type === "alarm") {
+      applyAlarm(ev.data, true);
+      // A camera found dead (or back): its marker says so at once.
+      if (ev.data && ev.data.rule === "camera-offline") loadCameraLive(state.session);
+    }
     else if (ev.type === "observation") onObservation(ev.data);
     else if (ev.type === "incident") Inc.onEvent(ev.data);
     else if (ev.type === "dispatch") Inc.onDispatch(ev.data);
@@ -2262,6 +2295,7 @@
     document.addEventListener("keydown", unlockAudio);
     // Silence is a matter of time: look again every half minute.
     setInterval(() => {
+      if (state.token) loadCameraLive(state.session);
       if (state.sensors.length) updateSensorStates();
     }, 30000);
     document.querySelectorAll("#legend input[data-layer]").forEach((cb) => {

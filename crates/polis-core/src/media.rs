@@ -41,6 +41,24 @@ impl Default for ProbeConfig {
 struct ProbeState {
     next: Instant,
     failures: u32,
+    /// The last check: when, and why it failed if it did.
+    last: Option<(time::OffsetDateTime, Option<OfflineReason>)>,
+}
+
+/// What is known now of a camera's stream, for the map: from the session of a pulled stream,
+/// else from the last regular check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraLive {
+    pub id: Id,
+    /// `online`, `degraded` or `offline` from a session; `online` or `offline` from a check
+    /// (offline after two failures in a row); `unknown` before a first check, or for a camera
+    /// out of service or without a stream.
+    pub status: &'static str,
+    pub reason: Option<OfflineReason>,
+    /// `stream` (someone records or watches it) or `check`.
+    pub by: &'static str,
+    /// When the check was made (for `check`).
+    pub checked_at: Option<time::OffsetDateTime>,
 }
 
 /// What probing learnt of the cameras nobody pulls.
@@ -113,9 +131,11 @@ impl App {
                 map.retain(|id, _| known.contains(id));
                 cams.iter()
                     .filter(|c| {
-                        let st = map
-                            .entry(c.id.clone())
-                            .or_insert_with(|| ProbeState { next: start + spread(&c.id, config.every), failures: 0 });
+                        let st = map.entry(c.id.clone()).or_insert_with(|| ProbeState {
+                            next: start + spread(&c.id, config.every),
+                            failures: 0,
+                            last: None,
+                        });
                         st.next <= now
                     })
                     .cloned()
@@ -137,7 +157,8 @@ impl App {
         let now = Instant::now();
         let raise = {
             let mut map = self.probes.lock();
-            let st = map.entry(cam.id.clone()).or_insert(ProbeState { next: now, failures: 0 });
+            let st = map.entry(cam.id.clone()).or_insert(ProbeState { next: now, failures: 0, last: None });
+            st.last = Some((self.clock().now(), result.err()));
             match result {
                 Ok(()) => {
                     st.failures = 0;
@@ -175,6 +196,38 @@ impl App {
         if let Err(e) = r.await {
             tracing::warn!(camera = %cam.id, error = %e.message, "recording a camera check's alarm failed");
         }
+    }
+
+    /// What is known now of the stream of every camera the actor may see (see [`CameraLive`]).
+    pub async fn camera_states(&self, actor: &Actor) -> Result<Vec<CameraLive>> {
+        let cams: Vec<Camera> = self.list(actor).await?;
+        let probes = self.probes.lock().clone();
+        Ok(cams
+            .into_iter()
+            .map(|c| {
+                let unknown =
+                    |by| CameraLive { id: c.id.clone(), status: "unknown", reason: None, by, checked_at: None };
+                if c.stream.is_none() {
+                    return CameraLive { reason: Some(OfflineReason::NoStream), ..unknown("check") };
+                }
+                if self.media.is_running(&c.id) {
+                    let h = self.media.health(&c.id);
+                    let status = match h.status {
+                        polis_media::HealthStatus::Online => "online",
+                        polis_media::HealthStatus::Degraded => "degraded",
+                        polis_media::HealthStatus::Offline => "offline",
+                    };
+                    return CameraLive { status, reason: h.reason, ..unknown("stream") };
+                }
+                match probes.get(&c.id).and_then(|p| p.last.map(|l| (p.failures, l))) {
+                    Some((0, (at, _))) => CameraLive { status: "online", checked_at: Some(at), ..unknown("check") },
+                    Some((f, (at, reason))) if f >= 2 => {
+                        CameraLive { status: "offline", reason, checked_at: Some(at), ..unknown("check") }
+                    }
+                    _ => unknown("check"),
+                }
+            })
+            .collect())
     }
 
     /// Stops watched sessions nobody has looked at lately; run periodically by the binary.

@@ -66,6 +66,39 @@ pub(crate) async fn camera_health(
     Ok(Json(v))
 }
 
+/// One camera's entry of `GET /cameras/health`.
+#[derive(serde::Serialize)]
+pub(crate) struct CameraLiveOut {
+    id: String,
+    status: &'static str,
+    reason: Option<&'static str>,
+    by: &'static str,
+    checked_at: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct CameraLiveList {
+    items: Vec<CameraLiveOut>,
+}
+
+/// `GET /api/v1/cameras/health`: what is known now of every camera's stream, for the map.
+pub(crate) async fn cameras_health(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<CameraLiveList>> {
+    let items = s
+        .app
+        .camera_states(&a)
+        .await?
+        .into_iter()
+        .map(|c| CameraLiveOut {
+            id: c.id.to_string(),
+            status: c.status,
+            reason: c.reason.map(|r| r.as_str()),
+            by: c.by,
+            checked_at: c.checked_at.map(fmt),
+        })
+        .collect();
+    Ok(Json(CameraLiveList { items }))
+}
+
 fn time_param(q: &HashMap<String, String>, name: &str) -> Result<OffsetDateTime> {
     let v = q.get(name).filter(|v| !v.is_empty()).ok_or_else(|| Error::invalid(name, "is required (RFC 3339)"))?;
     OffsetDateTime::parse(v, &Rfc3339).map_err(|_| Error::invalid(name, format!("{v:?} is not an RFC 3339 time")))

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras", get(list_cameras).post(create::<Camera>))
         .route("/cameras/seeing", get(cameras_seeing))
         .route("/cameras/near", get(cameras_near))
+        .route("/cameras/health", get(crate::media::cameras_health))
         .route("/cameras/{id}/health", get(crate::media::camera_health))
         .route("/cameras/{id}/live", get(crate::media::live))
         .route("/cameras/{id}/snapshot", get(crate::media::snapshot))

@@ -127,12 +127,17 @@ async fn browser(driver: &str, profile: &Path, chromium: &Path) -> Client {
 /// `polis serve` on a fresh database in `dir` with the municipality of Kazanlak; the server, its
 /// address, the administrator's API client and the server's log file.
 async fn start_polis(dir: &Path) -> (Proc, String, Api, PathBuf) {
+    start_polis_with(dir, &[]).await
+}
+
+/// [`start_polis`] with more arguments for `polis serve`.
+async fn start_polis_with(dir: &Path, extra: &[String]) -> (Proc, String, Api, PathBuf) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.join("polis.log");
     let data = dir.join("data");
     let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
-    let server = serve.start().await;
+    let server = serve.start_with(extra).await;
     let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
     api.post(
         "/api/v1/organisations",
@@ -285,7 +290,19 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
     let cam = Ipycam::start("Rose Square PTZ", "onvif", CAMERA_PASSWORD).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_server, base, api, log) = start_polis(tmp.path()).await;
+    // Cameras nobody watches are checked every 2 s here (5 minutes by default).
+    let config = tmp.path().join("polis.toml");
+    std::fs::write(&config, "[video]\nprobe_interval_seconds = 2\n").expect("polis.toml");
+    let (_server, base, api, log) =
+        start_polis_with(tmp.path(), &["--config".to_string(), config.display().to_string()]).await;
+    // A camera whose address does not answer, recorded by nobody.
+    api.post(
+        "/api/v1/cameras",
+        json!({"id": "dead-cam", "municipality": "kazanlak", "name": "Gate camera", "lat": 42.6195,
+               "lon": 25.3930, "heading_deg": 90, "fov_deg": 60, "range_m": 80, "kind": "fixed", "mount_height_m": 5,
+               "stream_url": format!("rtsp://viewer:Secret-pw1@127.0.0.1:{}/main", free_port())}),
+    )
+    .await;
     api.post(
         "/api/v1/cameras",
         json!({"id": "rose-ptz", "municipality": "kazanlak", "name": "Rose Square PTZ", "lat": 42.6191,
@@ -318,9 +335,13 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
 
     let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
     let c = browser(&driver, &tmp.path().join("ptz-profile"), &chromium).await;
-    let outcome = tokio::time::timeout(Duration::from_secs(120), ptz_scenario(&c, &base, &op, &id))
+    let scenario = async {
+        ptz_scenario(&c, &base, &op, &id).await?;
+        dead_camera_on_the_map(&c).await
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(150), scenario)
         .await
-        .unwrap_or_else(|_| Err("the scenario took more than 120 s".into()));
+        .unwrap_or_else(|_| Err("the scenario took more than 150 s".into()));
     if outcome.is_err() {
         if let Ok(png) = c.screenshot().await {
             let keep = std::env::temp_dir().join("polis-console-ptz-failure.png");
@@ -336,6 +357,21 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     if let Err(e) = outcome {
         panic!("{e}");
     }
+}
+
+/// Issue 13: the camera nobody watches and whose address does not answer is marked on the map,
+/// its marker saying why, without its password.
+async fn dead_camera_on_the_map(c: &Client) -> TestResult {
+    let marker = ".camera-marker[data-id=\"dead-cam\"][data-live=\"offline\"]";
+    wait_css(c, marker, Duration::from_secs(40)).await.map_err(|e| format!("the dead camera is not marked: {e}"))?;
+    let title = c
+        .execute("return document.querySelector('.camera-marker[data-id=\"dead-cam\"] title').textContent;", vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    let title = title.as_str().unwrap_or_default().to_string();
+    ensure!(title.contains("does not answer (connection refused)"), "the marker's title says {title:?}");
+    ensure!(!title.contains("Secret-pw1"), "a password in the title: {title:?}");
+    Ok(())
 }
 
 async fn ptz_scenario(c: &Client, base: &str, op: &Api, id: &str) -> TestResult {

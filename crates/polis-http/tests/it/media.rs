@@ -973,6 +973,16 @@ async fn cameras_nobody_watches_are_checked_and_a_dead_one_raises_an_alarm() {
     assert!(offline_alarm("quiet-1").await.is_none(), "an alarm for a camera that answers");
     let (_, health) = t.get("/api/v1/cameras/quiet-1/health").await;
     assert_ne!(health["status"], "online", "checking must not keep the camera pulled: {health}");
+    // The map's view of both: found by their checks.
+    let (s, all) = t.get("/api/v1/cameras/health").await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let of = |id: &str| all["items"].as_array().unwrap().iter().find(|x| x["id"] == id).cloned().unwrap();
+    assert_eq!(of("dead-1")["status"], "offline", "{all}");
+    assert_eq!(of("dead-1")["reason"], "refused", "{all}");
+    assert_eq!(of("dead-1")["by"], "check");
+    assert!(of("dead-1")["checked_at"].is_string());
+    assert_eq!(of("quiet-1")["status"], "online", "{all}");
+    assert_eq!(of("quiet-1")["by"], "check");
     // Its server goes: the alarm comes; it comes back: the alarm clears.
     drop(server);
     wait("the alarm of the camera whose server went", "quiet-1", true, 30).await;
