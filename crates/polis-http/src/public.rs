@@ -741,6 +741,15 @@ fn sector_name(l: Lang, s: Sector) -> &'static str {
     }
 }
 
+/// A table's caption and column heads (texts the portal wrote itself; no escaping needed).
+fn table_head(h: &mut String, caption: &str, cols: [&str; 3]) {
+    let _ = write!(h, "<table><caption>{caption}</caption><thead><tr>");
+    for c in cols {
+        let _ = write!(h, "<th scope=\"col\">{c}</th>");
+    }
+    h.push_str("</tr></thead><tbody>");
+}
+
 /// The camera network: how many cameras serve, how much of each sector's and each key site's
 /// area they see, and the expansion plans the municipality published.
 fn network_section(h: &mut String, l: Lang, n: &PublicNetwork) {
@@ -756,13 +765,10 @@ fn network_section(h: &mut String, l: Lang, n: &PublicNetwork) {
         })
     );
     if !n.sectors.is_empty() {
-        let _ = write!(
+        table_head(
             h,
-            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
             l.t("Покритие на ключовите обекти по сектори", "Coverage of the key sites by sector"),
-            l.t("Сектор", "Sector"),
-            l.t("Ключови обекти", "Key sites"),
-            l.t("Покритие", "Covered")
+            [l.t("Сектор", "Sector"), l.t("Ключови обекти", "Key sites"), l.t("Покритие", "Covered")],
         );
         for (sector, sites, seen) in &n.sectors {
             let _ = write!(
@@ -777,12 +783,16 @@ fn network_section(h: &mut String, l: Lang, n: &PublicNetwork) {
     if !n.sites.is_empty() {
         let _ = write!(
             h,
-            "<details><summary>{}</summary><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            l.t("Покритие на всеки ключов обект", "Coverage of each key site"),
-            l.t("Каква част от всеки ключов обект виждат работещите камери", "How much of each key site the cameras in service see"),
-            l.t("Обект", "Key site"),
-            l.t("Сектори", "Sectors"),
-            l.t("Покритие", "Covered")
+            "<details><summary>{}</summary>",
+            l.t("Покритие на всеки ключов обект", "Coverage of each key site")
+        );
+        table_head(
+            h,
+            l.t(
+                "Каква част от всеки ключов обект виждат работещите камери",
+                "How much of each key site the cameras in service see",
+            ),
+            [l.t("Обект", "Key site"), l.t("Сектори", "Sectors"), l.t("Покритие", "Covered")],
         );
         for site in &n.sites {
             let name = if l == Lang::Bg { &site.name_bg } else { &site.name_en };

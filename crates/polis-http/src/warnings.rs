@@ -518,91 +518,41 @@ pub fn content_from(input: &WarningIn, base: Option<&WarningContent>, now: Offse
         )
         .map(|v| expires = v),
     );
-    let content = match (
-        event,
-        category,
-        urgency,
-        severity,
-        certainty,
-        area,
-        area_desc,
-        headline,
-        description,
-        instruction,
-        expires,
-    ) {
-        (
-            Some(event),
-            Some(category),
-            Some(urgency),
-            Some(severity),
-            Some(certainty),
-            Some(area),
-            Some(area_desc),
-            Some(headline),
-            Some(description),
-            Some(instruction),
-            Some(expires),
-        ) if errs.is_empty() => WarningContent {
-            event,
-            category,
-            urgency,
-            severity,
-            certainty,
-            area,
-            area_desc,
-            headline,
-            description,
-            instruction,
-            onset,
-            expires,
+    // Every missing or refused field left an error in `errs`. Stand-ins take their place so that
+    // the content's own checks also run on what was given (an empty event, a text too long) and
+    // one answer names every problem; a stand-in is never reported.
+    let stand_in_text = || Texts::new("-", "-");
+    let onset = if expires.is_some() { onset } else { None };
+    let content = WarningContent {
+        event: event.unwrap_or_else(|| "-".into()),
+        category: category.unwrap_or(CapCategory::Other),
+        urgency: urgency.unwrap_or(Urgency::Unknown),
+        severity: severity.unwrap_or(CapSeverity::Unknown),
+        certainty: certainty.unwrap_or(Certainty::Unknown),
+        area: match area {
+            Some(a) => a,
+            None => WarningArea::circle(LatLon::new(0.0, 0.0)?, 1.0)?,
         },
-        (
-            event,
-            category,
-            urgency,
-            severity,
-            certainty,
-            area,
-            area_desc,
-            headline,
-            description,
-            instruction,
-            expires,
-        ) => {
-            // Also say what the content's own checks find in the fields that were given (an
-            // empty event, a text too long), so that one answer names every problem; stand-ins
-            // take the place of the missing or refused fields and are never reported.
-            let stand_in_text = || Texts::new("-", "-");
-            let stand_in = WarningContent {
-                event: event.unwrap_or_else(|| "-".into()),
-                category: category.unwrap_or(CapCategory::Other),
-                urgency: urgency.unwrap_or(Urgency::Unknown),
-                severity: severity.unwrap_or(CapSeverity::Unknown),
-                certainty: certainty.unwrap_or(Certainty::Unknown),
-                area: match area {
-                    Some(a) => a,
-                    None => WarningArea::circle(LatLon::new(0.0, 0.0)?, 1.0)?,
-                },
-                area_desc: area_desc.unwrap_or_default(),
-                headline: headline.unwrap_or_else(stand_in_text),
-                description: description.unwrap_or_else(stand_in_text),
-                instruction: instruction.unwrap_or_default(),
-                onset: None,
-                expires: expires.unwrap_or(now + time::Duration::hours(1)),
-            };
-            if let Err(e) = stand_in.check(now) {
-                for d in e.details {
-                    if !errs.iter().any(|x| x.field == d.field) {
-                        errs.push(d);
-                    }
+        area_desc: area_desc.unwrap_or_default(),
+        headline: headline.unwrap_or_else(stand_in_text),
+        description: description.unwrap_or_else(stand_in_text),
+        instruction: instruction.unwrap_or_default(),
+        onset,
+        expires: expires.unwrap_or(now + time::Duration::hours(1)),
+    };
+    match content.check(now) {
+        Ok(c) if errs.is_empty() => Ok(c),
+        Err(e) if errs.is_empty() => Err(e),
+        checked => {
+            for d in checked.err().map(|e| e.details).unwrap_or_default() {
+                if !errs.iter().any(|x| x.field == d.field) {
+                    errs.push(d);
                 }
             }
             let msg = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
-            return Err(Error::invalid_fields(msg, errs));
+            Err(Error::invalid_fields(msg, errs))
         }
-    };
-    content.check(now)
+    }
 }
 
 fn warning_in(body: &[u8]) -> Result<WarningIn> {
