@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
@@ -92,6 +92,19 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_tls(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`] over HTTPS when `tls` is given: each connection's TLS handshake must end within
+/// `limits.header_read_timeout`, and every answer carries `Strict-Transport-Security`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let table = Arc::new(Table { started: Instant::now(), next_id: AtomicU64::new(0), open: Mutex::default() });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -118,7 +131,22 @@ pub async fn serve(
             kill: Notify::new(),
         });
         table.open.lock().unwrap_or_else(|e| e.into_inner()).insert(id, conn.clone());
-        tasks.spawn(connection(stream, addr, router.clone(), limits, table.clone(), id, conn, stop_rx.clone()));
+        let (router, table, stop) = (router.clone(), table.clone(), stop_rx.clone());
+        let _ = stream.set_nodelay(true);
+        match tls.clone() {
+            None => tasks.spawn(connection(stream, addr, router, limits, table, id, conn, stop, false)),
+            Some(acceptor) => tasks.spawn(async move {
+                match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        connection(tls_stream, addr, router, limits, table, id, conn, stop, true).await
+                    }
+                    // A failed or slow handshake: the connection goes, nothing else is told.
+                    _ => {
+                        table.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    }
+                }
+            }),
+        };
     }
     drop(listener);
     let _ = stop_tx.send(true);
@@ -128,8 +156,8 @@ pub async fn serve(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     addr: SocketAddr,
     router: axum::Router,
     limits: Limits,
@@ -137,8 +165,10 @@ async fn connection(
     id: u64,
     conn: Arc<Conn>,
     mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+    https: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(Tracked { inner: stream, conn: conn.clone(), table: table.clone() });
     let svc_conn = conn.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -146,7 +176,13 @@ async fn connection(
         let guard = InFlight::new(svc_conn.clone());
         let router = router.clone();
         async move {
-            let resp = router.oneshot(req.map(Body::new)).await?;
+            let mut resp = router.oneshot(req.map(Body::new)).await?;
+            if https {
+                resp.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+            }
             Ok::<_, std::convert::Infallible>(resp.map(|b| Body::new(Guarded { inner: b, _guard: guard })))
         }
     });
@@ -223,19 +259,19 @@ impl HttpBody for Guarded {
 }
 
 /// A TCP stream that notes when a byte last moved.
-struct Tracked {
-    inner: TcpStream,
+struct Tracked<S> {
+    inner: S,
     conn: Arc<Conn>,
     table: Arc<Table>,
 }
 
-impl Tracked {
+impl<S> Tracked<S> {
     fn touch(&self) {
         self.conn.last_active_ms.store(self.table.now_ms(), Ordering::Relaxed);
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -246,7 +282,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
@@ -278,4 +314,27 @@ impl AsyncWrite for Tracked {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// The TLS settings of a server from a PEM certificate chain and its PEM private key; the error
+/// says which file is wrong and how.
+pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate in it", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and the key do not go together: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }

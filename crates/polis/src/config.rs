@@ -22,6 +22,8 @@ pub struct RawConfig {
     pub metrics_token: Option<String>,
     pub nats_url: Option<String>,
     pub node_id: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     #[serde(default)]
     pub map: RawMap,
     #[serde(default)]
@@ -109,6 +111,12 @@ pub struct ServeFlags {
     /// Log format: text or json.
     #[arg(long, env = "POLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "POLIS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "POLIS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// An MQTT broker to take sensor observations from (topic polis/<municipality>/sensors/<sensor>/obs).
     #[arg(long, env = "POLIS_MQTT_URL")]
     pub mqtt_url: Option<String>,
@@ -145,6 +153,8 @@ pub struct Config {
     pub retention: polis_core::retention::RetentionPolicy,
     /// The token for `/metrics` (never printed).
     pub metrics_token: Option<polis_domain::registry::Secret>,
+    /// HTTPS: the certificate chain and key files, both or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub warnings: polis_core::warnings::WarningConfig,
     pub portal: polis_http::public::PortalConfig,
     pub cap_feeds: Vec<polis_ingest::cap_feed::FeedConfig>,
@@ -221,6 +231,12 @@ impl Config {
             Some(t) if t.trim().len() < 16 => bail!("metrics_token: use at least 16 characters"),
             t => t.map(|t| polis_domain::registry::Secret::new(t.trim())),
         };
+        let tls = match (flags.tls_cert.or(raw.tls_cert), flags.tls_key.or(raw.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls_key: --tls-cert needs --tls-key (the certificate's private key)"),
+            (None, Some(_)) => bail!("tls_cert: --tls-key needs --tls-cert (the certificate chain)"),
+        };
         let w = raw.warnings;
         if let Some(sender) = &w.cap_sender {
             if sender.is_empty() || sender.chars().any(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
@@ -268,6 +284,7 @@ impl Config {
         Ok(Config {
             region,
             metrics_token,
+            tls,
             warnings,
             portal,
             cap_feeds,
@@ -379,6 +396,25 @@ mod tests {
         let raw: RawConfig = toml::from_str("[video]\noffline_alarm_seconds = 0\n").unwrap();
         let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
         assert!(e.to_string().contains("video.offline_alarm_seconds"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_the_probe_interval_is_checked() {
+        let raw: RawConfig = toml::from_str("tls_cert = \"c.pem\"\n").unwrap();
+        let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
+        assert!(e.to_string().contains("tls_key"), "{e}");
+        let flags = ServeFlags { tls_key: Some("k.pem".into()), ..Default::default() };
+        let e = Config::resolve(flags, RawConfig::default(), "d").unwrap_err();
+        assert!(e.to_string().contains("tls_cert"), "{e}");
+        let raw: RawConfig = toml::from_str("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        let c = Config::resolve(ServeFlags::default(), raw, "d").unwrap();
+        assert_eq!(c.tls, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!(Config::resolve(ServeFlags::default(), RawConfig::default(), "d").unwrap().tls, None);
+        let raw: RawConfig = toml::from_str("[video]\nprobe_interval_seconds = 0\n").unwrap();
+        assert_eq!(Config::resolve(ServeFlags::default(), raw, "d").unwrap().probe_every, None);
+        let raw: RawConfig = toml::from_str("[video]\nprobe_interval_seconds = 1\n").unwrap();
+        let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
+        assert!(e.to_string().contains("video.probe_interval_seconds"), "{e}");
     }
 
     #[test]

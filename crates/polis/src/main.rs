@@ -524,11 +524,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             }
         });
     }
+    // A wrong certificate or key stops the start, before anything listens.
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(polis_http::server::tls_config(cert, key).map_err(|e| anyhow::anyhow!("tls: {e}"))?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on http://{addr}");
+    tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on {scheme}://{addr}");
     let options = polis_http::HttpOptions {
         metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()),
         portal: config.portal,
@@ -546,7 +552,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         let ended = closing_app.end_connections();
         tracing::info!(connections = ended, "stopping: no new connections, streams ended");
     };
-    polis_http::server::serve(listener, router, limits, shutdown).await?;
+    polis_http::server::serve_tls(listener, router, limits, tls, shutdown).await?;
     tracing::info!("stopping: closing recordings");
     // Give the region's leases up at once, so another node takes the duties without waiting.
     if let Some(node) = &node {

@@ -770,3 +770,77 @@ async fn issue_14_a_body_over_the_limit_is_a_json_413(t: TestApp) {
     // Nothing was made of them.
     assert_eq!(t.count("/api/v1/cameras").await, 0);
 }
+
+/// Issue 13, HTTPS: `polis serve --tls-cert --tls-key` serves the API over TLS with
+/// `Strict-Transport-Security`; a client speaking plain HTTP to it, or one that never finishes
+/// its handshake, gets nothing and holds nothing; a key that does not match the certificate is
+/// refused at start, naming the problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_the_api_with_hsts_and_refuses_plain_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let (cert, key) = (dir.path().join(format!("{name}.pem")), dir.path().join(format!("{name}.key")));
+        let ok = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .args([
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+                "-addext",
+                "extendedKeyUsage=serverAuth",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl (Debian's openssl package)");
+        assert!(ok.success());
+        (cert, key)
+    };
+    let (cert, key) = make("a");
+    let (_, other_key) = make("b");
+    let e = polis_http::server::tls_config(&cert, &other_key).unwrap_err();
+    assert!(e.contains("do not go together"), "{e}");
+    let e = polis_http::server::tls_config(&key, &key).unwrap_err();
+    assert!(e.contains("no certificate"), "{e}");
+
+    let t = crate::harness::spawn(crate::harness::Backend::Sqlite).await;
+    let tls = polis_http::server::tls_config(&cert, &key).expect("the TLS settings");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = polis_http::router_with(t.app.clone(), polis_http::ConsoleConfig::default(), Default::default());
+    let limits =
+        polis_http::server::Limits { header_read_timeout: std::time::Duration::from_secs(1), ..Default::default() };
+    tokio::spawn(polis_http::server::serve_tls(listener, router, limits, Some(tls), std::future::pending()));
+
+    let pem = std::fs::read(&cert).unwrap();
+    let client =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()).build().unwrap();
+    let base = format!("https://localhost:{}", addr.port());
+    let r = client.get(format!("{base}/healthz")).send().await.expect("an HTTPS answer");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    // The API works over it: sign in, then a request with the token.
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": crate::harness::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
+    let plain = reqwest::Client::new().get(format!("http://{addr}/healthz")).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP was served");
+    // A client that opens a connection and never says hello is let go after the header timeout.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut buf)).await;
+    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "the silent connection was kept: {n:?}");
+    let _ = idle.write_all(b"x").await;
+}
