@@ -641,7 +641,9 @@
   function shareSection(v) {
     const s = el("section", { class: "covering incident-share" }, el("h3", { text: t("inc.share") }));
     if (S.token && S.token.incident === v.id) {
-      const link = location.origin + "/share.html#" + S.token.token;
+      // Built on the address the agencies reach (the configured public one, else this one).
+      const origin = (B.state.config && B.state.config.public_url) || location.origin;
+      const link = origin + "/share.html#" + S.token.token;
       const copyRow = (value, cls, label) => {
         const input = el("input", { type: "text", class: "text-input mono " + cls, readonly: true, value, "aria-label": label });
         return el(

@@ -43,11 +43,14 @@ pub struct ConsoleConfig {
     pub tile_attribution: Option<String>,
     pub center: (f64, f64),
     pub zoom: u8,
+    /// The address agencies and citizens reach this server at (`https://polis.example.bg`),
+    /// when it is not the one operators use: share links are built on it.
+    pub public_url: Option<String>,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { tile_url: None, tile_attribution: None, center: (42.619, 25.393), zoom: 14 }
+        ConsoleConfig { tile_url: None, tile_attribution: None, center: (42.619, 25.393), zoom: 14, public_url: None }
     }
 }
 

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub node_id: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub public_url: Option<String>,
     #[serde(default)]
     pub map: RawMap,
     #[serde(default)]
@@ -117,6 +118,10 @@ pub struct ServeFlags {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "POLIS_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// The address agencies and citizens reach this server at (e.g. https://polis.example.bg),
+    /// when it differs from the one operators use: share links and CAP messages name it.
+    #[arg(long, env = "POLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// An MQTT broker to take sensor observations from (topic polis/<municipality>/sensors/<sensor>/obs).
     #[arg(long, env = "POLIS_MQTT_URL")]
     pub mqtt_url: Option<String>,
@@ -237,6 +242,13 @@ impl Config {
             (Some(_), None) => bail!("tls_key: --tls-cert needs --tls-key (the certificate's private key)"),
             (None, Some(_)) => bail!("tls_cert: --tls-key needs --tls-cert (the certificate chain)"),
         };
+        let public_url = match flags.public_url.or(raw.public_url).filter(|u| !u.trim().is_empty()) {
+            Some(u) if (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(char::is_whitespace) => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(_) => bail!("public_url: must be an http:// or https:// address without spaces"),
+            None => None,
+        };
         let w = raw.warnings;
         if let Some(sender) = &w.cap_sender {
             if sender.is_empty() || sender.chars().any(|c| c.is_whitespace() || matches!(c, ',' | '<' | '&')) {
@@ -279,7 +291,10 @@ impl Config {
                 every: std::time::Duration::from_secs(every),
             });
         }
-        let warnings = polis_core::warnings::WarningConfig { sender: w.cap_sender, public_url: w.public_url };
+        let warnings = polis_core::warnings::WarningConfig {
+            sender: w.cap_sender,
+            public_url: w.public_url.or(public_url.clone()),
+        };
         let region = resolve_region(flags.nats_url.or(raw.nats_url), flags.node_id.or(raw.node_id))?;
         Ok(Config {
             region,
@@ -300,6 +315,7 @@ impl Config {
                 tile_attribution: flags.tile_attribution.or(raw.tile_attribution),
                 center,
                 zoom,
+                public_url,
             },
             log_json,
             session_ttl_hours,

@@ -1014,6 +1014,8 @@ async fn accident(c: &Client, api: &Api, at: (f64, f64)) -> TestResult<(String, 
     wait_css(c, "#details .share-token", Duration::from_secs(5)).await?;
     let link = js(c, "return document.querySelector('#details .share-token').value;", vec![]).await?;
     let link = link.as_str().unwrap_or_default().to_string();
+    // No public address configured: the link is on the console's own.
+    ensure!(link.starts_with(&format!("{}/share.html#", api.base)), "the share link is not on this address: {link}");
     let token =
         link.split_once("/share.html#").map(|(_, t)| t.to_string()).ok_or(format!("not a share link: {link}"))?;
     let shared: Value = api
@@ -1503,7 +1505,7 @@ async fn meteo_feed() -> String {
 async fn console_turns_a_flood_alarm_into_a_public_warning_and_shows_the_meteo_service_s() {
     let feed = meteo_feed().await;
     let config =
-        format!("[[warnings.cap_feeds]]\nurl = \"{feed}/feed.atom\"\nmunicipality = \"kazanlak\"\nevery_s = 5\n");
+        format!("public_url = \"https://polis.example.bg/\"\n[[warnings.cap_feeds]]\nurl = \"{feed}/feed.atom\"\nmunicipality = \"kazanlak\"\nevery_s = 5\n");
     let con = start_console_with(Some(&config)).await;
     let outcome = tokio::time::timeout(Duration::from_secs(240), warnings_scenario(&con.client, &con.base, &con.api))
         .await
@@ -1736,6 +1738,16 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(
         xml.contains("The Tundzha is rising at the I-5 bridge"),
         "the CAP message is not the approved warning: {xml}"
+    );
+    // The public address given in the configuration: in the message, and for the console's share links.
+    ensure!(
+        xml.contains("<web>https://polis.example.bg/public/</web>"),
+        "the CAP message's web is not the public address: {xml}"
+    );
+    let console = api.get("/api/v1/console/config").await?;
+    ensure!(
+        console["public_url"] == "https://polis.example.bg",
+        "the console is not told the public address: {console}"
     );
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("flood.xml");

@@ -64,6 +64,7 @@ pub struct ConsoleConfigOut {
     pub attribution: Option<String>,
     pub center: LatLonOut,
     pub zoom: u8,
+    pub public_url: Option<String>,
 }
 
 impl From<&crate::ConsoleConfig> for ConsoleConfigOut {
@@ -73,6 +74,7 @@ impl From<&crate::ConsoleConfig> for ConsoleConfigOut {
             attribution: c.tile_attribution.clone(),
             center: LatLonOut { lat: c.center.0, lon: c.center.1 },
             zoom: c.zoom,
+            public_url: c.public_url.clone(),
         }
     }
 }
