@@ -72,6 +72,8 @@ pub struct AppState {
     metrics_token: Option<Arc<String>>,
     /// The citizen portal's render cache and rate limiter.
     portal: Arc<public::Portal>,
+    /// The offline basemap, when one is served.
+    tiles: Option<Arc<polis_store::MbTiles>>,
 }
 
 /// Options of the HTTP application beyond the console's.
@@ -81,6 +83,8 @@ pub struct HttpOptions {
     pub metrics_token: Option<String>,
     /// The citizen portal's limits.
     pub portal: public::PortalConfig,
+    /// An offline basemap served at `/tiles/{z}/{x}/{y}.png` (the console's tiles then).
+    pub tiles: Option<polis_store::MbTiles>,
 }
 
 /// The whole HTTP application.
@@ -100,6 +104,7 @@ pub fn router_with(app: Arc<App>, console: ConsoleConfig, options: HttpOptions) 
         live_slots: guard::LiveSlots::default(),
         share_throttle: guard::ShareThrottle::default(),
         metrics_token: options.metrics_token.filter(|t| !t.is_empty()).map(Arc::new),
+        tiles: options.tiles.map(Arc::new),
     };
     routes::routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::share_throttle))

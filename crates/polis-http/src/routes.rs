@@ -135,6 +135,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/tiles/{z}/{x}/{file}", get(tile))
         .nest("/api/v1", api)
         .fallback(get(console_asset))
 }
@@ -251,6 +252,31 @@ async fn metrics(State(s): State<AppState>, req: axum::extract::Request) -> ApiR
 
 async fn openapi() -> Json<&'static Value> {
     Json(crate::doc::document())
+}
+
+/// `GET /tiles/{z}/{x}/{y}.{ext}`: a tile of the offline basemap (no token: the console's map
+/// loads tiles as pictures, like its own files). 404 where the file has no tile.
+async fn tile(State(s): State<AppState>, Path((z, x, file)): Path<(String, String, String)>) -> Response {
+    let Some(tiles) = s.tiles.clone() else {
+        return (StatusCode::NOT_FOUND, "no offline basemap is served").into_response();
+    };
+    let y = file.split_once('.').map(|(y, _)| y).unwrap_or(&file);
+    let (Ok(z), Ok(x), Ok(y)) = (z.parse::<u8>(), x.parse::<u32>(), y.parse::<u32>()) else {
+        return (StatusCode::NOT_FOUND, "no such tile").into_response();
+    };
+    let content_type = match tiles.format() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        _ => "image/png",
+    };
+    match tiles.tile(z, x, y).await {
+        Ok(Some(bytes)) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], bytes)
+                .into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no such tile").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn console_asset(uri: Uri) -> Response {

@@ -21,6 +21,7 @@ mod recordings;
 mod sql;
 pub mod testing;
 mod tickets;
+mod tiles;
 mod warnings;
 
 pub use backup::{backup_sqlite, restore_sqlite};
@@ -28,6 +29,7 @@ pub use events::{EventLogState, StoredEvent};
 pub use incidents::{AttachmentMeta, IncidentFilter, ShareUse};
 pub use recordings::{Segment, SegmentUsage};
 pub use tickets::{Ticket, TicketPurpose};
+pub use tiles::MbTiles;
 
 use async_trait::async_trait;
 use polis_base::{Error, Result};

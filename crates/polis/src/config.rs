@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub database_url: Option<String>,
     pub tile_url: Option<String>,
     pub tile_attribution: Option<String>,
+    pub tiles: Option<PathBuf>,
     pub log_format: Option<String>,
     pub session_ttl_hours: Option<u32>,
     pub mqtt_url: Option<String>,
@@ -109,6 +110,10 @@ pub struct ServeFlags {
     /// Attribution text shown with the tiles.
     #[arg(long, env = "POLIS_TILE_ATTRIBUTION")]
     pub tile_attribution: Option<String>,
+    /// An offline basemap: a raster MBTiles file served by this server to the console (for an
+    /// air-gapped control room; instead of --tile-url).
+    #[arg(long, env = "POLIS_TILES")]
+    pub tiles: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, env = "POLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -158,6 +163,8 @@ pub struct Config {
     pub retention: polis_core::retention::RetentionPolicy,
     /// The token for `/metrics` (never printed).
     pub metrics_token: Option<polis_domain::registry::Secret>,
+    /// An offline basemap (MBTiles) the server serves at `/tiles/`.
+    pub tiles: Option<PathBuf>,
     /// HTTPS: the certificate chain and key files, both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub warnings: polis_core::warnings::WarningConfig,
@@ -191,7 +198,11 @@ impl Config {
             Some(_) => bail!("database_url: use postgres://... or sqlite://PATH"),
             None => format!("sqlite://{}", data.join("polis.db").display()),
         };
+        let tiles = flags.tiles.or(raw.tiles);
         let tile_url = flags.tile_url.or(raw.tile_url).filter(|u| !u.trim().is_empty());
+        if tiles.is_some() && tile_url.is_some() {
+            bail!("tiles: give either an MBTiles file (tiles) or a tile server (tile_url), not both");
+        }
         if let Some(u) = &tile_url {
             if !(u.contains("{z}") && u.contains("{x}") && u.contains("{y}")) {
                 bail!("tile_url: must contain {{z}}, {{x}} and {{y}}");
@@ -300,6 +311,7 @@ impl Config {
             region,
             metrics_token,
             tls,
+            tiles,
             warnings,
             portal,
             cap_feeds,
@@ -426,6 +438,10 @@ mod tests {
         let c = Config::resolve(ServeFlags::default(), raw, "d").unwrap();
         assert_eq!(c.tls, Some(("c.pem".into(), "k.pem".into())));
         assert_eq!(Config::resolve(ServeFlags::default(), RawConfig::default(), "d").unwrap().tls, None);
+        let raw: RawConfig =
+            toml::from_str("tiles = \"t.mbtiles\"\ntile_url = \"https://t/{z}/{x}/{y}.png\"\n").unwrap();
+        let e = Config::resolve(ServeFlags::default(), raw, "d").unwrap_err();
+        assert!(e.to_string().contains("tiles"), "{e}");
         let raw: RawConfig = toml::from_str("[video]\nprobe_interval_seconds = 0\n").unwrap();
         assert_eq!(Config::resolve(ServeFlags::default(), raw, "d").unwrap().probe_every, None);
         let raw: RawConfig = toml::from_str("[video]\nprobe_interval_seconds = 1\n").unwrap();

@@ -535,12 +535,31 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = backend, demo, startup_ms = started.elapsed().as_millis() as u64, "listening on {scheme}://{addr}");
+    let mut console = config.console.clone();
+    let tiles = match &config.tiles {
+        Some(path) => {
+            let t = polis_store::MbTiles::open(path).await.map_err(|e| anyhow::anyhow!("tiles: {}", e.message))?;
+            let ext = match t.format() {
+                "jpg" | "jpeg" => "jpg",
+                "webp" => "webp",
+                _ => "png",
+            };
+            console.tile_url = Some(format!("/tiles/{{z}}/{{x}}/{{y}}.{ext}"));
+            if console.tile_attribution.is_none() {
+                console.tile_attribution = t.metadata.get("attribution").cloned();
+            }
+            tracing::info!(file = %path.display(), format = t.format(), "serving an offline basemap");
+            Some(t)
+        }
+        None => None,
+    };
     let options = polis_http::HttpOptions {
         metrics_token: config.metrics_token.as_ref().map(|t| t.expose().to_string()),
         portal: config.portal,
+        tiles,
     };
     let video_app = app.clone();
-    let router = polis_http::router_with(app, config.console.clone(), options);
+    let router = polis_http::router_with(app, console, options);
     // SIGTERM: end the event streams and live video, stop accepting, let other requests finish
     // (at most 4 s), close the recording files, and exit well within 10 s.
     let limits = polis_http::server::Limits { drain: std::time::Duration::from_secs(4), ..Default::default() };

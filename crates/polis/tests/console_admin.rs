@@ -291,8 +291,12 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     let cam = Ipycam::start("Rose Square PTZ", "onvif", CAMERA_PASSWORD).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     // Cameras nobody watches are checked every 2 s here (5 minutes by default).
+    // And an offline basemap: an MBTiles file of the town's tiles at zoom 14, made here.
+    let tiles = tmp.path().join("kazanlak.mbtiles");
+    make_mbtiles(&tiles, 14, 42.619, 25.393);
     let config = tmp.path().join("polis.toml");
-    std::fs::write(&config, "[video]\nprobe_interval_seconds = 2\n").expect("polis.toml");
+    let toml = format!("tiles = \"{}\"\n[video]\nprobe_interval_seconds = 2\n", tiles.display());
+    std::fs::write(&config, toml).expect("polis.toml");
     let (_server, base, api, log) =
         start_polis_with(tmp.path(), &["--config".to_string(), config.display().to_string()]).await;
     // A camera whose address does not answer, recorded by nobody.
@@ -337,7 +341,8 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     let c = browser(&driver, &tmp.path().join("ptz-profile"), &chromium).await;
     let scenario = async {
         ptz_scenario(&c, &base, &op, &id).await?;
-        dead_camera_on_the_map(&c).await
+        dead_camera_on_the_map(&c).await?;
+        offline_basemap(&c, &base).await
     };
     let outcome = tokio::time::timeout(Duration::from_secs(150), scenario)
         .await
@@ -357,6 +362,64 @@ async fn an_operator_turns_a_ptz_camera_to_an_incident_from_the_console() {
     if let Err(e) = outcome {
         panic!("{e}");
     }
+}
+
+/// A raster MBTiles file with the 5 x 5 tiles of zoom `z` around a place, each a 256-pixel PNG
+/// of one colour, and an attribution (Python's own sqlite3, zlib and struct make it).
+fn make_mbtiles(path: &Path, z: u32, lat: f64, lon: f64) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n) as i64;
+    let y =
+        ((1.0 - (lat.to_radians().tan() + 1.0 / lat.to_radians().cos()).ln() / std::f64::consts::PI) / 2.0 * n) as i64;
+    let script = r#"
+import sqlite3, struct, sys, zlib
+path, z, x0, y0 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def png(rgb):
+    raw = b"".join(b"\x00" + bytes(rgb) * 256 for _ in range(256))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+db = sqlite3.connect(path)
+db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+db.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
+db.executemany("INSERT INTO metadata VALUES (?, ?)", [("name", "Kazanlak"), ("format", "png"), ("attribution", "Test streets of Kazanlak")])
+for dx in range(-2, 3):
+    for dy in range(-2, 3):
+        row = (1 << z) - 1 - (y0 + dy)
+        db.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (z, x0 + dx, row, png((40 + 20 * (dx + 2), 60, 90))))
+db.commit()
+"#;
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(path)
+        .args([z.to_string(), x.to_string(), y.to_string()])
+        .status()
+        .expect("python3");
+    assert!(ok.success(), "making the MBTiles file");
+}
+
+/// The offline basemap: the console's map shows the tiles the server reads from the MBTiles
+/// file, with its attribution; a tile the file lacks is a 404.
+async fn offline_basemap(c: &Client, base: &str) -> TestResult {
+    c.execute("window.polisMap.setView(42.619, 25.393, 14); return true;", vec![]).await.map_err(|e| e.to_string())?;
+    wait_until("the basemap's tiles loaded", Duration::from_secs(20), || async move {
+        let n = c
+            .execute("return document.querySelectorAll('#map img.loaded[src^=\"/tiles/14/\"]').length;", vec![])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(n.as_u64().unwrap_or(0) >= 4)
+    })
+    .await?;
+    let size = c
+        .execute("const i = document.querySelector('#map img.loaded[src^=\"/tiles/14/\"]'); return [i.naturalWidth, i.naturalHeight];", vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(size == json!([256, 256]), "a tile is {size}");
+    let text = text_of(c, "#map").await?;
+    ensure!(text.contains("Test streets of Kazanlak"), "no attribution on the map: {text:?}");
+    let far = reqwest::get(format!("{base}/tiles/14/0/0.png")).await.map_err(|e| e.to_string())?;
+    ensure!(far.status() == reqwest::StatusCode::NOT_FOUND, "a missing tile answered {}", far.status());
+    Ok(())
 }
 
 /// Issue 13: the camera nobody watches and whose address does not answer is marked on the map,
