@@ -1243,6 +1243,18 @@
     return s ? shortName(s.p.name) || id : id;
   }
 
+  /** What an alarm is about, in words: its sensor's or camera's name, "a warning from outside"
+   *  for a received CAP warning, the municipality's name for a store alarm; else the id. */
+  function sourceLabel(a) {
+    const id = a.source;
+    const item = state.byId.sensor.get(id) || state.byId.camera.get(id);
+    if (item) return shortName(item.p.name) || id;
+    if (a.rule === "cap-inbound") return t("alarm.outside_warning");
+    const m = state.municipalities.get(id);
+    if (m) return (I.lang === "bg" ? m.name_bg : m.name_en) || m.name_en || id;
+    return id;
+  }
+
   function fmtValue(v, unit) {
     if (v === null || v === undefined || !Number.isFinite(+v)) return t("value.none");
     const n = +v;
@@ -1386,7 +1398,7 @@
           "span",
           { class: "alarm-top" },
           el("span", { class: "alarm-sev", text: term("severity", a.severity) }),
-          el("span", { class: "alarm-source", text: sensorLabel(a.source), title: a.source }),
+          el("span", { class: "alarm-source", text: sourceLabel(a), title: a.source }),
           el("span", { class: "alarm-time", text: fmtTime(timeOf(a.first_seen)), title: fmtTime(timeOf(a.first_seen), true) })
         ),
         el("span", { class: "alarm-msg", text: a.message || "", title: a.message || "" }),
@@ -1589,7 +1601,7 @@
         "div",
         { class: "panel-titles" },
         el("div", { class: "panel-kicker", text: t("details.alarm") + " · " + term("severity", a.severity) }),
-        el("h2", { id: "details-title", text: sensorLabel(a.source) }),
+        el("h2", { id: "details-title", text: sourceLabel(a) }),
         el("div", { class: "panel-sub", text: sensor ? term("sensorkind", sensor.p.kind) : "" })
       ),
       el("button", { type: "button", class: "icon-btn", title: t("details.close"), "aria-label": t("details.close"), onclick: clearSelection }, "×")

@@ -575,6 +575,7 @@
       "field.resolution": "Picture",
 
       "warn.open": "Warnings",
+      "alarm.outside_warning": "Warning from outside",
       "live.online": "answers",
       "live.degraded": "few pictures",
       "live.offline": "does not answer",
@@ -1250,6 +1251,7 @@
       "field.resolution": "Картина",
 
       "warn.open": "Предупреждения",
+      "alarm.outside_warning": "Предупреждение отвън",
       "live.online": "отговаря",
       "live.degraded": "малко кадри",
       "live.offline": "не отговаря",

@@ -1570,6 +1570,12 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     })
     .await?;
 
+    // Severe: the control room also gets an alarm, named for what it is.
+    let outside = "#alarm-queue .alarm-item[data-source^=\"cap-\"] .alarm-source";
+    wait_css(c, outside, Duration::from_secs(10)).await?;
+    let label = text_of(c, outside).await?;
+    ensure!(label == "Warning from outside", "the outside warning's alarm is labelled {label:?}");
+
     // A form with no event and no area is refused naming both; nothing is written.
     click_live(c, ".warn-new").await?;
     wait_css(c, ".warn-editor[data-id=\"new\"]", Duration::from_secs(5)).await?;
