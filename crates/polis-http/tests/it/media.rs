@@ -968,14 +968,23 @@ async fn cameras_nobody_watches_are_checked_and_a_dead_one_raises_an_alarm() {
     let text = alarm.to_string();
     assert!(text.contains("connection refused"), "{text}");
     assert!(!text.contains("pa55word"), "a password in the alarm: {text}");
-    // The live one was checked too (several rounds by now) and raised nothing; it is not pulled.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The live one was checked too and found answering (the map's view of both says so, by
+    // their checks); it raised nothing and is not left pulled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let all = loop {
+        let (s, all) = t.get("/api/v1/cameras/health").await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        let checked =
+            all["items"].as_array().unwrap().iter().any(|x| x["id"] == "quiet-1" && x["checked_at"].is_string());
+        if checked {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "the live camera was never checked: {all}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(offline_alarm("quiet-1").await.is_none(), "an alarm for a camera that answers");
     let (_, health) = t.get("/api/v1/cameras/quiet-1/health").await;
     assert_ne!(health["status"], "online", "checking must not keep the camera pulled: {health}");
-    // The map's view of both: found by their checks.
-    let (s, all) = t.get("/api/v1/cameras/health").await;
-    assert_eq!(s, StatusCode::OK, "{all}");
     let of = |id: &str| all["items"].as_array().unwrap().iter().find(|x| x["id"] == id).cloned().unwrap();
     assert_eq!(of("dead-1")["status"], "offline", "{all}");
     assert_eq!(of("dead-1")["reason"], "refused", "{all}");
