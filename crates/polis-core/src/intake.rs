@@ -27,6 +27,26 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The most sensors a rule preview replays.
+pub const PREVIEW_MAX_SENSORS: usize = 2_000;
+/// The most readings a rule preview replays.
+pub const PREVIEW_MAX_READINGS: usize = 500_000;
+
+/// What a rule would have done over past readings ([`App::preview_rule`]).
+#[derive(Debug, Clone)]
+pub struct RulePreview {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    /// How many sensors the rule applies to (those replayed).
+    pub sensors: usize,
+    /// How many stored readings were replayed.
+    pub readings: usize,
+    /// Whether there were more sensors or readings than a preview replays.
+    pub truncated: bool,
+    /// Every raise and clear, oldest first.
+    pub signals: Vec<polis_domain::Signal>,
+}
+
 /// How old an observation may be when it arrives.
 pub const MAX_OBSERVATION_AGE: time::Duration = time::Duration::days(7);
 
@@ -729,6 +749,55 @@ impl App {
         self.bus()
             .publish(Some(rule.municipality.clone()), LiveEvent::registry("rule", change, [&rule.id].into_iter()));
         Ok(rule)
+    }
+
+    /// What `rule` would have done over the stored readings of the last `hours` (1 to 168) had it
+    /// been in force: every raise and clear, oldest first, with the sensors and readings it
+    /// looked at. Nothing is saved. For those who may write the rule (administrators and
+    /// supervisors of its municipality); the same checks as saving it. At most
+    /// [`PREVIEW_MAX_SENSORS`] sensors and [`PREVIEW_MAX_READINGS`] readings are replayed
+    /// (`truncated` says when more were there).
+    pub async fn preview_rule(&self, actor: &Actor, rule: &Rule, hours: u32) -> Result<RulePreview> {
+        actor.check_write_registry(&rule.municipality)?;
+        if !(1..=168).contains(&hours) {
+            return Err(Error::invalid("hours", "must be 1 to 168"));
+        }
+        let problems = rule.check();
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields("invalid rule", problems));
+        }
+        let (sensors, more_sensors) = {
+            let reg = self.registry().await;
+            if !reg.is_municipality(&rule.municipality) {
+                return Err(Error::invalid("municipality", format!("no municipality with id {}", rule.municipality)));
+            }
+            if let polis_domain::RuleScope::Sensor(s) = &rule.scope {
+                if reg.sensors.get(s).is_none_or(|x| x.municipality != rule.municipality) {
+                    return Err(Error::invalid("sensor", format!("no sensor with id {s} in {}", rule.municipality)));
+                }
+            }
+            let all: Vec<Sensor> = reg.sensors.values().filter(|s| rule.applies_to(s)).cloned().collect();
+            let more = all.len() > PREVIEW_MAX_SENSORS;
+            (all.into_iter().take(PREVIEW_MAX_SENSORS).collect::<Vec<_>>(), more)
+        };
+        let to = self.clock().now();
+        let from = to - time::Duration::hours(i64::from(hours));
+        let mut readings = Vec::new();
+        let mut truncated = more_sensors;
+        for s in &sensors {
+            let room = PREVIEW_MAX_READINGS.saturating_sub(readings.len());
+            if room == 0 {
+                truncated = true;
+                break;
+            }
+            let limit = u32::try_from(room).unwrap_or(u32::MAX);
+            let got = self.store().observations(&s.id, rule.quantity.as_deref(), from, to, limit).await?;
+            truncated |= got.len() == room;
+            readings.extend(got);
+        }
+        readings.sort_by_key(|o| o.time());
+        let signals = polis_domain::replay(rule, &sensors, &readings, from, to)?;
+        Ok(RulePreview { from, to, sensors: sensors.len(), readings: readings.len(), truncated, signals })
     }
 
     pub async fn delete_rule(&self, actor: &Actor, id: &Id) -> Result<()> {

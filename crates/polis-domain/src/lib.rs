@@ -28,5 +28,5 @@ pub use registry::{
     AgencyKind, Camera, CameraKind, CameraStatus, CameraVideo, OrgKind, Organisation, PrivacyZone, RecordingMode,
     Sector, Sensor, SensorKind, Site, SiteCategory, SiteGeometry, StreamUrl,
 };
-pub use rules::{Condition, Engine, GeofenceTrigger, Rule, RuleScope, Severity, Signal, SignalKind};
+pub use rules::{replay, Condition, Engine, GeofenceTrigger, Rule, RuleScope, Severity, Signal, SignalKind};
 pub use values::{FieldOfView, Heading, Id, LatLon, Priority, RangeM};

@@ -18,6 +18,7 @@ mod live;
 mod media;
 mod metrics;
 mod plans;
+mod preview;
 mod ptz;
 pub mod public;
 mod routes;

@@ -332,18 +332,23 @@ pub async fn get_rule(State(s): State<AppState>, Authed(a): Authed, Path(id): Pa
     Ok(Json(rule_json(&s.app.rule(&a, &Id::parse("id", &id)?).await?)))
 }
 
-pub async fn create_rule(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
-    let m = object(&body)?;
-    // A rule for one sensor belongs to the sensor's municipality unless it says otherwise.
+/// A new rule from a body as for `POST /rules`: a rule for one sensor belongs to the sensor's
+/// municipality unless it says otherwise.
+pub(crate) async fn rule_input(s: &AppState, a: &polis_domain::Actor, body: &[u8]) -> Result<Rule> {
+    let m = object(body)?;
     let sensor = m.get("sensor").and_then(Value::as_str).and_then(|s| Id::parse("sensor", s).ok());
     let default = match sensor {
-        Some(id) => match s.app.get::<polis_domain::Sensor>(&a, &id).await {
+        Some(id) => match s.app.get::<polis_domain::Sensor>(a, &id).await {
             Ok(sensor) => Some(sensor.municipality),
-            Err(_) => s.app.default_municipality(&a).await,
+            Err(_) => s.app.default_municipality(a).await,
         },
-        None => s.app.default_municipality(&a).await,
+        None => s.app.default_municipality(a).await,
     };
-    let rule = rule_from(&m, None, default.as_ref())?;
+    rule_from(&m, None, default.as_ref())
+}
+
+pub async fn create_rule(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
+    let rule = rule_input(&s, &a, &body).await?;
     if s.app.rule(&a, &rule.id).await.is_ok() {
         return Err(Error::already_exists(format!("a rule with id {} exists; PATCH it", rule.id))
             .with_details(vec![FieldError::new("id", "exists")])

@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .route("/observations", post(crate::live::post_observations))
         .route("/sensors/{id}/observations", get(crate::live::sensor_observations))
         .route("/rules", get(crate::live::list_rules).post(crate::live::create_rule))
+        .route("/rules/preview", post(crate::preview::preview_rule))
         .route(
             "/rules/{id}",
             get(crate::live::get_rule).patch(crate::live::patch_rule).delete(crate::live::delete_rule),

@@ -357,6 +357,7 @@ fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
         "GET /cameras/{id}/ptz/presets",
         "POST /onvif/probe",
         "POST /onvif/discover",
+        "POST /rules/preview",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -657,3 +657,58 @@ async fn the_http_simulator_feeds_a_polis_and_logs_in_again_when_its_session_exp
     assert_eq!(report.dropped, 0, "nothing lost to the expired session: {report:?}");
     assert!(report.failures >= 1, "{report:?}");
 }
+
+both!(a_rule_is_previewed_over_the_stored_readings_before_it_is_saved);
+async fn a_rule_is_previewed_over_the_stored_readings_before_it_is_saved(t: TestApp) {
+    gauge(&t).await;
+    // Six readings over the last six hours: up over 400 cm, back down, up again.
+    let now = time::OffsetDateTime::now_utc();
+    let levels = [380.0, 405.0, 410.0, 398.0, 390.0, 420.0];
+    let batch: Vec<Value> = levels
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let at = now - time::Duration::minutes(60 * (6 - i as i64)) + time::Duration::minutes(5);
+            json!({"sensor": "tundzha-1", "time": at.format(&Rfc3339).unwrap(), "value": v})
+        })
+        .collect();
+    let (s, b) = t.post("/api/v1/observations", json!(batch)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let rule = json!({"name": "Tundzha above 400", "sensor": "tundzha-1", "severity": "major",
+                      "condition": {"type": "threshold", "above": 400, "hysteresis": 5}});
+    let (s, p) = t.post("/api/v1/rules/preview", rule.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!((p["sensors"].as_u64(), p["readings"].as_u64()), (Some(1), Some(6)), "{p}");
+    assert_eq!((p["raised"].as_u64(), p["cleared"].as_u64()), (Some(2), Some(1)), "{p}");
+    let events: Vec<(String, f64)> = p["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(events, vec![("raise".into(), 405.0), ("clear".into(), 390.0), ("raise".into(), 420.0)]);
+    assert_eq!(p["events"][0]["source_name"], "Tundzha gauge");
+    // Over the last two hours only the last rise is seen (after a reading of 390).
+    let (s, p2) = t.post("/api/v1/rules/preview?hours=2", rule.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{p2}");
+    assert_eq!((p2["readings"].as_u64(), p2["raised"].as_u64()), (Some(2), Some(1)), "{p2}");
+    // A tighter level would have fired once and never cleared.
+    let mut tight = rule.clone();
+    tight["condition"]["above"] = json!(415);
+    let (_, p3) = t.post("/api/v1/rules/preview", tight).await;
+    assert_eq!((p3["raised"].as_u64(), p3["cleared"].as_u64()), (Some(1), Some(0)), "{p3}");
+    // Nothing was saved, and no alarm was raised.
+    let (_, list) = t.get("/api/v1/rules").await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+    assert!(open_alarms(&t).await.is_empty());
+    // Bad input names its field; a viewer may not preview.
+    let (s, b) = t.post("/api/v1/rules/preview?hours=500", rule.clone()).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "hours", None);
+    let (s, b) = t
+        .post("/api/v1/rules/preview", json!({"name": "x", "sensor": "tundzha-1", "condition": {"type": "threshold"}}))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "condition.above", None);
+    let viewer = t.user("viewer-p", "viewer", "kazanlak").await;
+    let (s, _) = t.call(t.req_as(&viewer, Method::POST, "/api/v1/rules/preview").json(&rule)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
