@@ -279,6 +279,8 @@
     Video.reset();
     Admin.reset();
     Warn.reset();
+    Draw.reset();
+    Setup.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -335,6 +337,7 @@
       Video.start(session);
       Admin.start(session);
       Warn.start(session);
+      Setup.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -439,6 +442,7 @@
     buildOverlay();
     updateSensorStates();
     state.map.render();
+    Setup.onRegistry();
   }
 
   function pointOf(f) {
@@ -572,13 +576,13 @@
     };
     map.on("render", drawOverlay);
     // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
-    map.on("click", (e) => Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
     map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -745,6 +749,7 @@
     Inc.draw(map);
     Planner.draw(map);
     Warn.draw(map);
+    Draw.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -2246,6 +2251,8 @@
   const Warn = window.PolisWarnings;
   const Video = window.PolisVideo;
   const Admin = window.PolisAdmin;
+  const Draw = window.PolisDraw;
+  const Setup = window.PolisSetup;
 
   function bridge() {
     return {
@@ -2279,6 +2286,8 @@
     Video.attach(B);
     Admin.attach(B);
     Warn.attach(B);
+    Draw.attach(B);
+    Setup.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

@@ -15,6 +15,7 @@ mod common;
 
 use common::ipycam::Ipycam;
 use common::{free_port, Api, Proc, Serve};
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -467,5 +468,230 @@ async fn ptz_scenario(c: &Client, base: &str, op: &Api, id: &str) -> TestResult 
     .await?;
     let (_, presets) = op.call(reqwest::Method::GET, "/api/v1/cameras/rose-ptz/ptz/presets", None).await;
     ensure!(presets.as_array().is_some_and(|p| p.iter().any(|p| p["name"] == "Fountain")), "{presets}");
+    Ok(())
+}
+
+// ---- City setup from the console -------------------------------------------------------------
+
+/// Clicks the map with the mouse at the container pixel (x, y) of `#map`.
+async fn click_map_at(c: &Client, x: f64, y: f64) -> TestResult {
+    let at = c
+        .execute(
+            "const r = document.getElementById('map').getBoundingClientRect(); return [Math.round(r.left + arguments[0]), Math.round(r.top + arguments[1])];",
+            vec![json!(x), json!(y)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (x, y) = (at[0].as_i64().unwrap_or(0), at[1].as_i64().unwrap_or(0));
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x, y })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(mouse).await.map_err(|e| format!("clicking the map at ({x}, {y}): {e}"))
+}
+
+/// Chooses the option `value` of the select `css`, as a person does.
+async fn choose(c: &Client, css: &str, value: &str) -> TestResult {
+    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("no {css}: {e}"))?;
+    e.select_by_value(value).await.map_err(|e| format!("choosing {value} in {css}: {e}"))
+}
+
+/// The setup panel's preview as the person reads it: (raised, its summary sentence).
+async fn preview_seen(c: &Client, raised: &str) -> TestResult<String> {
+    let css = format!("#setup-preview[data-raised='{raised}'] .setup-preview-summary");
+    wait_css(c, &css, Duration::from_secs(15)).await?;
+    text_of(c, &css).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_sets_up_sensors_rules_sites_and_agencies_from_the_console() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
+    let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_server, base, api, log) = start_polis(tmp.path()).await;
+    let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
+    let c = browser(&driver, &tmp.path().join("setup-profile"), &chromium).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(150), setup_scenario(&c, &base, &api))
+        .await
+        .unwrap_or_else(|_| Err("the scenario took more than 150 s".into()));
+    if outcome.is_err() {
+        if let Ok(png) = c.screenshot().await {
+            let keep = std::env::temp_dir().join("polis-console-setup-failure.png");
+            if std::fs::write(&keep, png).is_ok() {
+                eprintln!("screenshot: {}", keep.display());
+            }
+        }
+        eprintln!("---- polis log ----\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    let _ = c.close().await;
+    drop(driver_proc);
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+async fn setup_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+    sign_in(c, base, "admin", ADMIN_PASSWORD).await?;
+    wait_css(c, "body[data-ready]", Duration::from_secs(30)).await?;
+    wait_css(c, "#open-setup:not([hidden])", Duration::from_secs(10)).await?;
+    click(c, "#open-setup").await?;
+    wait_css(c, "#setup-dialog[open] .setup-tab[data-tab=orgs]", Duration::from_secs(10)).await?;
+
+    // The town's police, an agency of the municipality.
+    click(c, ".setup-tab[data-tab=orgs]").await?;
+    click(c, ".setup-new").await?;
+    type_into(c, ".setup-form input[name=id]", "kz-police").await?;
+    type_into(c, ".setup-form input[name=name_bg]", "РУ Казанлък").await?;
+    type_into(c, ".setup-form input[name=name_en]", "Kazanlak Police").await?;
+    choose(c, ".setup-form select[name=agency_kind]", "police").await?;
+    choose(c, ".setup-form select[name=municipality]", "kazanlak").await?;
+    click(c, ".setup-form .setup-save").await?;
+    wait_css(c, ".setup-orgs tr[data-org=kz-police]", Duration::from_secs(10)).await?;
+    let (_, orgs) = api.call(reqwest::Method::GET, "/api/v1/organisations", None).await;
+    ensure!(
+        orgs.as_array().is_some_and(|o| o
+            .iter()
+            .any(|o| o["id"] == "kz-police" && o["kind"] == "agency" && o["agency_kind"] == "police")),
+        "the agency is not as entered: {orgs}"
+    );
+
+    // A river gauge, placed with a click on the map.
+    click(c, ".setup-tab[data-tab=sensors]").await?;
+    click(c, ".setup-new").await?;
+    type_into(c, ".setup-form input[name=id]", "tundzha-gauge").await?;
+    type_into(c, ".setup-form input[name=name]", "Tundzha gauge").await?;
+    choose(c, ".setup-form select[name=kind]", "water_level").await?;
+    type_into(c, ".setup-form input[name=unit]", "cm").await?;
+    click(c, ".setup-form .setup-pick").await?;
+    wait_css(c, "#draw-bar:not([hidden])", Duration::from_secs(5)).await?;
+    ensure!(count(c, "#setup-dialog[open]").await? == 0, "the panel did not step aside while picking");
+    let want = c
+        .execute(
+            "const r = document.getElementById('map').getBoundingClientRect(); return window.polisMap.unproject(r.width / 2 + 120, r.height / 2 + 60);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let size = c
+        .execute(
+            "const r = document.getElementById('map').getBoundingClientRect(); return [r.width, r.height];",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (w, h) = (size[0].as_f64().unwrap_or(0.0), size[1].as_f64().unwrap_or(0.0));
+    click_map_at(c, w / 2.0 + 120.0, h / 2.0 + 60.0).await?;
+    wait_css(c, "#setup-dialog[open] .setup-form[data-form=sensor]", Duration::from_secs(5)).await?;
+    click(c, ".setup-form .setup-save").await?;
+    wait_css(c, ".setup-sensors tr[data-sensor=tundzha-gauge]", Duration::from_secs(10)).await?;
+    let (_, sensor) = api.call(reqwest::Method::GET, "/api/v1/sensors/tundzha-gauge", None).await;
+    let p = if sensor["properties"].is_object() { &sensor["properties"] } else { &sensor };
+    let (lat, lon) = (
+        p["lat"].as_f64().or(sensor["geometry"]["coordinates"][1].as_f64()).unwrap_or(0.0),
+        p["lon"].as_f64().or(sensor["geometry"]["coordinates"][0].as_f64()).unwrap_or(0.0),
+    );
+    let (wlat, wlon) = (want["lat"].as_f64().unwrap_or(f64::NAN), want["lon"].as_f64().unwrap_or(f64::NAN));
+    ensure!(
+        (lat - wlat).abs() < 2e-4 && (lon - wlon).abs() < 2e-4 && p["unit"] == "cm",
+        "the gauge is not where it was clicked ({wlat}, {wlon}): {sensor}"
+    );
+
+    // Six hours of its readings: up over 400 cm, back down, up again.
+    let now = time::OffsetDateTime::now_utc();
+    let batch: Vec<Value> = [380.0, 405.0, 410.0, 398.0, 390.0, 420.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let at = now - time::Duration::minutes(55 * (6 - i as i64));
+            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            json!({"sensor": "tundzha-gauge", "time": at, "value": v})
+        })
+        .collect();
+    let (s, b) = api.call(reqwest::Method::POST, "/api/v1/observations", Some(json!(batch))).await;
+    ensure!(s.is_success() && b["accepted"] == 6, "readings not taken: {s} {b}");
+
+    // A rule, previewed before it is saved: at 400 cm it would have fired twice, at 415 once.
+    click(c, ".setup-tab[data-tab=rules]").await?;
+    click(c, ".setup-new").await?;
+    type_into(c, ".setup-form input[name=name]", "Tundzha above 400 cm").await?;
+    choose(c, ".setup-form select[name=sensor]", "tundzha-gauge").await?;
+    type_into(c, ".setup-form input[name=level]", "400").await?;
+    type_into(c, ".setup-form input[name=hysteresis]", "5").await?;
+    click(c, ".setup-form .setup-run-preview").await?;
+    let said = preview_seen(c, "2").await?;
+    ensure!(
+        said.contains("6 readings") && said.contains("raised 2 alarms; 1 of them cleared"),
+        "the preview said {said:?}"
+    );
+    type_into(c, ".setup-form input[name=level]", "415").await?;
+    click(c, ".setup-form .setup-run-preview").await?;
+    let said = preview_seen(c, "1").await?;
+    ensure!(said.contains("raised 1 alarms; 0 of them cleared"), "the preview at 415 said {said:?}");
+    // Without a level the server names the field, and the form marks it.
+    c.find(Locator::Css(".setup-form input[name=level]"))
+        .await
+        .map_err(|e| e.to_string())?
+        .clear()
+        .await
+        .map_err(|e| e.to_string())?;
+    click(c, ".setup-form .setup-run-preview").await?;
+    wait_css(c, ".setup-problems li[data-field='condition.above']", Duration::from_secs(10)).await?;
+    ensure!(
+        count(c, ".setup-form input[name=level][aria-invalid=true]").await? == 1,
+        "the level is not marked as the problem"
+    );
+    ensure!(
+        api.call(reqwest::Method::GET, "/api/v1/rules", None).await.1.as_array().is_some_and(Vec::is_empty),
+        "a preview saved a rule"
+    );
+    type_into(c, ".setup-form input[name=level]", "400").await?;
+    click(c, ".setup-form .setup-save").await?;
+    wait_css(c, ".setup-rules tr[data-rule]", Duration::from_secs(10)).await?;
+    let (_, rules) = api.call(reqwest::Method::GET, "/api/v1/rules", None).await;
+    let r = &rules[0];
+    ensure!(
+        r["sensor"] == "tundzha-gauge" && r["condition"]["above"] == 400.0 && r["condition"]["hysteresis"] == 5.0,
+        "the rule is not as entered: {rules}"
+    );
+
+    // A key site on the river bank, its outline drawn with four clicks.
+    click(c, ".setup-tab[data-tab=sites]").await?;
+    click(c, ".setup-new").await?;
+    type_into(c, ".setup-form input[name=name_bg]", "Бряг на Тунджа").await?;
+    type_into(c, ".setup-form input[name=name_en]", "Tundzha bank").await?;
+    choose(c, ".setup-form select[name=category]", "river_bank").await?;
+    click(c, ".setup-form input[name=sector-disaster]").await?;
+    click(c, ".setup-form input[name=sector-safety]").await?;
+    click(c, ".setup-form .setup-draw-outline").await?;
+    wait_css(c, "#draw-bar:not([hidden])", Duration::from_secs(5)).await?;
+    for (dx, dy) in [(-200.0, -150.0), (-80.0, -150.0), (-80.0, -60.0), (-200.0, -60.0)] {
+        click_map_at(c, w / 2.0 + dx, h / 2.0 + dy).await?;
+    }
+    ensure!(count(c, ".warn-vertex").await? == 4, "the four corners are not drawn");
+    click(c, "#draw-bar .draw-finish").await?;
+    wait_css(c, "#setup-dialog[open] .setup-outline-summary", Duration::from_secs(5)).await?;
+    click(c, ".setup-form .setup-save").await?;
+    wait_until("the site in the list", Duration::from_secs(10), || async {
+        Ok(text_of(c, ".setup-sites tbody").await.unwrap_or_default().contains("Tundzha bank"))
+    })
+    .await?;
+    let (_, sites) = api.call(reqwest::Method::GET, "/api/v1/sites", None).await;
+    let site = sites["features"].as_array().and_then(|f| f.first()).cloned().unwrap_or(Value::Null);
+    ensure!(
+        site["geometry"]["type"] == "Polygon"
+            && site["geometry"]["coordinates"][0].as_array().is_some_and(|r| r.len() == 5)
+            && site["properties"]["category"] == "river_bank"
+            && site["properties"]["sectors"] == json!(["disaster"]),
+        "the site is not as drawn: {sites}"
+    );
+
+    // Every change is in the audit log, by the administrator.
+    let (_, audit) = api.call(reqwest::Method::GET, "/api/v1/audit?actor=admin&limit=50", None).await;
+    let actions: Vec<&str> =
+        audit.as_array().map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect()).unwrap_or_default();
+    for want in ["organisation.create", "sensor.create", "rule.create", "site.create"] {
+        ensure!(actions.contains(&want), "{want} is not in the audit log: {actions:?}");
+    }
     Ok(())
 }
