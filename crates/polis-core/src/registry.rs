@@ -245,6 +245,16 @@ impl App {
     /// Creates many items, all or none. Every problem is reported with the item's 0-based
     /// index as its row; nothing is written when there is any.
     pub async fn import<T: Entity>(&self, actor: &Actor, items: Vec<T>) -> Result<usize> {
+        self.import_or_check(actor, items, false).await
+    }
+
+    /// Checks many items as [`App::import`] would (rights, every field, ids free), writing
+    /// nothing: the import wizard's first step. Returns how many would be created.
+    pub async fn check_import<T: Entity>(&self, actor: &Actor, items: Vec<T>) -> Result<usize> {
+        self.import_or_check(actor, items, true).await
+    }
+
+    async fn import_or_check<T: Entity>(&self, actor: &Actor, items: Vec<T>, dry_run: bool) -> Result<usize> {
         // Also an empty import is refused to who may not import.
         actor.check_may_write_registry()?;
         let mut problems = Vec::new();
@@ -282,6 +292,9 @@ impl App {
             };
             let msg = format!("{} problem(s) in {} {}(s); nothing was written", problems.len(), items.len(), T::KIND);
             return Err(Error::new(kind, msg).with_details(problems));
+        }
+        if dry_run {
+            return Ok(items.len());
         }
         // One item: its full state. A bulk import: one record naming every id it created (the
         // items themselves are in the registry, and later changes are audited one by one), which

@@ -479,16 +479,24 @@ async fn import_items(
         Some(m) => Some(parse_id("municipality", m)?),
         None => s.app.default_municipality(&a).await,
     };
+    let dry_run = match q.get("dry_run").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::invalid("dry_run", "must be true or false").into()),
+    };
     // Rights first, then the (up to 256 MB) body: who may not import gets a 403 at once.
     crate::guard::check_import(&a, municipality.as_ref())?;
     let body = crate::guard::read_body(body, IMPORT_LIMIT).await?;
     let file = (body, format, municipality);
     let n = match kind.as_str() {
-        "cameras" => import_parsed(&s, &a, parse_off_thread(import::parse_cameras, file).await?).await?,
-        "sensors" => import_parsed(&s, &a, parse_off_thread(import::parse_sensors, file).await?).await?,
-        "sites" => import_parsed(&s, &a, parse_off_thread(import::parse_sites, file).await?).await?,
+        "cameras" => import_parsed(&s, &a, parse_off_thread(import::parse_cameras, file).await?, dry_run).await?,
+        "sensors" => import_parsed(&s, &a, parse_off_thread(import::parse_sensors, file).await?, dry_run).await?,
+        "sites" => import_parsed(&s, &a, parse_off_thread(import::parse_sites, file).await?, dry_run).await?,
         other => return Err(Error::not_found(format!("cannot import {other:?}; use cameras, sites or sensors")).into()),
     };
+    if dry_run {
+        return Ok(Json(json!({"imported": 0, "checked": n, "dry_run": true})));
+    }
     Ok(Json(json!({"imported": n})))
 }
 
@@ -506,8 +514,9 @@ async fn parse_off_thread<T: Send + 'static>(
     .map_err(|e| Error::internal("parsing the import failed").with_source(e))?
 }
 
-async fn import_parsed<T: Entity>(s: &AppState, a: &Actor, parsed: import::Parsed<T>) -> Result<usize> {
-    s.app.import(a, parsed.items).await.map_err(|e| parsed.rows.locate(e))
+async fn import_parsed<T: Entity>(s: &AppState, a: &Actor, parsed: import::Parsed<T>, dry_run: bool) -> Result<usize> {
+    let done = if dry_run { s.app.check_import(a, parsed.items).await } else { s.app.import(a, parsed.items).await };
+    done.map_err(|e| parsed.rows.locate(e))
 }
 
 async fn export_cameras_csv(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Response> {

@@ -173,6 +173,34 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_row(t: TestApp) {
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "row", Some(2));
 
+    // The wizard's check: every bad row named, and nothing written; a good file is counted.
+    let (s, b) = t
+        .call(
+            t.req(Method::POST, "/api/v1/import/cameras?municipality=kazanlak&dry_run=true")
+                .header("content-type", "text/csv")
+                .body(format!("{header}{good}c3,Three,95,25.39,90,60,100,fixed,6,\n")),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "lat", Some(4));
+    let (s, b) = t
+        .call(
+            t.req(Method::POST, "/api/v1/import/cameras?municipality=kazanlak&dry_run=true")
+                .header("content-type", "text/csv")
+                .body(format!("{header}{good}")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["checked"].as_u64(), b["imported"].as_u64()), (Some(2), Some(0)), "{b}");
+    assert_eq!(t.count("/api/v1/cameras").await, 0, "a dry run wrote something");
+    let (s, b) = t
+        .call(
+            t.req(Method::POST, "/api/v1/import/cameras?dry_run=yes")
+                .header("content-type", "text/csv")
+                .body(format!("{header}{good}")),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "dry_run", None);
+
     let (s, b) = t
         .call(
             t.req(Method::POST, "/api/v1/import/cameras?municipality=kazanlak")
