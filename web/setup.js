@@ -3,7 +3,8 @@
 // 24 hours before it is saved), sensors (placed by a click on the map), key sites (their outline
 // drawn on the map) and, for administrators, organisations (municipalities and agencies). Every
 // form sends what the API takes; a refusal keeps what was typed, marks each field the server
-// named and lists every problem. Saving is audited by the server; the map follows by itself
+// named and lists every problem. Import as a wizard: a file is checked first (every bad row and
+// field listed, nothing written), then imported all or nothing; exports of every kind. Saving is audited by the server; the map follows by itself
 // (registry events).
 "use strict";
 
@@ -106,6 +107,24 @@
     "setup.agency_kind": "Service",
     "setup.org_municipality": "Serves municipality (empty: the region)",
     "setup.rule": "rule",
+    "setup.tab_io": "Import and export",
+    "setup.io_kind": "What",
+    "setup.io_cameras": "Cameras",
+    "setup.io_sensors": "Sensors",
+    "setup.io_sites": "Key sites",
+    "setup.io_file": "File (CSV or GeoJSON)",
+    "setup.io_check": "Check the file",
+    "setup.io_checking": "Checking…",
+    "setup.io_ready": "{n} rows are ready to import. Nothing has been written yet.",
+    "setup.io_import": "Import all {n}",
+    "setup.io_imported": "Imported {n}.",
+    "setup.io_bad": "Nothing was written: {n} problems. Correct the file and check it again.",
+    "setup.io_row": "Row",
+    "setup.io_field": "Field",
+    "setup.io_problem": "Problem",
+    "setup.io_no_file": "Choose a file first.",
+    "setup.io_export": "Export",
+    "setup.io_export_hint": "Exports carry every field but passwords; importing an export gives back the same registry.",
     "agencykind.police": "Police",
     "agencykind.fire_safety": "Fire safety",
     "agencykind.ambulance": "Ambulance",
@@ -199,6 +218,24 @@
     "setup.agency_kind": "Служба",
     "setup.org_municipality": "Обслужва община (празно: областта)",
     "setup.rule": "правило",
+    "setup.tab_io": "Внос и износ",
+    "setup.io_kind": "Какво",
+    "setup.io_cameras": "Камери",
+    "setup.io_sensors": "Сензори",
+    "setup.io_sites": "Ключови обекти",
+    "setup.io_file": "Файл (CSV или GeoJSON)",
+    "setup.io_check": "Провери файла",
+    "setup.io_checking": "Проверка…",
+    "setup.io_ready": "{n} реда са готови за внос. Още нищо не е записано.",
+    "setup.io_import": "Внеси всички {n}",
+    "setup.io_imported": "Внесени: {n}.",
+    "setup.io_bad": "Нищо не е записано: {n} проблема. Поправете файла и го проверете отново.",
+    "setup.io_row": "Ред",
+    "setup.io_field": "Поле",
+    "setup.io_problem": "Проблем",
+    "setup.io_no_file": "Първо изберете файл.",
+    "setup.io_export": "Износ",
+    "setup.io_export_hint": "Износът съдържа всички полета без паролите; вносът му възстановява същия регистър.",
     "agencykind.police": "Полиция",
     "agencykind.fire_safety": "Пожарна безопасност",
     "agencykind.ambulance": "Спешна помощ",
@@ -218,6 +255,7 @@
     message: null,
     preview: null, // the answer of POST /rules/preview, or "busy"
     filter: "",
+    io: { kind: "cameras", file: null, municipality: "", checked: null, problems: null, busy: false }, // the import wizard
   };
 
   const role = () => (B && B.state.user ? B.state.user.role : "");
@@ -768,6 +806,130 @@
       formButtons(null));
   }
 
+  // ---- Import and export ----------------------------------------------------------------------
+
+  /** Sends the chosen file to the import route (as CSV or GeoJSON, by its name); a dry run
+   *  only checks. Returns [status, answer]. */
+  async function sendImport(dryRun) {
+    const io = S.io;
+    const text = await io.file.text();
+    const csv = /\.csv$/i.test(io.file.name) || io.file.type === "text/csv";
+    const q = { municipality: io.municipality || defaultMunicipality() };
+    if (dryRun) q.dry_run = "true";
+    const res = await fetch(`/api/v1/import/${io.kind}?${B.query(q)}`, {
+      method: "POST",
+      headers: { Authorization: "Bearer " + B.state.token, "Content-Type": csv ? "text/csv" : "application/geo+json", Accept: "application/json" },
+      body: text,
+      cache: "no-store",
+    });
+    let answer = null;
+    try {
+      answer = await res.json();
+    } catch (_) {
+      answer = null;
+    }
+    return [res.status, answer];
+  }
+
+  async function runImport(dryRun) {
+    const io = S.io;
+    if (!io.file) {
+      io.problems = [{ field: "file", message: t("setup.io_no_file") }];
+      return render();
+    }
+    io.busy = true;
+    io.problems = null;
+    if (dryRun) io.checked = null;
+    S.message = null;
+    render();
+    try {
+      const [status, answer] = await sendImport(dryRun);
+      if (status >= 200 && status < 300) {
+        if (dryRun) io.checked = answer.checked;
+        else {
+          S.message = t("setup.io_imported", { n: I.number(answer.imported) });
+          io.checked = null;
+          io.file = null;
+        }
+      } else {
+        const err = (answer && answer.error) || {};
+        io.checked = null;
+        io.problems = err.details && err.details.length ? err.details : [{ field: "", message: err.message || String(status) }];
+      }
+    } catch (e) {
+      B.showToast(e);
+    }
+    io.busy = false;
+    render();
+  }
+
+  async function download(name) {
+    try {
+      const res = await fetch("/api/v1/export/" + name, { headers: { Authorization: "Bearer " + B.state.token }, cache: "no-store" });
+      if (!res.ok) throw new B.ApiError(res.status, res.status + " " + res.statusText);
+      const url = URL.createObjectURL(await res.blob());
+      const a = el("a", { href: url, download: name });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) {
+      B.showToast(e);
+    }
+  }
+
+  function ioTab() {
+    const io = S.io;
+    const kinds = ["cameras", "sensors", "sites"];
+    const wizard = el("form", { class: "warn-editor setup-import", onsubmit: (e) => (e.preventDefault(), runImport(true)) },
+      el("div", { class: "warn-pair" },
+        el("div", { class: "warn-field" }, el("label", { for: "setup-io-kind", text: t("setup.io_kind") }),
+          el("select", { id: "setup-io-kind", name: "io-kind", class: "text-input", onchange: (e) => {
+            io.kind = e.target.value;
+            io.checked = null;
+            io.problems = null;
+            render();
+          } }, kinds.map((k) => el("option", { value: k, selected: io.kind === k }, t("setup.io_" + k))))),
+        B.state.user && B.state.user.municipality ? null : el("div", { class: "warn-field" }, el("label", { for: "setup-io-muni", text: t("setup.municipality") }),
+          el("select", { id: "setup-io-muni", name: "io-municipality", class: "text-input", onchange: (e) => (io.municipality = e.target.value) },
+            municipalities().map((m) => el("option", { value: m.id, selected: (io.municipality || defaultMunicipality()) === m.id }, muniName(m.id)))))),
+      el("div", { class: "warn-field" }, el("label", { for: "setup-io-file", text: t("setup.io_file") }),
+        el("input", { id: "setup-io-file", name: "io-file", type: "file", accept: ".csv,.geojson,.json,text/csv,application/geo+json", onchange: (e) => {
+          io.file = e.target.files && e.target.files[0] ? e.target.files[0] : null;
+          io.checked = null;
+          io.problems = null;
+          render();
+        } }),
+        io.file ? el("small", { class: "muted setup-io-chosen", text: io.file.name }) : null),
+      el("div", { class: "warn-actions" },
+        el("button", { type: "submit", class: "btn btn-small setup-io-check", disabled: io.busy, text: io.busy ? t("setup.io_checking") : t("setup.io_check") }),
+        io.checked !== null && io.checked !== undefined
+          ? el("button", { type: "button", class: "btn btn-primary btn-small setup-io-import", disabled: io.busy, text: t("setup.io_import", { n: I.number(io.checked) }),
+              onclick: () => runImport(false) })
+          : null),
+      io.checked !== null && io.checked !== undefined
+        ? el("p", { class: "setup-io-ready", role: "status", text: t("setup.io_ready", { n: I.number(io.checked) }) })
+        : null,
+      io.problems
+        ? el("div", { class: "setup-problems setup-io-problems", role: "alert" },
+            el("p", { text: t("setup.io_bad", { n: I.number(io.problems.length) }) }),
+            el("table", { class: "admin-table" },
+              el("thead", null, el("tr", null, ["setup.io_row", "setup.io_field", "setup.io_problem"].map((k) => el("th", { text: t(k) })))),
+              el("tbody", null, io.problems.slice(0, 500).map((p) =>
+                el("tr", { "data-row": p.row === undefined || p.row === null ? "" : String(p.row), "data-field": p.field || "" },
+                  el("td", { text: p.row === undefined || p.row === null ? "" : String(p.row) }),
+                  el("td", { text: p.field || "" }),
+                  el("td", { text: p.message || "" }))))))
+        : null);
+    const exports = el("div", { class: "setup-exports" },
+      el("h3", { text: t("setup.io_export") }),
+      el("p", { class: "muted", text: t("setup.io_export_hint") }),
+      el("div", { class: "warn-actions" }, kinds.flatMap((k) => ["csv", "geojson"].map((ext) =>
+        el("button", { type: "button", class: "btn btn-small setup-export", "data-file": `${k}.${ext}`, text: `${t("setup.io_" + k)} · ${ext.toUpperCase()}`,
+          onclick: () => download(`${k}.${ext}`) })))));
+    return el("div", null, wizard, exports);
+  }
+
   // ---- The panel --------------------------------------------------------------------------------
 
   function openForm(kind, id, values) {
@@ -785,7 +947,7 @@
     const body = dialog.querySelector(".warn-body");
     if (!body) return;
     const focused = document.activeElement && dialog.contains(document.activeElement) ? document.activeElement.getAttribute("name") : null;
-    const tabs = ["rules", "sensors", "sites"].concat(isAdmin() ? ["orgs"] : []);
+    const tabs = ["rules", "sensors", "sites", "io"].concat(isAdmin() ? ["orgs"] : []);
     const tab = (name) => el("button", { type: "button", class: "btn btn-small admin-tab setup-tab", "data-tab": name, "aria-pressed": String(S.tab === name),
       text: t("setup.tab_" + name), onclick: () => {
         S.tab = name;
@@ -796,7 +958,7 @@
         S.filter = "";
         render();
       } });
-    const content = { rules: rulesTab, sensors: sensorsTab, sites: sitesTab, orgs: orgsTab }[S.tab] || rulesTab;
+    const content = { rules: rulesTab, sensors: sensorsTab, sites: sitesTab, io: ioTab, orgs: orgsTab }[S.tab] || rulesTab;
     body.replaceChildren(
       el("div", { class: "setup-tabs" }, tabs.map(tab)),
       S.message ? el("p", { id: "setup-message", class: "admin-message", role: "status", text: S.message }) : null,

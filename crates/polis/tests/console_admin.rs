@@ -512,7 +512,7 @@ async fn an_administrator_sets_up_sensors_rules_sites_and_agencies_from_the_cons
     let (_server, base, api, log) = start_polis(tmp.path()).await;
     let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
     let c = browser(&driver, &tmp.path().join("setup-profile"), &chromium).await;
-    let outcome = tokio::time::timeout(Duration::from_secs(150), setup_scenario(&c, &base, &api))
+    let outcome = tokio::time::timeout(Duration::from_secs(150), setup_scenario(&c, &base, &api, tmp.path()))
         .await
         .unwrap_or_else(|_| Err("the scenario took more than 150 s".into()));
     if outcome.is_err() {
@@ -531,7 +531,7 @@ async fn an_administrator_sets_up_sensors_rules_sites_and_agencies_from_the_cons
     }
 }
 
-async fn setup_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
+async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestResult {
     sign_in(c, base, "admin", ADMIN_PASSWORD).await?;
     wait_css(c, "body[data-ready]", Duration::from_secs(30)).await?;
     wait_css(c, "#open-setup:not([hidden])", Duration::from_secs(10)).await?;
@@ -686,11 +686,51 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         "the site is not as drawn: {sites}"
     );
 
+    // Cameras imported with the wizard: a file with a bad row is checked, every problem shown
+    // and nothing written; the corrected file is checked, then imported.
+    let header = "id,name,lat,lon,heading_deg,fov_deg,range_m,kind,mount_height_m,stream_url\n";
+    let good = "cam-1,Bridge,42.62,25.39,90,60,120,fixed,6,\ncam-2,Square,42.621,25.391,180,90,80,ptz,8,\n";
+    let bad_file = dir.join("cameras-bad.csv");
+    let good_file = dir.join("cameras.csv");
+    std::fs::write(&bad_file, format!("{header}{good}cam-3,Far,95,25.39,90,60,100,fixed,6,\n")).map_err(|e| e.to_string())?;
+    std::fs::write(&good_file, format!("{header}{good}")).map_err(|e| e.to_string())?;
+    click(c, ".setup-tab[data-tab=io]").await?;
+    choose(c, "select[name=io-kind]", "cameras").await?;
+    let upload = |path: PathBuf| async move {
+        let e = c.find(Locator::Css("input[name=io-file]")).await.map_err(|e| e.to_string())?;
+        e.send_keys(&path.display().to_string()).await.map_err(|e| format!("choosing the file: {e}"))
+    };
+    upload(bad_file).await?;
+    wait_css(c, ".setup-io-chosen", Duration::from_secs(5)).await?;
+    click(c, ".setup-io-check").await?;
+    wait_css(c, ".setup-io-problems tr[data-row='4'][data-field=lat]", Duration::from_secs(10)).await?;
+    ensure!(count(c, ".setup-io-import").await? == 0, "a file with problems may be imported");
+    ensure!(
+        api.call(reqwest::Method::GET, "/api/v1/cameras", None).await.1["features"].as_array().is_some_and(Vec::is_empty),
+        "checking a file wrote cameras"
+    );
+    upload(good_file).await?;
+    wait_until("the chosen file's name", Duration::from_secs(5), || async {
+        Ok(text_of(c, ".setup-io-chosen").await.unwrap_or_default() == "cameras.csv")
+    })
+    .await?;
+    click(c, ".setup-io-check").await?;
+    wait_css(c, ".setup-io-ready", Duration::from_secs(10)).await?;
+    let ready = text_of(c, ".setup-io-ready").await?;
+    ensure!(ready.contains("2 rows are ready"), "the check said {ready:?}");
+    click(c, ".setup-io-import").await?;
+    wait_until("the import's message", Duration::from_secs(10), || async {
+        Ok(text_of(c, "#setup-message").await.unwrap_or_default().contains("Imported 2"))
+    })
+    .await?;
+    let (_, cams) = api.call(reqwest::Method::GET, "/api/v1/cameras", None).await;
+    ensure!(cams["features"].as_array().is_some_and(|f| f.len() == 2), "the import did not create both cameras: {cams}");
+
     // Every change is in the audit log, by the administrator.
     let (_, audit) = api.call(reqwest::Method::GET, "/api/v1/audit?actor=admin&limit=50", None).await;
     let actions: Vec<&str> =
         audit.as_array().map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect()).unwrap_or_default();
-    for want in ["organisation.create", "sensor.create", "rule.create", "site.create"] {
+    for want in ["organisation.create", "sensor.create", "rule.create", "site.create", "camera.import"] {
         ensure!(actions.contains(&want), "{want} is not in the audit log: {actions:?}");
     }
     Ok(())
