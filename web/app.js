@@ -2276,6 +2276,7 @@
       requestRender: () => state.map && state.map.requestRender(),
       rerender: () => (renderDetails(), renderSeeing()),
       selectIncident: (id) => select("incident", id, { fromModule: true }),
+      reloadMunicipalities: () => loadMunicipalities(state.session),
     };
   }
 

@@ -792,7 +792,7 @@
         body.agency_kind = v.agency_kind;
         if (v.municipality) body.municipality = v.municipality;
       }
-      submit("POST", "/api/v1/organisations", body, inLang(v.name_bg, v.name_en) || v.id);
+      submit("POST", "/api/v1/organisations", body, inLang(v.name_bg, v.name_en) || v.id).then(() => B.reloadMunicipalities());
     } },
       el("h3", { text: t("setup.new_org") }),
       field("setup.org_kind", "kind", choice("kind", [["agency", t("setup.kind_agency")], ["municipality", t("setup.kind_municipality")]], true)),

@@ -131,8 +131,8 @@ async fn start_polis(dir: &Path) -> (Proc, String, Api, PathBuf) {
     start_polis_with(dir, &[]).await
 }
 
-/// [`start_polis`] with more arguments for `polis serve`.
-async fn start_polis_with(dir: &Path, extra: &[String]) -> (Proc, String, Api, PathBuf) {
+/// `polis serve` on an empty database in `dir`: nothing but its first administrator.
+async fn start_polis_empty(dir: &Path, extra: &[String]) -> (Proc, String, Api, PathBuf) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.join("polis.log");
@@ -140,6 +140,12 @@ async fn start_polis_with(dir: &Path, extra: &[String]) -> (Proc, String, Api, P
     let serve = Serve { data: &data, port, admin_password: ADMIN_PASSWORD, log_level: "info", log_file: Some(&log) };
     let server = serve.start_with(extra).await;
     let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
+    (server, base, api, log)
+}
+
+/// [`start_polis`] with more arguments for `polis serve`.
+async fn start_polis_with(dir: &Path, extra: &[String]) -> (Proc, String, Api, PathBuf) {
+    let (server, base, api, log) = start_polis_empty(dir, extra).await;
     api.post(
         "/api/v1/organisations",
         json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
@@ -504,12 +510,12 @@ async fn preview_seen(c: &Client, raised: &str) -> TestResult<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_administrator_sets_up_sensors_rules_sites_and_agencies_from_the_console() {
+async fn a_new_city_is_set_up_from_the_console_as_the_guide_says() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let chromedriver = tool("POLIS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
     let chromium = tool("POLIS_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_server, base, api, log) = start_polis(tmp.path()).await;
+    let (_server, base, api, log) = start_polis_empty(tmp.path(), &[]).await;
     let (driver_proc, driver) = start_chromedriver(&chromedriver, tmp.path()).await;
     let c = browser(&driver, &tmp.path().join("setup-profile"), &chromium).await;
     let outcome = tokio::time::timeout(Duration::from_secs(150), setup_scenario(&c, &base, &api, tmp.path()))
@@ -538,8 +544,15 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     click(c, "#open-setup").await?;
     wait_css(c, "#setup-dialog[open] .setup-tab[data-tab=orgs]", Duration::from_secs(10)).await?;
 
-    // The town's police, an agency of the municipality.
+    // The municipality itself, then the town's police, an agency of it.
     click(c, ".setup-tab[data-tab=orgs]").await?;
+    click(c, ".setup-new").await?;
+    choose(c, ".setup-form select[name=kind]", "municipality").await?;
+    type_into(c, ".setup-form input[name=id]", "kazanlak").await?;
+    type_into(c, ".setup-form input[name=name_bg]", "Казанлък").await?;
+    type_into(c, ".setup-form input[name=name_en]", "Kazanlak").await?;
+    click(c, ".setup-form .setup-save").await?;
+    wait_css(c, ".setup-orgs tr[data-org=kazanlak]", Duration::from_secs(10)).await?;
     click(c, ".setup-new").await?;
     type_into(c, ".setup-form input[name=id]", "kz-police").await?;
     type_into(c, ".setup-form input[name=name_bg]", "РУ Казанлък").await?;
@@ -692,7 +705,8 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     let good = "cam-1,Bridge,42.62,25.39,90,60,120,fixed,6,\ncam-2,Square,42.621,25.391,180,90,80,ptz,8,\n";
     let bad_file = dir.join("cameras-bad.csv");
     let good_file = dir.join("cameras.csv");
-    std::fs::write(&bad_file, format!("{header}{good}cam-3,Far,95,25.39,90,60,100,fixed,6,\n")).map_err(|e| e.to_string())?;
+    std::fs::write(&bad_file, format!("{header}{good}cam-3,Far,95,25.39,90,60,100,fixed,6,\n"))
+        .map_err(|e| e.to_string())?;
     std::fs::write(&good_file, format!("{header}{good}")).map_err(|e| e.to_string())?;
     click(c, ".setup-tab[data-tab=io]").await?;
     choose(c, "select[name=io-kind]", "cameras").await?;
@@ -706,7 +720,9 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     wait_css(c, ".setup-io-problems tr[data-row='4'][data-field=lat]", Duration::from_secs(10)).await?;
     ensure!(count(c, ".setup-io-import").await? == 0, "a file with problems may be imported");
     ensure!(
-        api.call(reqwest::Method::GET, "/api/v1/cameras", None).await.1["features"].as_array().is_some_and(Vec::is_empty),
+        api.call(reqwest::Method::GET, "/api/v1/cameras", None).await.1["features"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
         "checking a file wrote cameras"
     );
     upload(good_file).await?;
@@ -724,13 +740,34 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     })
     .await?;
     let (_, cams) = api.call(reqwest::Method::GET, "/api/v1/cameras", None).await;
-    ensure!(cams["features"].as_array().is_some_and(|f| f.len() == 2), "the import did not create both cameras: {cams}");
+    ensure!(
+        cams["features"].as_array().is_some_and(|f| f.len() == 2),
+        "the import did not create both cameras: {cams}"
+    );
+
+    // An operator for the control room, created in the administration panel.
+    click(c, "#setup-close").await?;
+    click(c, "#open-admin").await?;
+    wait_css(c, "#admin-create", Duration::from_secs(10)).await?;
+    type_into(c, "#admin-create input[name=username]", "maria").await?;
+    type_into(c, "#admin-create input[name=password]", OPERATOR_PASSWORD).await?;
+    choose(c, "#admin-create select[name=role]", "operator").await?;
+    choose(c, "#admin-create select[name=municipality]", "kazanlak").await?;
+    click(c, "#admin-create button[type=submit]").await?;
+    wait_css(c, "#admin-users tr[data-username=maria]", Duration::from_secs(10)).await?;
+    let (_, users) = api.call(reqwest::Method::GET, "/api/v1/users", None).await;
+    ensure!(
+        users.as_array().is_some_and(|u| u
+            .iter()
+            .any(|u| u["username"] == "maria" && u["role"] == "operator" && u["municipality"] == "kazanlak")),
+        "the operator is not as entered: {users}"
+    );
 
     // Every change is in the audit log, by the administrator.
     let (_, audit) = api.call(reqwest::Method::GET, "/api/v1/audit?actor=admin&limit=50", None).await;
     let actions: Vec<&str> =
         audit.as_array().map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect()).unwrap_or_default();
-    for want in ["organisation.create", "sensor.create", "rule.create", "site.create", "camera.import"] {
+    for want in ["organisation.create", "sensor.create", "rule.create", "site.create", "camera.import", "user.create"] {
         ensure!(actions.contains(&want), "{want} is not in the audit log: {actions:?}");
     }
     Ok(())
