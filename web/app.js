@@ -281,6 +281,7 @@
     Warn.reset();
     Draw.reset();
     Setup.reset();
+    Search.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -338,6 +339,7 @@
       Admin.start(session);
       Warn.start(session);
       Setup.start(session);
+      Search.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -2253,6 +2255,7 @@
   const Admin = window.PolisAdmin;
   const Draw = window.PolisDraw;
   const Setup = window.PolisSetup;
+  const Search = window.PolisSearch;
 
   function bridge() {
     return {
@@ -2289,6 +2292,7 @@
     Warn.attach(B);
     Draw.attach(B);
     Setup.attach(B);
+    Search.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

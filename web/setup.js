@@ -132,7 +132,7 @@
     "agencykind.municipal_services": "Municipal services",
   });
   Object.assign(I.strings.bg, {
-    "setup.open": "Настройка на града",
+    "setup.open": "Настройка",
     "setup.title": "Настройка на града",
     "setup.close": "Затвори",
     "setup.tab_rules": "Правила",

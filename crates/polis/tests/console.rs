@@ -686,6 +686,55 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         std::fs::write(&path, png).map_err(|e| format!("writing {path}: {e}"))?;
     }
 
+    // The top bar's search: a key site by two words of its English name, in another order and
+    // case; Enter opens its panel and brings the map to it.
+    let sites = api.get("/api/v1/sites").await?;
+    let site = sites["features"]
+        .as_array()
+        .and_then(|f| {
+            f.iter().find(|x| x["properties"]["name_en"].as_str().is_some_and(|n| n.split_whitespace().count() >= 2))
+        })
+        .ok_or("no demo site with a name of two words")?;
+    let (site_id, site_name) = (
+        site["properties"]["id"].as_str().or(site["id"].as_str()).unwrap_or_default().to_string(),
+        site["properties"]["name_en"].as_str().unwrap_or_default().to_string(),
+    );
+    // The site's extent (its outline's corners, or its point), a little widened.
+    let g = &site["geometry"];
+    let corners: Vec<Value> = if g["type"] == "Point" {
+        vec![g["coordinates"].clone()]
+    } else {
+        g["coordinates"][0].as_array().cloned().unwrap_or_default()
+    };
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (90.0_f64, -90.0_f64, 180.0_f64, -180.0_f64);
+    for q in &corners {
+        let (la, lo) = (q[1].as_f64().unwrap_or(0.0), q[0].as_f64().unwrap_or(0.0));
+        (lat0, lat1, lon0, lon1) = (lat0.min(la), lat1.max(la), lon0.min(lo), lon1.max(lo));
+    }
+    let words: Vec<&str> = site_name.split_whitespace().collect();
+    let query = format!("{} {}", words[1].to_uppercase(), words[0].to_lowercase());
+    js(c, "window.polisMap.setView(42.70, 25.20, 14);", vec![]).await?;
+    type_into(c, "#map-search", &query).await?;
+    let hit = format!("#map-search-results .search-item[data-kind=site][data-id='{site_id}']");
+    wait_css(c, &hit, Duration::from_secs(5)).await?;
+    find(c, "#map-search").await?.send_keys("\u{E007}").await.map_err(|e| format!("pressing Enter: {e}"))?;
+    wait_until("the searched site's panel", Duration::from_secs(10), || async {
+        Ok(text_of(c, "#details").await.unwrap_or_default().contains(&site_name))
+    })
+    .await?;
+    wait_until("the map at the searched site", Duration::from_secs(10), || async {
+        let v = js(c, "return window.polisMap.getView();", vec![]).await?;
+        let (lat, lon) = (v["lat"].as_f64().unwrap_or(0.0), v["lon"].as_f64().unwrap_or(0.0));
+        let inside = lat > lat0 - 0.001 && lat < lat1 + 0.001 && lon > lon0 - 0.001 && lon < lon1 + 0.001;
+        if !inside {
+            return Err(format!("the map is at {v}, the site within {lat0}..{lat1}, {lon0}..{lon1}"));
+        }
+        Ok(v["zoom"].as_f64().unwrap_or(0.0) >= 15.9)
+    })
+    .await?;
+    type_into(c, "#map-search", "no such place at all").await?;
+    wait_css(c, "#map-search-results .search-none", Duration::from_secs(5)).await?;
+
     // Signing out returns to the form.
     click(c, "#logout").await?;
     wait_until("the sign-in form after signing out", Duration::from_secs(10), move || async move {
