@@ -158,7 +158,14 @@
 
   /** A camera or sensor name for lists and tooltips. Names written "Български / English" (as in
    *  the demo) show the part in the current language; any other name shows whole. */
+  /** A name in the console's language: of a registry item's properties (`name` in the
+   *  municipality's language, `name_en` in English), or of a text "BG / EN". */
   function shortName(name) {
+    if (name && typeof name === "object") {
+      const p = name;
+      if (p.name_en && I.lang === "en") return p.name_en;
+      return p.name ? shortName(String(p.name)) : p.name_en || "";
+    }
     if (!name) return "";
     const parts = name.split(" / ");
     if (parts.length !== 2) return name;
@@ -167,6 +174,13 @@
     const bgPart = cyr[0] ? parts[0] : parts[1];
     const enPart = cyr[0] ? parts[1] : parts[0];
     return (I.lang === "bg" ? bgPart : enPart).trim() || name;
+  }
+
+  /** The item's name in the other language, when it has one that differs (for its panel). */
+  function otherName(p) {
+    const shown = shortName(p);
+    if (p.name_en && p.name_en !== p.name) return shown === p.name_en ? p.name : p.name_en;
+    return shown !== p.name ? p.name : "";
   }
 
   const COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
@@ -674,7 +688,7 @@
   function updateTitles() {
     for (const s of state.sites) s.title.textContent = siteName(s.p) + " · " + term("category", s.p.category);
     for (const c of state.cameras) {
-      let text = (shortName(c.p.name) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
+      let text = (shortName(c.p) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
       const live = c.live;
       if (live && live.status !== "unknown") {
         text += " · " + t("live." + live.status);
@@ -936,7 +950,7 @@
       el(
         "span",
         { class: "cam-item-main" },
-        el("span", { class: "cam-item-name", text: shortName(it.name) || it.id, title: it.name || it.id }),
+        el("span", { class: "cam-item-name", text: shortName(it) || it.id, title: it.name || it.id }),
         el("span", { class: "cam-item-meta", text: term("camkind", it.kind) + " · " + term("status", it.status) })
       ),
       el("span", { class: "cam-item-dist", text: Number.isFinite(+it.distance_m) ? fmtMetres(+it.distance_m) : "" })
@@ -1088,12 +1102,12 @@
       extra.push(coveringSection(sel.id));
     } else if (sel.kind === "camera") {
       typeLabel = t("details.camera");
-      title = shortName(p.name) || p.id;
+      title = shortName(p) || p.id;
       subtitle = term("camkind", p.kind);
       colour = statusColour(p);
       const full = p.kind === "ptz" || +p.fov_deg >= 360;
       rows.push(
-        shortName(p.name) !== p.name ? row("field.name", p.name) : [],
+        otherName(p) ? row("field.name", otherName(p)) : [],
         row("field.status", chip(term("status", p.status), statusColour(p))),
         row("field.kind", term("camkind", p.kind)),
         row("field.heading_deg", full && p.kind === "ptz" ? t("value.full_circle") : fmtHeading(p.heading_deg)),
@@ -1112,12 +1126,12 @@
       if (p.demo) rows.push(row("field.demo", yesNo(true)));
     } else {
       typeLabel = t("details.sensor");
-      title = shortName(p.name) || p.id;
+      title = shortName(p) || p.id;
       subtitle = term("sensorkind", p.kind);
       const st = item.alarmState || "ok";
       colour = st === "silent" ? SENSOR_COLOURS.silent : st === "alarm" ? SEVERITY_COLOURS[item.el.dataset.severity] || "var(--sensor)" : "var(--sensor)";
       rows.push(
-        shortName(p.name) !== p.name ? row("field.name", p.name) : [],
+        otherName(p) ? row("field.name", otherName(p)) : [],
         row("field.latest", el("span", { id: "sensor-latest", class: "latest-value", text: latestText(item) })),
         row("field.state", chip(term("sensorstate", st), colour)),
         row("field.kind", term("sensorkind", p.kind)),
@@ -1247,7 +1261,7 @@
 
   function sensorLabel(id) {
     const s = state.byId.sensor.get(id);
-    return s ? shortName(s.p.name) || id : id;
+    return s ? shortName(s.p) || id : id;
   }
 
   /** What an alarm is about, in words: its sensor's or camera's name, "a warning from outside"
@@ -1255,7 +1269,7 @@
   function sourceLabel(a) {
     const id = a.source;
     const item = state.byId.sensor.get(id) || state.byId.camera.get(id);
-    if (item) return shortName(item.p.name) || id;
+    if (item) return shortName(item.p) || id;
     if (a.rule === "cap-inbound") return t("alarm.outside_warning");
     const m = state.municipalities.get(id);
     if (m) return (I.lang === "bg" ? m.name_bg : m.name_en) || m.name_en || id;
@@ -1953,7 +1967,7 @@
   }
 
   function sensorTitle(s) {
-    const parts = [shortName(s.p.name) || s.id, term("sensorkind", s.p.kind)];
+    const parts = [shortName(s.p) || s.id, term("sensorkind", s.p.kind)];
     if (s.latest && Object.keys(s.latest).length) parts.push(latestText(s));
     if (s.alarmState && s.alarmState !== "ok") parts.push(term("sensorstate", s.alarmState === "alarm" ? "alarm" : s.alarmState));
     return parts.join(" · ");

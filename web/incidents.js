@@ -453,7 +453,7 @@
   function sceneCameraLabel(cameras, id) {
     const c = (cameras || []).find((x) => x.id === id) || {};
     const known = B.state.byId.camera.get(id);
-    const name = B.shortName((known && known.p.name) || c.name || "") || id;
+    const name = B.shortName((known && known.p) || c) || id;
     return Number.isFinite(+c.distance_m) ? name + " · " + B.fmtMetres(+c.distance_m) : name;
   }
 
@@ -841,7 +841,7 @@
         el(
           "li",
           { class: "cam-item", role: "button", tabindex: "0", onclick: () => B.select("sensor", r.id, { reveal: true }) },
-          el("span", { class: "cam-item-main" }, el("span", { class: "cam-item-name", text: r.name || r.id }), el("span", { class: "cam-item-meta", text: term("sensorkind", r.kind) + (latest ? " · " + latest : "") })),
+          el("span", { class: "cam-item-main" }, el("span", { class: "cam-item-name", text: B.shortName(r) || r.id }), el("span", { class: "cam-item-meta", text: term("sensorkind", r.kind) + (latest ? " · " + latest : "") })),
           el("span", { class: "cam-item-dist", text: B.fmtMetres(r.distance_m) })
         )
       );

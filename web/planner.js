@@ -267,7 +267,7 @@
     const item = B.state.byId && B.state.byId[kind] ? B.state.byId[kind].get(id) : null;
     const at = item ? item.centre || item : null;
     if (at && Number.isFinite(at.lat) && Number.isFinite(at.lon)) {
-      addPoint(at.lat, at.lon, kind === "site" ? siteName(item.p) : (item.p && item.p.name) || id);
+      addPoint(at.lat, at.lon, kind === "site" ? siteName(item.p) : (item.p && B.shortName(item.p)) || id);
     }
     return true;
   }

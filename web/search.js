@@ -37,7 +37,7 @@
   function label(kind, x) {
     const p = x.p || {};
     if (kind === "site") return (I.lang === "bg" ? p.name_bg || p.name_en : p.name_en || p.name_bg) || x.id;
-    return B.shortName ? B.shortName(p.name || x.id) : p.name || x.id;
+    return B.shortName(p) || x.id;
   }
 
   function haystack(kind, x) {

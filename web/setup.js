@@ -87,6 +87,7 @@
     "setup.preview_clear": "cleared",
     "setup.preview_more": "…and {n} more",
     "setup.unit": "Unit",
+    "setup.name_local": "Name (in Bulgarian)",
     "setup.owner": "Owner",
     "setup.position": "Position",
     "setup.pick": "Pick on the map",
@@ -198,6 +199,7 @@
     "setup.preview_clear": "отпадане",
     "setup.preview_more": "…и още {n}",
     "setup.unit": "Мерна единица",
+    "setup.name_local": "Име (на български)",
     "setup.owner": "Собственик",
     "setup.position": "Местоположение",
     "setup.pick": "Посочи на картата",
@@ -286,7 +288,7 @@
 
   function sensorName(id) {
     const s = B.state.byId && B.state.byId.sensor.get(id);
-    return s ? s.p.name || id : id;
+    return s ? B.shortName(s.p) || id : id;
   }
 
   // ---- Loading ------------------------------------------------------------------------------
@@ -535,6 +537,7 @@
   function ruleForm() {
     const v = S.form.v;
     const sensors = B.state.sensors.filter((s) => !v.municipality || s.p.municipality === v.municipality);
+    const sensorLabel = (s) => B.shortName(s.p) || s.id;
     const parts = [
       el("h3", { text: S.form.id ? v.name || S.form.id : t("setup.new_rule") }),
       municipalityField(),
@@ -542,7 +545,7 @@
       field("setup.applies", "target", choice("target", [["sensor", t("setup.one_sensor")], ["kind", t("setup.every_kind")]], true)),
     ];
     if (v.target === "sensor") {
-      parts.push(field("setup.sensor", "sensor", choice("sensor", sensors.map((s) => [s.id, s.p.name || s.id]))));
+      parts.push(field("setup.sensor", "sensor", choice("sensor", sensors.map((s) => [s.id, sensorLabel(s)]))));
     } else {
       parts.push(field("setup.kind", "sensor_kind", choice("sensor_kind", KINDS.map((k) => [k, term("sensorkind", k)]))));
       parts.push(el("div", { class: "warn-area-row", "data-field": "zone" },
@@ -631,6 +634,7 @@
       municipality: p.municipality || defaultMunicipality(),
       id: "",
       name: p.name || "",
+      name_en: p.name_en || "",
       kind: p.kind || "water_level",
       unit: p.unit || "",
       owner: p.owner || "",
@@ -640,10 +644,10 @@
   }
 
   function sensorsTab() {
-    const { shown, total } = filtered(B.state.sensors, (s) => s.p.name || s.id);
+    const { shown, total } = filtered(B.state.sensors, (s) => `${s.p.name || s.id} ${s.p.name_en || ""}`);
     const rows = shown.map((s) =>
       el("tr", { "data-sensor": s.id },
-        el("td", { text: s.p.name || s.id }),
+        el("td", { text: B.shortName(s.p) || s.id }),
         el("td", { text: term("sensorkind", s.p.kind) }),
         el("td", { text: s.p.unit || "" }),
         el("td", { text: muniName(s.p.municipality) }),
@@ -671,7 +675,7 @@
     const v = S.form.v;
     return el("form", { class: "warn-editor setup-form", "data-form": "sensor", onsubmit: (e) => {
       e.preventDefault();
-      const body = { name: v.name, kind: v.kind, unit: v.unit, lat: num(v.lat), lon: num(v.lon) };
+      const body = { name: v.name, name_en: v.name_en, kind: v.kind, unit: v.unit, lat: num(v.lat), lon: num(v.lon) };
       if (v.owner) body.owner = v.owner;
       if (S.form.id) return submit("PATCH", "/api/v1/sensors/" + encodeURIComponent(S.form.id), body, v.name);
       if (v.municipality) body.municipality = v.municipality;
@@ -681,7 +685,9 @@
       el("h3", { text: S.form.id ? v.name || S.form.id : t("setup.new_sensor") }),
       S.form.id ? null : municipalityField(),
       S.form.id ? null : field("setup.id", "id", input("id", "text", { maxlength: "64" })),
-      field("setup.name", "name", input("name", "text", { maxlength: "200", required: true })),
+      el("div", { class: "warn-pair" },
+        field("setup.name_local", "name", input("name", "text", { maxlength: "200", required: true, lang: "bg" })),
+        field("setup.name_en", "name_en", input("name_en", "text", { maxlength: "200", lang: "en" }))),
       el("div", { class: "warn-pair" },
         field("setup.kind", "kind", choice("kind", KINDS.map((k) => [k, term("sensorkind", k)]))),
         field("setup.unit", "unit", input("unit", "text", { maxlength: "32" }))),

@@ -87,7 +87,7 @@
   }
   function cameraName(id) {
     const c = camera(id);
-    return c ? B.shortName(c.p.name) || id : id;
+    return c ? B.shortName(c.p) || id : id;
   }
   const camPath = (id) => "/api/v1/cameras/" + encodeURIComponent(id);
 
@@ -545,7 +545,7 @@
     const q = S.filter.trim().toLowerCase();
     const onWall = new Set(S.tiles.slice(0, S.layout).filter(Boolean));
     const cams = B.state.cameras
-      .filter((c) => !q || [c.p.name, B.shortName(c.p.name), c.id].some((s) => s && String(s).toLowerCase().includes(q)))
+      .filter((c) => !q || [c.p.name, c.p.name_en, c.id].some((s) => s && String(s).toLowerCase().includes(q)))
       .sort((a, b) => cameraName(a.id).localeCompare(cameraName(b.id), I.lang));
     ol.replaceChildren(
       ...cams.map((c) =>

@@ -482,7 +482,7 @@
   function itemName(kind, id) {
     const f = kind === "sensor" ? B.state.byId.sensor.get(id) : kind === "camera" ? B.state.byId.camera.get(id) : null;
     if (!f || !f.p) return id;
-    return B.shortName(f.p.name || id) || id;
+    return B.shortName(f.p) || id;
   }
 
   /** What the citizen portal shows, for administrators: published sensors, webcams and plan

@@ -546,34 +546,38 @@ fn placed_cameras(sites: &[Site]) -> Vec<(Camera, Option<Id>)> {
                 Anpr => " (ANPR)",
                 Thermal => " (thermal)",
             };
-            let (position, heading, name, target, retention_days, owner) = match row.spot {
+            let (position, heading, (name, name_en), target, retention_days, owner) = match row.spot {
                 Spot::Site { key, from_deg, dist_m } => {
                     let site = by_key.get(key).unwrap_or_else(|| panic!("demo camera refers to unknown site {key}"));
                     let anchor = site.geometry.anchor();
                     let position = destination(anchor, from_deg, dist_m);
                     let heading = bearing_deg(position, anchor);
                     let (dir_bg, dir_en) = compass(from_deg);
-                    let name = format!("{} - {dir_bg} / {} - {dir_en}{suffix}", site.name_bg, site.name_en);
+                    let names = (
+                        format!("{} - {dir_bg}{suffix}", site.name_bg),
+                        format!("{} - {dir_en}{suffix}", site.name_en),
+                    );
                     let retention = match (row.kind, site.priority.get()) {
                         (Anpr, _) | (_, 1 | 2) => 60,
                         (_, 3) => 45,
                         _ => 30,
                     };
                     let owner = if row.kind == Anpr || key == "police-station" { police.clone() } else { org_id("") };
-                    (position, heading, name, Some(site.id.clone()), retention, owner)
+                    (position, heading, names, Some(site.id.clone()), retention, owner)
                 }
                 Spot::Line { bg, en, at, look_at } => {
                     let position = latlon(at);
                     let heading = bearing_deg(position, latlon(look_at));
-                    (position, heading, format!("{bg} / {en}{suffix}"), None, 60, org_id(""))
+                    (position, heading, (format!("{bg}{suffix}"), format!("{en}{suffix}")), None, 60, org_id(""))
                 }
             };
-            let stream = demo_stream(&cam_id, &name, row.status, false);
-            let sub_stream = demo_stream(&cam_id, &name, row.status, true);
+            let stream = demo_stream(&cam_id, &name_en, row.status, false);
+            let sub_stream = demo_stream(&cam_id, &name_en, row.status, true);
             let camera = Camera {
                 id: id(&cam_id),
                 municipality: org_id(""),
                 name,
+                name_en,
                 position,
                 mount_height_m: row.height,
                 heading: valid(Heading::new(heading)),
@@ -608,14 +612,13 @@ fn placed_cameras(sites: &[Site]) -> Vec<(Camera, Option<Id>)> {
 pub const RECORDED: [&str; 2] = ["kz-cam-001", "kz-cam-002"];
 
 /// The synthetic stream of a demo camera: labelled with its id and English name.
-fn demo_stream(cam_id: &str, name: &str, status: CameraStatus, sub: bool) -> Option<String> {
+fn demo_stream(cam_id: &str, name_en: &str, status: CameraStatus, sub: bool) -> Option<String> {
     match status {
         Active => {}
         Offline => return Some(format!("rtsp://127.0.0.1:9/{cam_id}/{}", if sub { "sub" } else { "main" })),
         _ => return None,
     }
-    let english = name.split(" / ").last().unwrap_or(name);
-    let label: String = format!("{cam_id} {english}")
+    let label: String = format!("{cam_id} {name_en}")
         .bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
@@ -737,7 +740,8 @@ fn sensors() -> Vec<Sensor> {
         .map(|r| Sensor {
             id: id(&format!("kz-sens-{}", r.key)),
             municipality: org_id(""),
-            name: format!("{} / {}", r.bg, r.en),
+            name: r.bg.into(),
+            name_en: r.en.into(),
             kind: r.kind,
             unit: r.unit.into(),
             position: latlon(r.at),

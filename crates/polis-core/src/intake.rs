@@ -1031,6 +1031,7 @@ mod tests {
             id: Id::from_trusted("gauge"),
             municipality: kazanlak.clone(),
             name: "gauge".into(),
+            name_en: String::new(),
             kind: SensorKind::WaterLevel,
             unit: "cm".into(),
             position: LatLon::new(42.6, 25.4).expect("position"),

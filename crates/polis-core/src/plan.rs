@@ -757,6 +757,7 @@ impl App {
                 id: Id::from_trusted(format!("{id}-{}", rank + 1)),
                 municipality: job.municipality.clone(),
                 name: format!("Planned {}: {} ({}, phase {})", rank + 1, cand.name, model.id, c.phase),
+                name_en: String::new(),
                 position: LatLon::new(lat, lon)?,
                 mount_height_m: cand.mount_height_m,
                 heading: Heading::new(o.heading.unwrap_or(0.0))?,

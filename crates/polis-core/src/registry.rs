@@ -177,8 +177,11 @@ impl Entity for Sensor {
     }
     fn check(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
-        if self.name.trim().is_empty() {
-            errs.push(FieldError::new("name", "must not be empty"));
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+        }
+        if self.name_en.chars().count() > 200 {
+            errs.push(FieldError::new("name_en", "must be at most 200 characters"));
         }
         errs
     }

@@ -75,6 +75,7 @@ mod tests {
             id: Id::from_trusted(id),
             municipality: Id::from_trusted("kazanlak"),
             name: id.into(),
+            name_en: String::new(),
             kind,
             unit: "u".into(),
             position: LatLon::new(42.6, 25.4).expect("position"),

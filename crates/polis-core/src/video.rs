@@ -1307,6 +1307,7 @@ mod tests {
             id: Id::from_trusted(id),
             municipality: Id::from_trusted("kazanlak"),
             name: id.into(),
+            name_en: String::new(),
             position: LatLon::new(42.619, 25.393).expect("position"),
             mount_height_m: 6.0,
             heading: Heading::new(0.0).expect("heading"),

@@ -235,6 +235,7 @@ mod tests {
             id: Id::from_trusted("c"),
             municipality: Id::from_trusted("m"),
             name: "c".into(),
+            name_en: String::new(),
             position: LatLon::new(42.619, 25.393).unwrap(),
             mount_height_m: 6.0,
             heading: Heading::new(heading).unwrap(),

@@ -445,7 +445,11 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 60;
 pub struct Camera {
     pub id: Id,
     pub municipality: Id,
+    /// The name in the municipality's language (Bulgarian here), shown when no other fits.
     pub name: String,
+    /// The name in English; empty when it has none (the console then shows `name`).
+    #[serde(default)]
+    pub name_en: String,
     pub position: LatLon,
     pub mount_height_m: f64,
     pub heading: Heading,
@@ -471,6 +475,9 @@ impl Camera {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             errs.push(polis_base::FieldError::new("name", "must be 1 to 200 characters"));
         }
+        if self.name_en.len() > 200 {
+            errs.push(polis_base::FieldError::new("name_en", "must be at most 200 characters"));
+        }
         if !self.mount_height_m.is_finite() || !(0.0..=500.0).contains(&self.mount_height_m) {
             errs.push(polis_base::FieldError::new("mount_height_m", "must be a number of metres in [0, 500]"));
         }
@@ -487,7 +494,11 @@ impl Camera {
 pub struct Sensor {
     pub id: Id,
     pub municipality: Id,
+    /// The name in the municipality's language (Bulgarian here).
     pub name: String,
+    /// The name in English; empty when it has none.
+    #[serde(default)]
+    pub name_en: String,
     pub kind: SensorKind,
     pub unit: String,
     pub position: LatLon,

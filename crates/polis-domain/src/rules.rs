@@ -895,6 +895,7 @@ mod tests {
             id: id(name),
             municipality: id("kazanlak"),
             name: format!("{name} sensor"),
+            name_en: String::new(),
             kind,
             unit: if kind == SensorKind::WaterLevel { "cm".into() } else { String::new() },
             position: pos,

@@ -66,6 +66,7 @@ pub fn cameras(n: usize, seed: u64, center: LatLon, radius_m: f64, municipality:
                 id: Id::from_trusted(format!("syn-{i:06}")),
                 municipality: municipality.clone(),
                 name: format!("Synthetic camera {i}"),
+                name_en: String::new(),
                 position,
                 mount_height_m: rng.between(3.0, 12.0),
                 heading: Heading::new(rng.between(0.0, 360.0)).expect("a heading in [0, 360) is valid"),

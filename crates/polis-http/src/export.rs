@@ -20,12 +20,13 @@ pub const SITE_COLUMNS: &[&str] =
     &["id", "municipality", "name_bg", "name_en", "category", "sectors", "priority", "lat", "lon", "geometry", "demo"];
 
 /// The CSV columns of a sensor.
-pub const SENSOR_COLUMNS: &[&str] = &["id", "municipality", "name", "kind", "unit", "lat", "lon", "owner", "demo"];
+pub const SENSOR_COLUMNS: &[&str] =
+    &["id", "municipality", "name", "name_en", "kind", "unit", "lat", "lon", "owner", "demo"];
 
 fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => crate::import::csv_text_cell(s),
         Some(v) => v.to_string(),
     }
 }

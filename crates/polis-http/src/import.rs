@@ -120,7 +120,7 @@ fn csv_rows(body: &[u8]) -> Result<Vec<(usize, Map<String, Value>)>> {
         match rec {
             Ok(r) => {
                 let line = r.position().map(|p| p.line() as usize).unwrap_or(0);
-                let map = headers.iter().cloned().zip(r.iter().map(|v| Value::String(v.to_string()))).collect();
+                let map = headers.iter().cloned().zip(r.iter().map(|v| Value::String(csv_text_value(v)))).collect();
                 rows.push((line, map));
             }
             Err(e) => {
@@ -241,6 +241,7 @@ pub const CAMERA_COLUMNS: &[&str] = &[
     "id",
     "municipality",
     "name",
+    "name_en",
     "lat",
     "lon",
     "heading_deg",
@@ -267,6 +268,15 @@ pub fn csv_text_cell(s: &str) -> String {
         format!("'{s}")
     } else {
         s.to_string()
+    }
+}
+
+/// A cell's text as written before [`csv_text_cell`] guarded it: the `'` put before a leading
+/// `=`, `+`, `-`, `@`, tab or carriage return is taken off, so an export imports back the same.
+pub fn csv_text_value(cell: &str) -> String {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_string(),
+        _ => cell.to_string(),
     }
 }
 
@@ -309,6 +319,14 @@ mod tests {
         let e = parse_cameras(csv.as_bytes(), Format::Csv, &defaults(&m)).unwrap_err();
         let got: Vec<_> = e.details.iter().map(|d| (d.row.unwrap(), d.field.as_str())).collect();
         assert_eq!(got, vec![(3, "lat"), (4, "fov_deg"), (5, "kind"), (5, "range_m")]);
+    }
+
+    #[test]
+    fn a_guarded_formula_cell_reads_back_as_written() {
+        for text in ["=SUM(A1)", "+359 888", "-5 north", "@home", "plain", "'quoted", "''=x"] {
+            assert_eq!(csv_text_value(&csv_text_cell(text)), text);
+        }
+        assert_eq!(csv_text_cell("=1+1"), "'=1+1");
     }
 
     #[test]

@@ -419,6 +419,7 @@ async fn alert(State(s): State<AppState>, Path(file): Path<String>, headers: Hea
 struct SensorOut {
     id: String,
     name: String,
+    name_en: String,
     kind: &'static str,
     unit: String,
     lat: f64,
@@ -446,6 +447,7 @@ fn sensor_out(p: &PublicSensor) -> SensorOut {
     SensorOut {
         id: p.sensor.id.to_string(),
         name: p.sensor.name.clone(),
+        name_en: p.sensor.name_en.clone(),
         kind: p.sensor.kind.as_str(),
         unit: p.sensor.unit.clone(),
         lat: p.sensor.position.lat(),
@@ -481,6 +483,7 @@ async fn sensors(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Res
 struct CameraOut {
     id: String,
     name: String,
+    name_en: String,
     lat: f64,
     lon: f64,
     snapshot: String,
@@ -490,6 +493,7 @@ fn camera_out(c: &Camera) -> CameraOut {
     CameraOut {
         id: c.id.to_string(),
         name: c.name.clone(),
+        name_en: c.name_en.clone(),
         lat: c.position.lat(),
         lon: c.position.lon(),
         snapshot: format!("/public/api/v1/cameras/{}/snapshot.jpg", c.id),
@@ -588,6 +592,14 @@ impl Lang {
             en
         }
     }
+    /// A registry name in this language: `name` is in Bulgarian, `name_en` (may be empty) in English.
+    fn name<'a>(self, name: &'a str, name_en: &'a str) -> &'a str {
+        if self == Lang::En && !name_en.is_empty() {
+            name_en
+        } else {
+            name
+        }
+    }
     fn pick(self, t: &polis_domain::warning::Texts) -> &str {
         let (first, other) = if self == Lang::Bg { (&t.bg, &t.en) } else { (&t.en, &t.bg) };
         if first.is_empty() {
@@ -670,7 +682,7 @@ fn map_svg(
             "<circle class=\"sensor\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"6\"><title>{}</title></circle>",
             x(&p),
             y(&p),
-            esc(&ps.sensor.name)
+            esc(l.name(&ps.sensor.name, &ps.sensor.name_en))
         );
     }
     for c in cams {
@@ -679,7 +691,7 @@ fn map_svg(
             "<rect class=\"camera\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"><title>{}</title></rect>",
             x(&c.position) - 5.0,
             y(&c.position) - 5.0,
-            esc(&c.name)
+            esc(l.name(&c.name, &c.name_en))
         );
     }
     svg.push_str("</svg>");
@@ -708,7 +720,7 @@ fn sparkline(l: Lang, p: &PublicSensor) -> String {
         esc(&format!(
             "{} {}: {} {lo:.1} – {hi:.1} {}",
             l.t("Последни 24 часа", "Last 24 hours"),
-            p.sensor.name,
+            l.name(&p.sensor.name, &p.sensor.name_en),
             l.t("от", "from"),
             p.sensor.unit
         )),
@@ -972,7 +984,7 @@ fn render_page(
             let _ = write!(
                 h,
                 "<li><h3>{}</h3><p class=\"value\">{latest}</p>{}</li>",
-                esc(&p.sensor.name),
+                esc(l.name(&p.sensor.name, &p.sensor.name_en)),
                 sparkline(l, p)
             );
         }
@@ -991,7 +1003,7 @@ fn render_page(
                 "<li><figure><img class=\"webcam\" src=\"/public/api/v1/cameras/{id}/snapshot.jpg\" alt=\"{alt}: {name}\" width=\"320\" height=\"180\" loading=\"lazy\"><figcaption>{name}</figcaption></figure></li>",
                 id = esc(c.id.as_str()),
                 alt = l.t("Снимка от уебкамера", "Webcam picture"),
-                name = esc(&c.name)
+                name = esc(l.name(&c.name, &c.name_en))
             );
         }
         h.push_str("</ul>");

@@ -268,6 +268,7 @@ pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
     let id = id_or_new(&mut f, d, "cam");
     let municipality = municipality(&mut f, d);
     let name = f.str("name");
+    let name_en = f.opt_str("name_en").unwrap_or_default();
     let position = position(&mut f);
     let kind = match f.opt_str("kind") {
         Some(k) => f.absorb(CameraKind::parse("kind", &k)),
@@ -321,6 +322,7 @@ pub fn camera_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
             id: id?,
             municipality: municipality?,
             name: name?,
+            name_en,
             position: position?,
             mount_height_m,
             heading: heading?,
@@ -403,6 +405,7 @@ pub fn camera_props(c: &Camera) -> Map<String, Value> {
         "id": c.id.as_str(),
         "municipality": c.municipality.as_str(),
         "name": c.name,
+        "name_en": c.name_en,
         "lat": c.position.lat(),
         "lon": c.position.lon(),
         "heading_deg": c.heading.deg(),
@@ -609,6 +612,7 @@ pub fn sensor_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
     let id = id_or_new(&mut f, d, "sensor");
     let municipality = municipality(&mut f, d);
     let name = f.str("name");
+    let name_en = f.opt_str("name_en").unwrap_or_default();
     let kind = match f.opt_str("kind") {
         Some(k) => f.absorb(SensorKind::parse("kind", &k)),
         None => {
@@ -625,6 +629,7 @@ pub fn sensor_from(map: &Map<String, Value>, d: &Defaults, row: Option<usize>) -
             id: id?,
             municipality: municipality?,
             name: name?,
+            name_en,
             kind: kind?,
             unit,
             position: position?,
@@ -640,6 +645,7 @@ pub fn sensor_props(s: &Sensor) -> Map<String, Value> {
         "id": s.id.as_str(),
         "municipality": s.municipality.as_str(),
         "name": s.name,
+        "name_en": s.name_en,
         "kind": s.kind.as_str(),
         "unit": s.unit,
         "lat": s.position.lat(),

@@ -36,6 +36,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "published_reports",
         sql: include_str!("../migrations/sqlite/0011_published_reports.sql"),
     },
+    Migration { version: 12, name: "english_names", sql: include_str!("../migrations/sqlite/0012_english_names.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -53,6 +54,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 11,
         name: "published_reports",
         sql: include_str!("../migrations/postgres/0011_published_reports.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "english_names",
+        sql: include_str!("../migrations/postgres/0012_english_names.sql"),
     },
 ];
 

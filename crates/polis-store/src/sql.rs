@@ -83,6 +83,7 @@ const CAMERAS: Table = Table {
         "recording",
         "retention_bytes",
         "privacy_zones",
+        "name_en",
     ],
 };
 
@@ -95,7 +96,7 @@ const SITES: Table = Table {
 const SENSORS: Table = Table {
     name: "sensors",
     entity: "sensor",
-    cols: &["id", "municipality", "name", "kind", "unit", "lat", "lon", "owner", "demo"],
+    cols: &["id", "municipality", "name", "kind", "unit", "lat", "lon", "owner", "demo", "name_en"],
 };
 
 /// The audit log as inserted (`seq` is assigned by the database).
@@ -375,6 +376,7 @@ fn camera_args<'a>((c, enc): (&'a Camera, &'a CameraEnc), out: &mut Vec<Arg<'a>>
         Arg::Text(c.video.recording.as_str()),
         Arg::OptInt(c.video.retention_bytes.and_then(|b| i64::try_from(b).ok())),
         Arg::Text(&enc.zones),
+        Arg::Text(&c.name_en),
     ]);
 }
 
@@ -407,10 +409,12 @@ fn camera_from(row: &DbRow) -> Result<Camera> {
     let zones: Vec<Vec<[f64; 2]>> =
         c.check(serde_json::from_str(&zones).map_err(|e| polis_base::Error::invalid("privacy_zones", e.to_string())))?;
     let privacy_zones = zones.into_iter().map(|z| z.into_iter().map(|[x, y]| (x, y)).collect()).collect();
+    let name_en = c.text()?;
     Ok(Camera {
         id: c.id(),
         municipality,
         name,
+        name_en,
         position,
         mount_height_m,
         heading,
@@ -483,6 +487,7 @@ fn sensor_args<'a>(s: &'a Sensor, out: &mut Vec<Arg<'a>>) {
         Arg::Real(s.position.lon()),
         Arg::OptText(s.owner.as_ref().map(Id::as_str)),
         Arg::Bool(s.demo),
+        Arg::Text(&s.name_en),
     ]);
 }
 
@@ -496,7 +501,8 @@ fn sensor_from(row: &DbRow) -> Result<Sensor> {
     let position = c.position()?;
     let owner = c.opt_ref_id()?;
     let demo = c.boolean()?;
-    Ok(Sensor { id: c.id(), municipality, name, kind, unit, position, owner, demo })
+    let name_en = c.text()?;
+    Ok(Sensor { id: c.id(), municipality, name, name_en, kind, unit, position, owner, demo })
 }
 
 // ---- Audit log -----------------------------------------------------------------------------

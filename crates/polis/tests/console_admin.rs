@@ -573,7 +573,8 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     click(c, ".setup-tab[data-tab=sensors]").await?;
     click(c, ".setup-new").await?;
     type_into(c, ".setup-form input[name=id]", "tundzha-gauge").await?;
-    type_into(c, ".setup-form input[name=name]", "Tundzha gauge").await?;
+    type_into(c, ".setup-form input[name=name]", "Водомер Тунджа").await?;
+    type_into(c, ".setup-form input[name=name_en]", "Tundzha gauge").await?;
     choose(c, ".setup-form select[name=kind]", "water_level").await?;
     type_into(c, ".setup-form input[name=unit]", "cm").await?;
     click(c, ".setup-form .setup-pick").await?;
@@ -606,7 +607,11 @@ async fn setup_scenario(c: &Client, base: &str, api: &Api, dir: &Path) -> TestRe
     );
     let (wlat, wlon) = (want["lat"].as_f64().unwrap_or(f64::NAN), want["lon"].as_f64().unwrap_or(f64::NAN));
     ensure!(
-        (lat - wlat).abs() < 2e-4 && (lon - wlon).abs() < 2e-4 && p["unit"] == "cm",
+        (lat - wlat).abs() < 2e-4
+            && (lon - wlon).abs() < 2e-4
+            && p["unit"] == "cm"
+            && p["name"] == "Водомер Тунджа"
+            && p["name_en"] == "Tundzha gauge",
         "the gauge is not where it was clicked ({wlat}, {wlon}): {sensor}"
     );
 

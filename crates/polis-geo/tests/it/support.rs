@@ -35,6 +35,7 @@ pub fn camera(
         id: id(name),
         municipality: id(municipality),
         name: name.to_string(),
+        name_en: String::new(),
         position,
         mount_height_m: 6.0,
         heading: Heading::new(heading).unwrap(),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 fn cameras() -> Vec<Value> {
     vec![
-        json!({"id": "rt-1", "municipality": "kazanlak", "name": "Гара / Station, \"north\" gate",
+        json!({"id": "rt-1", "municipality": "kazanlak", "name": "Гара, \"северен\" вход", "name_en": "=Station, \"north\" gate",
                "lat": 42.6191234, "lon": 25.3934567, "heading_deg": 123.5, "fov_deg": 72.5, "range_m": 180.0,
                "kind": "anpr", "mount_height_m": 7.5, "stream_url": "rtsp://viewer:pa55word@10.1.1.1:554/main",
                "sub_stream_url": "rtsp://10.1.1.1:554/sub", "retention_days": 45, "owner": "kazanlak",
@@ -32,7 +32,7 @@ fn sites() -> Vec<Value> {
 
 fn sensors() -> Vec<Value> {
     vec![
-        json!({"id": "rt-gauge", "municipality": "kazanlak", "name": "Tundzha, bridge", "kind": "water_level",
+        json!({"id": "rt-gauge", "municipality": "kazanlak", "name": "Тунджа, мост", "name_en": "Tundzha, bridge", "kind": "water_level",
                "unit": "cm", "lat": 42.6055, "lon": 25.4123, "owner": "kazanlak", "demo": true}),
         json!({"id": "rt-air", "municipality": "kazanlak", "name": "Въздух", "kind": "air_quality", "unit": "ug/m3",
                "lat": 42.62, "lon": 25.39}),

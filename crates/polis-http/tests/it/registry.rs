@@ -219,7 +219,7 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_row(t: TestApp) {
     let r = t.send(t.req(Method::GET, "/api/v1/export/cameras.csv")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let csv = r.text().await.unwrap();
-    assert!(csv.starts_with("id,municipality,name,lat,lon"), "{csv}");
+    assert!(csv.starts_with("id,municipality,name,name_en,lat,lon"), "{csv}");
     assert!(csv.contains("rtsp://10.0.0.1/1") && !csv.contains("secret"), "{csv}");
 
     // Importing the same ids again conflicts and names the row.

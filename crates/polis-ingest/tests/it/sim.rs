@@ -16,6 +16,7 @@ fn sensor(id: &str, municipality: &str, kind: SensorKind, unit: &str) -> Sensor 
         id: Id::parse("id", id).expect("id"),
         municipality: Id::parse("municipality", municipality).expect("id"),
         name: id.to_string(),
+        name_en: String::new(),
         kind,
         unit: unit.to_string(),
         position: LatLon::new(42.62, 25.39).expect("position"),

@@ -53,6 +53,7 @@ pub fn camera(code: &str) -> Camera {
         id: id(code),
         municipality: id("kazanlak"),
         name: format!("Камера {code} — пл. Севтополис"),
+        name_en: format!("Camera {code}, Sevtopolis Square"),
         // One ulp above 25.393: its shortest decimal form has 17 significant digits.
         position: ll(42.619_123_456_789_01, f64::from_bits(25.393f64.to_bits() + 1)),
         mount_height_m: 6.35,
@@ -93,6 +94,7 @@ pub fn bare_camera(code: &str) -> Camera {
         id: id(code),
         municipality: id("stara-zagora"),
         name: "c".into(),
+        name_en: String::new(),
         position: ll(-0.000_000_1, -179.999_999_999),
         mount_height_m: 0.0,
         heading: Heading::new(0.0).expect("heading"),
@@ -148,6 +150,7 @@ pub fn sensor(code: &str) -> Sensor {
         id: id(code),
         municipality: id("kazanlak"),
         name: "Ниво на р. Тунджа".into(),
+        name_en: "Tundzha river level".into(),
         kind: SensorKind::WaterLevel,
         unit: "cm".into(),
         position: ll(42.605_555_555_555_55, 25.412_345_678_9),

@@ -17,8 +17,8 @@ pub async fn reopening_migrates_nothing_and_keeps_the_data(db: Fresh) {
         assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 1);
         store.close().await;
     }
-    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM schema_version").await, 11, "each migration recorded once");
-    assert_eq!(db.raw_i64("SELECT MAX(version) FROM schema_version").await, 11);
+    assert_eq!(db.raw_i64("SELECT COUNT(*) FROM schema_version").await, 12, "each migration recorded once");
+    assert_eq!(db.raw_i64("SELECT MAX(version) FROM schema_version").await, 12);
 }
 
 pub async fn a_database_newer_than_this_build_is_refused(db: Fresh) {
