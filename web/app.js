@@ -592,13 +592,13 @@
     };
     map.on("render", drawOverlay);
     // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
-    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
     map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),

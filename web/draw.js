@@ -29,8 +29,8 @@
   let B = null;
   const S = { d: null, bar: null, g: null, gMap: null, built: "", items: [] };
 
-  function start(mode, done, cancel, initial) {
-    S.d = { mode, points: (initial || []).slice(), done, cancel };
+  function start(mode, done, cancel, initial, hint) {
+    S.d = { mode, points: (initial || []).slice(), done, cancel, hint };
     document.getElementById("map").classList.add("is-drawing");
     showBar();
     B.requestRender();
@@ -44,7 +44,7 @@
     const d = S.d;
     const polygon = d.mode === "polygon";
     S.bar.replaceChildren(
-      B.el("span", { class: "warn-draw-hint", text: polygon ? t("draw.polygon_hint", { n: I.number(d.points.length) }) : t("draw.point_hint") }),
+      B.el("span", { class: "warn-draw-hint", text: polygon ? t("draw.polygon_hint", { n: I.number(d.points.length) }) : d.hint || t("draw.point_hint") }),
       polygon
         ? B.el("button", { type: "button", class: "btn btn-small draw-undo", text: t("draw.undo"), disabled: d.points.length === 0,
             onclick: () => (d.points.pop(), showBar(), B.requestRender()) })
@@ -129,8 +129,8 @@
         if (e.key === "Escape" && S.d) stop(true);
       });
     },
-    /** Picks one point: `done([{lat, lon}])`. */
-    point: (done, cancel) => start("point", done, cancel),
+    /** Picks one point: `done([{lat, lon}])`; `hint` replaces the bar's text. */
+    point: (done, cancel, hint) => start("point", done, cancel, [], hint),
     /** Draws a polygon: `done(corners)` with 3 or more corners. */
     polygon: (done, cancel, initial) => start("polygon", done, cancel, initial),
     reset: () => S.d && stop(false),

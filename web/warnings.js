@@ -5,8 +5,8 @@
 // panel's "Draft a warning": area, event and codes filled in by the server), edits it, approves
 // it (a supervisor or administrator who did not write it) and cancels it (the all-clear). Each
 // published step links its CAP 1.2 message. Warnings in force, ours and outside ones, are drawn
-// on the map. app.js calls start/reset with the session, draw on each frame, mapClick before
-// its own click handling, onEvent for live `warning`/`external_warning` events.
+// on the map. app.js calls start/reset with the session, draw on each frame, onEvent for live
+// `warning`/`external_warning` events. Areas are drawn with draw.js.
 "use strict";
 
 (function () {
@@ -32,7 +32,6 @@
     editing: null, // the id of the warning whose form is open, or "new"
     values: null, // the open form's values, kept across redraws and while drawing an area
     error: null, // the last refusal of the open form: { message, fields: Set }
-    drawing: null, // { mode: "polygon" | "circle", points: [{ lat, lon }] } while drawing
     bar: null,
     g: null,
     gMap: null,
@@ -288,70 +287,31 @@
 
   // ---- Drawing an area on the map ----------------------------------------------------------
 
+  /** Draws the form's area on the map (draw.js): a polygon corner by corner, or a circle's
+   *  centre with one click; the panel steps aside meanwhile and comes back with the area. */
   function startDrawing(mode) {
-    S.drawing = { mode, points: [] };
     if (dialog && dialog.open) dialog.close();
-    document.getElementById("map").classList.add("is-drawing");
-    showBar();
-    B.requestRender();
-  }
-
-  function showBar() {
-    if (!S.bar) {
-      S.bar = B.el("div", { id: "warn-draw-bar", class: "warn-draw-bar", role: "status" });
-      document.getElementById("map").after(S.bar);
-    }
-    const d = S.drawing;
-    const polygon = d.mode === "polygon";
-    S.bar.replaceChildren(
-      B.el("span", { class: "warn-draw-hint", text: polygon ? t("warn.draw_hint", { n: I.number(d.points.length) }) : t("warn.circle_hint") }),
-      polygon
-        ? B.el("button", { type: "button", class: "btn btn-small", text: t("warn.draw_undo"), disabled: d.points.length === 0, onclick: () => (d.points.pop(), showBar(), B.requestRender()) })
-        : null,
-      polygon
-        ? B.el("button", { type: "button", class: "btn btn-small btn-primary warn-draw-finish", text: t("warn.draw_finish"), disabled: d.points.length < 3, onclick: finishDrawing })
-        : null,
-      B.el("button", { type: "button", class: "btn btn-small btn-ghost warn-draw-cancel", text: t("warn.form_cancel"), onclick: () => stopDrawing() }),
-    );
-    S.bar.hidden = false;
-  }
-
-  function stopDrawing() {
-    S.drawing = null;
-    if (S.bar) S.bar.hidden = true;
-    const map = document.getElementById("map");
-    if (map) map.classList.remove("is-drawing");
-    B.requestRender();
-    if (S.values) open();
-  }
-
-  function finishDrawing() {
-    const d = S.drawing;
-    if (!d || !S.values) return stopDrawing();
+    const back = () => S.values && open();
     const r6 = (x) => +x.toFixed(6);
-    if (d.mode === "polygon" && d.points.length >= 3) {
-      const ring = d.points.map((p) => [r6(p.lon), r6(p.lat)]);
-      ring.push(ring[0]);
-      S.values.area = { type: "Polygon", coordinates: [ring] };
-    } else if (d.mode === "circle" && d.points.length === 1) {
-      const p = d.points[0];
-      S.values.area = { type: "Point", coordinates: [r6(p.lon), r6(p.lat)], radius_m: Math.max(1, +S.values.radius || 1000) };
+    const D = window.PolisDraw;
+    if (mode === "polygon") {
+      D.polygon((pts) => {
+        if (S.values) {
+          const ring = pts.map((p) => [r6(p.lon), r6(p.lat)]);
+          ring.push(ring[0]);
+          S.values.area = { type: "Polygon", coordinates: [ring] };
+        }
+        back();
+      }, back);
+    } else {
+      D.point((pts) => {
+        if (S.values) {
+          const p = pts[0];
+          S.values.area = { type: "Point", coordinates: [r6(p.lon), r6(p.lat)], radius_m: Math.max(1, +S.values.radius || 1000) };
+        }
+        back();
+      }, back, t("warn.circle_hint"));
     }
-    stopDrawing();
-  }
-
-  /** A click on the map while drawing adds a corner (or sets the circle's centre); says
-   *  whether it was taken. */
-  function mapClick(lat, lon) {
-    const d = S.drawing;
-    if (!d) return false;
-    d.points.push({ lat, lon });
-    if (d.mode === "circle") finishDrawing();
-    else {
-      showBar();
-      B.requestRender();
-    }
-    return true;
   }
 
   // ---- The map layer -----------------------------------------------------------------------
@@ -362,7 +322,7 @@
       S.gMap = map;
       S.built = -1;
     }
-    const key = `${S.version}:${S.drawing ? S.drawing.mode + S.drawing.points.length : ""}`;
+    const key = S.version;
     if (S.built === key) return;
     S.built = key;
     S.g.replaceChildren();
@@ -381,25 +341,12 @@
       if (!IN_FORCE.includes(w.status)) continue;
       shape(ringOf(w.area), `warn-area sev-${w.severity}`, inLang(w.headline) || w.event);
     }
-    const d = S.drawing;
-    if (d && d.points.length) {
-      if (d.mode === "polygon") {
-        S.items.push({ e: M.svg("path", { class: "warn-drawing" }, S.g), ring: d.points, close: false });
-      }
-      for (const p of d.points) S.items.push({ e: M.svg("circle", { class: "warn-vertex", r: 4 }, S.g), point: p });
-    }
   }
 
   function draw(map) {
     if (!map || !B || !B.state.token) return;
     build(map);
     for (const it of S.items) {
-      if (it.point) {
-        const p = map.project(it.point.lat, it.point.lon);
-        it.e.setAttribute("cx", p.x.toFixed(1));
-        it.e.setAttribute("cy", p.y.toFixed(1));
-        continue;
-      }
       let d = "";
       it.ring.forEach((q, i) => {
         const p = map.project(q.lat, q.lon);
@@ -632,9 +579,6 @@
       if (!anchor || document.getElementById("open-warnings")) return;
       const btn = B.el("button", { id: "open-warnings", type: "button", class: "btn btn-ghost", hidden: true, "data-i18n": "warn.open", text: t("warn.open"), onclick: open });
       anchor.after(btn);
-      document.addEventListener("keydown", (e) => {
-        if (e.key === "Escape" && S.drawing) stopDrawing();
-      });
     },
     /** A session began: load the warnings (agencies see none). */
     start(session) {
@@ -647,11 +591,9 @@
       S.session = -1;
       S.warnings = [];
       S.external = [];
-      S.drawing = null;
       S.gMap = null;
       S.version++;
       closeForm();
-      if (S.bar) S.bar.hidden = true;
       if (dialog && dialog.open) dialog.close();
     },
     /** A live event of type `warning` or `external_warning`. */
@@ -663,10 +605,8 @@
       return canWrite() ? draftButton(a) : null;
     },
     draw,
-    mapClick,
     setPublic,
     isAdmin,
     isPublic: (kind, id) => S.publications.some((p) => p.kind === kind && p.item === id && p.public !== false),
-    isDrawing: () => !!S.drawing,
   };
 })();

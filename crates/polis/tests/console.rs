@@ -1652,7 +1652,7 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     )
     .await?;
     click_live(c, ".warn-draw-polygon").await?;
-    wait_css(c, "#warn-draw-bar:not([hidden])", Duration::from_secs(5)).await?;
+    wait_css(c, "#draw-bar:not([hidden])", Duration::from_secs(5)).await?;
     ensure!(count(c, "#warnings-dialog[open]").await? == 0, "the panel hides the map while drawing");
     let size =
         js(c, "const r = document.getElementById('map').getBoundingClientRect(); return [r.width, r.height];", vec![])
@@ -1667,11 +1667,11 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         click_map_px(c, x, y).await?;
     }
     wait_until("the three corners drawn", Duration::from_secs(5), || async move {
-        Ok(count(c, ".layer-warnings .warn-vertex").await? == 3)
+        Ok(count(c, ".layer-drawing .warn-vertex").await? == 3)
     })
     .await?;
     ensure!(count(c, "#seeing-panel:not([hidden])").await? == 0, "a corner's click also looked for cameras");
-    click_live(c, ".warn-draw-finish").await?;
+    click_live(c, "#draw-bar .draw-finish").await?;
     wait_css(c, "#warnings-dialog[open] .warn-area-summary[data-kind=\"Polygon\"]", Duration::from_secs(5)).await?;
     ensure!(text_of(c, ".warn-area-summary").await?.contains("3 corners"), "the drawn area is not in the form");
     click_live(c, ".warn-save").await?;
