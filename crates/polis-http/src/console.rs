@@ -7,6 +7,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../../../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
     ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
+    ("camlayer.js", "text/javascript; charset=utf-8", include_str!("../../../web/camlayer.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
     ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
     ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),
