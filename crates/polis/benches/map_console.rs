@@ -228,10 +228,15 @@ async fn measure(n: usize, chromedriver: &std::path::Path, chromium: &std::path:
     ttfr.sort_by(|a, b| a.total_cmp(b));
     println!("  time to first render (reload, signed in): median {:.0} ms, runs {:?}", ttfr[1], ttfr);
 
-    for (name, mode, zoom) in [("pan at zoom 15", "pan", 15.0), ("pan at zoom 16", "pan", 16.0), ("zoom 14.5-16.5", "zoom", 15.0)]
+    for (name, mode, zoom) in
+        [("pan at zoom 15", "pan", 15.0), ("pan at zoom 16", "pan", 16.0), ("zoom 14.5-16.5", "zoom", 15.0)]
     {
-        js(&c, "window.polisMap.setView(arguments[0], arguments[1], arguments[2]);", vec![json!(town.0), json!(town.1), json!(zoom)])
-            .await;
+        js(
+            &c,
+            "window.polisMap.setView(arguments[0], arguments[1], arguments[2]);",
+            vec![json!(town.0), json!(town.1), json!(zoom)],
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(800)).await;
         let drawn = js(
             &c,

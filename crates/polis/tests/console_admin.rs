@@ -427,6 +427,10 @@ async fn offline_basemap(c: &Client, base: &str) -> TestResult {
 /// (drawn on the map's canvas with a dashed red ring), and the pointer's tip over it says why,
 /// without its password.
 async fn dead_camera_on_the_map(c: &Client) -> TestResult {
+    // Back from the video view to the map.
+    if count(c, "#video-view .video-close").await? > 0 {
+        click(c, "#video-view .video-close").await?;
+    }
     c.execute("window.polisMap.setView(42.6195, 25.3930, 18);", vec![]).await.map_err(|e| e.to_string())?;
     let script = "window.polisMap.view.render(); \
                   return window.PolisMap.drawnCameras().markers.find((m) => m.id === 'dead-cam') || null;";
