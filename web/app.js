@@ -278,6 +278,7 @@
     Planner.reset();
     Video.reset();
     Admin.reset();
+    CamEdit.reset();
     Warn.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
@@ -553,6 +554,7 @@
       cameras: map.layer("cameras"),
       incidents: map.layer("incidents"),
       plan: map.layer("plan"),
+      camedit: map.layer("camedit"),
       click: map.layer("click"),
     };
     // Cameras and their cones: drawn on the map's canvas, clustered at low zoom (camlayer.js).
@@ -564,13 +566,15 @@
     });
     map.on("render", drawOverlay);
     // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
-    map.on("click", (e) => Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
-    map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
+    // While cameras are edited on the map (administrators), clicks add or pick a camera.
+    map.on("click", (e) => CamEdit.mapClick(e.lat, e.lon) || Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("featureclick", (e) => CamEdit.featureClick(e.kind, e.id) || Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
+    CamEdit.onMap(map);
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => CamEdit.mapClick(lat, lon) || Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -698,6 +702,7 @@
     Inc.draw(map);
     Planner.draw(map);
     Warn.draw(map);
+    CamEdit.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -2178,6 +2183,7 @@
   const Warn = window.PolisWarnings;
   const Video = window.PolisVideo;
   const Admin = window.PolisAdmin;
+  const CamEdit = window.PolisCameraEdit;
 
   function bridge() {
     return {
@@ -2217,6 +2223,7 @@
     Planner.attach(B);
     Video.attach(B);
     Admin.attach(B);
+    CamEdit.attach(B);
     Warn.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };

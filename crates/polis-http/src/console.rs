@@ -8,6 +8,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../web/app.js")),
     ("map.js", "text/javascript; charset=utf-8", include_str!("../../../web/map.js")),
     ("camlayer.js", "text/javascript; charset=utf-8", include_str!("../../../web/camlayer.js")),
+    ("camedit.js", "text/javascript; charset=utf-8", include_str!("../../../web/camedit.js")),
     ("incidents.js", "text/javascript; charset=utf-8", include_str!("../../../web/incidents.js")),
     ("planner.js", "text/javascript; charset=utf-8", include_str!("../../../web/planner.js")),
     ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),

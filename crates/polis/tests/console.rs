@@ -1935,3 +1935,123 @@ async fn many_cameras(c: &Client, base: &str, api: &Api) -> TestResult {
     );
     Ok(())
 }
+
+/// Drags from one page point to another with the mouse, in steps.
+async fn drag_px(c: &Client, from: (i64, i64), to: (i64, i64)) -> TestResult {
+    let mut mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x: from.0, y: from.1 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    for i in 1..=10 {
+        let x = from.0 + (to.0 - from.0) * i / 10;
+        let y = from.1 + (to.1 - from.1) * i / 10;
+        mouse = mouse.then(PointerAction::MoveTo { duration: Some(Duration::from_millis(20)), x, y });
+    }
+    mouse = mouse.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(mouse).await.map_err(|e| format!("dragging from {from:?} to {to:?}: {e}"))
+}
+
+/// The page point at the centre of `css`.
+async fn centre_of(c: &Client, css: &str) -> TestResult<(i64, i64)> {
+    let v = js(
+        c,
+        "const e = document.querySelector(arguments[0]); if (!e) return null; const r = e.getBoundingClientRect(); \
+         return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];",
+        vec![json!(css)],
+    )
+    .await?;
+    Ok((v[0].as_i64().ok_or_else(|| format!("no {css}"))?, v[1].as_i64().unwrap_or(0)))
+}
+
+/// Issue 13, cameras on the map: the administrator adds a camera by clicking the map, drags it
+/// to another place and turns it with the handle at the tip of its view; a refused value shows
+/// the server's message beside its field. The API then has the new position and heading, and
+/// the audit log has the creation and both changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_admin_adds_a_camera_by_clicking_the_map_then_drags_and_turns_it() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(120), camera_on_the_map(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the camera-editing scenario took more than 120 s".into()));
+    con.finish(outcome, "camera-edit").await;
+}
+
+async fn camera_on_the_map(c: &Client, base: &str, api: &Api) -> TestResult {
+    sign_in_as(c, base, "admin", ADMIN_PASSWORD).await?;
+    click(c, "#layer-sites").await?;
+    click(c, "#layer-sensors").await?;
+    // Fields west of the town, where the demo has no camera.
+    let (lat, lon) = (42.612, 25.345);
+    let size = js(
+        c,
+        "window.polisMap.setView(arguments[0], arguments[1], 17); window.polisMap.view.render(); \
+         const v = window.polisMap.view; return [v.width, v.height, window.PolisMap.camerasAt(v.width / 2 + 40, v.height / 2).length];",
+        vec![json!(lat), json!(lon)],
+    )
+    .await?;
+    ensure!(size[2] == 0, "a camera is drawn where the test adds one");
+    let (w, h) = (size[0].as_f64().unwrap_or(0.0), size[1].as_f64().unwrap_or(0.0));
+    click(c, ".camedit-toggle").await?;
+    let (cx, cy) = (w / 2.0 + 40.0, h / 2.0);
+    let aimed = js(c, "return window.polisMap.unproject(arguments[0], arguments[1]);", vec![json!(cx), json!(cy)]).await?;
+    click_map_px(c, cx, cy).await?;
+    wait_css(c, "#camedit-panel[data-mode=\"new\"]", Duration::from_secs(5)).await?;
+    type_into(c, "#camedit-name", "Field gate camera").await?;
+    // A range the server refuses: its message beside the field, nothing written.
+    type_into(c, "#camedit-range_m", "-5").await?;
+    click(c, "#camedit-panel .camedit-save").await?;
+    wait_css(c, "#camedit-panel .camedit-field[data-field=\"range_m\"] .field-error", Duration::from_secs(5)).await?;
+    ensure!(count(c, "#camedit-panel[data-mode=\"new\"]").await? == 1, "a refused camera was saved");
+    type_into(c, "#camedit-range_m", "60").await?;
+    click(c, "#camedit-panel .camedit-save").await?;
+    wait_css(c, "#camedit-panel[data-mode=\"edit\"]", Duration::from_secs(5)).await?;
+    let id = js(c, "return document.getElementById('camedit-panel').dataset.id;", vec![]).await?;
+    let id = id.as_str().filter(|s| !s.is_empty()).ok_or("no id on the saved camera's panel")?.to_string();
+    let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+    let at = (cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0));
+    let want = (aimed["lat"].as_f64().unwrap_or(0.0), aimed["lon"].as_f64().unwrap_or(0.0));
+    ensure!(distance_m(at, want) < 2.0, "the camera was added {:.1} m from the click", distance_m(at, want));
+    ensure!(cam["name"] == "Field gate camera" && cam["range_m"] == 60.0, "the API has {cam}");
+
+    // Drag it 80 px east and 60 px south.
+    let from = centre_of(c, ".camedit-handle.camedit-move").await?;
+    let to = (from.0 + 80, from.1 + 60);
+    let target = js(
+        c,
+        "const r = document.getElementById('map').getBoundingClientRect(); return window.polisMap.unproject(arguments[0] - r.left, arguments[1] - r.top);",
+        vec![json!(to.0), json!(to.1)],
+    )
+    .await?;
+    let target = (target["lat"].as_f64().unwrap_or(0.0), target["lon"].as_f64().unwrap_or(0.0));
+    drag_px(c, from, to).await?;
+    let moved = || async {
+        let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+        let at = (cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0));
+        Ok(distance_m(at, target) < 2.0)
+    };
+    wait_until("the camera moved where it was dragged", Duration::from_secs(5), moved).await?;
+
+    // Turn it east: the tip of its view dragged 100 px to the right of the camera.
+    let body = centre_of(c, ".camedit-handle.camedit-move").await?;
+    let tip = centre_of(c, ".camedit-handle.camedit-aim").await?;
+    drag_px(c, tip, (body.0 + 100, body.1)).await?;
+    wait_until("the camera turned east", Duration::from_secs(5), || async {
+        let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+        let heading = cam["heading_deg"].as_f64().unwrap_or(-1.0);
+        Ok((heading - 90.0).abs() <= 2.0)
+    })
+    .await?;
+    let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+    ensure!(distance_m((cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0)), target) < 2.0, "turning moved it: {cam}");
+
+    // The audit log: created, moved, turned.
+    let audit = api.get(&format!("/api/v1/audit?object={id}")).await?;
+    let actions: Vec<String> =
+        audit.as_array().map(|a| a.iter().filter_map(|e| e["action"].as_str().map(String::from)).collect()).unwrap_or_default();
+    ensure!(actions.iter().filter(|a| *a == "camera.create").count() == 1, "the audit log of {id}: {actions:?}");
+    ensure!(actions.iter().filter(|a| *a == "camera.update").count() >= 2, "the audit log of {id}: {actions:?}");
+    let turned = audit
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e["action"] == "camera.update" && (e["after"]["heading_deg"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0));
+    ensure!(turned, "no audited change turns the camera east: {audit}");
+    Ok(())
+}
