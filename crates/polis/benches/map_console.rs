@@ -181,6 +181,11 @@ async fn measure(n: usize, chromedriver: &std::path::Path, chromium: &std::path:
         Err(_) => serve.start().await,
     };
     let api = Api::login(&base, "admin", PASSWORD).await;
+    api.post(
+        "/api/v1/organisations",
+        json!({"id": "kazanlak", "kind": "municipality", "name_en": "Kazanlak", "name_bg": "Казанлък"}),
+    )
+    .await;
     let (town, body) = region(n, 2026);
     let started = Instant::now();
     api.post("/api/v1/import/cameras?municipality=kazanlak", body).await;

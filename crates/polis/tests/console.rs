@@ -1992,7 +1992,8 @@ async fn camera_on_the_map(c: &Client, base: &str, api: &Api) -> TestResult {
     let (w, h) = (size[0].as_f64().unwrap_or(0.0), size[1].as_f64().unwrap_or(0.0));
     click(c, ".camedit-toggle").await?;
     let (cx, cy) = (w / 2.0 + 40.0, h / 2.0);
-    let aimed = js(c, "return window.polisMap.unproject(arguments[0], arguments[1]);", vec![json!(cx), json!(cy)]).await?;
+    let aimed =
+        js(c, "return window.polisMap.unproject(arguments[0], arguments[1]);", vec![json!(cx), json!(cy)]).await?;
     click_map_px(c, cx, cy).await?;
     wait_css(c, "#camedit-panel[data-mode=\"new\"]", Duration::from_secs(5)).await?;
     type_into(c, "#camedit-name", "Field gate camera").await?;
@@ -2041,17 +2042,24 @@ async fn camera_on_the_map(c: &Client, base: &str, api: &Api) -> TestResult {
     })
     .await?;
     let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
-    ensure!(distance_m((cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0)), target) < 2.0, "turning moved it: {cam}");
+    ensure!(
+        distance_m((cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0)), target) < 2.0,
+        "turning moved it: {cam}"
+    );
 
     // The audit log: created, moved, turned.
     let audit = api.get(&format!("/api/v1/audit?object={id}")).await?;
-    let actions: Vec<String> =
-        audit.as_array().map(|a| a.iter().filter_map(|e| e["action"].as_str().map(String::from)).collect()).unwrap_or_default();
+    let actions: Vec<String> = audit
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
     ensure!(actions.iter().filter(|a| *a == "camera.create").count() == 1, "the audit log of {id}: {actions:?}");
     ensure!(actions.iter().filter(|a| *a == "camera.update").count() >= 2, "the audit log of {id}: {actions:?}");
-    let turned = audit
-        .as_array()
-        .is_some_and(|a| a.iter().any(|e| e["action"] == "camera.update" && (e["after"]["heading_deg"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0));
+    let turned = audit.as_array().is_some_and(|a| {
+        a.iter().any(|e| {
+            e["action"] == "camera.update" && (e["after"]["heading_deg"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0
+        })
+    });
     ensure!(turned, "no audited change turns the camera east: {audit}");
     Ok(())
 }
