@@ -2057,9 +2057,18 @@ async fn camera_on_the_map(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(actions.iter().filter(|a| *a == "camera.update").count() >= 2, "the audit log of {id}: {actions:?}");
     let turned = audit.as_array().is_some_and(|a| {
         a.iter().any(|e| {
-            e["action"] == "camera.update" && (e["after"]["heading_deg"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0
+            e["action"] == "camera.update" && (e["after"]["heading"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0
         })
     });
     ensure!(turned, "no audited change turns the camera east: {audit}");
+    let moved = audit.as_array().is_some_and(|a| {
+        a.iter().any(|e| {
+            let p = &e["after"]["position"];
+            e["action"] == "camera.update"
+                && distance_m((p["lat"].as_f64().unwrap_or(0.0), p["lon"].as_f64().unwrap_or(0.0)), target) < 2.0
+                && e["before"]["position"] != e["after"]["position"]
+        })
+    });
+    ensure!(moved, "no audited change moves the camera where it was dragged: {audit}");
     Ok(())
 }
