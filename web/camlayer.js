@@ -5,7 +5,7 @@
 //   with requestAnimationFrame).
 // - A world grid (cells of 64 px at zoom 14, about 450 m) finds the cameras in view at town and
 //   street zoom without looking at the others.
-// - Below zoom 16, when more than a few hundred cameras are in view (or below zoom 12), cameras
+// - Below zoom 17, when more than a few hundred cameras are in view (or below zoom 12), cameras
 //   that fall in the same 64-pixel cell of a grid anchored to the world are drawn as one cluster
 //   with their count and a ring coloured by their statuses; a cluster splits as the map zooms
 //   in, and a click on it zooms to its cameras. Cells are computed once per zoom level.
@@ -25,7 +25,7 @@
   const TILE = 256;
   const CELL_PX = 64;
   const GRID_LEVEL = 14;
-  const NO_CLUSTER_ZOOM = 16;
+  const NO_CLUSTER_ZOOM = 17;
   const ALWAYS_CLUSTER_BELOW = 12;
   const FEW_IN_VIEW = 400;
   const CLUSTER_MIN = 4;
