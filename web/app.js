@@ -292,6 +292,7 @@
     Planner.reset();
     Video.reset();
     Admin.reset();
+    CamEdit.reset();
     Warn.reset();
     Draw.reset();
     Setup.reset();
@@ -300,6 +301,7 @@
     if (state.map) state.map.destroy();
     state.map = null;
     state.g = null;
+    state.camLayer = null;
     delete window.polisMap;
     state.sites = [];
     state.cameras = [];
@@ -391,7 +393,6 @@
       const c = state.byId.camera.get(it.id);
       if (!c) continue;
       c.live = it;
-      if (c.el) c.el.dataset.live = it.status;
     }
     updateTitles();
   }
@@ -521,24 +522,9 @@
     const pt = pointOf(f);
     if (!pt || !p.id) return null;
     const full = p.kind === "ptz" || +p.fov_deg >= 360;
-    const range = Math.max(0, +p.range_m || 0);
     const heading = +p.heading_deg || 0;
-    const fov = Math.min(360, Math.max(0, +p.fov_deg || 0));
-    const ring = [];
-    if (range > 0) {
-      if (full) {
-        for (let i = 0; i < 72; i++) ring.push(destination(pt.lat, pt.lon, i * 5, range));
-      } else {
-        const steps = Math.max(8, Math.ceil(fov / 4));
-        ring.push(pt);
-        for (let i = 0; i <= steps; i++) {
-          ring.push(destination(pt.lat, pt.lon, heading - fov / 2 + (fov * i) / steps, range));
-        }
-      }
-    }
-    const cone = ring.map((q) => toWorld(q.lat, q.lon));
-    const box = bbox(cone.length ? cone : [toWorld(pt.lat, pt.lon)]);
-    return { id: p.id, p, lat: pt.lat, lon: pt.lon, world: toWorld(pt.lat, pt.lon), cone, box, full, heading };
+    // The view cone's ring is made by camlayer.js when it is first drawn.
+    return { id: p.id, p, lat: pt.lat, lon: pt.lon, world: toWorld(pt.lat, pt.lon), cone: null, full, heading };
   }
 
   function prepareSensor(f) {
@@ -588,17 +574,27 @@
       cameras: map.layer("cameras"),
       incidents: map.layer("incidents"),
       plan: map.layer("plan"),
+      camedit: map.layer("camedit"),
       click: map.layer("click"),
     };
+    // Cameras and their cones: drawn on the map's canvas, clustered at low zoom (camlayer.js).
+    state.camLayer = window.PolisCameraLayer.create(map, {
+      colour: (c) => statusColour(c.p),
+      title: cameraTitle,
+      destination,
+      toWorld,
+    });
     map.on("render", drawOverlay);
-    // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
-    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
-    map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
+    // While an editor draws or picks a point, or cameras are edited on the map (administrators),
+    // clicks are theirs.
+    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || CamEdit.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("featureclick", (e) => CamEdit.featureClick(e.kind, e.id) || Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
+    CamEdit.onMap(map);
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || CamEdit.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -617,6 +613,7 @@
     state.map.setLayerVisible(g.sites, L.sites);
     state.map.setLayerVisible(g.cameras, L.cameras);
     state.map.setLayerVisible(g.cones, L.cameras && L.cones);
+    if (state.camLayer) state.camLayer.setVisible(L.cameras, L.cones);
     state.map.setLayerVisible(g.sensors, L.sensors);
     $("layer-cones").disabled = !L.cameras;
   }
@@ -640,35 +637,7 @@
       s.el = m;
     }
 
-    for (const c of state.cameras) {
-      const colour = statusColour(c.p);
-      if (c.cone.length) {
-        c.coneEl = svg(
-          "path",
-          { class: "cone" + (c.full ? " cone-full" : "") + " status-" + c.p.status, fill: colour, stroke: colour },
-          g.cones
-        );
-      }
-      const m = svg(
-        "g",
-        {
-          class: "camera-marker status-" + c.p.status + " kind-" + c.p.kind,
-          "data-feature": "camera",
-          "data-id": c.id,
-          "data-camera-id": c.id,
-        },
-        g.cameras
-      );
-      svg("circle", { class: "hit", r: 11 }, m);
-      svg("circle", { class: "halo", r: 11 }, m);
-      if (c.full) svg("circle", { class: "ptz-ring", r: 9, stroke: colour }, m);
-      else svg("path", { class: "heading", d: "M-3.6,-4.8L0,-12.5L3.6,-4.8Z", fill: colour, transform: `rotate(${c.heading})` }, m);
-      svg("circle", { class: "body", r: 5.5, fill: colour, stroke: colour }, m);
-      if (c.p.kind === "anpr") svg("rect", { class: "glyph", x: -2.8, y: -1.4, width: 5.6, height: 2.8 }, m);
-      if (c.p.kind === "thermal") svg("circle", { class: "glyph", r: 2 }, m);
-      c.title = svg("title", null, m);
-      c.el = m;
-    }
+    state.camLayer.setCameras(state.cameras);
 
     for (const s of state.sensors) {
       const m = svg("g", { class: "sensor-marker kind-" + s.p.kind, "data-feature": "sensor", "data-id": s.id, "data-sensor-id": s.id }, g.sensors);
@@ -687,17 +656,21 @@
 
   function updateTitles() {
     for (const s of state.sites) s.title.textContent = siteName(s.p) + " · " + term("category", s.p.category);
-    for (const c of state.cameras) {
-      let text = (shortName(c.p) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
-      const live = c.live;
-      if (live && live.status !== "unknown") {
-        text += " · " + t("live." + live.status);
-        if (live.reason) text += " (" + t("live.reason." + live.reason) + ")";
-        if (live.checked_at) text += " · " + t("live.checked", { when: fmtTime(timeOf(live.checked_at), true) });
-      }
-      c.title.textContent = text;
-    }
+    if (state.camLayer) state.camLayer.refresh();
     for (const s of state.sensors) s.title.textContent = sensorTitle(s);
+  }
+
+  /** What the pointer's tip says of a camera on the map: name, kind, status and, when known, its
+   *  live health with why it is offline and when it was checked. */
+  function cameraTitle(c) {
+    let text = (shortName(c.p) || c.id) + " · " + term("camkind", c.p.kind) + " · " + term("status", c.p.status);
+    const live = c.live;
+    if (live && live.status !== "unknown") {
+      text += " · " + t("live." + live.status);
+      if (live.reason) text += " (" + t("live.reason." + live.reason) + ")";
+      if (live.checked_at) text += " · " + t("live.checked", { when: fmtTime(timeOf(live.checked_at), true) });
+    }
+    return text;
   }
 
   function setShown(e, shown) {
@@ -737,22 +710,6 @@
       if (shown) s.el.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
     }
 
-    const coneZoomOk = map.getZoom() >= 11;
-    for (const c of state.cameras) {
-      if (c.coneEl) {
-        const shown = coneZoomOk && boxInView(c.box);
-        setShown(c.coneEl, shown);
-        if (shown) c.coneEl.setAttribute("d", pathOf(c.cone, true));
-      }
-      const x = sx(c.world);
-      const y = sy(c.world);
-      c.sx = x;
-      c.sy = y;
-      const shown = inView(x, y);
-      setShown(c.el, shown);
-      if (shown) c.el.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
-    }
-
     for (const s of state.sensors) {
       const x = sx(s.world);
       const y = sy(s.world);
@@ -766,6 +723,7 @@
     Planner.draw(map);
     Warn.draw(map);
     Draw.draw(map);
+    CamEdit.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -803,28 +761,7 @@
   function updateHighlights() {
     const seeingIds = new Set(state.seeing && state.seeing.items ? state.seeing.items.map((x) => x.id) : []);
     const sel = state.selection;
-    for (const c of state.cameras) {
-      const seeing = seeingIds.has(c.id);
-      const selected = !!sel && sel.kind === "camera" && sel.id === c.id;
-      c.el.classList.toggle("is-seeing", seeing);
-      c.el.classList.toggle("is-selected", selected);
-      if (c.coneEl) {
-        c.coneEl.classList.toggle("is-seeing", seeing);
-        c.coneEl.classList.toggle("is-selected", selected);
-      }
-    }
-    // Highlighted cameras are drawn last, so on top.
-    if (state.g) {
-      for (const c of state.cameras) {
-        if (c.el.classList.contains("is-seeing")) state.g.cameras.appendChild(c.el);
-      }
-      for (const c of state.cameras) {
-        if (c.el.classList.contains("is-selected")) {
-          state.g.cameras.appendChild(c.el);
-          if (c.coneEl) state.g.cones.appendChild(c.coneEl);
-        }
-      }
-    }
+    if (state.camLayer) state.camLayer.setHighlights(seeingIds, sel && sel.kind === "camera" ? sel.id : null);
     for (const s of state.sites) {
       const selected = !!sel && sel.kind === "site" && sel.id === s.id;
       s.el.classList.toggle("is-selected", selected);
@@ -2270,6 +2207,7 @@
   const Draw = window.PolisDraw;
   const Setup = window.PolisSetup;
   const Search = window.PolisSearch;
+  const CamEdit = window.PolisCameraEdit;
 
   function bridge() {
     return {
@@ -2286,6 +2224,13 @@
       fmtMetres,
       shortName,
       statusColour,
+      /** The camera drawn on the map at the page's point (clientX, clientY), or null. */
+      cameraAt: (clientX, clientY) => {
+        if (!state.map || !state.camLayer) return null;
+        const r = $("map").getBoundingClientRect();
+        const hit = state.map.canvasFeatureAt(clientX - r.left, clientY - r.top);
+        return hit && hit.kind === "camera" ? hit.id : null;
+      },
       cameraItem,
       select,
       clearSelection,
@@ -2303,6 +2248,7 @@
     Planner.attach(B);
     Video.attach(B);
     Admin.attach(B);
+    CamEdit.attach(B);
     Warn.attach(B);
     Draw.attach(B);
     Setup.attach(B);

@@ -108,6 +108,13 @@
 
       this.tilePane = html("div", "map-tiles", container);
       this.grid = html("canvas", "map-grid", container);
+      // Layers drawn on a canvas (many features: cameras and their view cones), under the SVG.
+      this.canvas = html("canvas", "map-canvas", container);
+      this.canvasLayers = [];
+      this.tip = html("div", "map-tip", container);
+      this.tip.setAttribute("role", "tooltip");
+      this.tip.hidden = true;
+      this.hover = null;
       this.overlay = svg("svg", { class: "map-overlay", "aria-hidden": "true" }, container);
       this.ui = html("div", "map-ui", container);
       this.buildControls(options.attribution);
@@ -215,6 +222,28 @@
       return svg("g", { class: "layer layer-" + name, "data-layer": name }, this.overlay);
     }
 
+    /** A layer drawn on the canvas under the SVG overlay, for features too many for the DOM.
+     *  `spec.draw(ctx, map)` paints the view (only what is in it); `spec.hitTest(x, y)` answers
+     *  the feature at container pixel (x, y) as {kind, id, tip?} or null. Layers are drawn in
+     *  the order added; the last one added is hit first. */
+    canvasLayer(spec) {
+      const layer = Object.assign({ visible: true }, spec);
+      this.canvasLayers.push(layer);
+      this.requestRender();
+      return layer;
+    }
+
+    /** The canvas feature at container pixel (x, y), topmost first, or null. */
+    canvasFeatureAt(x, y) {
+      for (let i = this.canvasLayers.length - 1; i >= 0; i--) {
+        const l = this.canvasLayers[i];
+        if (!l.visible || !l.hitTest) continue;
+        const hit = l.hitTest(x, y);
+        if (hit) return hit;
+      }
+      return null;
+    }
+
     /** Shows or hides the layer group `g`. */
     setLayerVisible(g, visible) {
       g.style.display = visible ? "" : "none";
@@ -247,6 +276,8 @@
       this.tiles.clear();
       this.tilePane.remove();
       this.grid.remove();
+      this.canvas.remove();
+      this.tip.remove();
       this.overlay.remove();
       this.ui.remove();
       this.container.classList.remove("map-view", "map-no-tiles");
@@ -265,6 +296,7 @@
       this.overlay.setAttribute("height", this.height);
       if (this.tileUrl) this.renderTiles();
       else this.renderGraticule();
+      this.renderCanvas();
       this.renderScale();
       this.emit("render", this);
     }
@@ -400,6 +432,55 @@
       }
     }
 
+    /** Sizes the feature canvas to the view (device pixels) and lets each canvas layer draw. */
+    renderCanvas() {
+      const c = this.canvas;
+      if (!this.canvasLayers.length) {
+        if (c.width) c.width = 0;
+        return;
+      }
+      const dpr = window.devicePixelRatio || 1;
+      const w = this.width;
+      const h = this.height;
+      if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+        c.width = Math.round(w * dpr);
+        c.height = Math.round(h * dpr);
+        c.style.width = w + "px";
+        c.style.height = h + "px";
+      }
+      const ctx = c.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      for (const l of this.canvasLayers) {
+        if (!l.visible) continue;
+        ctx.save();
+        l.draw(ctx, this);
+        ctx.restore();
+      }
+      // What is under a resting pointer may have moved.
+      if (this.hover) this.updateHover(this.hover.x, this.hover.y);
+    }
+
+    /** The pointer over a canvas feature: a pointer cursor and its tip beside it. */
+    updateHover(x, y) {
+      this.hover = { x, y };
+      const hit = this.gesture && this.gesture.dragging ? null : this.canvasFeatureAt(x, y);
+      this.container.classList.toggle("map-over-feature", !!hit);
+      const text = hit && hit.tip ? hit.tip() : "";
+      if (!text) {
+        this.tip.hidden = true;
+        this.tip.removeAttribute("data-id");
+        return;
+      }
+      this.tip.textContent = text;
+      this.tip.dataset.kind = hit.kind;
+      this.tip.dataset.id = hit.id;
+      this.tip.hidden = false;
+      const left = Math.min(x + 14, Math.max(0, this.width - this.tip.offsetWidth - 4));
+      const top = y + 18 + this.tip.offsetHeight > this.height ? y - 12 - this.tip.offsetHeight : y + 18;
+      this.tip.style.transform = "translate(" + Math.round(left) + "px," + Math.round(top) + "px)";
+    }
+
     renderScale() {
       const mpp = this.metresPerPixel();
       const metres = niceFloor(mpp * 110);
@@ -455,12 +536,16 @@
         listen(c, "pointercancel", (e) => this.onPointerUp(e, true)),
         listen(c, "pointerleave", () => {
           this.coords.textContent = "";
+          this.hover = null;
+          this.tip.hidden = true;
+          this.container.classList.remove("map-over-feature");
         }),
         listen(c, "wheel", (e) => this.onWheel(e), { passive: false }),
         listen(c, "dblclick", (e) => {
           if (this.inUi(e.target) || this.featureOf(e.target)) return;
-          e.preventDefault();
           const p = this.localPoint(e);
+          if (this.canvasFeatureAt(p.x, p.y)) return;
+          e.preventDefault();
           this.zoomBy(1, p);
         }),
         listen(c, "keydown", (e) => this.onKey(e)),
@@ -508,6 +593,12 @@
       const ll = this.unproject(p.x, p.y);
       this.coords.textContent = ll.lat.toFixed(5) + ", " + ll.lon.toFixed(5);
       this.emit("pointer", { x: p.x, y: p.y, lat: ll.lat, lon: ll.lon });
+      if (this.canvasLayers.length && !this.inUi(e.target) && !this.featureOf(e.target)) this.updateHover(p.x, p.y);
+      else if (this.hover) {
+        this.hover = null;
+        this.tip.hidden = true;
+        this.container.classList.remove("map-over-feature");
+      }
       if (!this.pointers.has(e.pointerId) || !this.gesture) return;
       this.pointers.set(e.pointerId, p);
       const g = this.gesture;
@@ -547,8 +638,13 @@
       if (!g || g.dragging || cancelled) return;
       const p = this.localPoint(e);
       const feature = this.featureOf(g.target);
+      const drawn = feature || this.inUi(g.target) ? null : this.canvasFeatureAt(p.x, p.y);
       if (feature) {
         this.emit("featureclick", { element: feature, kind: feature.dataset.feature, id: feature.dataset.id });
+      } else if (drawn && drawn.click) {
+        drawn.click();
+      } else if (drawn) {
+        this.emit("featureclick", { element: null, kind: drawn.kind, id: drawn.id });
       } else {
         const ll = this.unproject(p.x, p.y);
         this.emit("click", { x: p.x, y: p.y, lat: ll.lat, lon: ll.lon });

@@ -599,12 +599,14 @@
   function onMapPointerDown(e) {
     if (!S.open || S.mode !== "wall" || !S.withMap) return;
     if (e.pointerType === "mouse" && e.button !== 0) return;
-    const marker = e.target instanceof Element ? e.target.closest(".camera-marker[data-camera-id]") : null;
-    if (!marker) return;
+    // Cameras are drawn on the map's canvas: the one under the pointer, if any.
+    if (e.target instanceof Element && e.target.closest(".map-ui, [data-feature]")) return;
+    const cameraId = B.cameraAt(e.clientX, e.clientY);
+    if (!cameraId) return;
     // Ours, not the map's: the map neither pans nor opens the camera's details.
     e.stopPropagation();
     e.preventDefault();
-    S.drag = { camera: marker.dataset.cameraId, x: e.clientX, y: e.clientY, moved: false, ghost: null, pointer: e.pointerId };
+    S.drag = { camera: cameraId, x: e.clientX, y: e.clientY, moved: false, ghost: null, pointer: e.pointerId };
     window.addEventListener("pointermove", onDragMove, true);
     window.addEventListener("pointerup", onDragEnd, true);
     window.addEventListener("pointercancel", onDragCancel, true);

@@ -208,6 +208,12 @@ async fn attrs(c: &Client, css: &str, attr: &str) -> TestResult<Vec<String>> {
     Ok(v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default())
 }
 
+/// What the map's camera layer drew in its last frame (markers with their pixel and halo,
+/// clusters with their count, the highlighted cameras).
+async fn drawn_cameras(c: &Client) -> TestResult<Value> {
+    js(c, "return window.PolisMap.drawnCameras();", vec![]).await
+}
+
 async fn find(c: &Client, css: &str) -> TestResult<fantoccini::elements::Element> {
     c.find(Locator::Css(css)).await.map_err(|e| format!("no element {css}: {e}"))
 }
@@ -538,8 +544,10 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     click(c, "#login-submit").await?;
     wait_css(c, "body[data-ready=\"1\"]", Duration::from_secs(30)).await?;
     ensure!(find(c, "#map").await?.is_displayed().await.unwrap_or(false), "the map is not shown after signing in");
-    let markers = count(c, ".camera-marker[data-camera-id]").await?;
-    ensure!(markers >= 60, "expected at least 60 camera markers, found {markers}");
+    // Cameras are drawn on the map's canvas: what it drew, as data.
+    let drawn = drawn_cameras(c).await?;
+    let markers = drawn["markers"].as_array().map_or(0, |a| a.len());
+    ensure!(markers >= 60, "expected at least 60 camera markers drawn, found {markers}: {drawn}");
     ensure!(count(c, ".sensor-marker[data-sensor-id]").await? > 0, "no sensor markers");
     ensure!(find(c, "#demo-badge").await?.is_displayed().await.unwrap_or(false), "no DEMO DATA badge");
 
@@ -578,7 +586,8 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
                const x = Math.round(r.left + p.x), y = Math.round(r.top + p.y);
                const hit = document.elementFromPoint(x, y);
                const free = !!hit && document.getElementById('map').contains(hit)
-                 && !hit.closest('[data-feature], .map-ui');
+                 && !hit.closest('[data-feature], .map-ui')
+                 && window.PolisMap.camerasAt(p.x, p.y).length === 0;
                return {x, y, free};"#,
             vec![json!(target.0), json!(target.1)],
         )
@@ -632,8 +641,17 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(shown == expected, "the panel lists {shown:?}, the API answers {expected:?}");
     let first_text = text_of(c, "#seeing-panel .seeing-item").await?;
     ensure!(first_text.contains(" m"), "a seeing item shows no distance in metres: {first_text:?}");
-    let highlighted = count(c, ".camera-marker.is-seeing").await?;
-    ensure!(highlighted == shown.len(), "{highlighted} cameras highlighted for {} listed", shown.len());
+    let drawn = drawn_cameras(c).await?;
+    let mut highlighted: Vec<String> = drawn["seeing"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    highlighted.sort();
+    let mut listed = shown.clone();
+    listed.sort();
+    ensure!(highlighted == listed, "cameras {highlighted:?} highlighted for {listed:?} listed");
+    let ringed = drawn["markers"].as_array().map_or(0, |a| a.iter().filter(|m| m["halo"] == "seeing").count());
+    ensure!(ringed >= 1, "no camera drawn with the highlight of those that see the point: {drawn}");
 
     // Clicking an item selects that camera.
     click(c, &format!("#seeing-panel .seeing-item[data-camera-id=\"{camera_id}\"]")).await?;
@@ -933,7 +951,12 @@ async fn accident_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ] {
         ensure!(count(c, &format!("#details {action}")).await? == 0, "the police liaison may {action}");
     }
-    ensure!(count(c, ".camera-marker").await? == 0, "the police liaison sees the city's cameras");
+    let drawn = drawn_cameras(c).await?;
+    ensure!(
+        drawn["markers"].as_array().is_some_and(|a| a.is_empty())
+            && drawn["clusters"].as_array().is_some_and(|a| a.is_empty()),
+        "the police liaison sees the city's cameras: {drawn}"
+    );
     ensure!(
         !find(c, "#alarm-queue").await?.is_displayed().await.unwrap_or(true),
         "the police liaison sees the alarm queue"
@@ -1813,5 +1836,288 @@ async fn warnings_scenario(c: &Client, base: &str, api: &Api) -> TestResult {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
+}
+
+/// `n` synthetic cameras around Kazanlak as a GeoJSON FeatureCollection for
+/// `POST /api/v1/import/cameras`: most in five dense quarters, the rest scattered over 20 km,
+/// from a seeded generator (the same cameras every run).
+fn synthetic_cameras(n: usize, seed: u64) -> Value {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64) / ((1u64 << 53) as f64)
+    };
+    let quarters = [(42.619, 25.393), (42.626, 25.405), (42.612, 25.380), (42.630, 25.380), (42.607, 25.408)];
+    let kinds = ["fixed", "fixed", "fixed", "ptz", "anpr", "thermal"];
+    let features: Vec<Value> = (0..n)
+        .map(|i| {
+            let (lat, lon) = if next() < 0.8 {
+                let (qlat, qlon) = quarters[i % quarters.len()];
+                (qlat + (next() - 0.5) * 0.012, qlon + (next() - 0.5) * 0.016)
+            } else {
+                (42.619 + (next() - 0.5) * 0.18, 25.393 + (next() - 0.5) * 0.24)
+            };
+            let kind = kinds[(next() * kinds.len() as f64) as usize % kinds.len()];
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                   "properties": {"id": format!("bulk-{i:05}"), "name": format!("Synthetic camera {i}"),
+                                  "heading_deg": (next() * 360.0).floor(), "fov_deg": 40.0 + (next() * 60.0).floor(),
+                                  "range_m": 40.0 + (next() * 120.0).floor(), "kind": kind, "mount_height_m": 6.0}})
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+/// Issue 13, a map for a region: with 5,000 more cameras loaded, the map at region zoom draws
+/// clusters whose counts add up to every camera; a click on the largest cluster zooms in and it
+/// splits; at town zoom only the cameras in view are drawn, and a click on one opens its panel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_map_clusters_many_cameras_at_low_zoom_and_a_camera_is_clickable_at_town_zoom() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(120), many_cameras(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the many-cameras scenario took more than 120 s".into()));
+    con.finish(outcome, "many-cameras").await;
+}
+
+async fn many_cameras(c: &Client, base: &str, api: &Api) -> TestResult {
+    let demo = api.get("/api/v1/cameras").await?;
+    let municipality = demo["features"][0]["properties"]["municipality"]
+        .as_str()
+        .ok_or("no municipality on a demo camera")?
+        .to_string();
+    let body = synthetic_cameras(5000, 13);
+    api.post(&format!("/api/v1/import/cameras?municipality={municipality}"), &body).await?;
+    let total = feature_ids(&api.get("/api/v1/cameras").await?).len();
+    ensure!(total >= 5000, "the API has {total} cameras after the import");
+
+    sign_in_as(c, base, "admin", ADMIN_PASSWORD).await?;
+    // Region zoom: clusters, and every camera counted once (a marker or in a cluster).
+    let drawn = js(
+        c,
+        "window.polisMap.setView(42.619, 25.393, 10); window.polisMap.view.render(); return window.PolisMap.drawnCameras();",
+        vec![],
+    )
+    .await?;
+    ensure!(drawn["mode"] == "clusters", "the map at zoom 10 draws {}", drawn["mode"]);
+    let clusters = drawn["clusters"].as_array().cloned().unwrap_or_default();
+    let markers = drawn["markers"].as_array().map_or(0, |a| a.len());
+    let clustered: u64 = clusters.iter().map(|cl| cl["count"].as_u64().unwrap_or(0)).sum();
+    ensure!(!clusters.is_empty(), "no cluster at zoom 10: {drawn}");
+    ensure!(
+        clustered as usize + markers == total,
+        "{clustered} cameras in clusters and {markers} markers drawn for {total} cameras"
+    );
+    ensure!(markers < 100, "{markers} single markers at region zoom");
+    let largest = clusters.iter().max_by_key(|cl| cl["count"].as_u64().unwrap_or(0)).ok_or("no cluster")?.clone();
+    let largest_count = largest["count"].as_u64().unwrap_or(0);
+    ensure!(largest_count >= 500, "the largest cluster holds {largest_count} cameras");
+
+    // A click on it zooms in and it splits. The demo's key sites and sensors sit on the town's
+    // cluster at this zoom: hidden for the click, as an operator would.
+    click(c, "#layer-sites").await?;
+    click(c, "#layer-sensors").await?;
+    let (lx, ly) = (largest["x"].as_f64().unwrap_or(0.0), largest["y"].as_f64().unwrap_or(0.0));
+    click_map_px(c, lx, ly).await?;
+    wait_until("the map to zoom into the cluster", Duration::from_secs(5), || async {
+        let z = js(c, "return window.polisMap.getView().zoom;", vec![]).await?;
+        Ok(z.as_f64().unwrap_or(0.0) >= 11.0 - 1e-6)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = js(c, "window.polisMap.view.render(); return window.PolisMap.drawnCameras();", vec![]).await?;
+    let max_after = after["clusters"]
+        .as_array()
+        .map_or(0, |a| a.iter().map(|cl| cl["count"].as_u64().unwrap_or(0)).max().unwrap_or(0));
+    let pieces =
+        after["clusters"].as_array().map_or(0, |a| a.len()) + after["markers"].as_array().map_or(0, |a| a.len());
+    ensure!(
+        max_after < largest_count && pieces > 1,
+        "after the click the largest cluster holds {max_after} (before {largest_count}), {pieces} drawn"
+    );
+
+    click(c, "#layer-sites").await?;
+    click(c, "#layer-sensors").await?;
+
+    // Town zoom: only what is in view is drawn; a camera is clicked with the mouse (one whose
+    // marker no site or sensor marker covers).
+    let mut found = None;
+    for cam in body["features"].as_array().ok_or("no features")?.iter().take(40) {
+        let pos = &cam["geometry"]["coordinates"];
+        let (lon, lat) = (pos[0].as_f64().unwrap_or(0.0), pos[1].as_f64().unwrap_or(0.0));
+        let at = js(
+            c,
+            "window.polisMap.setView(arguments[0], arguments[1], 17); window.polisMap.view.render(); \
+             const p = window.polisMap.project(arguments[0], arguments[1]); \
+             const r = document.getElementById('map').getBoundingClientRect(); \
+             const hit = document.elementFromPoint(r.left + p.x, r.top + p.y); \
+             const free = !!hit && document.getElementById('map').contains(hit) && !hit.closest('[data-feature], .map-ui'); \
+             return {p, free, ids: window.PolisMap.camerasAt(p.x, p.y), drawn: window.PolisMap.drawnCameras()};",
+            vec![json!(lat), json!(lon)],
+        )
+        .await?;
+        if at["free"] == json!(true) {
+            found = Some(at);
+            break;
+        }
+    }
+    let at = found.ok_or("every synthetic camera tried lies under a site or sensor marker")?;
+    ensure!(at["drawn"]["mode"] == "cameras", "the map at zoom 17 draws {}", at["drawn"]["mode"]);
+    let in_view = at["drawn"]["markers"].as_array().map_or(0, |a| a.len());
+    ensure!(in_view > 0 && in_view < total / 4, "{in_view} markers drawn at zoom 17 out of {total}");
+    let top =
+        at["ids"][0].as_str().ok_or_else(|| format!("no camera drawn under a camera's position: {at}"))?.to_string();
+    let (x, y) = (at["p"]["x"].as_f64().unwrap_or(0.0), at["p"]["y"].as_f64().unwrap_or(0.0));
+    click_map_px(c, x, y).await?;
+    wait_css(c, &format!("#details[data-kind=\"camera\"][data-id=\"{top}\"]"), Duration::from_secs(5)).await?;
+    let selected = drawn_cameras(c).await?;
+    ensure!(
+        selected["selected"] == top.as_str(),
+        "the map highlights {} after the click on {top}",
+        selected["selected"]
+    );
+    ensure!(
+        selected["markers"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["id"] == top.as_str() && m["halo"] == "selected")),
+        "the clicked camera is not drawn selected"
+    );
+    Ok(())
+}
+
+/// Drags from one page point to another with the mouse, in steps.
+async fn drag_px(c: &Client, from: (i64, i64), to: (i64, i64)) -> TestResult {
+    let mut mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x: from.0, y: from.1 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+    for i in 1..=10 {
+        let x = from.0 + (to.0 - from.0) * i / 10;
+        let y = from.1 + (to.1 - from.1) * i / 10;
+        mouse = mouse.then(PointerAction::MoveTo { duration: Some(Duration::from_millis(20)), x, y });
+    }
+    mouse = mouse.then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    c.perform_actions(mouse).await.map_err(|e| format!("dragging from {from:?} to {to:?}: {e}"))
+}
+
+/// The page point at the centre of `css`.
+async fn centre_of(c: &Client, css: &str) -> TestResult<(i64, i64)> {
+    let v = js(
+        c,
+        "const e = document.querySelector(arguments[0]); if (!e) return null; const r = e.getBoundingClientRect(); \
+         return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];",
+        vec![json!(css)],
+    )
+    .await?;
+    Ok((v[0].as_i64().ok_or_else(|| format!("no {css}"))?, v[1].as_i64().unwrap_or(0)))
+}
+
+/// Issue 13, cameras on the map: the administrator adds a camera by clicking the map, drags it
+/// to another place and turns it with the handle at the tip of its view; a refused value shows
+/// the server's message beside its field. The API then has the new position and heading, and
+/// the audit log has the creation and both changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_admin_adds_a_camera_by_clicking_the_map_then_drags_and_turns_it() {
+    let con = start_console().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(120), camera_on_the_map(&con.client, &con.base, &con.api))
+        .await
+        .unwrap_or_else(|_| Err("the camera-editing scenario took more than 120 s".into()));
+    con.finish(outcome, "camera-edit").await;
+}
+
+async fn camera_on_the_map(c: &Client, base: &str, api: &Api) -> TestResult {
+    sign_in_as(c, base, "admin", ADMIN_PASSWORD).await?;
+    click(c, "#layer-sites").await?;
+    click(c, "#layer-sensors").await?;
+    // Fields west of the town, where the demo has no camera.
+    let (lat, lon) = (42.612, 25.345);
+    let size = js(
+        c,
+        "window.polisMap.setView(arguments[0], arguments[1], 17); window.polisMap.view.render(); \
+         const v = window.polisMap.view; return [v.width, v.height, window.PolisMap.camerasAt(v.width / 2 + 40, v.height / 2).length];",
+        vec![json!(lat), json!(lon)],
+    )
+    .await?;
+    ensure!(size[2] == 0, "a camera is drawn where the test adds one");
+    let (w, h) = (size[0].as_f64().unwrap_or(0.0), size[1].as_f64().unwrap_or(0.0));
+    click(c, ".camedit-toggle").await?;
+    let (cx, cy) = (w / 2.0 + 40.0, h / 2.0);
+    let aimed =
+        js(c, "return window.polisMap.unproject(arguments[0], arguments[1]);", vec![json!(cx), json!(cy)]).await?;
+    click_map_px(c, cx, cy).await?;
+    wait_css(c, "#camedit-panel[data-mode=\"new\"]", Duration::from_secs(5)).await?;
+    type_into(c, "#camedit-name", "Field gate camera").await?;
+    // A range the server refuses: its message beside the field, nothing written.
+    type_into(c, "#camedit-range_m", "-5").await?;
+    click(c, "#camedit-panel .camedit-save").await?;
+    wait_css(c, "#camedit-panel .camedit-field[data-field=\"range_m\"] .field-error", Duration::from_secs(5)).await?;
+    ensure!(count(c, "#camedit-panel[data-mode=\"new\"]").await? == 1, "a refused camera was saved");
+    type_into(c, "#camedit-range_m", "60").await?;
+    click(c, "#camedit-panel .camedit-save").await?;
+    wait_css(c, "#camedit-panel[data-mode=\"edit\"]", Duration::from_secs(5)).await?;
+    let id = js(c, "return document.getElementById('camedit-panel').dataset.id;", vec![]).await?;
+    let id = id.as_str().filter(|s| !s.is_empty()).ok_or("no id on the saved camera's panel")?.to_string();
+    let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+    let at = (cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0));
+    let want = (aimed["lat"].as_f64().unwrap_or(0.0), aimed["lon"].as_f64().unwrap_or(0.0));
+    ensure!(distance_m(at, want) < 2.0, "the camera was added {:.1} m from the click", distance_m(at, want));
+    ensure!(cam["name"] == "Field gate camera" && cam["range_m"] == 60.0, "the API has {cam}");
+
+    // Drag it 80 px east and 60 px south.
+    let from = centre_of(c, ".camedit-handle.camedit-move").await?;
+    let to = (from.0 + 80, from.1 + 60);
+    let target = js(
+        c,
+        "const r = document.getElementById('map').getBoundingClientRect(); return window.polisMap.unproject(arguments[0] - r.left, arguments[1] - r.top);",
+        vec![json!(to.0), json!(to.1)],
+    )
+    .await?;
+    let target = (target["lat"].as_f64().unwrap_or(0.0), target["lon"].as_f64().unwrap_or(0.0));
+    drag_px(c, from, to).await?;
+    let moved = || async {
+        let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+        let at = (cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0));
+        Ok(distance_m(at, target) < 2.0)
+    };
+    wait_until("the camera moved where it was dragged", Duration::from_secs(5), moved).await?;
+
+    // Turn it east: the tip of its view dragged 100 px to the right of the camera.
+    let body = centre_of(c, ".camedit-handle.camedit-move").await?;
+    let tip = centre_of(c, ".camedit-handle.camedit-aim").await?;
+    drag_px(c, tip, (body.0 + 100, body.1)).await?;
+    wait_until("the camera turned east", Duration::from_secs(5), || async {
+        let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+        let heading = cam["heading_deg"].as_f64().unwrap_or(-1.0);
+        Ok((heading - 90.0).abs() <= 2.0)
+    })
+    .await?;
+    let cam = api.get(&format!("/api/v1/cameras/{id}")).await?;
+    ensure!(
+        distance_m((cam["lat"].as_f64().unwrap_or(0.0), cam["lon"].as_f64().unwrap_or(0.0)), target) < 2.0,
+        "turning moved it: {cam}"
+    );
+
+    // The audit log: created, moved, turned.
+    let audit = api.get(&format!("/api/v1/audit?object={id}")).await?;
+    let actions: Vec<String> = audit
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    ensure!(actions.iter().filter(|a| *a == "camera.create").count() == 1, "the audit log of {id}: {actions:?}");
+    ensure!(actions.iter().filter(|a| *a == "camera.update").count() >= 2, "the audit log of {id}: {actions:?}");
+    let turned = audit.as_array().is_some_and(|a| {
+        a.iter().any(|e| {
+            e["action"] == "camera.update" && (e["after"]["heading"].as_f64().unwrap_or(-1.0) - 90.0).abs() <= 2.0
+        })
+    });
+    ensure!(turned, "no audited change turns the camera east: {audit}");
+    let moved = audit.as_array().is_some_and(|a| {
+        a.iter().any(|e| {
+            let p = &e["after"]["position"];
+            e["action"] == "camera.update"
+                && distance_m((p["lat"].as_f64().unwrap_or(0.0), p["lon"].as_f64().unwrap_or(0.0)), target) < 2.0
+                && e["before"]["position"] != e["after"]["position"]
+        })
+    });
+    ensure!(moved, "no audited change moves the camera where it was dragged: {audit}");
     Ok(())
 }

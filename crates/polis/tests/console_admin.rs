@@ -429,18 +429,46 @@ async fn offline_basemap(c: &Client, base: &str) -> TestResult {
     Ok(())
 }
 
-/// Issue 13: the camera nobody watches and whose address does not answer is marked on the map,
-/// its marker saying why, without its password.
+/// Issue 13: the camera nobody watches and whose address does not answer is marked on the map
+/// (drawn on the map's canvas with a dashed red ring), and the pointer's tip over it says why,
+/// without its password.
 async fn dead_camera_on_the_map(c: &Client) -> TestResult {
-    let marker = ".camera-marker[data-id=\"dead-cam\"][data-live=\"offline\"]";
-    wait_css(c, marker, Duration::from_secs(40)).await.map_err(|e| format!("the dead camera is not marked: {e}"))?;
-    let title = c
-        .execute("return document.querySelector('.camera-marker[data-id=\"dead-cam\"] title').textContent;", vec![])
+    // Back from the video view to the map.
+    if count(c, "#video-view .video-close").await? > 0 {
+        click(c, "#video-view .video-close").await?;
+    }
+    c.execute("window.polisMap.setView(42.6195, 25.3930, 18);", vec![]).await.map_err(|e| e.to_string())?;
+    let script = "window.polisMap.view.render(); \
+                  return window.PolisMap.drawnCameras().markers.find((m) => m.id === 'dead-cam') || null;";
+    wait_until("the dead camera drawn with the offline ring", Duration::from_secs(40), || async {
+        let m = c.execute(script, vec![]).await.map_err(|e| e.to_string())?;
+        Ok(m["live"] == "offline" && m["halo"] == "offline")
+    })
+    .await?;
+    // The pointer over it: its tip.
+    let m = c.execute(script, vec![]).await.map_err(|e| e.to_string())?;
+    let at = c
+        .execute(
+            "const r = document.getElementById('map').getBoundingClientRect(); \
+             return [Math.round(r.left + arguments[0]), Math.round(r.top + arguments[1])];",
+            vec![m["x"].clone(), m["y"].clone()],
+        )
         .await
         .map_err(|e| e.to_string())?;
-    let title = title.as_str().unwrap_or_default().to_string();
-    ensure!(title.contains("does not answer (connection refused)"), "the marker's title says {title:?}");
-    ensure!(!title.contains("Secret-pw1"), "a password in the title: {title:?}");
+    let (x, y) = (at[0].as_i64().unwrap_or(0), at[1].as_i64().unwrap_or(0));
+    let ids = c
+        .execute("return window.PolisMap.camerasAt(arguments[0], arguments[1]);", vec![m["x"].clone(), m["y"].clone()])
+        .await
+        .map_err(|e| e.to_string())?;
+    ensure!(ids[0] == "dead-cam", "the camera under its own marker is {ids}");
+    let hover = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x: x + 3, y: y + 3 })
+        .then(PointerAction::MoveTo { duration: None, x, y });
+    c.perform_actions(hover).await.map_err(|e| format!("moving the pointer over the camera: {e}"))?;
+    wait_css(c, ".map-tip[data-id=\"dead-cam\"]:not([hidden])", Duration::from_secs(5)).await?;
+    let title = text_of(c, ".map-tip").await?;
+    ensure!(title.contains("does not answer (connection refused)"), "the marker's tip says {title:?}");
+    ensure!(!title.contains("Secret-pw1"), "a password in the tip: {title:?}");
     Ok(())
 }
 
