@@ -1433,7 +1433,7 @@ async fn live_alarm(c: &Client, api: &Api) -> TestResult<(String, (f64, f64))> {
     let details = text_of(c, "#details").await?;
     ensure!(details.contains("Acknowledge") && details.contains("Clear"), "no alarm actions in {details:?}");
     let acked = format!("{item}[data-state=\"active_acknowledged\"]");
-    wait_until("the alarm acknowledged in the queue", Duration::from_secs(10), || {
+    wait_until("the alarm acknowledged in the queue", Duration::from_secs(20), || {
         let acked = acked.clone();
         async move {
             if count(c, &acked).await? > 0 {
