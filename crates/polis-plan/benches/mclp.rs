@@ -9,7 +9,8 @@
 //! default `200:50,1000:200,5000:800`; `POLIS_BENCH_CBC_SECS`, default 60, 0 skips CBC;
 //! `POLIS_BENCH_SLOTS`, default `1,3`; `POLIS_BENCH_MODELS`, default `1,3`; `POLIS_BENCH_SEED`;
 //! the large-neighbourhood search: `POLIS_BENCH_LNS_REGION` options per region,
-//! `POLIS_BENCH_LNS_SECS` per phase (0: off), `POLIS_BENCH_LNS_MIP_SECS` per region).
+//! `POLIS_BENCH_LNS_SECS` per phase (0: off), `POLIS_BENCH_LNS_MIP_SECS` per region; the tabu
+//! search: `POLIS_BENCH_TABU_SECS` per phase (0: off), `POLIS_BENCH_TABU_STALL` rounds).
 
 use polis_plan::synthetic::{mclp, Limit, MclpSize};
 use std::process::Command;
@@ -45,6 +46,13 @@ fn main() {
     }
     if num("POLIS_BENCH_LNS_SECS") == Some(0.0) {
         how.lns = None;
+    }
+    if let Some(t) = how.tabu.as_mut() {
+        t.total_s = num("POLIS_BENCH_TABU_SECS").unwrap_or(t.total_s);
+        t.stall = num("POLIS_BENCH_TABU_STALL").map_or(t.stall, |v| v as usize);
+    }
+    if num("POLIS_BENCH_TABU_SECS") == Some(0.0) {
+        how.tabu = None;
     }
     let dir = std::env::temp_dir().join(format!("polis-mclp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");

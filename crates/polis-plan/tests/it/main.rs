@@ -4,6 +4,7 @@
 use polis_plan::coverage::{existing_counts, options};
 use polis_plan::instance::{Candidate, DemandPoint, ExistingCamera, GivenOption, Instance, SiteDemand};
 use polis_plan::model::{CameraModel, Dori};
+use polis_plan::solve::TabuLimits;
 use polis_plan::synthetic::{city, mclp, CitySize, Limit, MclpSize};
 use polis_plan::{exact, plan, PlanOptions};
 
@@ -298,7 +299,7 @@ fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
     for seed in 0..20 {
         // Two models: the fast path misses the optimum on some of these.
         let p = small(seed, 2);
-        let fast = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
+        let fast = plan(&p, &PlanOptions { exact: None, lns: None, tabu: None, ..Default::default() }).expect("plan");
         let pl = plan(&p, &PlanOptions::default()).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
@@ -681,7 +682,8 @@ fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
         for limit in [Limit::Count, Limit::Budget] {
             let size = MclpSize { demand: 600, sites: 40, models: 3, slots: 3, limit, phases: 1, per_phase: 12 };
             let p = mclp(size, seed).problem().expect("valid");
-            let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
+            let tabu = Some(TabuLimits { stall: 200, ..Default::default() });
+            let pl = plan(&p, &PlanOptions { exact: None, lns: None, tabu, ..Default::default() }).expect("plan");
             let greedy = plain_greedy(&p, &pl.options, &pl.base_counts);
             let ph = &pl.phases[0];
             assert!(
@@ -697,4 +699,45 @@ fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
             assert!(per_pole.values().all(|&n| n <= 3));
         }
     }
+}
+
+/// Whether a phase keeps its rules: money, count, each option once, the slots.
+fn keeps_the_rules(p: &polis_plan::instance::Problem, pl: &polis_plan::Plan) {
+    let ph = &pl.phases[0];
+    assert!(ph.spent <= ph.budget + 1e-6, "spends {} of {}", ph.spent, ph.budget);
+    assert!(ph.max_cameras.is_none_or(|n| ph.cameras <= n));
+    let mut per: std::collections::HashMap<usize, u32> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for c in &pl.chosen {
+        assert!(seen.insert(c.option), "an option chosen twice");
+        *per.entry(pl.options[c.option].candidate).or_default() += 1;
+    }
+    assert!(per.iter().all(|(c, n)| *n <= p.candidates[*c].slots), "{per:?}");
+}
+
+#[test]
+fn the_tabu_search_never_loses_to_the_local_search_and_finds_better_plans() {
+    let (mut won, mut n) = (0, 0);
+    for seed in 0..3u64 {
+        for limit in [Limit::Count, Limit::Budget] {
+            let size = MclpSize { demand: 500, sites: 50, models: 3, slots: 2, limit, phases: 1, per_phase: 8 };
+            let p = mclp(size, seed).problem().expect("valid");
+            let local =
+                plan(&p, &PlanOptions { exact: None, lns: None, tabu: None, ..Default::default() }).expect("plan");
+            let tabu = Some(TabuLimits { stall: 300, ..Default::default() });
+            let pl = plan(&p, &PlanOptions { exact: None, lns: None, tabu, ..Default::default() }).expect("plan");
+            keeps_the_rules(&p, &pl);
+            let (a, b) = (local.phases[0].covered_weight, pl.phases[0].covered_weight);
+            assert!(b >= a - 1e-9, "seed {seed}, {limit:?}: tabu {b} below the local search's {a}");
+            assert!(pl.phases[0].upper_bound >= b - 1e-9);
+            // The coverage reported is the coverage of the cameras chosen.
+            let chosen: Vec<usize> = pl.chosen.iter().map(|c| c.option).collect();
+            let v = exact::value_with(&p, &pl.options, &pl.base_counts, &chosen);
+            assert!((v - b).abs() < 1e-6, "reported {b}, the cameras cover {v}");
+            won += usize::from(b > a + 1e-9);
+            n += 1;
+        }
+    }
+    eprintln!("the tabu search improved {won} of {n} plans");
+    assert!(won >= 2, "the tabu search improved {won} of {n} plans");
 }
