@@ -475,7 +475,7 @@ pub struct TabuLimits {
 
 impl Default for TabuLimits {
     fn default() -> Self {
-        TabuLimits { rounds: 50_000, stall: 1_500, total_s: 3.0 }
+        TabuLimits { rounds: 50_000, stall: 4_000, total_s: 3.0 }
     }
 }
 
@@ -523,7 +523,20 @@ fn tabu(
     const TOP: usize = 48;
     let (mut top, mut near): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     let mut since_best = 0;
+    // With money: a swap may overspend by up to the dearest option's cost, at a price per unit
+    // of money over (strategic oscillation), which starts at what the plan's cameras cover per
+    // unit of money at the margin; only plans within the budget are kept.
+    let slack = if budget.is_finite() { opts.iter().map(|o| o.cost).fold(0.0, f64::max) } else { 0.0 };
+    let base_price = {
+        let mut r: Vec<f64> = cams.iter().map(|&k| s.loss(k) / opts[k].cost.max(1e-9)).collect();
+        r.sort_by(|a, b| a.total_cmp(b));
+        r.get(r.len() / 2).copied().unwrap_or(0.0).max(1e-9)
+    };
+    let mut price = base_price;
+    let kick_every = (10 * cams.len()).clamp(100, 1_000).min(limits.stall.max(2) / 2);
+    let mut rounds_done = 0;
     for round in 1..=limits.rounds {
+        rounds_done = round;
         if since_best >= limits.stall {
             break;
         }
@@ -536,6 +549,38 @@ fn tabu(
                 progress((t / limits.total_s.max(1e-3)).max(since_best as f64 / limits.stall.max(1) as f64).min(1.0));
             }
         }
+        // Stuck: back to the best plan, shaken by a few random swaps of its cameras for
+        // options near them (kept from swapping back for a while).
+        if since_best > 0 && since_best % kick_every == 0 {
+            for &k in &cams {
+                s.remove(k);
+            }
+            for &k in &best {
+                s.add(k);
+            }
+            cams.clone_from(&best);
+            spent = cams.iter().map(|&k| opts[k].cost).sum();
+            for _ in 0..2 + cams.len() / 10 {
+                let pos = rng.gen_range(0..cams.len());
+                let a = cams[pos];
+                let room = budget - spent + opts[a].cost;
+                s.remove(a);
+                let around = opts[a].covers.iter().flat_map(|&i| seen_by[i as usize].iter().map(|&q| q as usize));
+                near.clear();
+                near.extend(
+                    around.filter(|&b| {
+                        b != a && s.gain[b] > 1e-12 && opts[b].cost <= room + 1e-9 && s.used.free(opts, b)
+                    }),
+                );
+                let b = if near.is_empty() { a } else { near[rng.gen_range(0..near.len())] };
+                s.add(b);
+                cams[pos] = b;
+                spent += opts[b].cost - opts[a].cost;
+                no_add[a] = round + 10 + rng.gen_range(0..10);
+                no_drop[b] = round + 3 + rng.gen_range(0..4);
+            }
+            value = covered(s.p, &s.counts);
+        }
         // The free options of largest gain (a removal does not change the others' gains).
         top.clear();
         top.extend((0..opts.len()).filter(|&k| s.gain[k] > 1e-12 && s.used.free(opts, k)));
@@ -543,11 +588,32 @@ fn tabu(
             top.select_nth_unstable_by(TOP - 1, |a, b| s.gain[*b].total_cmp(&s.gain[*a]));
             top.truncate(TOP);
         }
-        let mut pick: Option<(f64, usize, usize)> = None;
+        // (score, change of value, position, the option swapped in or `None` for a drop)
+        let mut pick: Option<(f64, f64, usize, Option<usize>)> = None;
+        let over = |x: f64| if budget.is_finite() { (x - budget).max(0.0) } else { 0.0 };
+        let over_now = over(spent);
         for pos in 0..cams.len() {
             let a = cams[pos];
-            let room = budget - spent + opts[a].cost;
+            let room = budget - spent + opts[a].cost + slack;
             let loss = s.remove(a);
+            let mut consider = |score: f64, delta: f64, b: Option<usize>, feasible: bool, pick: &mut Option<_>| {
+                let forbidden = b.is_some_and(|b| no_add[b] > round) || no_drop[a] > round;
+                if forbidden && !(feasible && value + delta > best_value + eps) {
+                    return;
+                }
+                let better = match pick {
+                    None => true,
+                    Some((sc, _, _, _)) => score > *sc + eps || (score > *sc - eps && rng.gen_bool(0.25)),
+                };
+                if better {
+                    *pick = Some((score, delta, pos, b));
+                }
+            };
+            // Over the budget: dropping a camera is a move too.
+            if over_now > 0.0 {
+                let after = spent - opts[a].cost;
+                consider(-loss + price * (over_now - over(after)), -loss, None, over(after) <= 1e-9, &mut pick);
+            }
             mark = mark.wrapping_add(1);
             near.clear();
             let around = opts[a].covers.iter().flat_map(|&i| seen_by[i as usize].iter().map(|&q| q as usize));
@@ -562,32 +628,39 @@ fn tabu(
                     continue;
                 }
                 let delta = s.gain[b] - loss;
-                let forbidden = no_add[b] > round || no_drop[a] > round;
-                if forbidden && value + delta <= best_value + eps {
-                    continue;
-                }
-                let better = match pick {
-                    None => true,
-                    Some((d, _, _)) => delta > d + eps || (delta > d - eps && rng.gen_bool(0.25)),
-                };
-                if better {
-                    pick = Some((delta, pos, b));
-                }
+                let after = over(spent - opts[a].cost + opts[b].cost);
+                consider(delta - price * (after - over_now), delta, Some(b), after <= 1e-9, &mut pick);
             }
             s.add(a);
         }
-        let Some((delta, pos, b)) = pick else {
+        let Some((_, delta, pos, b)) = pick else {
             since_best += 1;
             continue;
         };
         let a = cams[pos];
         s.remove(a);
-        s.add(b);
-        cams[pos] = b;
-        spent += opts[b].cost - opts[a].cost;
-        value += delta;
         no_add[a] = round + 7 + rng.gen_range(0..8);
-        no_drop[b] = round + 2 + rng.gen_range(0..4);
+        match b {
+            Some(b) => {
+                s.add(b);
+                cams[pos] = b;
+                spent += opts[b].cost - opts[a].cost;
+                no_drop[b] = round + 2 + rng.gen_range(0..4);
+            }
+            None => {
+                cams.swap_remove(pos);
+                spent -= opts[a].cost;
+            }
+        }
+        value += delta;
+        // The price of overspending follows how often the plan is over the budget.
+        if budget.is_finite() {
+            price = if over(spent) > 0.0 {
+                (price * 1.1).min(16.0 * base_price)
+            } else {
+                (price / 1.05).max(base_price / 8.0)
+            };
+        }
         // Spend what is left.
         let count_left = count.map(|n| n.saturating_sub(cams.len()));
         if budget - spent >= cheapest - 1e-9 && count_left != Some(0) {
@@ -596,6 +669,10 @@ fn tabu(
                 spent += opts[k].cost;
                 value += g;
             }
+        }
+        if over(spent) > 1e-6 * budget.abs().max(1.0) {
+            since_best += 1;
+            continue;
         }
         if value > best_value + eps {
             // Exactly, so that rounding does not drift.
@@ -610,6 +687,12 @@ fn tabu(
         since_best += 1;
     }
     progress(1.0);
+    if std::env::var("POLIS_DEBUG_TABU").is_ok() {
+        eprintln!(
+            "tabu: {rounds_done} rounds, {:.2} s, {first:.1} -> {best_value:.1}",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if best_value > first + eps {
         for &k in &start {
             state.remove(&opts[k]);

@@ -211,11 +211,16 @@ fn bad_input_names_the_item() {
     assert!(Instance::from_json("{\"candidates\": 3}").is_err());
 }
 
+/// The default path with a short tabu search (these tests check rules, not how good the plan is).
+fn quick() -> PlanOptions<'static> {
+    PlanOptions { tabu: Some(TabuLimits { stall: 300, ..Default::default() }), ..Default::default() }
+}
+
 #[test]
 fn phases_are_nested_and_spend_within_their_budgets() {
     let inst = city(CitySize { candidates: 200, demand: 2000, buildings: true, phases: 3, cameras_per_phase: 10 }, 7);
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     assert_eq!(pl.phases.len(), 3);
     let mut last = pl.base_covered;
     for ph in &pl.phases {
@@ -300,7 +305,7 @@ fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
         // Two models: the fast path misses the optimum on some of these.
         let p = small(seed, 2);
         let fast = plan(&p, &PlanOptions { exact: None, lns: None, tabu: None, ..Default::default() }).expect("plan");
-        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let pl = plan(&p, &quick()).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
         assert!((ph.covered_weight - opt).abs() < 1e-6, "seed {seed}: {} against the optimum {opt}", ph.covered_weight);
@@ -329,7 +334,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     let p = inst.problem().expect("valid");
     assert!(p.budgets.iter().all(|b| b.is_infinite()) && p.max_cameras == vec![Some(3), Some(2)]);
     for exact in [None, Some(Default::default())] {
-        let pl = plan(&p, &PlanOptions { exact, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &PlanOptions { exact, ..quick() }).expect("plan");
         assert_eq!((pl.phases[0].cameras, pl.phases[1].cameras), (3, 2), "a count alone is spent in full");
         for ph in &pl.phases {
             assert!(ph.upper_bound >= ph.covered_weight - 1e-9 && (0.0..1.0).contains(&ph.gap));
@@ -341,7 +346,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     inst.budgets = money;
     inst.max_cameras = vec![2, 2];
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     for ph in &pl.phases {
         assert!(
             ph.cameras <= 2 && ph.spent <= ph.budget + 1e-9,
@@ -351,7 +356,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
             ph.spent
         );
     }
-    let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &quick()).expect("plan");
     assert!(free.phases[0].cameras > 2, "money alone buys more than the count allows");
     // The bound of a count: one camera seeing one point, five points, a count of two.
     let mut tiny = base(
