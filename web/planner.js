@@ -189,13 +189,30 @@
     return body;
   }
 
-  async function run() {
+  /** Plans an instance file (docs/ref/plan-input.md), such as one whose options carry the
+   * coverage of a GIS viewshed analysis, instead of the form. */
+  async function runFile(file) {
+    if (!file) return;
+    let instance;
+    try {
+      instance = JSON.parse(await file.text());
+    } catch (ex) {
+      S.error = { message: t("plan.file_bad", { name: file.name }) + " " + ((ex && ex.message) || ""), details: [] };
+      update();
+      return;
+    }
+    const body = { instance };
+    if (S.municipality) body.municipality = S.municipality;
+    return run(body);
+  }
+
+  async function run(given) {
     S.starting = true;
     S.error = null;
     setPicking(false);
     update();
     try {
-      S.job = await B.api("POST", "/api/v1/plans", request());
+      S.job = await B.api("POST", "/api/v1/plans", given || request());
       S.version++;
     } catch (ex) {
       // A lost session shows the sign-in form instead.
@@ -389,6 +406,17 @@
     d.points = el("ol", { class: "plan-points" });
 
     d.run = el("button", { type: "submit", class: "btn btn-small btn-primary plan-run", text: t("plan.run") });
+    d.file = el("input", {
+      type: "file",
+      accept: ".json,application/json",
+      class: "plan-file",
+      "aria-label": t("plan.file"),
+      onchange: () => {
+        const f = d.file.files && d.file.files[0];
+        d.file.value = "";
+        runFile(f);
+      },
+    });
     d.error = el("div", { class: "form-error plan-error" });
     d.result = el("div", { class: "plan-result" });
 
@@ -435,6 +463,8 @@
         d.points
       ),
       el("div", { class: "plan-row plan-run-row" }, d.run),
+      el("label", { class: "plan-row small plan-file-row" }, el("span", { text: t("plan.file") }), d.file),
+      el("p", { class: "muted small plan-file-hint", text: t("plan.file_hint") }),
       d.error
     );
     const body = el("div", { class: "panel-body plan-body" }, el("p", { class: "muted small", text: t("plan.intro") }), d.form, d.result);

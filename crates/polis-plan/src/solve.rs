@@ -10,8 +10,13 @@
 //!   only shrink, so stale gains in a priority queue are upper bounds and most need no
 //!   recomputation (lazy greedy). The best single option that fits is also tried (the classic
 //!   guard for budgets).
+//!   With money, a greedy by gain alone is tried too: the best of them is the start, so a plan
+//!   never covers less than the plain lazy greedy ([`lazy_greedy`]).
 //! - *local search* (see `local_search`): swaps, refilling what is left, and drop-and-refill
 //!   moves, with every option's gain kept up to date incrementally.
+//! - *tabu search* (see [`TabuLimits`]): the best swap each round even when it covers less, with
+//!   short memories against undoing it, overspending at a price with money, and restarts from
+//!   the best plan; only plans within the limits are kept.
 //! - *exact*: when a phase is small enough ([`ExactLimits`]), its integer program (given the
 //!   earlier phases' cameras) is solved in process from the plan so far; a better answer
 //!   replaces the plan, and a proven optimum of the first phase is its bound (gap 0).
@@ -534,9 +539,7 @@ fn tabu(
     };
     let mut price = base_price;
     let kick_every = (10 * cams.len()).clamp(100, 1_000).min(limits.stall.max(2) / 2);
-    let mut rounds_done = 0;
     for round in 1..=limits.rounds {
-        rounds_done = round;
         if since_best >= limits.stall {
             break;
         }
@@ -687,12 +690,6 @@ fn tabu(
         since_best += 1;
     }
     progress(1.0);
-    if std::env::var("POLIS_DEBUG_TABU").is_ok() {
-        eprintln!(
-            "tabu: {rounds_done} rounds, {:.2} s, {first:.1} -> {best_value:.1}",
-            started.elapsed().as_secs_f64()
-        );
-    }
     if best_value > first + eps {
         for &k in &start {
             state.remove(&opts[k]);
