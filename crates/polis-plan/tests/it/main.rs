@@ -746,3 +746,36 @@ fn the_tabu_search_never_loses_to_the_local_search_and_finds_better_plans() {
     eprintln!("the tabu search improved {won} of {n} plans");
     assert!(won >= 2, "the tabu search improved {won} of {n} plans");
 }
+
+#[test]
+fn the_reports_maps_show_the_plans_extent_with_the_key_sites_named() {
+    let site = |id: &str, name: &str, x: f64, y: f64| {
+        let (lon, lat) = at(x, y);
+        SiteDemand {
+            id: id.into(),
+            name: name.into(),
+            priority: 1,
+            sector: "safety".into(),
+            point: Some([lon, lat]),
+            polygon: None,
+            spacing_m: None,
+            critical: false,
+        }
+    };
+    let mut inst = base(vec![], vec![cand("pole", 0.0, -8.0, 50.0)], vec![200.0]);
+    inst.sites = vec![site("levski", "Levski school", 0.0, 0.0), site("dam", "Koprinka dam", 3000.0, 2000.0)];
+    let p = inst.problem().expect("valid");
+    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    assert_eq!(pl.chosen.len(), 1, "one camera, at the school");
+    let html = polis_plan::report::html(&p, &pl);
+    // The school is on both maps, by name; the dam, 3.6 km away, is outside them and said so.
+    assert_eq!(html.matches(">Levski school</text>").count(), 2, "{html}");
+    assert!(!html.contains(">Koprinka dam</text>"), "the maps are not zoomed to the plan");
+    assert!(html.contains("Key places outside the maps / Извън картите: Koprinka dam."), "{html}");
+    // The camera's view fills the map instead of a dot in a city-wide square.
+    let svg = &html[html.find("<svg").expect("a map")..];
+    let path = &svg[svg.find("<path d=\"M").expect("the camera's view")..];
+    let arc: f64 =
+        path["<path d=\"M".len()..].split(['L', ',', 'A']).nth(4).and_then(|v| v.parse().ok()).expect("radius");
+    assert!(arc > 100.0, "the camera's reach is drawn {arc} px wide");
+}
