@@ -4,7 +4,7 @@
 // poles generated around the sites and extra mounting points picked on the map. Then the job's
 // progress live, the phases (coverage, bound, gap), coverage by sector before and after, the new
 // cameras with their fields of view on the map, the report, and accepting the plan into the
-// registry as planned cameras.
+// registry as planned cameras. The results are drawn above the form (no scrolling to them).
 //
 // The form is built once and kept while the panel shows the planner (live updates draw the
 // panel again often; typing, focus and scroll positions survive them): only the parts that
@@ -214,6 +214,7 @@
     try {
       S.job = await B.api("POST", "/api/v1/plans", given || request());
       S.version++;
+      if (S.dom && S.dom.body) S.dom.body.scrollTop = 0;
     } catch (ex) {
       // A lost session shows the sign-in form instead.
       if (!ex || ex.status !== 401) S.error = { message: (ex && ex.message) || String(ex), details: (ex && ex.details) || [] };
@@ -467,7 +468,8 @@
       el("p", { class: "muted small plan-file-hint", text: t("plan.file_hint") }),
       d.error
     );
-    const body = el("div", { class: "panel-body plan-body" }, el("p", { class: "muted small", text: t("plan.intro") }), d.form, d.result);
+    // The results come first, so that they show without scrolling past the form.
+    const body = el("div", { class: "panel-body plan-body" }, el("p", { class: "muted small", text: t("plan.intro") }), d.result, d.form);
     d.head = head;
     d.body = body;
     S.dom = d;

@@ -1250,6 +1250,16 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     click_live(c, "#details .plan-run").await?;
     wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
     ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
+    // The results show without scrolling to them.
+    let seen = js(
+        c,
+        "const r = document.querySelector('#details .plan-phase-row').getBoundingClientRect();
+         const p = document.querySelector('#details .plan-body').getBoundingClientRect();
+         return r.top >= p.top && r.bottom <= Math.min(p.bottom, window.innerHeight);",
+        vec![],
+    )
+    .await?;
+    ensure!(seen == json!(true), "the plan's phases are out of view after the run");
     ensure!(count(c, "#details .plan-sector-row").await? >= 1, "no coverage by sector");
     let cameras = count(c, "#details .plan-camera").await?;
     ensure!(cameras > 0, "no new cameras listed");
