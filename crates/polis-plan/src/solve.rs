@@ -595,8 +595,7 @@ fn tabu(
         let mut pick: Option<(f64, f64, usize, Option<usize>)> = None;
         let over = |x: f64| if budget.is_finite() { (x - budget).max(0.0) } else { 0.0 };
         let over_now = over(spent);
-        for pos in 0..cams.len() {
-            let a = cams[pos];
+        for (pos, &a) in cams.iter().enumerate() {
             let room = budget - spent + opts[a].cost + slack;
             let loss = s.remove(a);
             let mut consider = |score: f64, delta: f64, b: Option<usize>, feasible: bool, pick: &mut Option<_>| {
