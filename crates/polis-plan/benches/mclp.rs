@@ -58,7 +58,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temporary directory");
     println!("in-process exact solver: {}; CBC time limit {cbc_secs} s; seed {seed}", polis_plan::exact::SOLVER);
     println!(
-        "demand  sites  options  models slots limit   greedy/best  polis/best  gap%  bound>=opt  CBC(best)     polis s  CBC s"
+        "demand  sites  options  models slots limit   greedy/best  polis/best  gap%  bound>=opt  CBC(best)     polis s  CBC s  polis"
     );
     let (mut worst, mut below_greedy, mut n, mut bound_bad) = (f64::INFINITY, 0, 0, 0);
     for &(demand, sites) in &sizes {
@@ -112,13 +112,14 @@ fn main() {
                     below_greedy += usize::from(ph.covered_weight < greedy - 1e-9);
                     n += 1;
                     println!(
-                        "{demand:>6}  {:>5}  {:>7}  {m:>6} {s:>5} {:<6}  {:>11.4}  {:>10.4}  {:>4.2}  {bound_ok:>10}  {cbc:<12}  {polis_s:>7.2}  {cbc_s:>5.1}",
+                        "{demand:>6}  {:>5}  {:>7}  {m:>6} {s:>5} {:<6}  {:>11.4}  {:>10.4}  {:>4.2}  {bound_ok:>10}  {cbc:<12}  {polis_s:>7.2}  {cbc_s:>5.1}  {:.1}",
                         p.candidates.len(),
                         pl.options.len(),
                         format!("{limit:?}").to_lowercase(),
                         greedy / best,
                         ratio,
                         100.0 * ph.gap,
+                        ph.covered_weight,
                     );
                 }
             }

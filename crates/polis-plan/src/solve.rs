@@ -474,13 +474,13 @@ pub struct TabuLimits {
     pub rounds: usize,
     /// Stop after this many rounds without a better plan.
     pub stall: usize,
-    /// The most time per phase, seconds.
+    /// The most time for the whole plan, seconds, shared equally among its phases.
     pub total_s: f64,
 }
 
 impl Default for TabuLimits {
     fn default() -> Self {
-        TabuLimits { rounds: 50_000, stall: 4_000, total_s: 3.0 }
+        TabuLimits { rounds: 100_000, stall: 6_000, total_s: 12.0 }
     }
 }
 
@@ -1207,6 +1207,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             if let Some(limits) = &o.tabu {
                 let before = s_greedy.value();
                 let tabu_share = |x: f64| report("phase", share(0.5 + 0.4 * x));
+                let limits = &TabuLimits { total_s: limits.total_s / n_phases, ..*limits };
                 tabu(
                     &opts,
                     &seen_by,

@@ -421,7 +421,7 @@ fn a_cancelled_plan_stops() {
 fn the_report_and_geojson_describe_the_plan() {
     let inst = city(CitySize { candidates: 60, demand: 400, buildings: true, phases: 2, cameras_per_phase: 4 }, 3);
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     let g = polis_plan::report::geojson(&p, &pl);
     let f = g["features"].as_array().expect("features");
     assert_eq!(f.len(), pl.chosen.len());
@@ -571,11 +571,7 @@ fn the_bound_is_at_least_the_optimum_with_slots_given_options_counts_budgets_and
             let inst = tiny_mclp(seed, slots, limit, 2);
             let p = inst.problem().expect("valid");
             for fast in [true, false] {
-                let how = if fast {
-                    PlanOptions { exact: None, lns: None, ..Default::default() }
-                } else {
-                    PlanOptions::default()
-                };
+                let how = if fast { PlanOptions { exact: None, lns: None, ..quick() } } else { quick() };
                 let pl = plan(&p, &how).expect("plan");
                 let (mut money, mut count) = (0.0, 0usize);
                 for ph in &pl.phases {
