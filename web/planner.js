@@ -4,7 +4,7 @@
 // poles generated around the sites and extra mounting points picked on the map. Then the job's
 // progress live, the phases (coverage, bound, gap), coverage by sector before and after, the new
 // cameras with their fields of view on the map, the report, and accepting the plan into the
-// registry as planned cameras.
+// registry as planned cameras. The results are drawn above the form (no scrolling to them).
 //
 // The form is built once and kept while the panel shows the planner (live updates draw the
 // panel again often; typing, focus and scroll positions survive them): only the parts that
@@ -189,14 +189,32 @@
     return body;
   }
 
-  async function run() {
+  /** Plans an instance file (docs/ref/plan-input.md), such as one whose options carry the
+   * coverage of a GIS viewshed analysis, instead of the form. */
+  async function runFile(file) {
+    if (!file) return;
+    let instance;
+    try {
+      instance = JSON.parse(await file.text());
+    } catch (ex) {
+      S.error = { message: t("plan.file_bad", { name: file.name }) + " " + ((ex && ex.message) || ""), details: [] };
+      update();
+      return;
+    }
+    const body = { instance };
+    if (S.municipality) body.municipality = S.municipality;
+    return run(body);
+  }
+
+  async function run(given) {
     S.starting = true;
     S.error = null;
     setPicking(false);
     update();
     try {
-      S.job = await B.api("POST", "/api/v1/plans", request());
+      S.job = await B.api("POST", "/api/v1/plans", given || request());
       S.version++;
+      if (S.dom && S.dom.body) S.dom.body.scrollTop = 0;
     } catch (ex) {
       // A lost session shows the sign-in form instead.
       if (!ex || ex.status !== 401) S.error = { message: (ex && ex.message) || String(ex), details: (ex && ex.details) || [] };
@@ -389,6 +407,17 @@
     d.points = el("ol", { class: "plan-points" });
 
     d.run = el("button", { type: "submit", class: "btn btn-small btn-primary plan-run", text: t("plan.run") });
+    d.file = el("input", {
+      type: "file",
+      accept: ".json,application/json",
+      class: "plan-file",
+      "aria-label": t("plan.file"),
+      onchange: () => {
+        const f = d.file.files && d.file.files[0];
+        d.file.value = "";
+        runFile(f);
+      },
+    });
     d.error = el("div", { class: "form-error plan-error" });
     d.result = el("div", { class: "plan-result" });
 
@@ -435,9 +464,12 @@
         d.points
       ),
       el("div", { class: "plan-row plan-run-row" }, d.run),
+      el("label", { class: "plan-row small plan-file-row" }, el("span", { text: t("plan.file") }), d.file),
+      el("p", { class: "muted small plan-file-hint", text: t("plan.file_hint") }),
       d.error
     );
-    const body = el("div", { class: "panel-body plan-body" }, el("p", { class: "muted small", text: t("plan.intro") }), d.form, d.result);
+    // The results come first, so that they show without scrolling past the form.
+    const body = el("div", { class: "panel-body plan-body" }, el("p", { class: "muted small", text: t("plan.intro") }), d.result, d.form);
     d.head = head;
     d.body = body;
     S.dom = d;

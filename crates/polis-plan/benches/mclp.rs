@@ -9,7 +9,8 @@
 //! default `200:50,1000:200,5000:800`; `POLIS_BENCH_CBC_SECS`, default 60, 0 skips CBC;
 //! `POLIS_BENCH_SLOTS`, default `1,3`; `POLIS_BENCH_MODELS`, default `1,3`; `POLIS_BENCH_SEED`;
 //! the large-neighbourhood search: `POLIS_BENCH_LNS_REGION` options per region,
-//! `POLIS_BENCH_LNS_SECS` per phase (0: off), `POLIS_BENCH_LNS_MIP_SECS` per region).
+//! `POLIS_BENCH_LNS_SECS` per phase (0: off), `POLIS_BENCH_LNS_MIP_SECS` per region; the tabu
+//! search: `POLIS_BENCH_TABU_SECS` per phase (0: off), `POLIS_BENCH_TABU_STALL` rounds).
 
 use polis_plan::synthetic::{mclp, Limit, MclpSize};
 use std::process::Command;
@@ -46,11 +47,18 @@ fn main() {
     if num("POLIS_BENCH_LNS_SECS") == Some(0.0) {
         how.lns = None;
     }
+    if let Some(t) = how.tabu.as_mut() {
+        t.total_s = num("POLIS_BENCH_TABU_SECS").unwrap_or(t.total_s);
+        t.stall = num("POLIS_BENCH_TABU_STALL").map_or(t.stall, |v| v as usize);
+    }
+    if num("POLIS_BENCH_TABU_SECS") == Some(0.0) {
+        how.tabu = None;
+    }
     let dir = std::env::temp_dir().join(format!("polis-mclp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     println!("in-process exact solver: {}; CBC time limit {cbc_secs} s; seed {seed}", polis_plan::exact::SOLVER);
     println!(
-        "demand  sites  options  models slots limit   greedy/best  polis/best  gap%  bound>=opt  CBC(best)     polis s  CBC s"
+        "demand  sites  options  models slots limit   greedy/best  polis/best  gap%  bound>=opt  CBC(best)     polis s  CBC s  polis"
     );
     let (mut worst, mut below_greedy, mut n, mut bound_bad) = (f64::INFINITY, 0, 0, 0);
     for &(demand, sites) in &sizes {
@@ -104,13 +112,14 @@ fn main() {
                     below_greedy += usize::from(ph.covered_weight < greedy - 1e-9);
                     n += 1;
                     println!(
-                        "{demand:>6}  {:>5}  {:>7}  {m:>6} {s:>5} {:<6}  {:>11.4}  {:>10.4}  {:>4.2}  {bound_ok:>10}  {cbc:<12}  {polis_s:>7.2}  {cbc_s:>5.1}",
+                        "{demand:>6}  {:>5}  {:>7}  {m:>6} {s:>5} {:<6}  {:>11.4}  {:>10.4}  {:>4.2}  {bound_ok:>10}  {cbc:<12}  {polis_s:>7.2}  {cbc_s:>5.1}  {:.1}",
                         p.candidates.len(),
                         pl.options.len(),
                         format!("{limit:?}").to_lowercase(),
                         greedy / best,
                         ratio,
                         100.0 * ph.gap,
+                        ph.covered_weight,
                     );
                 }
             }

@@ -36,7 +36,14 @@ fn main() {
     };
     for &local_search in variants {
         let t1 = Instant::now();
-        let opts = polis_plan::PlanOptions { local_search, bound_steps: steps, ..Default::default() };
+        let mut opts = polis_plan::PlanOptions { local_search, bound_steps: steps, ..Default::default() };
+        // `POLIS_BENCH_LNS=off`: no large-neighbourhood search; `POLIS_BENCH_TABU=off`: no tabu search.
+        if std::env::var("POLIS_BENCH_LNS").as_deref() == Ok("off") {
+            opts.lns = None;
+        }
+        if std::env::var("POLIS_BENCH_TABU").as_deref() == Ok("off") {
+            opts.tabu = None;
+        }
         let Some(plan) = polis_plan::plan(&problem, &opts) else { panic!("not cancelled, yet no plan") };
         let secs = t1.elapsed().as_secs_f64();
         println!(

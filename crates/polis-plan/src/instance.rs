@@ -207,6 +207,8 @@ pub struct Problem {
     pub max_cameras: Vec<Option<usize>>,
     /// The options given with their coverage (`None`: computed from the geometry).
     pub options: Option<Vec<crate::coverage::Opt>>,
+    /// The key sites' names by id (the id when the instance gave no name), for reports.
+    pub site_names: BTreeMap<String, String>,
 }
 
 /// Metres per degree of latitude (mean), for the local frame.
@@ -481,6 +483,13 @@ impl Instance {
                 self.max_cameras.iter().map(|n| Some(*n as usize)).collect()
             },
             options,
+            site_names: self
+                .sites
+                .iter()
+                .map(|s| {
+                    (s.id.clone(), if s.name.trim().is_empty() { s.id.clone() } else { s.name.trim().to_string() })
+                })
+                .collect(),
         })
     }
 

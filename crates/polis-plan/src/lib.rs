@@ -12,8 +12,8 @@
 //! - [`instance`]: the input (the documented JSON file format) and its validation.
 //! - [`coverage`]: the options (candidate x model x heading) and what each sees, with line of
 //!   sight against building footprints.
-//! - [`solve`]: lazy greedy with swap local search, phases, the upper bound; [`exact`] for small
-//!   instances.
+//! - [`solve`]: lazy greedy, local search and tabu search of swaps, phases, the upper bound;
+//!   [`exact`] for small instances.
 //! - [`report`]: GeoJSON, the summary and the self-contained HTML report.
 //! - [`synthetic`]: seeded synthetic cities for tests and benchmarks.
 

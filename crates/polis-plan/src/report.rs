@@ -97,14 +97,57 @@ fn esc(s: &str) -> String {
 
 const PHASE_COLOURS: [&str; 6] = ["#f0883e", "#3fb950", "#a371f7", "#58a6ff", "#db61a2", "#d29922"];
 
-/// One map: demand points coloured by whether `counts` sees them enough, and the cameras.
+/// The part of the city the maps show: the new cameras with their reach (the plan's extent),
+/// or every demand point and candidate when the plan adds no camera.
+fn extent(p: &Problem, plan: &Plan) -> (f64, f64, f64, f64) {
+    let grow = |b: (f64, f64, f64, f64), x: f64, y: f64, r: f64| {
+        (b.0.min(x - r), b.1.min(y - r), b.2.max(x + r), b.3.max(y + r))
+    };
+    let mut b = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for c in &plan.chosen {
+        let o = &plan.options[c.option];
+        let cand = &p.candidates[o.candidate];
+        b = grow(b, cand.x, cand.y, p.models[o.model].reach_m(p.purpose));
+        // Given coverage may reach farther than the model's range.
+        for &i in &o.covers {
+            let d = &p.demand[i as usize];
+            b = grow(b, d.x, d.y, 0.0);
+        }
+    }
+    if !b.0.is_finite() {
+        for d in &p.demand {
+            b = grow(b, d.x, d.y, 0.0);
+        }
+        for c in &p.candidates {
+            b = grow(b, c.x, c.y, 0.0);
+        }
+    }
+    b
+}
+
+/// The key sites with a name, at the mean of their demand points: (name, x, y).
+fn site_labels(p: &Problem) -> Vec<(String, f64, f64)> {
+    let mut at: std::collections::BTreeMap<&str, (f64, f64, f64)> = std::collections::BTreeMap::new();
+    for d in &p.demand {
+        if let Some(s) = &d.site {
+            let e = at.entry(s.as_str()).or_insert((0.0, 0.0, 0.0));
+            *e = (e.0 + d.x, e.1 + d.y, e.2 + 1.0);
+        }
+    }
+    at.into_iter()
+        .map(|(id, (x, y, n))| (p.site_names.get(id).cloned().unwrap_or_else(|| id.to_string()), x / n, y / n))
+        .collect()
+}
+
+/// One map of the plan's extent (see `extent`): demand points coloured by whether `counts` sees
+/// them enough, the cameras, and the key sites named.
 fn map_svg(p: &Problem, plan: &Plan, counts: &[u8], upto_phase: usize) -> String {
-    let xs = p.demand.iter().map(|d| d.x).chain(p.candidates.iter().map(|c| c.x));
-    let ys = p.demand.iter().map(|d| d.y).chain(p.candidates.iter().map(|c| c.y));
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let (w, h) = (460.0, 460.0);
-    let scale = (w - 20.0) / (x1 - x0).max(y1 - y0).max(1.0);
+    let (x0, y0, x1, y1) = extent(p, plan);
+    let w = 460.0;
+    let scale = (w - 20.0) / (x1 - x0).max(1.0);
+    // As tall as the extent is (within reason), so that a wide plan is not drawn in a square.
+    let h = (20.0 + (y1 - y0).max(1.0) * scale).clamp(160.0, 620.0);
+    let scale = scale.min((h - 20.0) / (y1 - y0).max(1.0));
     let px = |x: f64| 10.0 + (x - x0) * scale;
     let py = |y: f64| h - 10.0 - (y - y0) * scale;
     let mut s = format!("<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\"><rect width=\"{w}\" height=\"{h}\" fill=\"#0d1117\"/>");
@@ -151,6 +194,17 @@ fn map_svg(p: &Problem, plan: &Plan, counts: &[u8], upto_phase: usize) -> String
             }
         }
         let _ = write!(s, "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"3.5\" fill=\"{colour}\" stroke=\"#fff\"/>");
+    }
+    // The key sites on the map, named (at most 40).
+    let inside = |x: f64, y: f64| (x0..=x1).contains(&x) && (y0..=y1).contains(&y);
+    for (name, x, y) in site_labels(p).into_iter().filter(|(_, x, y)| inside(*x, *y)).take(40) {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"site-label\" font-size=\"11\" fill=\"#e6edf3\" stroke=\"#0d1117\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>",
+            px(x) + 5.0,
+            py(y) - 5.0,
+            esc(&name)
+        );
     }
     s.push_str("</svg>");
     s
@@ -213,7 +267,17 @@ pub fn html(p: &Problem, plan: &Plan) -> String {
             last.phase
         );
     }
-    s.push_str("</div><p class=\"muted\">green: watched as required; amber: by fewer cameras than required; red: not watched. Camera colours by phase.</p>");
+    s.push_str("</div><p class=\"muted\">green: watched as required; amber: by fewer cameras than required; red: not watched. Camera colours by phase. The maps show the new cameras' reach.");
+    let (x0, y0, x1, y1) = extent(p, plan);
+    let outside: Vec<String> = site_labels(p)
+        .into_iter()
+        .filter(|(_, x, y)| !((x0..=x1).contains(x) && (y0..=y1).contains(y)))
+        .map(|(name, _, _)| esc(&name))
+        .collect();
+    if !outside.is_empty() {
+        let _ = write!(s, " Key places outside the maps / Извън картите: {}.", outside.join(", "));
+    }
+    s.push_str("</p>");
     s.push_str("<h2>By sector / По сектори</h2><table><tr><th>sector</th><th>today</th>");
     for ph in &plan.phases {
         let _ = write!(s, "<th>phase {}</th>", ph.phase);

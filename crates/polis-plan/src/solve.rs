@@ -10,8 +10,13 @@
 //!   only shrink, so stale gains in a priority queue are upper bounds and most need no
 //!   recomputation (lazy greedy). The best single option that fits is also tried (the classic
 //!   guard for budgets).
+//!   With money, a greedy by gain alone is tried too: the best of them is the start, so a plan
+//!   never covers less than the plain lazy greedy ([`lazy_greedy`]).
 //! - *local search* (see `local_search`): swaps, refilling what is left, and drop-and-refill
 //!   moves, with every option's gain kept up to date incrementally.
+//! - *tabu search* (see [`TabuLimits`]): the best swap each round even when it covers less, with
+//!   short memories against undoing it, overspending at a price with money, and restarts from
+//!   the best plan; only plans within the limits are kept.
 //! - *exact*: when a phase is small enough ([`ExactLimits`]), its integer program (given the
 //!   earlier phases' cameras) is solved in process from the plan so far; a better answer
 //!   replaces the plan, and a proven optimum of the first phase is its bound (gap 0).
@@ -88,6 +93,9 @@ pub struct PlanOptions<'a> {
     /// Large-neighbourhood search on phases too large for `exact`: regions of the city re-solved
     /// exactly (see [`LnsLimits`]); `None`: not tried.
     pub lns: Option<LnsLimits>,
+    /// Tabu search of swaps after the local search (see [`TabuLimits`]); `None`: not tried.
+    /// Needs `local_search`.
+    pub tabu: Option<TabuLimits>,
     /// Subgradient steps of the Lagrangian bound per phase (more: a tighter bound, slower).
     pub bound_steps: usize,
     /// Called with a stage name and the share done (0 to 1).
@@ -102,6 +110,7 @@ impl Default for PlanOptions<'_> {
             local_search: true,
             exact: Some(ExactLimits::default()),
             lns: Some(LnsLimits::default()),
+            tabu: Some(TabuLimits::default()),
             bound_steps: 250,
             progress: None,
             cancel: None,
@@ -213,17 +222,19 @@ fn ratio(gain: f64, cost: f64) -> f64 {
 }
 
 /// Lazy greedy within `budget` and `count` from `state`, taking only free options (not taken,
-/// their candidate with a slot left). Returns the chosen options with their gains, in order.
+/// their candidate with a slot left), by gain per cost when `by_ratio` and money limits, else by
+/// gain. Returns the chosen options with their gains, in order.
 pub(crate) fn greedy(
     opts: &[Opt],
     state: &mut State<'_>,
     used: &mut Room,
     budget: f64,
     count: Option<usize>,
+    by_ratio: bool,
     cancel: Option<&AtomicBool>,
 ) -> Option<Vec<(usize, f64)>> {
-    // With money, by gain per cost; with a count alone, by gain.
-    let key = |g: f64, o: &Opt| if budget.is_finite() { ratio(g, o.cost) } else { g };
+    // By gain per cost (when money limits), or by gain.
+    let key = |g: f64, o: &Opt| if by_ratio && budget.is_finite() { ratio(g, o.cost) } else { g };
     let mut heap: BinaryHeap<Entry> = opts
         .iter()
         .enumerate()
@@ -450,6 +461,245 @@ fn local_search(
     state.counts = s.counts;
     *used = s.used;
     *mine = cams.into_iter().map(|k| (k, 0.0)).collect();
+}
+
+/// How the tabu search runs: each round makes the best swap of one of the phase's cameras for
+/// an option not taken (within the money the camera frees and what is left), even when it
+/// covers less, then spends what is left; an option swapped out may not come back, and one
+/// swapped in may not leave, for a few rounds (unless that finds a better plan than any so far).
+/// The best plan seen is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TabuLimits {
+    /// The most rounds per phase.
+    pub rounds: usize,
+    /// Stop after this many rounds without a better plan.
+    pub stall: usize,
+    /// The most time for the whole plan, seconds, shared equally among its phases.
+    pub total_s: f64,
+}
+
+impl Default for TabuLimits {
+    fn default() -> Self {
+        TabuLimits { rounds: 100_000, stall: 6_000, total_s: 12.0 }
+    }
+}
+
+/// The tabu search of one phase (see [`TabuLimits`]) from the phase's cameras `mine` (in `state`
+/// and `used`), which it replaces by the best plan it finds (never a worse one). A swap's
+/// partner is looked for among the options whose gain the camera's removal changes, the options
+/// of its own mounting point, and the free options of largest gain: with every option's gain
+/// kept up to date incrementally, a round costs about the options near the cameras, not all
+/// options times all cameras.
+#[allow(clippy::too_many_arguments)]
+fn tabu(
+    opts: &[Opt],
+    seen_by: &[Vec<u32>],
+    by_candidate: &[Vec<usize>],
+    state: &mut State<'_>,
+    used: &mut Room,
+    mine: &mut Vec<(usize, f64)>,
+    budget: f64,
+    count: Option<usize>,
+    limits: &TabuLimits,
+    seed: u64,
+    cancel: Option<&AtomicBool>,
+    progress: &dyn Fn(f64),
+) {
+    use rand::{Rng, SeedableRng};
+    if mine.is_empty() || opts.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let by_ratio = budget.is_finite();
+    let first = state.value();
+    let eps = 1e-9 * first.max(1.0);
+    let mut s = Search::new(state.p, opts, seen_by, state, used);
+    let start: Vec<usize> = mine.iter().map(|(k, _)| *k).collect();
+    let mut cams = start.clone();
+    let mut spent: f64 = cams.iter().map(|&k| opts[k].cost).sum();
+    let cheapest = opts.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min);
+    let mut value = first;
+    let (mut best_value, mut best) = (value, cams.clone());
+    // The round until which an option may not be added again / removed.
+    let (mut no_add, mut no_drop) = (vec![0usize; opts.len()], vec![0usize; opts.len()]);
+    let mut stamp = vec![0u32; opts.len()];
+    let mut mark = 0u32;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x7461_6275);
+    const TOP: usize = 48;
+    let (mut top, mut near): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    let mut since_best = 0;
+    // With money: a swap may overspend by up to the dearest option's cost, at a price per unit
+    // of money over (strategic oscillation), which starts at what the plan's cameras cover per
+    // unit of money at the margin; only plans within the budget are kept.
+    let slack = if budget.is_finite() { opts.iter().map(|o| o.cost).fold(0.0, f64::max) } else { 0.0 };
+    let base_price = {
+        let mut r: Vec<f64> = cams.iter().map(|&k| s.loss(k) / opts[k].cost.max(1e-9)).collect();
+        r.sort_by(|a, b| a.total_cmp(b));
+        r.get(r.len() / 2).copied().unwrap_or(0.0).max(1e-9)
+    };
+    let mut price = base_price;
+    let kick_every = (10 * cams.len()).clamp(100, 1_000).min(limits.stall.max(2) / 2);
+    for round in 1..=limits.rounds {
+        if since_best >= limits.stall {
+            break;
+        }
+        if round % 16 == 0 {
+            let t = started.elapsed().as_secs_f64();
+            if t > limits.total_s || cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                break;
+            }
+            if round % 256 == 0 {
+                progress((t / limits.total_s.max(1e-3)).max(since_best as f64 / limits.stall.max(1) as f64).min(1.0));
+            }
+        }
+        // Stuck: back to the best plan, shaken by a few random swaps of its cameras for
+        // options near them (kept from swapping back for a while).
+        if since_best > 0 && since_best % kick_every == 0 {
+            for &k in &cams {
+                s.remove(k);
+            }
+            for &k in &best {
+                s.add(k);
+            }
+            cams.clone_from(&best);
+            spent = cams.iter().map(|&k| opts[k].cost).sum();
+            for _ in 0..2 + cams.len() / 10 {
+                let pos = rng.gen_range(0..cams.len());
+                let a = cams[pos];
+                let room = budget - spent + opts[a].cost;
+                s.remove(a);
+                let around = opts[a].covers.iter().flat_map(|&i| seen_by[i as usize].iter().map(|&q| q as usize));
+                near.clear();
+                near.extend(
+                    around.filter(|&b| {
+                        b != a && s.gain[b] > 1e-12 && opts[b].cost <= room + 1e-9 && s.used.free(opts, b)
+                    }),
+                );
+                let b = if near.is_empty() { a } else { near[rng.gen_range(0..near.len())] };
+                s.add(b);
+                cams[pos] = b;
+                spent += opts[b].cost - opts[a].cost;
+                no_add[a] = round + 10 + rng.gen_range(0..10);
+                no_drop[b] = round + 3 + rng.gen_range(0..4);
+            }
+            value = covered(s.p, &s.counts);
+        }
+        // The free options of largest gain (a removal does not change the others' gains).
+        top.clear();
+        top.extend((0..opts.len()).filter(|&k| s.gain[k] > 1e-12 && s.used.free(opts, k)));
+        if top.len() > TOP {
+            top.select_nth_unstable_by(TOP - 1, |a, b| s.gain[*b].total_cmp(&s.gain[*a]));
+            top.truncate(TOP);
+        }
+        // (score, change of value, position, the option swapped in or `None` for a drop)
+        let mut pick: Option<(f64, f64, usize, Option<usize>)> = None;
+        let over = |x: f64| if budget.is_finite() { (x - budget).max(0.0) } else { 0.0 };
+        let over_now = over(spent);
+        for (pos, &a) in cams.iter().enumerate() {
+            let room = budget - spent + opts[a].cost + slack;
+            let loss = s.remove(a);
+            let mut consider = |score: f64, delta: f64, b: Option<usize>, feasible: bool, pick: &mut Option<_>| {
+                let forbidden = b.is_some_and(|b| no_add[b] > round) || no_drop[a] > round;
+                if forbidden && !(feasible && value + delta > best_value + eps) {
+                    return;
+                }
+                let better = match pick {
+                    None => true,
+                    Some((sc, _, _, _)) => score > *sc + eps || (score > *sc - eps && rng.gen_bool(0.25)),
+                };
+                if better {
+                    *pick = Some((score, delta, pos, b));
+                }
+            };
+            // Over the budget: dropping a camera is a move too.
+            if over_now > 0.0 {
+                let after = spent - opts[a].cost;
+                consider(-loss + price * (over_now - over(after)), -loss, None, over(after) <= 1e-9, &mut pick);
+            }
+            mark = mark.wrapping_add(1);
+            near.clear();
+            let around = opts[a].covers.iter().flat_map(|&i| seen_by[i as usize].iter().map(|&q| q as usize));
+            for q in around.chain(by_candidate[opts[a].candidate].iter().copied()).chain(top.iter().copied()) {
+                if stamp[q] != mark {
+                    stamp[q] = mark;
+                    near.push(q);
+                }
+            }
+            for &b in &near {
+                if b == a || s.gain[b] <= 1e-12 || opts[b].cost > room + 1e-9 || !s.used.free(opts, b) {
+                    continue;
+                }
+                let delta = s.gain[b] - loss;
+                let after = over(spent - opts[a].cost + opts[b].cost);
+                consider(delta - price * (after - over_now), delta, Some(b), after <= 1e-9, &mut pick);
+            }
+            s.add(a);
+        }
+        let Some((_, delta, pos, b)) = pick else {
+            since_best += 1;
+            continue;
+        };
+        let a = cams[pos];
+        s.remove(a);
+        no_add[a] = round + 7 + rng.gen_range(0..8);
+        match b {
+            Some(b) => {
+                s.add(b);
+                cams[pos] = b;
+                spent += opts[b].cost - opts[a].cost;
+                no_drop[b] = round + 2 + rng.gen_range(0..4);
+            }
+            None => {
+                cams.swap_remove(pos);
+                spent -= opts[a].cost;
+            }
+        }
+        value += delta;
+        // The price of overspending follows how often the plan is over the budget.
+        if budget.is_finite() {
+            price = if over(spent) > 0.0 {
+                (price * 1.1).min(16.0 * base_price)
+            } else {
+                (price / 1.05).max(base_price / 8.0)
+            };
+        }
+        // Spend what is left.
+        let count_left = count.map(|n| n.saturating_sub(cams.len()));
+        if budget - spent >= cheapest - 1e-9 && count_left != Some(0) {
+            for (k, g) in s.refill(budget - spent, count_left, by_ratio) {
+                cams.push(k);
+                spent += opts[k].cost;
+                value += g;
+            }
+        }
+        if over(spent) > 1e-6 * budget.abs().max(1.0) {
+            since_best += 1;
+            continue;
+        }
+        if value > best_value + eps {
+            // Exactly, so that rounding does not drift.
+            value = covered(s.p, &s.counts);
+            if value > best_value + eps {
+                best_value = value;
+                best.clone_from(&cams);
+                since_best = 0;
+                continue;
+            }
+        }
+        since_best += 1;
+    }
+    progress(1.0);
+    if best_value > first + eps {
+        for &k in &start {
+            state.remove(&opts[k]);
+            used.give(opts, k);
+        }
+        for &k in &best {
+            state.add(&opts[k]);
+            used.take(opts, k);
+        }
+        *mine = best.into_iter().map(|k| (k, 0.0)).collect();
+    }
 }
 
 /// How the large-neighbourhood search runs: each round frees the phase's cameras on the
@@ -925,7 +1175,15 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         report("phase", share(0.0));
         let mut s_greedy = state.clone();
         let mut u_greedy = used.clone();
-        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, count, o.cancel)?;
+        let mut mine = greedy(&opts, &mut s_greedy, &mut u_greedy, budget, count, true, o.cancel)?;
+        // With money, also by gain alone (it spends on the big cameras first): the better start.
+        if budget.is_finite() {
+            let (mut s2, mut u2) = (state.clone(), used.clone());
+            let by_gain = greedy(&opts, &mut s2, &mut u2, budget, count, false, o.cancel)?;
+            if s2.value() > s_greedy.value() + 1e-9 * s_greedy.value().max(1.0) {
+                (s_greedy, u_greedy, mine) = (s2, u2, by_gain);
+            }
+        }
         // The best single option that fits, against the ratio greedy.
         let single = opts
             .iter()
@@ -934,7 +1192,7 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
             .map(|(i, x)| (i, state.gain(x)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         report("phase", share(0.5));
-        let greedy_gain: f64 = mine.iter().map(|(_, g)| g).sum();
+        let greedy_gain = s_greedy.value() - state.value();
         if let Some((i, g)) = single {
             if g > greedy_gain {
                 s_greedy = state.clone();
@@ -946,6 +1204,28 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
         }
         if o.local_search {
             local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
+            if let Some(limits) = &o.tabu {
+                let before = s_greedy.value();
+                let tabu_share = |x: f64| report("phase", share(0.5 + 0.4 * x));
+                let limits = &TabuLimits { total_s: limits.total_s / n_phases, ..*limits };
+                tabu(
+                    &opts,
+                    &seen_by,
+                    &by_candidate,
+                    &mut s_greedy,
+                    &mut u_greedy,
+                    &mut mine,
+                    budget,
+                    count,
+                    limits,
+                    k as u64,
+                    o.cancel,
+                    &tabu_share,
+                );
+                if s_greedy.value() > before + 1e-9 * before.max(1.0) {
+                    local_search(&opts, &seen_by, &mut s_greedy, &mut u_greedy, &mut mine, budget, count, o.cancel);
+                }
+            }
         }
         // Re-solve regions exactly, unless one region would hold the whole phase (then the
         // exact program below solves it whole).
@@ -1148,6 +1428,6 @@ pub fn plan(p: &Problem, o: &PlanOptions<'_>) -> Option<Plan> {
 pub fn lazy_greedy(p: &Problem, opts: &[Opt], budget: f64, count: Option<usize>) -> (Vec<usize>, f64) {
     let mut state = State { p, counts: existing_counts(p) };
     let mut room = Room::new(p, opts.len());
-    let chosen = greedy(opts, &mut state, &mut room, budget, count, None).unwrap_or_default();
+    let chosen = greedy(opts, &mut state, &mut room, budget, count, true, None).unwrap_or_default();
     (chosen.into_iter().map(|(k, _)| k).collect(), state.value())
 }

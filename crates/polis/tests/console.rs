@@ -1322,6 +1322,16 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
     click_live(c, "#details .plan-run").await?;
     wait_css(c, "#details[data-kind=\"plan\"][data-state=\"done\"] .plan-phase-row", Duration::from_secs(60)).await?;
     ensure!(count(c, "#details .plan-phase-row").await? == 2, "two phases in the table");
+    // The results show without scrolling to them.
+    let seen = js(
+        c,
+        "const r = document.querySelector('#details .plan-phase-row').getBoundingClientRect();
+         const p = document.querySelector('#details .plan-body').getBoundingClientRect();
+         return r.top >= p.top && r.bottom <= Math.min(p.bottom, window.innerHeight);",
+        vec![],
+    )
+    .await?;
+    ensure!(seen == json!(true), "the plan's phases are out of view after the run");
     ensure!(count(c, "#details .plan-sector-row").await? >= 1, "no coverage by sector");
     let cameras = count(c, "#details .plan-camera").await?;
     ensure!(cameras > 0, "no new cameras listed");
@@ -1369,6 +1379,48 @@ async fn planner(c: &Client, api: &Api) -> TestResult {
         planned_after == planned_before + cameras,
         "{planned_before} planned cameras before, {planned_after} after"
     );
+
+    // A file instead of the form: options with their coverage given (a GIS viewshed), a pole
+    // that holds two cameras; both of its cameras are bought.
+    let viewshed = json!({
+        "name": "viewshed",
+        "demand": [{"id": "gate", "lon": near.1, "lat": near.0, "weight": 3},
+                   {"id": "yard", "lon": near.1 + 0.0004, "lat": near.0, "weight": 2}],
+        "candidates": [{"id": "pole", "name": "Viewshed pole 1", "lon": near.1 + 0.0002, "lat": near.0 + 0.0001,
+                        "cost": 100, "slots": 2}],
+        "models": [{"id": "m", "hfov_deg": 90, "h_pixels": 1920, "cost": 400}],
+        "options": [
+            {"id": "pole-west", "candidate": "pole", "model": "m", "heading": 270, "covers": ["gate"]},
+            {"id": "pole-east", "candidate": "pole", "model": "m", "heading": 90, "covers": ["yard"]}
+        ],
+        "budgets": [1000]
+    });
+    let file = std::env::temp_dir().join(format!("polis-viewshed-{}.json", std::process::id()));
+    std::fs::write(&file, viewshed.to_string()).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    find(c, "#details .plan-file")
+        .await?
+        .send_keys(&file.to_string_lossy())
+        .await
+        .map_err(|e| format!("choosing the file: {e}"))?;
+    wait_until("the file's plan", Duration::from_secs(60), || async {
+        let done = attrs(c, "#details[data-kind=\"plan\"][data-state=\"done\"]", "data-id").await?;
+        Ok(done.first().is_some_and(|now| *now != id))
+    })
+    .await?;
+    let _ = std::fs::remove_file(&file);
+    ensure!(count(c, "#details .plan-camera").await? == 2, "the pole's two cameras are not listed");
+    let listed = text_of(c, "#details .plan-result").await?;
+    ensure!(listed.contains("Viewshed pole 1"), "the cameras are not named by their place: {listed}");
+    let file_id = find(c, "#details").await?.attr("data-id").await.map_err(|e| e.to_string())?.ok_or("no plan id")?;
+    let job = api.get(&format!("/api/v1/plans/{file_id}")).await?;
+    let mut options: Vec<&str> = job["geojson"]["features"]
+        .as_array()
+        .ok_or("no features")?
+        .iter()
+        .filter_map(|f| f["properties"]["option"].as_str())
+        .collect();
+    options.sort();
+    ensure!(options == ["pole-east", "pole-west"], "the file's plan chose {options:?}");
     click_live(c, "#details .panel-head .icon-btn").await?;
     Ok(())
 }

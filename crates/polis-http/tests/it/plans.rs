@@ -475,3 +475,80 @@ async fn the_networks_coverage_and_a_published_plan_are_on_the_portal(t: TestApp
     assert_eq!(t.client.get(t.url(&url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert!(page("/public/?lang=en").await.contains("No plan is published."));
 }
+
+/// An instance with its options' coverage given (a viewshed made elsewhere) and a pole that
+/// holds `slots` cameras.
+fn viewshed_instance(slots: u32) -> Value {
+    json!({
+        "name": "viewshed",
+        "demand": [
+            {"id": "gate", "lon": 25.3930, "lat": 42.6190, "weight": 3},
+            {"id": "yard", "lon": 25.3936, "lat": 42.6190, "weight": 2},
+            {"id": "lane", "lon": 25.3920, "lat": 42.6194, "weight": 1}
+        ],
+        "candidates": [
+            {"id": "pole", "name": "Main square, pole 1", "lon": 25.3933, "lat": 42.6191, "cost": 100, "slots": slots},
+            {"id": "wall", "lon": 25.3922, "lat": 42.6195, "cost": 100}
+        ],
+        "models": [{"id": "m", "hfov_deg": 90, "h_pixels": 1920, "cost": 400}],
+        "options": [
+            {"id": "pole-west", "candidate": "pole", "model": "m", "heading": 270, "covers": ["gate"]},
+            {"id": "pole-east", "candidate": "pole", "model": "m", "heading": 90, "covers": ["yard"]},
+            {"id": "wall-south", "candidate": "wall", "model": "m", "heading": 180, "cost": 900, "covers": ["lane"]}
+        ],
+        "budgets": [1000]
+    })
+}
+
+both!(several_cameras_on_a_pole_and_options_with_their_coverage_are_planned_over_http);
+async fn several_cameras_on_a_pole_and_options_with_their_coverage_are_planned_over_http(t: TestApp) {
+    sites(&t).await;
+    let sup = t.user("sup", "supervisor", "kazanlak").await;
+    let chosen = |done: &Value| -> Vec<String> {
+        let mut v: Vec<String> = done["geojson"]["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["properties"]["option"].as_str().map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    // Two slots: both of the pole's cameras (the money buys two, the wall's is dearer).
+    let id = start(&t, &sup, json!({"municipality": "kazanlak", "instance": viewshed_instance(2)})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(chosen(&done), ["pole-east", "pole-west"], "{}", done["geojson"]);
+    let ph = &done["summary"]["phases"][0];
+    assert_eq!(ph["covered_weight"], 5.0, "{ph}");
+    assert!(ph["upper_bound"].as_f64().unwrap() >= 5.0 - 1e-9, "{ph}");
+    // One slot: one camera there, the best one.
+    let id = start(&t, &sup, json!({"municipality": "kazanlak", "instance": viewshed_instance(1)})).await;
+    let done = wait_done(&t, &sup, &id).await;
+    assert_eq!(chosen(&done), ["pole-west"], "{}", done["geojson"]);
+    // Bad input names the field.
+    let mut bad = viewshed_instance(2);
+    bad["options"][1]["covers"] = json!(["yard", "nowhere"]);
+    let (s, b) = t
+        .call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"municipality": "kazanlak", "instance": bad})))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "options[pole-east].covers[1]", None);
+    let mut bad = viewshed_instance(2);
+    bad["options"][0]["candidate"] = json!("tower");
+    let (s, b) = t
+        .call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"municipality": "kazanlak", "instance": bad})))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "options[pole-west].candidate", None);
+    let (s, b) = t
+        .call(
+            t.req_as(&sup, Method::POST, "/api/v1/plans")
+                .json(&json!({"municipality": "kazanlak", "instance": viewshed_instance(0)})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "candidates[pole].slots", None);
+    // The registry form's slots.
+    let (s, b) = t.call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"slots": 0}))).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "slots", None);
+    let (s, b) = t.call(t.req_as(&sup, Method::POST, "/api/v1/plans").json(&json!({"slots": "two"}))).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "slots", None);
+}

@@ -4,6 +4,7 @@
 use polis_plan::coverage::{existing_counts, options};
 use polis_plan::instance::{Candidate, DemandPoint, ExistingCamera, GivenOption, Instance, SiteDemand};
 use polis_plan::model::{CameraModel, Dori};
+use polis_plan::solve::TabuLimits;
 use polis_plan::synthetic::{city, mclp, CitySize, Limit, MclpSize};
 use polis_plan::{exact, plan, PlanOptions};
 
@@ -210,11 +211,16 @@ fn bad_input_names_the_item() {
     assert!(Instance::from_json("{\"candidates\": 3}").is_err());
 }
 
+/// The default path with a short tabu search (these tests check rules, not how good the plan is).
+fn quick() -> PlanOptions<'static> {
+    PlanOptions { tabu: Some(TabuLimits { stall: 300, ..Default::default() }), ..Default::default() }
+}
+
 #[test]
 fn phases_are_nested_and_spend_within_their_budgets() {
     let inst = city(CitySize { candidates: 200, demand: 2000, buildings: true, phases: 3, cameras_per_phase: 10 }, 7);
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     assert_eq!(pl.phases.len(), 3);
     let mut last = pl.base_covered;
     for ph in &pl.phases {
@@ -298,8 +304,8 @@ fn a_plan_solved_exactly_reaches_the_optimum_with_no_gap() {
     for seed in 0..20 {
         // Two models: the fast path misses the optimum on some of these.
         let p = small(seed, 2);
-        let fast = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
-        let pl = plan(&p, &PlanOptions::default()).expect("plan");
+        let fast = plan(&p, &PlanOptions { exact: None, lns: None, tabu: None, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &quick()).expect("plan");
         let ph = &pl.phases[0];
         let (opt, _) = exact::optimum(&p, &pl.options, &pl.base_counts, ph.budget, 60).expect("small enough");
         assert!((ph.covered_weight - opt).abs() < 1e-6, "seed {seed}: {} against the optimum {opt}", ph.covered_weight);
@@ -328,7 +334,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     let p = inst.problem().expect("valid");
     assert!(p.budgets.iter().all(|b| b.is_infinite()) && p.max_cameras == vec![Some(3), Some(2)]);
     for exact in [None, Some(Default::default())] {
-        let pl = plan(&p, &PlanOptions { exact, ..Default::default() }).expect("plan");
+        let pl = plan(&p, &PlanOptions { exact, ..quick() }).expect("plan");
         assert_eq!((pl.phases[0].cameras, pl.phases[1].cameras), (3, 2), "a count alone is spent in full");
         for ph in &pl.phases {
             assert!(ph.upper_bound >= ph.covered_weight - 1e-9 && (0.0..1.0).contains(&ph.gap));
@@ -340,7 +346,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
     inst.budgets = money;
     inst.max_cameras = vec![2, 2];
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     for ph in &pl.phases {
         assert!(
             ph.cameras <= 2 && ph.spent <= ph.budget + 1e-9,
@@ -350,7 +356,7 @@ fn a_count_of_cameras_limits_a_phase_instead_of_or_besides_money() {
             ph.spent
         );
     }
-    let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &PlanOptions::default()).expect("plan");
+    let free = plan(&inst_without_counts(&inst).problem().expect("valid"), &quick()).expect("plan");
     assert!(free.phases[0].cameras > 2, "money alone buys more than the count allows");
     // The bound of a count: one camera seeing one point, five points, a count of two.
     let mut tiny = base(
@@ -415,7 +421,7 @@ fn a_cancelled_plan_stops() {
 fn the_report_and_geojson_describe_the_plan() {
     let inst = city(CitySize { candidates: 60, demand: 400, buildings: true, phases: 2, cameras_per_phase: 4 }, 3);
     let p = inst.problem().expect("valid");
-    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    let pl = plan(&p, &quick()).expect("plan");
     let g = polis_plan::report::geojson(&p, &pl);
     let f = g["features"].as_array().expect("features");
     assert_eq!(f.len(), pl.chosen.len());
@@ -565,11 +571,7 @@ fn the_bound_is_at_least_the_optimum_with_slots_given_options_counts_budgets_and
             let inst = tiny_mclp(seed, slots, limit, 2);
             let p = inst.problem().expect("valid");
             for fast in [true, false] {
-                let how = if fast {
-                    PlanOptions { exact: None, lns: None, ..Default::default() }
-                } else {
-                    PlanOptions::default()
-                };
+                let how = if fast { PlanOptions { exact: None, lns: None, ..quick() } } else { quick() };
                 let pl = plan(&p, &how).expect("plan");
                 let (mut money, mut count) = (0.0, 0usize);
                 for ph in &pl.phases {
@@ -681,7 +683,8 @@ fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
         for limit in [Limit::Count, Limit::Budget] {
             let size = MclpSize { demand: 600, sites: 40, models: 3, slots: 3, limit, phases: 1, per_phase: 12 };
             let p = mclp(size, seed).problem().expect("valid");
-            let pl = plan(&p, &PlanOptions { exact: None, lns: None, ..Default::default() }).expect("plan");
+            let tabu = Some(TabuLimits { stall: 200, ..Default::default() });
+            let pl = plan(&p, &PlanOptions { exact: None, lns: None, tabu, ..Default::default() }).expect("plan");
             let greedy = plain_greedy(&p, &pl.options, &pl.base_counts);
             let ph = &pl.phases[0];
             assert!(
@@ -697,4 +700,78 @@ fn with_several_slots_the_plan_is_never_below_a_plain_greedy() {
             assert!(per_pole.values().all(|&n| n <= 3));
         }
     }
+}
+
+/// Whether a phase keeps its rules: money, count, each option once, the slots.
+fn keeps_the_rules(p: &polis_plan::instance::Problem, pl: &polis_plan::Plan) {
+    let ph = &pl.phases[0];
+    assert!(ph.spent <= ph.budget + 1e-6, "spends {} of {}", ph.spent, ph.budget);
+    assert!(ph.max_cameras.is_none_or(|n| ph.cameras <= n));
+    let mut per: std::collections::HashMap<usize, u32> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for c in &pl.chosen {
+        assert!(seen.insert(c.option), "an option chosen twice");
+        *per.entry(pl.options[c.option].candidate).or_default() += 1;
+    }
+    assert!(per.iter().all(|(c, n)| *n <= p.candidates[*c].slots), "{per:?}");
+}
+
+#[test]
+fn the_tabu_search_never_loses_to_the_local_search_and_finds_better_plans() {
+    let (mut won, mut n) = (0, 0);
+    for seed in 0..3u64 {
+        for limit in [Limit::Count, Limit::Budget] {
+            let size = MclpSize { demand: 500, sites: 50, models: 3, slots: 2, limit, phases: 1, per_phase: 8 };
+            let p = mclp(size, seed).problem().expect("valid");
+            let local =
+                plan(&p, &PlanOptions { exact: None, lns: None, tabu: None, ..Default::default() }).expect("plan");
+            let tabu = Some(TabuLimits { stall: 300, ..Default::default() });
+            let pl = plan(&p, &PlanOptions { exact: None, lns: None, tabu, ..Default::default() }).expect("plan");
+            keeps_the_rules(&p, &pl);
+            let (a, b) = (local.phases[0].covered_weight, pl.phases[0].covered_weight);
+            assert!(b >= a - 1e-9, "seed {seed}, {limit:?}: tabu {b} below the local search's {a}");
+            assert!(pl.phases[0].upper_bound >= b - 1e-9);
+            // The coverage reported is the coverage of the cameras chosen.
+            let chosen: Vec<usize> = pl.chosen.iter().map(|c| c.option).collect();
+            let v = exact::value_with(&p, &pl.options, &pl.base_counts, &chosen);
+            assert!((v - b).abs() < 1e-6, "reported {b}, the cameras cover {v}");
+            won += usize::from(b > a + 1e-9);
+            n += 1;
+        }
+    }
+    eprintln!("the tabu search improved {won} of {n} plans");
+    assert!(won >= 2, "the tabu search improved {won} of {n} plans");
+}
+
+#[test]
+fn the_reports_maps_show_the_plans_extent_with_the_key_sites_named() {
+    let site = |id: &str, name: &str, x: f64, y: f64| {
+        let (lon, lat) = at(x, y);
+        SiteDemand {
+            id: id.into(),
+            name: name.into(),
+            priority: 1,
+            sector: "safety".into(),
+            point: Some([lon, lat]),
+            polygon: None,
+            spacing_m: None,
+            critical: false,
+        }
+    };
+    let mut inst = base(vec![], vec![cand("pole", 0.0, -8.0, 50.0)], vec![200.0]);
+    inst.sites = vec![site("levski", "Levski school", 0.0, 0.0), site("dam", "Koprinka dam", 3000.0, 2000.0)];
+    let p = inst.problem().expect("valid");
+    let pl = plan(&p, &PlanOptions::default()).expect("plan");
+    assert_eq!(pl.chosen.len(), 1, "one camera, at the school");
+    let html = polis_plan::report::html(&p, &pl);
+    // The school is on both maps, by name; the dam, 3.6 km away, is outside them and said so.
+    assert_eq!(html.matches(">Levski school</text>").count(), 2, "{html}");
+    assert!(!html.contains(">Koprinka dam</text>"), "the maps are not zoomed to the plan");
+    assert!(html.contains("Key places outside the maps / Извън картите: Koprinka dam."), "{html}");
+    // The camera's view fills the map instead of a dot in a city-wide square.
+    let svg = &html[html.find("<svg").expect("a map")..];
+    let path = &svg[svg.find("<path d=\"M").expect("the camera's view")..];
+    let arc: f64 =
+        path["<path d=\"M".len()..].split(['L', ',', 'A']).nth(4).and_then(|v| v.parse().ok()).expect("radius");
+    assert!(arc > 100.0, "the camera's reach is drawn {arc} px wide");
 }
