@@ -313,6 +313,10 @@ impl App {
             }
         }
         for o in latest.into_values() {
+            // An SOS wearer's track does not go to every console of the municipality.
+            if self.is_sos_tracker(o.sensor()) {
+                continue;
+            }
             let m = sensors.get(o.sensor()).map(|s| s.municipality.clone());
             self.bus().publish(m, LiveEvent::Observation(o.clone()));
         }
