@@ -279,6 +279,7 @@
     Video.reset();
     Admin.reset();
     Warn.reset();
+    Units.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -335,6 +336,7 @@
       Video.start(session);
       Admin.start(session);
       Warn.start(session);
+      Units.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -572,13 +574,13 @@
     };
     map.on("render", drawOverlay);
     // While a warning's area is drawn or the planner picks mounting points, clicks are theirs.
-    map.on("click", (e) => Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    map.on("click", (e) => Units.mapClick(e.lat, e.lon) || Warn.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
     map.on("featureclick", (e) => Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Units.mapClick(lat, lon) || Warn.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -745,6 +747,7 @@
     Inc.draw(map);
     Planner.draw(map);
     Warn.draw(map);
+    Units.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -2246,6 +2249,7 @@
   const Warn = window.PolisWarnings;
   const Video = window.PolisVideo;
   const Admin = window.PolisAdmin;
+  const Units = window.PolisUnits;
 
   function bridge() {
     return {
@@ -2279,6 +2283,7 @@
     Video.attach(B);
     Admin.attach(B);
     Warn.attach(B);
+    Units.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

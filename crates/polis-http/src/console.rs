@@ -12,6 +12,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("video.js", "text/javascript; charset=utf-8", include_str!("../../../web/video.js")),
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../../web/admin.js")),
     ("warnings.js", "text/javascript; charset=utf-8", include_str!("../../../web/warnings.js")),
+    ("units.js", "text/javascript; charset=utf-8", include_str!("../../../web/units.js")),
     ("player.js", "text/javascript; charset=utf-8", include_str!("../../../web/player.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),
