@@ -1906,6 +1906,8 @@
       for (const s of state.sensors) Object.assign(s, live.get(s.id) || {});
       updateTitles();
       renderDetails();
+      // Alarms drawn before their source was known are labelled by its name now.
+      renderAlarmQueue();
       Video.onRegistry();
     } catch (_) {
       // The next change tries again.

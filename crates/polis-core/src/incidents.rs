@@ -1352,6 +1352,8 @@ impl App {
     ) -> Result<SosPositionReport> {
         let missing = || Error::not_found(format!("no SOS device with id {device}"));
         let at = at.unwrap_or_else(|| self.clock().now());
+        // The same window as any reading's: a time far ahead must not pin the device's position.
+        polis_domain::TimeWindow::new(self.clock().now(), crate::intake::MAX_OBSERVATION_AGE).check(at)?;
         let d = {
             let _w = self.desk().write.lock().await;
             let mut d = read(&self.desk().sos).get(device).cloned().ok_or_else(missing)?;

@@ -136,6 +136,10 @@ async fn sos_devices_are_edited_by_supervisors_checked_field_by_field_and_remove
     let (s, b) =
         t.post("/api/v1/sos/devices/tracker-3/positions", json!({"lat": 42.6, "lon": 25.4, "time": "soon"})).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "time", None);
+    let ahead = json!({"lat": 42.6, "lon": 25.4, "time": "2099-01-01T00:00:00Z"});
+    let (s, b) = t.post("/api/v1/sos/devices/tracker-3/positions", ahead).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "time", None);
+    assert_eq!(t.get("/api/v1/sos/devices").await.1[0]["position_at"], Value::Null, "nothing kept");
     // Another municipality does not learn that the device exists.
     let path = "/api/v1/sos/devices/tracker-3";
     assert_eq!(t.call(t.req_as(&other, Method::DELETE, path)).await.0, StatusCode::NOT_FOUND);
