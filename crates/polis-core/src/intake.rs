@@ -469,8 +469,10 @@ impl App {
             None if signal.kind == SignalKind::Clear => return Ok(false),
             None => {
                 let Some(sensor) = sensor else { return Ok(false) };
-                self.record_event(&sensor.municipality, sensor.position).await;
-                Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(sensor.position))?
+                // Where the reading was taken (a moving device), else where the sensor stands.
+                let at = signal.position.unwrap_or(sensor.position);
+                self.record_event(&sensor.municipality, at).await;
+                Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(at))?
             }
         };
         self.commit_alarm(alarms, key, alarm).await?;
@@ -626,6 +628,7 @@ impl App {
             time: self.clock().now(),
             severity,
             message,
+            position: None,
         };
         let alarm = match open {
             Some(mut a) => {

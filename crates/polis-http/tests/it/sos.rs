@@ -61,6 +61,8 @@ async fn a_wearer_leaving_the_safe_zone_or_missing_a_check_in_raises_an_alarm_th
     assert_eq!(zone[0]["state"], "active_unacknowledged");
     assert_eq!(zone[0]["source"], "tracker-9.tracker");
     assert_eq!(zone[0]["message"], "tracker 9 left zone \"home\"");
+    let at = (zone[0]["lat"].as_f64(), zone[0]["lon"].as_f64());
+    assert_eq!(at, (Some(OUTSIDE.0), Some(OUTSIDE.1)), "the alarm is where the wearer left: {zone:?}");
     let (_, all) = t.call(t.req_as(&viewer, Method::GET, "/api/v1/alarms?state=all")).await;
     assert!(!all.to_string().contains("Стоян") && !all.to_string().contains("dementia"), "{all}");
     // The track is for those who may see the device.
