@@ -92,9 +92,12 @@ async fn type_into(c: &Client, css: &str, text: &str) -> TestResult {
     e.send_keys(text).await.map_err(|e| format!("typing into {css}: {e}"))
 }
 
-async fn text_of(c: &Client, css: &str) -> TestResult<String> {
-    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("no {css}: {e}"))?;
-    e.text().await.map_err(|e| format!("text of {css}: {e}"))
+/// The text of the first element matching `css`, read in one step in the page (a list drawn anew
+/// between finding an element and reading it cannot make it stale); empty when there is none.
+async fn text_now(c: &Client, css: &str) -> TestResult<String> {
+    let v =
+        js(c, "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", vec![json!(css)]).await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
 }
 
 async fn js(c: &Client, script: &str, args: Vec<Value>) -> TestResult<Value> {
@@ -256,7 +259,7 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     ensure!(count(c, "#seeing-panel:not([hidden])").await? == 0, "a corner's click also looked for cameras");
     click(c, ".units-draw-finish").await?;
     wait_css(c, "#units-dialog[open] .units-zone[data-zone=\"0\"]", Duration::from_secs(5)).await?;
-    let corners_text = text_of(c, ".units-zone-corners").await?;
+    let corners_text = text_now(c, ".units-zone-corners").await?;
     ensure!(corners_text.contains("4 corners"), "the drawn zone is not in the form: {corners_text:?}");
     type_into(c, "#units-f-zone-0", "home").await?;
     click(c, ".units-sos-form .units-save").await?;
@@ -296,14 +299,14 @@ async fn scenario(c: &Client, base: &str, api: &Api) -> TestResult {
     let source = format!("{item} .alarm-source");
     let start = Instant::now();
     let label = loop {
-        let label = text_of(c, &source).await?;
+        let label = text_now(c, &source).await?;
         if label == "tracker 9" || start.elapsed() > Duration::from_secs(10) {
             break label;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     ensure!(label == "tracker 9", "the alarm is labelled {label:?}, not by the device's label");
-    let text = text_of(c, item).await?;
+    let text = text_now(c, item).await?;
     ensure!(text.contains("home"), "the alarm does not say which zone was left: {text:?}");
     ensure!(!text.contains("Стоян"), "the alarm shows the wearer: {text:?}");
     units_and_procedures(c, api).await
@@ -361,7 +364,7 @@ async fn units_and_procedures(c: &Client, api: &Api) -> TestResult {
     type_into(c, ".units-item[data-index=\"1\"]", "Close the street").await?;
     click(c, ".units-procedure-form .units-save").await?;
     wait_until("version 2", Duration::from_secs(10), || async move {
-        Ok(text_of(c, ".procedure-item[data-type=fire] .procedure-version").await?.contains('2'))
+        Ok(text_now(c, ".procedure-item[data-type=fire] .procedure-version").await?.contains('2'))
     })
     .await?;
     let (_, list) = api.call(reqwest::Method::GET, "/api/v1/procedures", None).await;
