@@ -1866,10 +1866,7 @@
       if (ev.data && ev.data.rule === "camera-offline") loadCameraLive(state.session);
     }
     else if (ev.type === "observation") onObservation(ev.data);
-    else if (ev.type === "incident") {
-      Inc.onEvent(ev.data);
-      Units.onEvent();
-    }
+    else if (ev.type === "incident") Inc.onEvent(ev.data);
     else if (ev.type === "dispatch") Inc.onDispatch(ev.data);
     else if (ev.type === "plan") Planner.onEvent(ev.data);
     else if (ev.type === "gap") {

@@ -3,9 +3,9 @@
 // position, picked on the map), procedures (each incident type's checklist: edit the items and
 // save a new version; earlier versions listed), and SOS devices (label, the wearer's profile for
 // the roles that may see it, safe zones drawn on the map by clicks, the check-in interval).
-// Units are drawn on the map with their status (loaded again after an incident event, with the
-// panel's changes, and every 30 s). app.js calls start/reset with the session, draw on each
-// frame, mapClick before its own click handling and onEvent for live `incident` events.
+// Units are drawn on the map with their status (loaded again with the panel's changes and every
+// 30 s). app.js calls start/reset with the session, draw on each frame and mapClick before its
+// own click handling.
 //
 // Its strings (Bulgarian and English) are added to the console's dictionary below.
 "use strict";
@@ -204,12 +204,16 @@
       seesDevices() ? get("/api/v1/sos/devices") : null,
     ]);
     if (session !== S.session) return;
+    const before = JSON.stringify(S.units);
     S.units = Array.isArray(units) ? units : [];
     S.procedures = Array.isArray(procedures) ? procedures : [];
     S.devices = Array.isArray(devices) ? devices : [];
-    S.version++;
     render();
-    B.requestRender();
+    // The map is drawn again only when the units changed.
+    if (JSON.stringify(S.units) !== before) {
+      S.version++;
+      B.requestRender();
+    }
   }
 
   // ---- Fields ----------------------------------------------------------------------------------
@@ -786,13 +790,6 @@
       S.version++;
       if (S.bar) S.bar.hidden = true;
       if (dialog && dialog.open) dialog.close();
-    },
-    /** An incident changed (units are dispatched, arrive and are released with incidents):
-     *  the units are loaded again, once for a burst. */
-    onEvent() {
-      clearTimeout(S.eventTimer);
-      const session = S.session;
-      S.eventTimer = setTimeout(() => S.session === session && load().catch(() => {}), 1000);
     },
     draw,
     mapClick,
