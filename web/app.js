@@ -297,6 +297,7 @@
     Draw.reset();
     Setup.reset();
     Search.reset();
+    Units.reset();
     $("open-planner").hidden = true;
     if (state.map) state.map.destroy();
     state.map = null;
@@ -356,6 +357,7 @@
       Warn.start(session);
       Setup.start(session);
       Search.start(session);
+      Units.start(session);
       document.body.dataset.ready = "1";
     } catch (ex) {
       if (session !== state.session) return;
@@ -585,16 +587,16 @@
       toWorld,
     });
     map.on("render", drawOverlay);
-    // While an editor draws or picks a point, or cameras are edited on the map (administrators),
-    // clicks are theirs.
-    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || CamEdit.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
+    // While an editor draws or picks a point (draw.js, units.js), or cameras are edited on the
+    // map (administrators), clicks are theirs.
+    map.on("click", (e) => Draw.mapClick(e.lat, e.lon) || Units.mapClick(e.lat, e.lon) || CamEdit.mapClick(e.lat, e.lon) || Planner.mapClick(e.lat, e.lon) || seeAt(e.lat, e.lon));
     map.on("featureclick", (e) => CamEdit.featureClick(e.kind, e.id) || Planner.featureClick(e.kind, e.id) || select(e.kind, e.id));
     CamEdit.onMap(map);
     applyLayerVisibility();
 
     window.polisMap = {
       /** Does what a click on the map at (lat, lon) does. */
-      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || CamEdit.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
+      clickLatLon: (lat, lon) => Draw.mapClick(lat, lon) || Units.mapClick(lat, lon) || CamEdit.mapClick(lat, lon) || Planner.mapClick(lat, lon) || seeAt(lat, lon),
       /** Container pixels of (lat, lon). */
       project: (lat, lon) => map.project(lat, lon),
       unproject: (x, y) => map.unproject(x, y),
@@ -724,6 +726,7 @@
     Warn.draw(map);
     Draw.draw(map);
     CamEdit.draw(map);
+    Units.draw(map);
   }
 
   /** The clicked point and the lines from each camera that sees it. */
@@ -1861,6 +1864,8 @@
       for (const s of state.sensors) Object.assign(s, live.get(s.id) || {});
       updateTitles();
       renderDetails();
+      // Alarms drawn before their source was known are labelled by its name now.
+      renderAlarmQueue();
       Video.onRegistry();
     } catch (_) {
       // The next change tries again.
@@ -2208,6 +2213,7 @@
   const Setup = window.PolisSetup;
   const Search = window.PolisSearch;
   const CamEdit = window.PolisCameraEdit;
+  const Units = window.PolisUnits;
 
   function bridge() {
     return {
@@ -2253,6 +2259,7 @@
     Draw.attach(B);
     Setup.attach(B);
     Search.attach(B);
+    Units.attach(B);
     $("open-planner").addEventListener("click", () => {
       state.selection = { kind: "plan", id: "plan" };
       renderDetails();

@@ -13,10 +13,10 @@ use crate::App;
 use polis_base::{Error, Result};
 use polis_domain::incident::{
     self, check_share_life, check_text, correlates, incident_stats, propose_units, Incident, IncidentSource,
-    IncidentStatus, IncidentType, JournalEntry, JournalKind, NewIncident, Procedure, Share, SosDevice, SosProfile,
-    StatsGroup, StatsRow, Unit, UnitKind, UnitProposal, UnitStatus,
+    IncidentStatus, IncidentType, JournalEntry, JournalKind, NewIncident, Procedure, SafeZone, Share, SosDevice,
+    SosProfile, StatsGroup, StatsRow, Unit, UnitKind, UnitProposal, UnitStatus,
 };
-use polis_domain::{Actor, AgencyKind, Camera, CameraKind, Id, LatLon, Observation, OrgKind, Role, Sensor, Site};
+use polis_domain::{Actor, AgencyKind, Camera, CameraKind, Id, LatLon, Observation, OrgKind, Role, Rule, Sensor, Site};
 use polis_store::{AttachmentMeta, IncidentFilter, ShareUse};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -118,6 +118,21 @@ pub struct IncidentView {
     /// Never serialised: a profile does not travel on the bus or anywhere else as data.
     #[serde(skip)]
     pub sos_profile: Option<SosProfile>,
+}
+
+/// What watches an SOS device: its safe zones and check-in interval.
+#[derive(Debug, Clone, Default)]
+pub struct SosWatch {
+    pub safe_zones: Vec<SafeZone>,
+    pub checkin_minutes: Option<u32>,
+}
+
+/// What a position report did.
+#[derive(Debug, Clone)]
+pub struct SosPositionReport {
+    pub device: SosDevice,
+    /// Alarms raised, repeated or cleared by it (0 in a region: they follow on the event stream).
+    pub alarms_changed: usize,
 }
 
 /// What a share token opens: the incident in brief and the shared cameras.
@@ -1189,8 +1204,13 @@ impl App {
 
     // ---- SOS devices -----------------------------------------------------------------------
 
-    /// Registers (or edits) an SOS device and the profile of its wearer: supervisors and
-    /// administrators. The audit record leaves the profile out.
+    /// Registers (or edits) an SOS device and the profile of its wearer, with its safe zones and
+    /// check-in interval: supervisors and administrators. The audit record leaves the profile
+    /// out. A watched device (safe zones or a check-in) is backed by a registry sensor of its own
+    /// (`<id>.tracker`, named by the label) with a geofence `leave` rule per safe zone and a
+    /// silence rule for the check-in; they are made, changed and removed with the device (each
+    /// audited), so that its alarms come from the same rules engine and alarm queue as a
+    /// sensor's. See `docs/design/0009-sos-safe-zones.md`.
     pub async fn put_sos_device(
         &self,
         actor: &Actor,
@@ -1198,6 +1218,7 @@ impl App {
         municipality: Option<Id>,
         label: &str,
         profile: SosProfile,
+        watch: SosWatch,
     ) -> Result<SosDevice> {
         let m = match municipality {
             Some(m) => m,
@@ -1223,12 +1244,155 @@ impl App {
             profile,
             position: before.as_ref().and_then(|b| b.position),
             position_at: before.as_ref().and_then(|b| b.position_at),
+            safe_zones: watch.safe_zones,
+            checkin_minutes: watch.checkin_minutes,
         };
+        let problems = device.check_watch();
+        if !problems.is_empty() {
+            return Err(Error::invalid_fields("invalid SOS device", problems));
+        }
+        self.sync_sos_watch(actor, before.as_ref(), Some(&device)).await?;
         let verb = if before.is_some() { "sos_device.update" } else { "sos_device.create" };
         let audit = self.audit(actor, verb, device.id.as_str(), Some(&m), before.as_ref(), Some(&device));
         self.store().put_sos_device(&device, Some(&audit)).await?;
         write(&self.desk().sos).insert(device.id.clone(), device.clone());
         Ok(device)
+    }
+
+    /// Removes an SOS device with its profile, its sensor and its rules: supervisors and
+    /// administrators. Its alarms stay in the alarm list.
+    pub async fn delete_sos_device(&self, actor: &Actor, id: &Id) -> Result<()> {
+        let missing = || Error::not_found(format!("no SOS device with id {id}"));
+        let _w = self.desk().write.lock().await;
+        let before = read(&self.desk().sos).get(id).cloned().ok_or_else(missing)?;
+        if !actor.sees(&before.municipality) {
+            return Err(missing());
+        }
+        check_supervise(actor, &before.municipality)?;
+        self.sync_sos_watch(actor, Some(&before), None).await?;
+        let audit =
+            self.audit(actor, "sos_device.delete", id.as_str(), Some(&before.municipality), Some(&before), None);
+        self.store().delete_sos_device(id, &audit).await?;
+        write(&self.desk().sos).remove(id);
+        Ok(())
+    }
+
+    /// Makes the registry sensor and the rules behind a device match `after` (none when `after`
+    /// is `None` or not watched). Rules that did not change are left alone (they keep their
+    /// state: whether the wearer is inside, when they last reported).
+    async fn sync_sos_watch(&self, actor: &Actor, before: Option<&SosDevice>, after: Option<&SosDevice>) -> Result<()> {
+        let after = after.filter(|d| d.watched());
+        let want: Vec<polis_domain::Rule> = after.map(|d| d.watch_rules()).unwrap_or_default();
+        if let Some(d) = after {
+            let sensor_id = d.tracker_sensor();
+            let existing = self.registry().await.sensors.get(&sensor_id).cloned();
+            let position = d
+                .position
+                .or_else(|| existing.as_ref().map(|s| s.position))
+                .or_else(|| d.safe_zones.first().and_then(|z| z.zone.first().copied()))
+                .ok_or_else(|| Error::invalid("safe_zones", "a device without a position needs a safe zone first"))?;
+            let sensor = Sensor {
+                id: sensor_id,
+                municipality: d.municipality.clone(),
+                name: d.label.clone(),
+                kind: polis_domain::SensorKind::Other,
+                unit: String::new(),
+                position,
+                owner: None,
+                demo: false,
+            };
+            match existing {
+                Some(s) if s == sensor => {}
+                Some(_) => {
+                    self.update(actor, sensor).await?;
+                }
+                None => {
+                    self.create(actor, sensor).await?;
+                }
+            }
+            for rule in &want {
+                let same = self.rule(actor, &rule.id).await.is_ok_and(|r| Rule { version: 0, ..r } == *rule);
+                if !same {
+                    self.put_rule(actor, rule.clone()).await?;
+                }
+            }
+        }
+        // Rules of the device that are no longer wanted: zones removed, the check-in dropped.
+        if let Some(b) = before {
+            let mut old: Vec<Id> = (0..b.safe_zones.len()).map(|i| b.zone_rule_id(i)).collect();
+            old.push(b.checkin_rule_id());
+            for id in old {
+                let exists = self.rule(actor, &id).await.is_ok();
+                if exists && !want.iter().any(|r| r.id == id) {
+                    self.delete_rule(actor, &id).await?;
+                }
+            }
+            if after.is_none() {
+                let sensor_id = b.tracker_sensor();
+                let exists = self.registry().await.sensors.contains_key(&sensor_id);
+                if exists {
+                    self.delete::<Sensor>(actor, &sensor_id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A position report of an SOS device (from the device or its gateway): operators,
+    /// supervisors and administrators of its municipality. The device's position is kept, and a
+    /// watched device's sensor takes the position as an observation (value 1), which its rules
+    /// judge: outside every safe zone, or back, or reporting again after a missed check-in.
+    /// Not audited (a reading, not a change by a person).
+    pub async fn sos_position(
+        &self,
+        actor: &Actor,
+        device: &Id,
+        position: LatLon,
+        at: Option<OffsetDateTime>,
+    ) -> Result<SosPositionReport> {
+        let missing = || Error::not_found(format!("no SOS device with id {device}"));
+        let at = at.unwrap_or_else(|| self.clock().now());
+        // The same window as any reading's: a time far ahead must not pin the device's position.
+        polis_domain::TimeWindow::new(self.clock().now(), crate::intake::MAX_OBSERVATION_AGE).check(at)?;
+        let d = {
+            let _w = self.desk().write.lock().await;
+            let mut d = read(&self.desk().sos).get(device).cloned().ok_or_else(missing)?;
+            check_handle(actor, &d.municipality)
+                .map_err(|e| if actor.sees(&d.municipality) { e } else { missing() })?;
+            if d.position_at.is_none_or(|t| t <= at) {
+                d.position = Some(position);
+                d.position_at = Some(at);
+                self.store().put_sos_device(&d, None).await?;
+                write(&self.desk().sos).insert(d.id.clone(), d.clone());
+            }
+            d
+        };
+        let mut report = SosPositionReport { device: d, alarms_changed: 0 };
+        if !report.device.watched() {
+            return Ok(report);
+        }
+        let raw = polis_ingest::RawObservation {
+            sensor: report.device.tracker_sensor().to_string(),
+            time: at
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| Error::internal(e.to_string()))?,
+            value: Some(serde_json::json!(1)),
+            values: None,
+            lat: Some(position.lat()),
+            lon: Some(position.lon()),
+        };
+        let r = self.ingest(Some(actor), None, vec![raw]).await?;
+        if let Some(bad) = r.rejected.first() {
+            return Err(Error::invalid(&bad.field, bad.reason.clone()));
+        }
+        report.alarms_changed = r.alarms_changed;
+        Ok(report)
+    }
+
+    /// Whether `sensor` is the sensor behind an SOS device (its readings are a wearer's track:
+    /// only for operators, supervisors and administrators, and never on the live bus).
+    pub fn is_sos_tracker(&self, sensor: &Id) -> bool {
+        sensor.as_str().strip_suffix(".tracker").is_some_and(|d| read(&self.desk().sos).keys().any(|k| k.as_str() == d))
     }
 
     /// SOS devices of the actor's municipality (profiles only for authorised roles: callers

@@ -313,6 +313,10 @@ impl App {
             }
         }
         for o in latest.into_values() {
+            // An SOS wearer's track does not go to every console of the municipality.
+            if self.is_sos_tracker(o.sensor()) {
+                continue;
+            }
             let m = sensors.get(o.sensor()).map(|s| s.municipality.clone());
             self.bus().publish(m, LiveEvent::Observation(o.clone()));
         }
@@ -465,8 +469,10 @@ impl App {
             None if signal.kind == SignalKind::Clear => return Ok(false),
             None => {
                 let Some(sensor) = sensor else { return Ok(false) };
-                self.record_event(&sensor.municipality, sensor.position).await;
-                Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(sensor.position))?
+                // Where the reading was taken (a moving device), else where the sensor stands.
+                let at = signal.position.unwrap_or(sensor.position);
+                self.record_event(&sensor.municipality, at).await;
+                Alarm::open(new_id("alarm"), sensor.municipality.clone(), signal, Some(at))?
             }
         };
         self.commit_alarm(alarms, key, alarm).await?;
@@ -622,6 +628,7 @@ impl App {
             time: self.clock().now(),
             severity,
             message,
+            position: None,
         };
         let alarm = match open {
             Some(mut a) => {

@@ -116,6 +116,7 @@ mod tests {
             time: t,
             severity: Severity::Critical,
             message: "water level 412.5 cm above 400 cm".into(),
+            position: None,
         };
         let position = LatLon::new(42.61, 25.39).expect("position");
         let alarm = Alarm::open(Id::from_trusted("alarm-1"), Id::from_trusted("kazanlak"), &signal, Some(position))

@@ -368,6 +368,7 @@ mod tests {
             time: at(min),
             severity: Severity::Critical,
             message: "water level 412 cm above 400 cm".into(),
+            position: None,
         }
     }
 

@@ -673,6 +673,129 @@ pub struct SosDevice {
     pub profile: SosProfile,
     pub position: Option<LatLon>,
     pub position_at: Option<OffsetDateTime>,
+    /// Where the wearer is safe: leaving any of these raises an alarm.
+    pub safe_zones: Vec<SafeZone>,
+    /// The longest time between two position reports; a longer silence raises an alarm.
+    pub checkin_minutes: Option<u32>,
+}
+
+/// A safe zone of an SOS device's wearer (a home, a care home's garden).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SafeZone {
+    /// A name without personal data ("home", "garden"); the alarm says which zone was left.
+    pub name: String,
+    /// The polygon's corners (closed or not).
+    pub zone: Vec<LatLon>,
+}
+
+/// The most safe zones one device may have.
+pub const MAX_SAFE_ZONES: usize = 20;
+/// The longest SOS device id that can be watched (its sensor and rule ids add a suffix).
+pub const MAX_WATCHED_ID_CHARS: usize = 52;
+
+impl SosDevice {
+    /// Whether the device is watched: it has safe zones or a check-in interval. A watched device
+    /// is backed by a registry sensor ([`SosDevice::tracker_sensor`]) and rules on it
+    /// ([`SosDevice::watch_rules`]), so that its alarms are the rules engine's like any sensor's.
+    pub fn watched(&self) -> bool {
+        !self.safe_zones.is_empty() || self.checkin_minutes.is_some()
+    }
+
+    /// The id of the registry sensor behind the device: `<device>.tracker`.
+    pub fn tracker_sensor(&self) -> Id {
+        tracker_sensor_id(&self.id)
+    }
+
+    /// The rule id of safe zone `index` (from 0): `<device>.zone-<index + 1>`.
+    pub fn zone_rule_id(&self, index: usize) -> Id {
+        Id::from_trusted(format!("{}.zone-{}", self.id, index + 1))
+    }
+
+    /// The rule id of the check-in: `<device>.checkin`.
+    pub fn checkin_rule_id(&self) -> Id {
+        Id::from_trusted(format!("{}.checkin", self.id))
+    }
+
+    /// The rules that watch the device (version 0: the rules keeper numbers them): a geofence
+    /// `leave` rule per safe zone, named after the zone, and a silence rule for the check-in.
+    pub fn watch_rules(&self) -> Vec<crate::rules::Rule> {
+        use crate::rules::{Condition, GeofenceTrigger, Rule, RuleScope, Severity};
+        let sensor = self.tracker_sensor();
+        let rule = |id: Id, name: String, condition: Condition| Rule {
+            id,
+            municipality: self.municipality.clone(),
+            name,
+            version: 0,
+            enabled: true,
+            scope: RuleScope::Sensor(sensor.clone()),
+            quantity: None,
+            condition,
+            severity: Severity::Major,
+        };
+        let mut rules: Vec<Rule> = self
+            .safe_zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                let name = if z.name.trim().is_empty() { format!("safe zone {}", i + 1) } else { z.name.clone() };
+                rule(
+                    self.zone_rule_id(i),
+                    name,
+                    Condition::Geofence { zone: z.zone.clone(), trigger: GeofenceTrigger::Leave },
+                )
+            })
+            .collect();
+        if let Some(minutes) = self.checkin_minutes {
+            let name = format!("check-in every {minutes} min");
+            rules.push(rule(self.checkin_rule_id(), name, Condition::Silence { minutes }));
+        }
+        rules
+    }
+
+    /// Checks the safe zones and the check-in, naming each field (`safe_zones[1].zone`,
+    /// `safe_zones[0].name`, `checkin_minutes`, `id`).
+    pub fn check_watch(&self) -> Vec<polis_base::FieldError> {
+        use polis_base::FieldError;
+        let mut errs = Vec::new();
+        if self.safe_zones.len() > MAX_SAFE_ZONES {
+            errs.push(FieldError::new("safe_zones", format!("at most {MAX_SAFE_ZONES} safe zones")));
+            return errs;
+        }
+        if self.watched() && self.id.as_str().chars().count() > MAX_WATCHED_ID_CHARS {
+            errs.push(FieldError::new(
+                "id",
+                format!(
+                    "a device with safe zones or a check-in needs an id of at most {MAX_WATCHED_ID_CHARS} characters"
+                ),
+            ));
+            return errs;
+        }
+        for (i, z) in self.safe_zones.iter().enumerate() {
+            if z.name.chars().count() > 100 {
+                errs.push(FieldError::new(format!("safe_zones[{i}].name"), "must be at most 100 characters"));
+            }
+        }
+        let zones = self.safe_zones.len();
+        for (i, r) in self.watch_rules().into_iter().enumerate() {
+            for e in (crate::rules::Rule { version: 1, ..r }).check() {
+                let field = match (e.field.as_str(), i < zones) {
+                    ("condition.zone", true) => format!("safe_zones[{i}].zone"),
+                    ("condition.minutes", false) => "checkin_minutes".to_string(),
+                    (_, true) => format!("safe_zones[{i}]"),
+                    (_, false) => "checkin_minutes".to_string(),
+                };
+                if !errs.iter().any(|x: &FieldError| x.field == field) {
+                    errs.push(FieldError::new(field, e.message));
+                }
+            }
+        }
+        errs
+    }
+}
+
+/// The id of the registry sensor behind SOS device `device` (see [`SosDevice::tracker_sensor`]).
+pub fn tracker_sensor_id(device: &Id) -> Id {
+    Id::from_trusted(format!("{device}.tracker"))
 }
 
 /// How near and how recent an open incident must be to offer an alarm for linking.

@@ -220,6 +220,9 @@ pub struct Signal {
     pub severity: Severity,
     /// For people, in English: "water level 412 cm above 400 cm".
     pub message: String,
+    /// Where the observation was taken, when it says (a moving device: an SOS wearer, a boat);
+    /// an alarm it opens is placed there rather than at the sensor's registered position.
+    pub position: Option<LatLon>,
 }
 
 /// A zone prepared for fast tests (see [`crate::polygon::Ring`]).
@@ -437,6 +440,7 @@ impl Slot {
             time,
             severity: self.rule.severity,
             message,
+            position: None,
         }
     }
 
@@ -550,7 +554,7 @@ impl Slot {
                 (kind, format!("{} {verb} zone \"{}\"", sensor.name, self.rule.name))
             }
         };
-        Some(self.signal(sensor, kind, Some(v), t, message))
+        Some(Signal { position, ..self.signal(sensor, kind, Some(v), t, message) })
     }
 
     /// Checks a silence rule for one sensor it applies to.
@@ -1113,6 +1117,7 @@ mod tests {
                 time: at(1.0),
                 severity: Severity::Major,
                 message: "water level 412 cm above 400 cm".into(),
+                position: None,
             }]
         );
         let sig = e.on_observation(&s, &obs(&s, 2.0, 415.5));

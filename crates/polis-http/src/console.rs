@@ -17,6 +17,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("draw.js", "text/javascript; charset=utf-8", include_str!("../../../web/draw.js")),
     ("setup.js", "text/javascript; charset=utf-8", include_str!("../../../web/setup.js")),
     ("search.js", "text/javascript; charset=utf-8", include_str!("../../../web/search.js")),
+    ("units.js", "text/javascript; charset=utf-8", include_str!("../../../web/units.js")),
     ("player.js", "text/javascript; charset=utf-8", include_str!("../../../web/player.js")),
     ("share.html", "text/html; charset=utf-8", include_str!("../../../web/share.html")),
     ("share.js", "text/javascript; charset=utf-8", include_str!("../../../web/share.js")),

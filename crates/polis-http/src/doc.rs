@@ -4,8 +4,8 @@
 //! `PATCH /users/{id}`, the schemas `User`, `UserPatch` and `SessionUser`, which the
 //! written login and `/me` operations refer to) and the audit log (`GET /audit`,
 //! `GET /audit.csv`, their filters from one `IntoParams` struct, the schema `AuditEntry`) and ONVIF
-//! and PTZ (`crate::ptz`: links, probe, discovery, PTZ state, commands and presets) and the rule
-//! preview (`crate::preview`). A generated operation or schema must
+//! and PTZ (`crate::ptz`: links, probe, discovery, PTZ state, commands and presets), the rule
+//! preview (`crate::preview`) and SOS devices (`crate::sos`). A generated operation or schema must
 //! not also be written by hand in `openapi.json` (`tests/it/contract.rs` checks it), and the
 //! router-document and response checks run against the merged document.
 //!
@@ -90,11 +90,28 @@ pub struct PtzArea;
 )]
 pub struct RulesArea;
 
+/// SOS devices: registration with safe zones and check-in, removal, position reports.
+#[derive(OpenApi)]
+#[openapi(
+    paths(crate::sos::list_sos, crate::sos::put_sos, crate::sos::delete_sos, crate::sos::post_position),
+    components(schemas(
+        crate::sos::SosDeviceOut,
+        crate::sos::SosDeviceIn,
+        crate::sos::ProfileWire,
+        crate::sos::SafeZoneWire,
+        crate::sos::PositionIn,
+        crate::sos::PositionOut
+    ))
+)]
+pub struct SosArea;
+
 /// Every generated area in the document's dialect: `{"paths": {...}, "schemas": {...}}`.
 pub fn generated() -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for area in [UsersArea::openapi(), AuditArea::openapi(), PtzArea::openapi(), RulesArea::openapi()] {
+    for area in
+        [UsersArea::openapi(), AuditArea::openapi(), PtzArea::openapi(), RulesArea::openapi(), SosArea::openapi()]
+    {
         let v = to_openapi_30(serde_json::to_value(&area).unwrap_or(Value::Null));
         for (path, item) in v["paths"].as_object().into_iter().flatten() {
             let into = paths.entry(path.clone()).or_insert_with(|| json!({}));

@@ -15,8 +15,8 @@ use axum::Json;
 use polis_base::{Error, FieldError, Result};
 use polis_core::incidents::{CameraHit, IncidentRequest, IncidentView, SharedView, TransitionRequest, UnitRequest};
 use polis_domain::incident::{
-    Incident, IncidentSource, IncidentStatus, IncidentType, JournalEntry, Procedure, Share, SosDevice, SosProfile,
-    StatsGroup, StatsRow, Unit, UnitKind, UnitStatus,
+    Incident, IncidentSource, IncidentStatus, IncidentType, JournalEntry, Procedure, Share, StatsGroup, StatsRow, Unit,
+    UnitKind, UnitStatus,
 };
 use polis_domain::{Camera, Id, LatLon};
 use polis_store::IncidentFilter;
@@ -714,45 +714,6 @@ pub async fn procedure_versions(
 }
 
 // ---- SOS ---------------------------------------------------------------------------------------------
-
-fn sos_json(d: &SosDevice) -> Value {
-    json!({
-        "id": d.id.as_str(), "municipality": d.municipality.as_str(), "label": d.label,
-        "profile": {"name": d.profile.name, "details": d.profile.details, "contact": d.profile.contact},
-        "lat": d.position.map(|p| p.lat()), "lon": d.position.map(|p| p.lon()), "position_at": opt_time(d.position_at),
-    })
-}
-
-/// `GET /api/v1/sos/devices`: operators, supervisors and administrators only (profiles).
-pub async fn list_sos(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Value>> {
-    Ok(Json(Value::Array(s.app.sos_devices(&a)?.iter().map(sos_json).collect())))
-}
-
-/// `POST /api/v1/sos/devices` with `{"id", "label", "profile": {"name", "details", "contact"}}`.
-pub async fn put_sos(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {
-    let m = object(&body)?;
-    let mut f = Fields::strict(&m, &[]);
-    let id = f.opt_id("id");
-    let municipality = f.opt_id("municipality");
-    let label = f.str("label");
-    let profile = match m.get("profile") {
-        Some(Value::Object(p)) => {
-            let mut pf = Fields::strict(p, &[]);
-            let name = pf.str("name");
-            let details = pf.opt_str("details").unwrap_or_default();
-            let contact = pf.opt_str("contact").unwrap_or_default();
-            f.errors.extend(pf.errors.into_iter().map(|e| FieldError::new(format!("profile.{}", e.field), e.message)));
-            SosProfile { name: name.unwrap_or_default(), details, contact }
-        }
-        _ => {
-            f.problem("profile", "is required: an object with name, details, contact");
-            SosProfile::default()
-        }
-    };
-    let label = done(f, label)?.unwrap_or_default();
-    let d = s.app.put_sos_device(&a, id, municipality, &label, profile).await?;
-    Ok((StatusCode::CREATED, Json(sos_json(&d))).into_response())
-}
 
 /// `POST /api/v1/sos/alerts` with `{"device", "lat", "lon"}`: an SOS; answers with the incident.
 pub async fn sos_alert(State(s): State<AppState>, Authed(a): Authed, body: Bytes) -> ApiResult<Response> {

@@ -23,6 +23,7 @@ mod ptz;
 pub mod public;
 mod routes;
 pub mod server;
+mod sos;
 pub mod warnings;
 pub mod wire;
 

@@ -13,7 +13,7 @@ use axum::Json;
 use polis_base::{Error, FieldError, Result};
 use polis_core::intake::AlarmAction;
 use polis_domain::rules::GeofenceTrigger;
-use polis_domain::{Alarm, Condition, Id, LatLon, Observation, Rule, RuleScope, SensorKind, Severity};
+use polis_domain::{Alarm, Condition, Id, LatLon, Observation, Role, Rule, RuleScope, SensorKind, Severity};
 use polis_ingest::RawObservation;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -88,6 +88,11 @@ pub async fn sensor_observations(
 ) -> ApiResult<Json<Value>> {
     let id = Id::parse("id", &id)?;
     let sensor: polis_domain::Sensor = s.app.get(&a, &id).await?;
+    if s.app.is_sos_tracker(&id) && !matches!(a.role, Role::Admin | Role::Supervisor | Role::Operator) {
+        return Err(
+            Error::permission_denied("an SOS device's track is for operators, supervisors and administrators").into()
+        );
+    }
     let now = s.app.clock().now();
     let to = param_time(&q, "to")?.unwrap_or(now + time::Duration::minutes(1));
     let from = param_time(&q, "from")?.unwrap_or(to - time::Duration::hours(24));

@@ -10,7 +10,9 @@ use crate::db::{Arg, Db, DbRow};
 use crate::error::db_error;
 use crate::sql::{one, write_audit, Cols, Table};
 use polis_base::{Error, Result};
-use polis_domain::incident::{Incident, JournalEntry, JournalKind, Procedure, Share, SosDevice, SosProfile, Unit};
+use polis_domain::incident::{
+    Incident, JournalEntry, JournalKind, Procedure, SafeZone, Share, SosDevice, SosProfile, Unit,
+};
 use polis_domain::{AuditRecord, Id, LatLon};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -491,13 +493,24 @@ struct SosBody {
     label: String,
     position: Option<LatLon>,
     position_at_ms: Option<i64>,
+    /// Absent in rows written before safe zones existed.
+    #[serde(default)]
+    safe_zones: Vec<SafeZone>,
+    #[serde(default)]
+    checkin_minutes: Option<u32>,
 }
 
 pub(crate) async fn put_sos_device(db: &Db, d: &SosDevice, audit: Option<&AuditRecord>) -> Result<()> {
     const WHAT: &str = "save SOS device";
     let body = to_json(
         WHAT,
-        &SosBody { label: d.label.clone(), position: d.position, position_at_ms: d.position_at.map(codec::to_ms) },
+        &SosBody {
+            label: d.label.clone(),
+            position: d.position,
+            position_at_ms: d.position_at.map(codec::to_ms),
+            safe_zones: d.safe_zones.clone(),
+            checkin_minutes: d.checkin_minutes,
+        },
     )?;
     let mut tx = db.begin(WHAT).await?;
     let r = async {
@@ -520,6 +533,20 @@ pub(crate) async fn put_sos_device(db: &Db, d: &SosDevice, audit: Option<&AuditR
     tx.finish(WHAT, r).await
 }
 
+/// Deletes an SOS device (its profile with it) and writes the audit record, in one transaction.
+pub(crate) async fn delete_sos_device(db: &Db, id: &Id, audit: &AuditRecord) -> Result<()> {
+    const WHAT: &str = "delete SOS device";
+    let mut tx = db.begin(WHAT).await?;
+    let r = async {
+        tx.execute("DELETE FROM sos_devices WHERE id = $1", &[Arg::Text(id.as_str())])
+            .await
+            .map_err(|e| db_error(WHAT, e))?;
+        write_audit(&mut tx, WHAT, one(Some(audit))).await
+    }
+    .await;
+    tx.finish(WHAT, r).await
+}
+
 pub(crate) async fn list_sos_devices(db: &Db) -> Result<Vec<SosDevice>> {
     let sql = format!("{} ORDER BY id", SOS.select_sql());
     let rows = db.fetch_all("list SOS devices", &sql, &[]).await?;
@@ -530,7 +557,16 @@ pub(crate) async fn list_sos_devices(db: &Db) -> Result<Vec<SosDevice>> {
             let profile = SosProfile { name: c.text()?, details: c.text()?, contact: c.text()? };
             let b: SosBody = body(&mut c)?;
             let position_at = b.position_at_ms.map(codec::from_ms).transpose().map_err(|e| c.bad("body", e))?;
-            Ok(SosDevice { id: c.id(), municipality, label: b.label, profile, position: b.position, position_at })
+            Ok(SosDevice {
+                id: c.id(),
+                municipality,
+                label: b.label,
+                profile,
+                position: b.position,
+                position_at,
+                safe_zones: b.safe_zones,
+                checkin_minutes: b.checkin_minutes,
+            })
         })
         .collect()
 }

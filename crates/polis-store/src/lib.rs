@@ -320,6 +320,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces an SOS device; its profile is stored in its own columns.
     async fn put_sos_device(&self, device: &SosDevice, audit: Option<&AuditRecord>) -> Result<()>;
     async fn list_sos_devices(&self) -> Result<Vec<SosDevice>>;
+    /// Deletes an SOS device with its profile, with the audit record in the same transaction.
+    async fn delete_sos_device(&self, id: &Id, audit: &AuditRecord) -> Result<()>;
 
     // Public warnings (see `warnings.rs`).
     /// Inserts or replaces a warning, with the CAP message it just sent and its audit record,

@@ -1113,6 +1113,9 @@ impl Store for SqlStore {
     async fn put_sos_device(&self, device: &SosDevice, audit: Option<&AuditRecord>) -> Result<()> {
         incidents::put_sos_device(&self.db, device, audit).await
     }
+    async fn delete_sos_device(&self, id: &Id, audit: &AuditRecord) -> Result<()> {
+        incidents::delete_sos_device(&self.db, id, audit).await
+    }
     async fn list_sos_devices(&self) -> Result<Vec<SosDevice>> {
         incidents::list_sos_devices(&self.db).await
     }

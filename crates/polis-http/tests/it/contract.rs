@@ -358,6 +358,10 @@ fn the_generated_areas_are_written_nowhere_else_and_every_reference_resolves() {
         "POST /onvif/probe",
         "POST /onvif/discover",
         "POST /rules/preview",
+        "GET /sos/devices",
+        "POST /sos/devices",
+        "DELETE /sos/devices/{id}",
+        "POST /sos/devices/{id}/positions",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -17,4 +17,5 @@ mod plans;
 mod ptz;
 mod registry;
 mod security;
+mod sos;
 mod warnings;

@@ -16,6 +16,7 @@ fn signal(rule: &str, source: &str, ms: i64) -> Signal {
         time: at_ms(T0 + ms),
         severity: Severity::Critical,
         message: "ниво 412.7 cm над 400 cm".into(),
+        position: None,
     }
 }
 

@@ -262,9 +262,16 @@ pub async fn sos_profiles_live_in_their_own_columns(store: DynStore) {
         },
         position: Some(ll(42.62, 25.39)),
         position_at: Some(at_ms(T0)),
+        safe_zones: vec![polis_domain::incident::SafeZone {
+            name: "home".into(),
+            zone: vec![ll(42.61, 25.38), ll(42.63, 25.38), ll(42.63, 25.40)],
+        }],
+        checkin_minutes: Some(30),
     };
     store.put_sos_device(&d, Some(&audit("sos_device.create", "tracker-17"))).await.unwrap();
     assert_eq!(store.list_sos_devices().await.unwrap(), vec![d]);
-    let audit = store.list_audit(None, 10).await.unwrap();
-    assert!(audit.iter().all(|a| !format!("{:?}", a.record).contains("Иван")), "no profile in the audit log");
+    let log = store.list_audit(None, 10).await.unwrap();
+    assert!(log.iter().all(|a| !format!("{:?}", a.record).contains("Иван")), "no profile in the audit log");
+    store.delete_sos_device(&id("tracker-17"), &audit("sos_device.delete", "tracker-17")).await.unwrap();
+    assert_eq!(store.list_sos_devices().await.unwrap(), vec![]);
 }
