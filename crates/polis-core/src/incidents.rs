@@ -1295,6 +1295,7 @@ impl App {
                 id: sensor_id,
                 municipality: d.municipality.clone(),
                 name: d.label.clone(),
+                name_en: String::new(),
                 kind: polis_domain::SensorKind::Other,
                 unit: String::new(),
                 position,
