@@ -144,5 +144,6 @@ impl Api {
     }
 }
 
+pub mod browser;
 #[path = "ipycam.rs"]
 pub mod ipycam;
