@@ -475,7 +475,7 @@ async fn import_items(
     Query(q): Params,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportOut>> {
     let format = Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let municipality = match q.get("municipality") {
         Some(m) => Some(parse_id("municipality", m)?),
@@ -496,10 +496,22 @@ async fn import_items(
         "sites" => import_parsed(&s, &a, parse_off_thread(import::parse_sites, file).await?, dry_run).await?,
         other => return Err(Error::not_found(format!("cannot import {other:?}; use cameras, sites or sensors")).into()),
     };
-    if dry_run {
-        return Ok(Json(json!({"imported": 0, "checked": n, "dry_run": true})));
-    }
-    Ok(Json(json!({"imported": n})))
+    Ok(Json(if dry_run {
+        ImportOut { imported: 0, checked: Some(n), dry_run: Some(true) }
+    } else {
+        ImportOut { imported: n, checked: None, dry_run: None }
+    }))
+}
+
+/// The answer of `POST /import/{kind}`: how many were imported, or with `dry_run` how many were
+/// checked (nothing imported).
+#[derive(serde::Serialize)]
+struct ImportOut {
+    imported: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checked: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dry_run: Option<bool>,
 }
 
 type Parser<T> = fn(&[u8], Format, &Defaults) -> Result<import::Parsed<T>>;
